@@ -1,0 +1,390 @@
+//! The operator's API, `/admin/v1` (SPEC §8): tenants, API keys, credits and sender IDs.
+//! Authenticated by the admin token; answers in the native `{success, data}` envelope.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post};
+use flit_engine::ids::{ApiKeyId, TenantId};
+use flit_engine::model::{ApiKeyRecord, Scopes, TenantRecord, TransactionKind};
+use flit_engine::msisdn::Validation;
+use flit_engine::{NewTenant, TenantPatch};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::auth::admin_layer;
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::native::account::{SenderIdData, TransactionData};
+use crate::native::ok;
+use crate::state::AppState;
+use crate::timefmt::{iso, iso_opt};
+
+pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/tenants", post(create_tenant).get(list_tenants))
+        .route("/tenants/{tenant_id}", get(get_tenant).patch(update_tenant))
+        .route("/tenants/{tenant_id}/keys", post(create_key).get(list_keys))
+        .route("/tenants/{tenant_id}/keys/{key_id}", delete(revoke_key))
+        .route("/tenants/{tenant_id}/credits", post(add_credits))
+        .route(
+            "/tenants/{tenant_id}/sender-ids",
+            post(create_sender_id).get(list_sender_ids),
+        )
+        .route_layer(middleware::from_fn_with_state(state, admin_layer))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantData {
+    id: String,
+    name: String,
+    phone: Option<String>,
+    default_country: String,
+    rate_limit_per_minute: u32,
+    price_per_part: i64,
+    allow_device_failover: bool,
+    number_validation: Option<String>,
+    max_parts: u32,
+    balance: i64,
+    created_at: String,
+}
+
+fn tenant_data(state: &AppState, tenant: TenantRecord) -> TenantData {
+    TenantData {
+        balance: state.engine.balance(tenant.id).unwrap_or(0),
+        id: tenant.id.to_string(),
+        name: tenant.name,
+        phone: tenant.phone,
+        default_country: tenant.default_country,
+        rate_limit_per_minute: tenant.rate_limit_per_minute,
+        price_per_part: tenant.price_per_part,
+        allow_device_failover: tenant.allow_device_failover,
+        number_validation: tenant.number_validation,
+        max_parts: tenant.max_parts,
+        created_at: iso(tenant.created_at),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewTenantBody {
+    name: Option<String>,
+    phone: Option<String>,
+    default_country: Option<String>,
+    rate_limit_per_minute: Option<u32>,
+    price_per_part: Option<i64>,
+    allow_device_failover: Option<bool>,
+    number_validation: Option<String>,
+    /// Opening balance, recorded as a BONUS transaction.
+    credits: Option<i64>,
+}
+
+async fn create_tenant(
+    State(state): State<Arc<AppState>>,
+    body: JsonBody<NewTenantBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = body.value;
+    let name = body
+        .name
+        .ok_or_else(|| ApiError::bad_request("missing_name", "`name` is required"))?;
+    check_rate_limit(body.rate_limit_per_minute)?;
+    let tenant = state
+        .engine
+        .create_tenant(NewTenant {
+            name,
+            phone: body.phone,
+            default_country: body.default_country,
+            rate_limit_per_minute: body.rate_limit_per_minute,
+            price_per_part: body.price_per_part,
+            allow_device_failover: body.allow_device_failover,
+            number_validation: body
+                .number_validation
+                .as_deref()
+                .map(parse_validation)
+                .transpose()?,
+        })
+        .await?;
+    if let Some(credits) = body.credits.filter(|credits| *credits != 0) {
+        state
+            .engine
+            .add_credits(
+                tenant.id,
+                TransactionKind::Bonus,
+                credits,
+                "Opening balance".to_string(),
+            )
+            .await?;
+    }
+    Ok((StatusCode::CREATED, ok(tenant_data(&state, tenant))))
+}
+
+#[derive(Serialize)]
+struct TenantsData {
+    tenants: Vec<TenantData>,
+}
+
+async fn list_tenants(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let tenants = state
+        .engine
+        .tenants()
+        .into_iter()
+        .map(|tenant| tenant_data(&state, tenant))
+        .collect();
+    ok(TenantsData { tenants })
+}
+
+async fn get_tenant(
+    State(state): State<Arc<AppState>>,
+    Path(tenant_id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let tenant = state
+        .engine
+        .tenant(tenant_id_param(&tenant_id)?)
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
+    Ok(ok(tenant_data(&state, tenant)))
+}
+
+/// `null` and absent differ for the clearable fields: `Some(None)` clears.
+fn clearable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantPatchBody {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "clearable")]
+    phone: Option<Option<String>>,
+    default_country: Option<String>,
+    rate_limit_per_minute: Option<u32>,
+    price_per_part: Option<i64>,
+    allow_device_failover: Option<bool>,
+    #[serde(default, deserialize_with = "clearable")]
+    number_validation: Option<Option<String>>,
+}
+
+async fn update_tenant(
+    State(state): State<Arc<AppState>>,
+    Path(tenant_id): Path<String>,
+    body: JsonBody<TenantPatchBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = body.value;
+    check_rate_limit(body.rate_limit_per_minute)?;
+    let number_validation = match body.number_validation {
+        Some(Some(raw)) => Some(Some(parse_validation(&raw)?)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    let tenant = state
+        .engine
+        .update_tenant(
+            tenant_id_param(&tenant_id)?,
+            TenantPatch {
+                name: body.name,
+                phone: body.phone,
+                default_country: body.default_country,
+                rate_limit_per_minute: body.rate_limit_per_minute,
+                price_per_part: body.price_per_part,
+                allow_device_failover: body.allow_device_failover,
+                number_validation,
+            },
+        )
+        .await?;
+    Ok(ok(tenant_data(&state, tenant)))
+}
+
+#[derive(Deserialize)]
+pub struct NewKeyBody {
+    name: Option<String>,
+    scopes: Option<Vec<String>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyData {
+    id: String,
+    name: String,
+    scopes: Vec<&'static str>,
+    /// The secret: present only in the answer that created it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    hint: String,
+    created_at: String,
+    revoked_at: Option<String>,
+}
+
+fn key_data(key: ApiKeyRecord, secret: Option<String>) -> KeyData {
+    KeyData {
+        id: key.id.to_string(),
+        name: key.name,
+        scopes: key.scopes.iter().map(|scope| scope.as_str()).collect(),
+        key: secret,
+        hint: key.hint,
+        created_at: iso(key.created_at),
+        revoked_at: iso_opt(key.revoked_at),
+    }
+}
+
+async fn create_key(
+    State(state): State<Arc<AppState>>,
+    Path(tenant_id): Path<String>,
+    body: JsonBody<NewKeyBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = body.value;
+    let scopes = match body.scopes {
+        Some(names) => Scopes::parse(names.iter().map(String::as_str))
+            .map_err(|error| ApiError::bad_request("invalid_scope", error.to_string()))?,
+        None => Scopes::all(),
+    };
+    let name = body.name.unwrap_or_else(|| "API key".to_string());
+    let (key, secret) = state
+        .engine
+        .create_api_key(tenant_id_param(&tenant_id)?, name, scopes)
+        .await?;
+    Ok((StatusCode::CREATED, ok(key_data(key, Some(secret)))))
+}
+
+#[derive(Serialize)]
+struct KeysData {
+    keys: Vec<KeyData>,
+}
+
+async fn list_keys(
+    State(state): State<Arc<AppState>>,
+    Path(tenant_id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let tenant = tenant_id_param(&tenant_id)?;
+    state
+        .engine
+        .tenant(tenant)
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
+    let keys = state.engine.api_keys(tenant)?;
+    Ok(ok(KeysData {
+        keys: keys.into_iter().map(|key| key_data(key, None)).collect(),
+    }))
+}
+
+#[derive(Serialize)]
+struct RevokedData {
+    id: String,
+    revoked: bool,
+}
+
+async fn revoke_key(
+    State(state): State<Arc<AppState>>,
+    Path((tenant_id, key_id)): Path<(String, String)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let key: ApiKeyId = key_id.parse().map_err(|_| ApiError::not_found("API key"))?;
+    state
+        .engine
+        .revoke_api_key(tenant_id_param(&tenant_id)?, key)
+        .await?;
+    Ok(ok(RevokedData {
+        id: key.to_string(),
+        revoked: true,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct CreditsBody {
+    amount: Option<i64>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    description: Option<String>,
+}
+
+async fn add_credits(
+    State(state): State<Arc<AppState>>,
+    Path(tenant_id): Path<String>,
+    body: JsonBody<CreditsBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = body.value;
+    let amount = body
+        .amount
+        .ok_or_else(|| ApiError::bad_request("missing_amount", "`amount` is required"))?;
+    let kind = match body.kind.as_deref() {
+        None => TransactionKind::Purchase,
+        Some(raw) => raw.parse::<TransactionKind>().map_err(|_| {
+            ApiError::bad_request(
+                "invalid_type",
+                "`type` must be one of PURCHASE, BONUS, ADJUSTMENT, REFUND",
+            )
+        })?,
+    };
+    let description = body
+        .description
+        .unwrap_or_else(|| format!("{} by operator", kind.as_str().to_ascii_lowercase()));
+    let transaction = state
+        .engine
+        .add_credits(tenant_id_param(&tenant_id)?, kind, amount, description)
+        .await?;
+    Ok((StatusCode::CREATED, ok(TransactionData::from(transaction))))
+}
+
+#[derive(Deserialize)]
+pub struct SenderIdBody {
+    name: Option<String>,
+}
+
+async fn create_sender_id(
+    State(state): State<Arc<AppState>>,
+    Path(tenant_id): Path<String>,
+    body: JsonBody<SenderIdBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let name = body
+        .value
+        .name
+        .ok_or_else(|| ApiError::bad_request("missing_name", "`name` is required"))?;
+    let sender = state
+        .engine
+        .create_sender_id(tenant_id_param(&tenant_id)?, &name)
+        .await?;
+    Ok((StatusCode::CREATED, ok(SenderIdData::from(sender))))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SenderIdsData {
+    sender_ids: Vec<SenderIdData>,
+}
+
+async fn list_sender_ids(
+    State(state): State<Arc<AppState>>,
+    Path(tenant_id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let senders = state
+        .engine
+        .approved_sender_ids(tenant_id_param(&tenant_id)?)?;
+    Ok(ok(SenderIdsData {
+        sender_ids: senders.into_iter().map(SenderIdData::from).collect(),
+    }))
+}
+
+fn tenant_id_param(raw: &str) -> Result<TenantId, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found("tenant"))
+}
+
+fn parse_validation(raw: &str) -> Result<Validation, ApiError> {
+    raw.parse().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_number_validation",
+            "`numberValidation` must be `strict` or `structural`",
+        )
+    })
+}
+
+fn check_rate_limit(limit: Option<u32>) -> Result<(), ApiError> {
+    if limit == Some(0) {
+        return Err(ApiError::bad_request(
+            "invalid_rate_limit",
+            "`rateLimitPerMinute` must be at least 1",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,165 @@
+//! Authentication: API keys for the tenant APIs (three header forms), the admin token for
+//! `/admin/v1`, and the per-key rate limit with its headers on every authenticated answer.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use flit_engine::model::{ApiKeyRecord, Scope};
+use flit_engine::secrets;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The authenticated caller of a tenant API, put in the request extensions by `api_key_layer`.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub key: ApiKeyRecord,
+}
+
+impl Caller {
+    /// 403 unless the key carries `scope`.
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.key.scopes.contains(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this API key lacks the `{}` permission",
+                scope.as_str()
+            )))
+        }
+    }
+}
+
+/// The key from `Authorization: Bearer <key>`, `Authorization: X-Api-key <key>` or
+/// `X-API-Key: <key>`.
+pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().ok()?.trim();
+        let (scheme, rest) = value.split_once(char::is_whitespace)?;
+        if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("x-api-key") {
+            return Some(rest.trim()).filter(|key| !key.is_empty());
+        }
+        return None;
+    }
+    headers
+        .get("x-api-key")
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|key| !key.is_empty())
+}
+
+/// Authenticates, rate-limits, and stamps the rate-limit headers on the answer.
+pub async fn api_key_layer(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(secret) = presented_key(request.headers()) else {
+        return ApiError::unauthorized(
+            "missing API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
+        )
+        .into_response();
+    };
+    let Some(key) = state.engine.authenticate(secret) else {
+        return ApiError::unauthorized("invalid or revoked API key").into_response();
+    };
+    let limit = state
+        .engine
+        .tenant(key.tenant)
+        .map(|tenant| tenant.rate_limit_per_minute)
+        .unwrap_or(0);
+    let decision = state.limiter.check(key.id, limit, unix_now());
+    let mut response = if decision.allowed {
+        request.extensions_mut().insert(Caller { key });
+        next.run(request).await
+    } else {
+        ApiError {
+            retry_after: Some(decision.retry_after),
+            ..ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "rate limit of {} requests per minute exceeded; retry after {} s",
+                    decision.limit, decision.retry_after
+                ),
+            )
+        }
+        .into_response()
+    };
+    let headers = response.headers_mut();
+    headers.insert("x-ratelimit-limit", HeaderValue::from(decision.limit));
+    headers.insert(
+        "x-ratelimit-remaining",
+        HeaderValue::from(decision.remaining),
+    );
+    headers.insert("x-ratelimit-reset", HeaderValue::from(decision.reset_at));
+    response
+}
+
+/// Lets a request through only with `Authorization: Bearer <admin token>`.
+pub async fn admin_layer(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().split_once(char::is_whitespace))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    let Some(token) = presented else {
+        return ApiError::unauthorized("missing admin token: send `Authorization: Bearer <token>`")
+            .into_response();
+    };
+    if !secrets::constant_time_eq(&secrets::sha256(token.as_bytes()), &state.admin_token_hash) {
+        return ApiError::unauthorized("invalid admin token").into_response();
+    }
+    next.run(request).await
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn the_three_header_forms_are_accepted() {
+        assert_eq!(
+            presented_key(&headers(&[("authorization", "Bearer k1")])),
+            Some("k1")
+        );
+        assert_eq!(
+            presented_key(&headers(&[("authorization", "X-Api-key k2")])),
+            Some("k2")
+        );
+        assert_eq!(presented_key(&headers(&[("x-api-key", "k3")])), Some("k3"));
+        assert_eq!(
+            presented_key(&headers(&[("authorization", "Basic abc")])),
+            None
+        );
+        assert_eq!(
+            presented_key(&headers(&[("authorization", "Bearer")])),
+            None
+        );
+        assert_eq!(presented_key(&headers(&[])), None);
+    }
+}

@@ -1,0 +1,82 @@
+//! flit-api: Flit's HTTP surface. The native API (`/api/v1`, a FlashSMS superset), the admin
+//! API (`/admin/v1`), health and metrics; configuration, first-start bootstrap and the server
+//! loop behind the `flit` binary. The only crate that knows HTTP and JSON.
+
+pub mod admin;
+pub mod auth;
+pub mod bootstrap;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod native;
+pub mod ratelimit;
+pub mod server;
+pub mod state;
+pub mod timefmt;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde::Serialize;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Bodies larger than this answer 413 (10,000 imported contacts fit comfortably).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Every route Flit serves.
+pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .nest("/api/v1", native::router(state.clone()))
+        .nest("/admin/v1", admin::router(state.clone()))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Health {
+    status: &'static str,
+    storage: String,
+    sandbox: bool,
+    warnings: Vec<&'static str>,
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    axum::Json(Health {
+        status: "ok",
+        storage: state.engine.store().kind().to_string(),
+        sandbox: true,
+        warnings: vec![
+            "sandbox mode: no SMPP bind is configured, so no message leaves this server",
+        ],
+    })
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    match &state.metrics {
+        Some(handle) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            handle.render(),
+        )
+            .into_response(),
+        None => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "metrics are not enabled",
+        )
+        .into_response(),
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}

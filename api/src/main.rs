@@ -1,0 +1,48 @@
+//! The `flit` binary.
+
+use clap::{Parser, Subcommand};
+use flit_api::config::{Config, Overrides};
+use flit_api::server::{Server, shutdown_signal};
+
+#[derive(Parser)]
+#[command(
+    name = "flit",
+    version,
+    about = "Flit: a self-hosted SMS dispatch engine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(Overrides),
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve(overrides) => {
+                let config = Config::load(overrides)?;
+                let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+                    .install_recorder()
+                    .ok();
+                let server = Server::start(config, metrics).await?;
+                shutdown_signal().await;
+                tracing::info!("shutting down");
+                server.shutdown().await
+            }
+        }
+    })
+}

@@ -1,0 +1,150 @@
+//! `/balance`, `/sender-ids`, `/transactions`: the account side of the native API.
+
+use std::sync::Arc;
+
+use axum::extract::{Extension, State};
+use axum::response::IntoResponse;
+use flit_engine::TransactionFilter;
+use flit_engine::model::{Scope, TransactionKind, TransactionRecord};
+use serde::Serialize;
+
+use super::sms::date_param;
+use super::{Pagination, blocking, ok, page_request};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::QueryParams;
+use crate::state::AppState;
+use crate::timefmt::{DayEnd, iso, iso_opt};
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BalanceData {
+    balance: i64,
+    currency: &'static str,
+    account_name: String,
+    account_phone: Option<String>,
+}
+
+pub async fn balance(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Scope::BalanceRead)?;
+    let tenant = state
+        .engine
+        .tenant(caller.key.tenant)
+        .ok_or_else(|| ApiError::not_found("account"))?;
+    Ok(ok(BalanceData {
+        balance: state.engine.balance(tenant.id)?,
+        currency: "credits",
+        account_name: tenant.name,
+        account_phone: tenant.phone,
+    }))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SenderIdsData {
+    sender_ids: Vec<SenderIdData>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SenderIdData {
+    pub id: String,
+    pub name: String,
+    pub status: &'static str,
+    pub created_at: String,
+    pub approved_at: Option<String>,
+}
+
+impl From<flit_engine::model::SenderIdRecord> for SenderIdData {
+    fn from(sender: flit_engine::model::SenderIdRecord) -> Self {
+        SenderIdData {
+            id: sender.id.to_string(),
+            name: sender.name,
+            status: sender.status.as_str(),
+            created_at: iso(sender.created_at),
+            approved_at: iso_opt(sender.approved_at),
+        }
+    }
+}
+
+pub async fn sender_ids(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Scope::SendersRead)?;
+    let senders = state.engine.approved_sender_ids(caller.key.tenant)?;
+    Ok(ok(SenderIdsData {
+        sender_ids: senders.into_iter().map(SenderIdData::from).collect(),
+    }))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransactionData {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub amount: i64,
+    pub balance: i64,
+    pub description: String,
+    pub reference: Option<String>,
+    pub created_at: String,
+}
+
+impl From<TransactionRecord> for TransactionData {
+    fn from(transaction: TransactionRecord) -> Self {
+        TransactionData {
+            id: transaction.id.to_string(),
+            kind: transaction.kind.as_str(),
+            amount: transaction.amount,
+            balance: transaction.balance,
+            description: transaction.description,
+            reference: transaction.reference,
+            created_at: iso(transaction.created_at),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct TransactionsData {
+    transactions: Vec<TransactionData>,
+    pagination: Pagination,
+}
+
+pub async fn transactions(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    query: QueryParams,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Scope::TransactionsRead)?;
+    let page = page_request(&query, 20, 100)?;
+    let kind = match query.get("type") {
+        Some(raw) => Some(raw.parse::<TransactionKind>().map_err(|_| {
+            ApiError::bad_request(
+                "invalid_type",
+                format!(
+                    "`type` must be one of PURCHASE, USAGE, REFUND, BONUS, ADJUSTMENT; got `{raw}`"
+                ),
+            )
+        })?),
+        None => None,
+    };
+    let filter = TransactionFilter {
+        kind,
+        from: date_param(&query, "startDate", DayEnd::Start)?,
+        until: date_param(&query, "endDate", DayEnd::End)?,
+    };
+    let engine = state.engine.clone();
+    let listing = blocking(move || engine.transactions(caller.key.tenant, filter, page)).await?;
+    Ok(ok(TransactionsData {
+        transactions: listing
+            .items
+            .into_iter()
+            .map(TransactionData::from)
+            .collect(),
+        pagination: Pagination::new(page, listing.total),
+    }))
+}

@@ -1,0 +1,89 @@
+//! The native API, `/api/v1`: a superset of FlashSMS (seed 001), camelCase JSON in a
+//! `{success, data}` envelope.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::middleware;
+use axum::routing::{get, post};
+use serde::Serialize;
+
+use crate::auth::api_key_layer;
+use crate::error::ApiError;
+use crate::extract::QueryParams;
+use crate::state::AppState;
+
+pub mod account;
+pub mod sms;
+
+pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/sms/send", post(sms::send))
+        .route("/sms/estimate", post(sms::estimate))
+        .route("/sms", get(sms::list))
+        .route("/sms/status/{message_id}", get(sms::status))
+        .route("/sms/{message_id}/recipients", get(sms::recipients))
+        .route("/balance", get(account::balance))
+        .route("/sender-ids", get(account::sender_ids))
+        .route("/transactions", get(account::transactions))
+        .route_layer(middleware::from_fn_with_state(state, api_key_layer))
+}
+
+#[derive(Serialize)]
+pub struct Envelope<T> {
+    success: bool,
+    data: T,
+}
+
+pub fn ok<T: Serialize>(data: T) -> Json<Envelope<T>> {
+    Json(Envelope {
+        success: true,
+        data,
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pagination {
+    page: u32,
+    limit: u32,
+    total: u64,
+    total_pages: u64,
+    has_more: bool,
+}
+
+impl Pagination {
+    pub fn new(page: flit_engine::PageRequest, total: u64) -> Pagination {
+        let total_pages = total.div_ceil(u64::from(page.limit));
+        Pagination {
+            page: page.page,
+            limit: page.limit,
+            total,
+            total_pages,
+            has_more: u64::from(page.page) < total_pages,
+        }
+    }
+}
+
+/// `page` (from 1) and `limit` (1..=`max`, default `default`) from the query.
+pub fn page_request(
+    query: &QueryParams,
+    default: u32,
+    max: u32,
+) -> Result<flit_engine::PageRequest, ApiError> {
+    Ok(flit_engine::PageRequest {
+        page: query.number("page", 1, 1, 1_000_000)?,
+        limit: query.number("limit", default, 1, max)?,
+    })
+}
+
+/// Runs a storage read off the async threads.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, flit_engine::EngineError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| ApiError::unavailable("the read was interrupted; retry"))?
+        .map_err(ApiError::from)
+}

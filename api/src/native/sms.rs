@@ -1,0 +1,362 @@
+//! `/sms/...`: send, estimate, history, status and the per-recipient delivery report.
+
+use std::sync::Arc;
+
+use axum::extract::{Extension, Path, State};
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use flit_engine::ids::MessageId;
+use flit_engine::model::{MessageRecord, MessageStatus, RecipientStatus, Scope};
+use flit_engine::msisdn::Validation;
+use flit_engine::secrets::sha256;
+use flit_engine::tenant::IdempotencyClaim;
+use flit_engine::{MessageFilter, SendRequest};
+use serde::{Deserialize, Serialize};
+
+use super::{Pagination, blocking, ok, page_request};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::{JsonBody, QueryParams};
+use crate::state::AppState;
+use crate::timefmt::{DayEnd, iso, iso_opt, parse_instant};
+
+/// History listings show at most this much of each text (as documented).
+const LISTING_TEXT_CHARS: usize = 160;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendBody {
+    recipients: Option<Vec<String>>,
+    to: Option<String>,
+    message: Option<String>,
+    sender_id: Option<String>,
+    campaign_name: Option<String>,
+    is_scheduled: Option<bool>,
+    schedule_date: Option<String>,
+    validity_period: Option<u32>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SendData {
+    message_id: String,
+    recipients_sent: u32,
+    invalid_recipients: Vec<String>,
+    credits_used: i64,
+    remaining_credits: i64,
+    scheduled: bool,
+    schedule_date: Option<String>,
+}
+
+pub async fn send(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: JsonBody<SendBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Scope::SmsSend)?;
+    let idempotency = idempotency_claim(&headers, &body.raw)?;
+    let body = body.value;
+    let Some(message) = body.message else {
+        return Err(ApiError::bad_request(
+            "missing_message",
+            "`message` is required",
+        ));
+    };
+    let mut recipients = body.recipients.unwrap_or_default();
+    if let Some(to) = body.to {
+        recipients.push(to);
+    }
+    let schedule_at = match (body.is_scheduled.unwrap_or(false), body.schedule_date) {
+        (true, Some(date)) => Some(parse_instant("scheduleDate", &date, DayEnd::Start)?),
+        (true, None) => {
+            return Err(ApiError::bad_request(
+                "missing_schedule_date",
+                "`scheduleDate` is required when `isScheduled` is true",
+            ));
+        }
+        (false, _) => None,
+    };
+    let validity_until = body.validity_period.map(|seconds| {
+        schedule_at.unwrap_or_else(flit_engine::model::now_millis) + i64::from(seconds) * 1000
+    });
+    let request = SendRequest {
+        recipients,
+        text: message,
+        sender: body.sender_id,
+        campaign: body.campaign_name,
+        schedule_at,
+        validity_until,
+        validation: Some(Validation::Strict),
+        idempotency,
+    };
+    let outcome = state.engine.send(caller.key.tenant, request).await?;
+    Ok(ok(SendData {
+        message_id: outcome.message_id.to_string(),
+        recipients_sent: outcome.recipients_sent,
+        invalid_recipients: outcome.invalid_recipients,
+        credits_used: outcome.credits_used,
+        remaining_credits: outcome.remaining_credits,
+        scheduled: outcome.scheduled_at.is_some(),
+        schedule_date: iso_opt(outcome.scheduled_at),
+    }))
+}
+
+/// The `Idempotency-Key` header (1–255 visible ASCII characters) and the body it came with.
+pub fn idempotency_claim(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Option<IdempotencyClaim>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|key| {
+            !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_idempotency_key",
+                "`Idempotency-Key` must be 1 to 255 visible ASCII characters",
+            )
+        })?;
+    Ok(Some(IdempotencyClaim {
+        key_hash: sha256(key.as_bytes()),
+        fingerprint: sha256(body),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EstimateBody {
+    message: Option<String>,
+    recipient_count: Option<u64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EstimateData {
+    message: TextData,
+    recipient_count: u64,
+    credits_required: i64,
+    current_balance: i64,
+    can_afford: bool,
+}
+
+#[derive(Serialize)]
+pub struct TextData {
+    length: usize,
+    parts: usize,
+    encoding: String,
+}
+
+pub async fn estimate(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    body: JsonBody<EstimateBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Scope::SmsSend)?;
+    let body = body.value;
+    let Some(message) = body.message else {
+        return Err(ApiError::bad_request(
+            "missing_message",
+            "`message` is required",
+        ));
+    };
+    let Some(count) = body.recipient_count else {
+        return Err(ApiError::bad_request(
+            "missing_recipient_count",
+            "`recipientCount` is required",
+        ));
+    };
+    let estimate = state.engine.estimate(caller.key.tenant, &message, count)?;
+    Ok(ok(EstimateData {
+        message: TextData {
+            length: estimate.text.length,
+            parts: estimate.text.parts,
+            encoding: estimate.text.encoding.to_string(),
+        },
+        recipient_count: estimate.recipient_count,
+        credits_required: estimate.credits_required,
+        current_balance: estimate.current_balance,
+        can_afford: estimate.can_afford,
+    }))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageData {
+    id: String,
+    status: &'static str,
+    recipient_count: u32,
+    message: String,
+    sender_id: String,
+    credits_used: i64,
+    scheduled_at: Option<String>,
+    sent_at: Option<String>,
+    created_at: String,
+}
+
+impl MessageData {
+    fn new(message: MessageRecord, text_chars: Option<usize>) -> MessageData {
+        let text = match text_chars {
+            Some(max) if message.text.chars().count() > max => {
+                message.text.chars().take(max).collect()
+            }
+            _ => message.text,
+        };
+        MessageData {
+            id: message.id.to_string(),
+            status: message.counts.status().as_str(),
+            recipient_count: message.recipient_count,
+            message: text,
+            sender_id: message.sender,
+            credits_used: message.credits,
+            scheduled_at: iso_opt(message.scheduled_at),
+            sent_at: iso_opt(message.sent_at),
+            created_at: iso(message.created_at),
+        }
+    }
+}
+
+pub async fn status(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(message_id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Scope::SmsRead)?;
+    let id: MessageId = message_id
+        .parse()
+        .map_err(|_| ApiError::not_found("message"))?;
+    let engine = state.engine.clone();
+    let message = blocking(move || engine.message(caller.key.tenant, id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("message"))?;
+    Ok(ok(MessageData::new(message, None)))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecipientsData {
+    message_id: String,
+    status: &'static str,
+    recipient_count: u32,
+    recipients: Vec<RecipientData>,
+    stats: RecipientStats,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecipientData {
+    phone: String,
+    status: &'static str,
+    sent_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecipientStats {
+    delivered: u32,
+    failed: u32,
+    pending: u32,
+    delivery_rate: f64,
+}
+
+pub async fn recipients(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(message_id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Scope::SmsRead)?;
+    let id: MessageId = message_id
+        .parse()
+        .map_err(|_| ApiError::not_found("message"))?;
+    let engine = state.engine.clone();
+    let (message, recipients) = blocking(move || engine.recipients(caller.key.tenant, id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("message"))?;
+    let mut stats = RecipientStats {
+        delivered: 0,
+        failed: 0,
+        pending: 0,
+        delivery_rate: 0.0,
+    };
+    let recipients: Vec<RecipientData> = recipients
+        .into_iter()
+        .map(|recipient| {
+            match recipient.status {
+                RecipientStatus::Delivered => stats.delivered += 1,
+                RecipientStatus::Failed | RecipientStatus::Cancelled => stats.failed += 1,
+                RecipientStatus::Pending | RecipientStatus::Sent => stats.pending += 1,
+            }
+            RecipientData {
+                phone: recipient.msisdn.to_string(),
+                status: recipient.status.as_str(),
+                sent_at: iso_opt(recipient.sent_at),
+                error: recipient.error,
+            }
+        })
+        .collect();
+    if !recipients.is_empty() {
+        let rate = f64::from(stats.delivered) * 100.0 / recipients.len() as f64;
+        stats.delivery_rate = (rate * 10.0).round() / 10.0;
+    }
+    Ok(ok(RecipientsData {
+        message_id: message.id.to_string(),
+        status: message.counts.status().as_str(),
+        recipient_count: message.recipient_count,
+        recipients,
+        stats,
+    }))
+}
+
+#[derive(Serialize)]
+pub struct ListData {
+    messages: Vec<MessageData>,
+    pagination: Pagination,
+}
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    query: QueryParams,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(Scope::SmsRead)?;
+    let page = page_request(&query, 20, 100)?;
+    let status = match query.get("status") {
+        Some(raw) => Some(raw.parse::<MessageStatus>().map_err(|_| {
+            ApiError::bad_request(
+                "invalid_status",
+                format!("`status` must be one of PENDING, SENT, DELIVERED, FAILED, CANCELLED; got `{raw}`"),
+            )
+        })?),
+        None => None,
+    };
+    let filter = MessageFilter {
+        status,
+        from: date_param(&query, "startDate", DayEnd::Start)?,
+        until: date_param(&query, "endDate", DayEnd::End)?,
+    };
+    let engine = state.engine.clone();
+    let listing = blocking(move || engine.messages(caller.key.tenant, filter, page)).await?;
+    Ok(ok(ListData {
+        messages: listing
+            .items
+            .into_iter()
+            .map(|message| MessageData::new(message, Some(LISTING_TEXT_CHARS)))
+            .collect(),
+        pagination: Pagination::new(page, listing.total),
+    }))
+}
+
+pub fn date_param(query: &QueryParams, name: &str, end: DayEnd) -> Result<Option<i64>, ApiError> {
+    query
+        .get(name)
+        .map(|raw| parse_instant(name, raw, end))
+        .transpose()
+}

@@ -1,0 +1,15 @@
+//! What every handler shares.
+
+use flit_engine::Engine;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::ratelimit::RateLimiter;
+
+pub struct AppState {
+    pub engine: Engine,
+    pub limiter: RateLimiter,
+    /// SHA-256 of the admin token (read once at start).
+    pub admin_token_hash: [u8; 32],
+    /// Renders `/metrics`; `None` when no recorder is installed (in-process tests).
+    pub metrics: Option<PrometheusHandle>,
+}

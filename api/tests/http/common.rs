@@ -1,0 +1,208 @@
+//! `TestServer`: one real server on 127.0.0.1:0 with its own data dir, and a client.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use flit_api::config::{Config, Overrides};
+use flit_api::server::Server;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+pub struct TestServer {
+    pub server: Option<Server>,
+    pub base: String,
+    pub api_key: String,
+    pub tenant_id: String,
+    pub client: reqwest::Client,
+    pub data_dir: PathBuf,
+    pub storage: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// The `code` of a native error answer.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("<none>")
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with("sled").await
+    }
+
+    pub async fn start_with(storage: &str) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut server = Self::start_in(dir.path().to_path_buf(), storage).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Starts (or restarts) on an existing data dir.
+    pub async fn start_in(data_dir: PathBuf, storage: &str) -> TestServer {
+        let config = Config::load(Overrides {
+            data_dir: Some(data_dir.clone()),
+            listen: Some("127.0.0.1:0".parse().expect("addr")),
+            storage: Some(storage.to_string()),
+            ..Overrides::default()
+        })
+        .expect("config");
+        let config = Config {
+            admin_token: Some(ADMIN_TOKEN.to_string()),
+            ..config
+        };
+        let server = Server::start(config, None).await.expect("server starts");
+        let bootstrap: Value = serde_json::from_slice(
+            &std::fs::read(data_dir.join("bootstrap.json")).expect("bootstrap.json"),
+        )
+        .expect("bootstrap json");
+        TestServer {
+            base: format!("http://{}", server.addr),
+            server: Some(server),
+            api_key: bootstrap["apiKey"].as_str().expect("apiKey").to_string(),
+            tenant_id: bootstrap["tenantId"]
+                .as_str()
+                .expect("tenantId")
+                .to_string(),
+            client: reqwest::Client::new(),
+            data_dir,
+            storage: storage.to_string(),
+            _dir: None,
+        }
+    }
+
+    /// Stops the server and starts a new one on the same data dir.
+    pub async fn restart(mut self) -> TestServer {
+        let server = self.server.take().expect("running");
+        server.shutdown().await.expect("clean shutdown");
+        let mut next = Self::start_in(self.data_dir.clone(), &self.storage).await;
+        next._dir = self._dir.take();
+        next.api_key = self.api_key.clone();
+        next
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        if let Some(key) = key {
+            request = request.header("Authorization", format!("Bearer {key}"));
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        Self::reply(response).await
+    }
+
+    pub async fn reply(response: reqwest::Response) -> Reply {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("body");
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.request(Method::GET, path, Some(&self.api_key), None)
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.request(Method::POST, path, Some(&self.api_key), Some(body))
+            .await
+    }
+
+    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.request(method, &format!("/admin/v1{path}"), Some(ADMIN_TOKEN), body)
+            .await
+    }
+
+    pub async fn balance(&self) -> i64 {
+        self.get("/api/v1/balance").await.body["data"]["balance"]
+            .as_i64()
+            .expect("balance")
+    }
+
+    /// A fresh tenant with `credits`, a sender ID and a key with `scopes` (`None` = all).
+    pub async fn tenant(&self, credits: i64, scopes: Option<&[&str]>) -> (String, String) {
+        let created = self
+            .admin(
+                Method::POST,
+                "/tenants",
+                Some(json!({"name": "Acme", "credits": credits, "rateLimitPerMinute": 100000})),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+        let id = created.body["data"]["id"].as_str().expect("id").to_string();
+        let sender = self
+            .admin(
+                Method::POST,
+                &format!("/tenants/{id}/sender-ids"),
+                Some(json!({"name": "Acme"})),
+            )
+            .await;
+        assert_eq!(sender.status, StatusCode::CREATED);
+        let mut body = json!({"name": "test"});
+        if let Some(scopes) = scopes {
+            body["scopes"] = json!(scopes);
+        }
+        let key = self
+            .admin(Method::POST, &format!("/tenants/{id}/keys"), Some(body))
+            .await;
+        assert_eq!(key.status, StatusCode::CREATED);
+        (
+            id,
+            key.body["data"]["key"].as_str().expect("key").to_string(),
+        )
+    }
+
+    /// Sum of the tenant's ledger amounts, paging through `/transactions`.
+    pub async fn ledger_sum(&self, key: &str) -> i64 {
+        let mut sum = 0;
+        let mut page = 1;
+        loop {
+            let reply = self
+                .request(
+                    Method::GET,
+                    &format!("/api/v1/transactions?page={page}&limit=100"),
+                    Some(key),
+                    None,
+                )
+                .await;
+            assert_eq!(reply.status, StatusCode::OK);
+            for transaction in reply.body["data"]["transactions"].as_array().expect("list") {
+                sum += transaction["amount"].as_i64().expect("amount");
+            }
+            if !reply.body["data"]["pagination"]["hasMore"]
+                .as_bool()
+                .expect("hasMore")
+            {
+                return sum;
+            }
+            page += 1;
+        }
+    }
+}

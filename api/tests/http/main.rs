@@ -1,0 +1,9 @@
+//! HTTP tests: the real `flit` server on a random loopback port, spoken to over TCP.
+
+mod admin;
+mod auth;
+mod bad_input;
+mod common;
+mod credits;
+mod native;
+mod restart;

@@ -1,0 +1,100 @@
+//! A restart keeps every accepted message, key, tenant and balance.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::common::TestServer;
+
+async fn restart_keeps_everything(storage: &str) {
+    let server = TestServer::start_with(storage).await;
+    let (tenant, key) = server.tenant(50, None).await;
+    let sent = server
+        .request(
+            Method::POST,
+            "/api/v1/sms/send",
+            Some(&key),
+            Some(json!({"recipients": ["0201234567", "0241234567"], "message": "durable"})),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK);
+    let id = sent.body["data"]["messageId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let default_sent = server
+        .post(
+            "/api/v1/sms/send",
+            json!({"recipients": ["0201234567"], "message": "x"}),
+        )
+        .await;
+    assert_eq!(default_sent.status, StatusCode::OK);
+
+    let server = server.restart().await;
+
+    let balance = server
+        .request(Method::GET, "/api/v1/balance", Some(&key), None)
+        .await;
+    assert_eq!(balance.status, StatusCode::OK, "the key survives");
+    assert_eq!(balance.body["data"]["balance"], 48);
+    assert_eq!(server.balance().await, 999);
+    let status = server
+        .request(
+            Method::GET,
+            &format!("/api/v1/sms/status/{id}"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(status.status, StatusCode::OK);
+    assert_eq!(status.body["data"]["recipientCount"], 2);
+    let report = server
+        .request(
+            Method::GET,
+            &format!("/api/v1/sms/{id}/recipients"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(
+        report.body["data"]["recipients"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let tenant_read = server
+        .admin(Method::GET, &format!("/tenants/{tenant}"), None)
+        .await;
+    assert_eq!(tenant_read.body["data"]["name"], "Acme");
+    assert_eq!(server.ledger_sum(&key).await, 48);
+    let senders = server
+        .request(Method::GET, "/api/v1/sender-ids", Some(&key), None)
+        .await;
+    assert_eq!(senders.body["data"]["senderIds"][0]["name"], "Acme");
+    // The bootstrap does not run twice: still one tenant named default, one bootstrap key.
+    let tenants = server.admin(Method::GET, "/tenants", None).await;
+    let defaults = tenants.body["data"]["tenants"]
+        .as_array()
+        .expect("tenants")
+        .iter()
+        .filter(|t| t["name"] == "default")
+        .count();
+    assert_eq!(defaults, 1);
+    // Sending keeps working after the restart and charges from the restored balance.
+    let again = server
+        .request(
+            Method::POST,
+            "/api/v1/sms/send",
+            Some(&key),
+            Some(json!({"recipients": ["0201234567"], "message": "again"})),
+        )
+        .await;
+    assert_eq!(again.body["data"]["remainingCredits"], 47);
+}
+
+#[tokio::test]
+async fn restart_keeps_everything_on_sled() {
+    restart_keeps_everything("sled").await;
+}
+
+#[tokio::test]
+async fn restart_keeps_everything_on_redb() {
+    restart_keeps_everything("redb").await;
+}

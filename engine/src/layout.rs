@@ -1,0 +1,60 @@
+//! Where each record lives in the store: tree names and key encodings.
+//!
+//! Keys start with the owning tenant's id wherever a tenant owns the record, so one tenant's
+//! data is one contiguous range and another tenant's id can never reach it. Ids are
+//! time-sortable, so key order is creation order and a date filter is a key range.
+
+use crate::ids::{ApiKeyId, MessageId, TenantId};
+
+pub const TENANTS: &str = "tenants";
+pub const API_KEYS: &str = "api_keys";
+pub const SENDER_IDS: &str = "sender_ids";
+pub const MESSAGES: &str = "messages";
+pub const RECIPIENTS: &str = "recipients";
+pub const LEDGER: &str = "ledger";
+pub const IDEMPOTENCY: &str = "idempotency";
+pub const META: &str = "meta";
+
+pub const META_ADMIN_TOKEN_HASH: &[u8] = b"admin_token_sha256";
+pub const META_BOOTSTRAPPED: &[u8] = b"bootstrapped";
+
+pub fn tenant_key(tenant: TenantId) -> Vec<u8> {
+    tenant.to_bytes().to_vec()
+}
+
+pub fn api_key_key(key: ApiKeyId) -> Vec<u8> {
+    key.to_bytes().to_vec()
+}
+
+/// `tenant ++ id`: the key of every tenant-owned record.
+pub fn owned_key(tenant: TenantId, id: [u8; 16]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(32);
+    key.extend_from_slice(&tenant.to_bytes());
+    key.extend_from_slice(&id);
+    key
+}
+
+/// `tenant ++ <first id of this millisecond>`: a range bound for date filters.
+pub fn owned_time_bound(tenant: TenantId, millis: i64) -> Vec<u8> {
+    let millis = millis.clamp(0, (1i64 << 48) - 1) as u128;
+    owned_key(tenant, (millis << 80).to_be_bytes())
+}
+
+pub fn recipient_key(message: MessageId, index: u32) -> Vec<u8> {
+    let mut key = Vec::with_capacity(20);
+    key.extend_from_slice(&message.to_bytes());
+    key.extend_from_slice(&index.to_be_bytes());
+    key
+}
+
+pub fn idempotency_key(tenant: TenantId, key_hash: &[u8; 32]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(48);
+    key.extend_from_slice(&tenant.to_bytes());
+    key.extend_from_slice(key_hash);
+    key
+}
+
+/// The id at the end of an `owned_key`.
+pub fn owned_id(key: &[u8]) -> Option<[u8; 16]> {
+    key.get(16..32)?.try_into().ok()
+}

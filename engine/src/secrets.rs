@@ -1,0 +1,60 @@
+//! Secrets: API keys and the admin token are random, shown once, and stored only as SHA-256.
+//!
+//! Keys carry 190 bits of randomness, so a plain SHA-256 (not a slow password hash) is the
+//! right cost: a lookup by hash never compares the secret itself, and the one comparison of a
+//! presented token against a stored hash is constant-time.
+
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+pub const API_KEY_PREFIX: &str = "flt_live_";
+const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// A fresh secret: `prefix` and 32 base-62 characters.
+pub fn generate_secret(prefix: &str) -> String {
+    let mut rng = rand::rng();
+    let mut secret = String::with_capacity(prefix.len() + 32);
+    secret.push_str(prefix);
+    for _ in 0..32 {
+        secret.push(ALPHABET[rng.random_range(0..ALPHABET.len())] as char);
+    }
+    secret
+}
+
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// Equality that takes the same time wherever the first difference is.
+pub fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The last four characters, shown in key listings so keys can be told apart.
+pub fn hint(secret: &str) -> String {
+    let start = secret.len().saturating_sub(4);
+    secret.get(start..).unwrap_or_default().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_prefixed_random_and_distinct() {
+        let a = generate_secret(API_KEY_PREFIX);
+        let b = generate_secret(API_KEY_PREFIX);
+        assert!(a.starts_with("flt_live_"));
+        assert_eq!(a.len(), API_KEY_PREFIX.len() + 32);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn constant_time_eq_compares_every_byte() {
+        let a = sha256(b"one");
+        let mut b = a;
+        assert!(constant_time_eq(&a, &b));
+        b[31] ^= 1;
+        assert!(!constant_time_eq(&a, &b));
+    }
+}

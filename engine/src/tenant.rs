@@ -1,0 +1,305 @@
+//! The tenant actor: the single writer of one tenant's balance and ledger.
+//!
+//! Every charge and credit of a tenant goes through its actor, one at a time, so the running
+//! balance in each ledger entry is exact without a lock. The actor does not wait for the disk:
+//! it reserves credits in memory, *submits* the batch (message, recipients, ledger entry,
+//! idempotency record) to the store's group committer, and hands the commit ticket back to the
+//! caller, who waits for durability before answering. Batches are applied in submission order,
+//! so the ledger on disk is the ledger in memory, delayed.
+//!
+//! Restart policy: the tenant supervisor restarts a failed tenant actor at once (see
+//! `supervisor.rs`). A restarted actor first waits for everything already submitted to be
+//! durable (an empty batch is a barrier), then reads its balance back from the ledger, so a
+//! crash loses nothing and charges nothing twice.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use flit_storage::{Batch, CommitTicket, Scan, StorageError, Store, codec};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+
+use crate::ids::{MessageId, TenantId, TransactionId};
+use crate::layout;
+use crate::model::{
+    IdempotencyRecord, SendOutcome, TransactionKind, TransactionRecord, now_millis,
+};
+
+/// Idempotency records kept in memory per tenant; older ones are still found on disk.
+const IDEMPOTENCY_MEMORY: usize = 50_000;
+
+/// State shared with readers, so `GET /balance` never queues behind charges.
+#[derive(Debug, Default)]
+pub struct TenantShared {
+    balance: AtomicI64,
+}
+
+impl TenantShared {
+    pub fn balance(&self) -> i64 {
+        self.balance.load(Ordering::Acquire)
+    }
+}
+
+/// A send that has been validated, priced and turned into rows; the actor only charges it.
+pub struct Charge {
+    pub message_id: MessageId,
+    pub cost: i64,
+    pub description: String,
+    /// Message and recipient rows; the actor adds the ledger and idempotency rows.
+    pub batch: Batch,
+    /// The answer to give, with `remaining_credits` filled in by the actor.
+    pub outcome: SendOutcome,
+    pub idempotency: Option<IdempotencyClaim>,
+}
+
+/// An `Idempotency-Key` and the request it came with.
+#[derive(Clone, Copy, Debug)]
+pub struct IdempotencyClaim {
+    pub key_hash: [u8; 32],
+    pub fingerprint: [u8; 32],
+}
+
+pub struct Charged {
+    pub outcome: SendOutcome,
+    /// Resolves when the charge (or, for a replay, the first charge) is durable.
+    pub durable: CommitTicket,
+    pub replayed: bool,
+}
+
+pub struct Credit {
+    pub kind: TransactionKind,
+    pub amount: i64,
+    pub description: String,
+    pub reference: Option<String>,
+}
+
+pub struct Credited {
+    pub transaction: TransactionRecord,
+    pub durable: CommitTicket,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChargeError {
+    #[error("insufficient credits: {required} required, {balance} available")]
+    InsufficientCredits { required: i64, balance: i64 },
+    #[error("this Idempotency-Key was already used with a different request")]
+    IdempotencyConflict,
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+}
+
+pub enum TenantMsg {
+    Charge(Box<Charge>, RpcReplyPort<Result<Charged, ChargeError>>),
+    Credit(Credit, RpcReplyPort<Result<Credited, ChargeError>>),
+    /// A submitted batch failed to commit: re-read the balance from the durable ledger.
+    Resync,
+}
+
+pub struct TenantActor;
+
+pub struct TenantArgs {
+    pub tenant: TenantId,
+    pub store: Store,
+    pub shared: Arc<TenantShared>,
+}
+
+pub struct TenantState {
+    tenant: TenantId,
+    store: Store,
+    shared: Arc<TenantShared>,
+    balance: i64,
+    recent_idempotency: HashMap<[u8; 32], IdempotencyRecord>,
+    recent_order: VecDeque<[u8; 32]>,
+}
+
+impl Actor for TenantActor {
+    type Msg = TenantMsg;
+    type State = TenantState;
+    type Arguments = TenantArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<TenantMsg>,
+        args: TenantArgs,
+    ) -> Result<TenantState, ActorProcessingErr> {
+        // A predecessor may have submitted batches that are not durable yet: wait for them so
+        // the balance read below includes every charge ever handed out.
+        args.store.commit(Batch::new()).await?;
+        let balance = durable_balance(&args.store, args.tenant)?;
+        args.shared.balance.store(balance, Ordering::Release);
+        Ok(TenantState {
+            tenant: args.tenant,
+            store: args.store,
+            shared: args.shared,
+            balance,
+            recent_idempotency: HashMap::new(),
+            recent_order: VecDeque::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<TenantMsg>,
+        message: TenantMsg,
+        state: &mut TenantState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            TenantMsg::Charge(charge, reply) => {
+                let _ = reply.send(state.charge(*charge));
+            }
+            TenantMsg::Credit(credit, reply) => {
+                let _ = reply.send(state.credit(credit));
+            }
+            TenantMsg::Resync => {
+                state.store.commit(Batch::new()).await.ok();
+                state.balance = durable_balance(&state.store, state.tenant)?;
+                state.shared.balance.store(state.balance, Ordering::Release);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TenantState {
+    fn charge(&mut self, charge: Charge) -> Result<Charged, ChargeError> {
+        if let Some(claim) = charge.idempotency
+            && let Some(first) = self.find_idempotent(&claim.key_hash)?
+        {
+            if first.fingerprint != claim.fingerprint {
+                return Err(ChargeError::IdempotencyConflict);
+            }
+            // The first answer may still be on its way to disk: an empty batch submitted now
+            // resolves only after it.
+            return Ok(Charged {
+                outcome: first.outcome,
+                durable: self.store.submit(Batch::new()),
+                replayed: true,
+            });
+        }
+        if charge.cost > self.balance {
+            return Err(ChargeError::InsufficientCredits {
+                required: charge.cost,
+                balance: self.balance,
+            });
+        }
+        let mut batch = charge.batch;
+        let transaction = self.ledger_entry(
+            TransactionKind::Usage,
+            -charge.cost,
+            charge.description,
+            Some(charge.message_id.to_string()),
+        );
+        batch.put(
+            layout::LEDGER,
+            layout::owned_key(self.tenant, transaction.id.to_bytes()),
+            codec::encode(&transaction),
+        );
+        let mut outcome = charge.outcome;
+        outcome.remaining_credits = transaction.balance;
+        if let Some(claim) = charge.idempotency {
+            let record = IdempotencyRecord {
+                fingerprint: claim.fingerprint,
+                outcome: outcome.clone(),
+            };
+            batch.put(
+                layout::IDEMPOTENCY,
+                layout::idempotency_key(self.tenant, &claim.key_hash),
+                codec::encode(&record),
+            );
+            self.remember_idempotent(claim.key_hash, record);
+        }
+        self.apply(transaction.balance);
+        Ok(Charged {
+            outcome,
+            durable: self.store.submit(batch),
+            replayed: false,
+        })
+    }
+
+    fn credit(&mut self, credit: Credit) -> Result<Credited, ChargeError> {
+        if self.balance + credit.amount < 0 {
+            return Err(ChargeError::InsufficientCredits {
+                required: -credit.amount,
+                balance: self.balance,
+            });
+        }
+        let transaction = self.ledger_entry(
+            credit.kind,
+            credit.amount,
+            credit.description,
+            credit.reference,
+        );
+        let mut batch = Batch::new();
+        batch.put(
+            layout::LEDGER,
+            layout::owned_key(self.tenant, transaction.id.to_bytes()),
+            codec::encode(&transaction),
+        );
+        self.apply(transaction.balance);
+        Ok(Credited {
+            transaction,
+            durable: self.store.submit(batch),
+        })
+    }
+
+    fn ledger_entry(
+        &self,
+        kind: TransactionKind,
+        amount: i64,
+        description: String,
+        reference: Option<String>,
+    ) -> TransactionRecord {
+        TransactionRecord {
+            id: TransactionId::new(),
+            tenant: self.tenant,
+            kind,
+            amount,
+            balance: self.balance + amount,
+            description,
+            reference,
+            created_at: now_millis(),
+        }
+    }
+
+    fn apply(&mut self, balance: i64) {
+        self.balance = balance;
+        self.shared.balance.store(balance, Ordering::Release);
+    }
+
+    fn find_idempotent(
+        &self,
+        key_hash: &[u8; 32],
+    ) -> Result<Option<IdempotencyRecord>, StorageError> {
+        if let Some(record) = self.recent_idempotency.get(key_hash) {
+            return Ok(Some(record.clone()));
+        }
+        let key = layout::idempotency_key(self.tenant, key_hash);
+        match self.store.get(layout::IDEMPOTENCY, &key)? {
+            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn remember_idempotent(&mut self, key_hash: [u8; 32], record: IdempotencyRecord) {
+        if self.recent_order.len() >= IDEMPOTENCY_MEMORY
+            && let Some(oldest) = self.recent_order.pop_front()
+        {
+            self.recent_idempotency.remove(&oldest);
+        }
+        self.recent_order.push_back(key_hash);
+        self.recent_idempotency.insert(key_hash, record);
+    }
+}
+
+/// The balance after the tenant's last durable ledger entry (0 for an empty ledger).
+pub fn durable_balance(store: &Store, tenant: TenantId) -> Result<i64, StorageError> {
+    let page = store.scan(
+        &Scan::prefix(layout::LEDGER, &layout::tenant_key(tenant))
+            .reverse()
+            .limit(1),
+    )?;
+    match page.items.first() {
+        Some((_, value)) => Ok(codec::decode::<TransactionRecord>(value)?.balance),
+        None => Ok(0),
+    }
+}

@@ -1,0 +1,38 @@
+//! The one error type of flit-storage. It is `Clone` because a single failed group commit has to
+//! be reported to every ticket in the group.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the store. Backend errors are flattened to strings (with the
+/// operation that failed) so that callers never depend on sled or redb types.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+pub enum StorageError {
+    /// The backend (sled or redb) reported an error; the string names the operation and the cause.
+    #[error("storage backend: {0}")]
+    Backend(String),
+    /// A value could not be encoded or decoded.
+    #[error("codec: {0}")]
+    Codec(String),
+    /// A stored value starts with a format-version byte this build does not understand.
+    #[error("unknown value format version {0}")]
+    UnknownFormatVersion(u8),
+    /// The store is shutting down (or its commit thread died) and no longer accepts writes.
+    #[error("store is closed")]
+    Closed,
+    /// A tree name was empty, not ASCII, or contained NUL.
+    #[error("invalid tree name {0:?}: must be non-empty ASCII without NUL")]
+    InvalidTreeName(String),
+    /// `BackendKind::from_str` got a name it does not know.
+    #[error("unknown storage backend {0:?} (expected \"sled\" or \"redb\")")]
+    UnknownBackend(String),
+    /// Preparing the data directory failed.
+    #[error("storage directory {path}: {message}")]
+    Io { path: PathBuf, message: String },
+}
+
+impl StorageError {
+    /// Wraps a backend error with the operation that produced it.
+    pub(crate) fn backend(operation: &str, error: impl std::fmt::Display) -> Self {
+        StorageError::Backend(format!("{operation}: {error}"))
+    }
+}

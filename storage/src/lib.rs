@@ -1,0 +1,105 @@
+//! flit-storage owns Flit's embedded store and is the only crate that knows sled or redb exist.
+//! It offers named, ordered byte trees; atomic batches of puts and deletes across trees; paged
+//! range scans; and durable writes through a group-commit thread that lets many concurrent
+//! writers share one fsync. Two backends sit behind the narrow [`Backend`] trait — sled (the
+//! design's choice) and redb (stable file format, ACID) — and one conformance suite
+//! (`tests/conformance.rs`) holds both to the same behaviour. Values are encoded by [`codec`]:
+//! serde + bincode behind a format-version byte.
+//!
+//! Invariants: a batch is applied all-or-nothing and batches apply in `submit` order; a commit
+//! ticket resolves only after its batch is on disk; no disk I/O for writes happens on the
+//! caller's thread.
+
+mod batch;
+pub mod codec;
+mod error;
+mod redb_backend;
+mod scan;
+mod sled_backend;
+mod store;
+
+use std::fmt;
+use std::str::FromStr;
+
+pub(crate) use batch::check_tree_name;
+pub use batch::{Batch, BatchOp, is_valid_tree_name};
+pub use codec::{FORMAT_VERSION, decode, encode, try_encode};
+pub use error::StorageError;
+pub use scan::{Page, Scan, prefix_end};
+pub use store::{CommitStats, CommitTicket, Store};
+
+/// Which embedded database backs a [`Store`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    /// sled 0.34: the design's choice, and the default until the crash test and the benchmark
+    /// say otherwise.
+    #[default]
+    Sled,
+    /// redb: stable on-disk format, ACID transactions.
+    Redb,
+}
+
+impl BackendKind {
+    pub const ALL: [BackendKind; 2] = [BackendKind::Sled, BackendKind::Redb];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Sled => "sled",
+            BackendKind::Redb => "redb",
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for BackendKind {
+    type Err = StorageError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "sled" => Ok(BackendKind::Sled),
+            "redb" => Ok(BackendKind::Redb),
+            _ => Err(StorageError::UnknownBackend(s.to_owned())),
+        }
+    }
+}
+
+/// Tuning for a [`Store`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Upper bound on the batches one group commit applies before syncing; bounds the latency a
+    /// huge backlog adds to the first batch in it. Values below 1 are treated as 1.
+    pub max_batches_per_commit: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_batches_per_commit: 4096,
+        }
+    }
+}
+
+/// The one narrow trait both backends implement. Reads may run on any thread concurrently with
+/// `write_durable`, which the store calls from its single commit thread only.
+pub trait Backend: Send + Sync + 'static {
+    /// The value of `key` in `tree`, if any. A tree never written to reads as empty.
+    fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+    /// One page of `scan`.
+    fn scan(&self, scan: &Scan) -> Result<Page, StorageError>;
+    /// Number of keys in `tree` starting with `prefix`.
+    fn count(&self, tree: &str, prefix: &[u8]) -> Result<u64, StorageError>;
+    /// Apply every batch atomically (each batch all-or-nothing, in order) and make all of them
+    /// durable on disk with ONE sync before returning. On error the caller must treat every
+    /// batch of the call as failed. Both built-in backends apply the whole call as one atomic
+    /// unit, so a failure leaves none of it applied, and no state between two batches of one
+    /// call is ever visible.
+    fn write_durable(&self, batches: &[Batch]) -> Result<(), StorageError>;
+}
+
+#[cfg(test)]
+mod tests;
