@@ -66,11 +66,7 @@ pub async fn api_key_layer(
     let Some(key) = state.engine.authenticate(secret) else {
         return ApiError::unauthorized("invalid or revoked API key").into_response();
     };
-    let limit = state
-        .engine
-        .tenant(key.tenant)
-        .map(|tenant| tenant.rate_limit_per_minute)
-        .unwrap_or(0);
+    let limit = state.engine.rate_limit(key.tenant).unwrap_or(0);
     let decision = state.limiter.check(key.id, limit, unix_now());
     let mut response = if decision.allowed {
         request.extensions_mut().insert(Caller { key });

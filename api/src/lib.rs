@@ -3,6 +3,7 @@
 //! loop behind the `flit` binary. The only crate that knows HTTP and JSON.
 
 pub mod admin;
+pub mod admin_cli;
 pub mod auth;
 pub mod bootstrap;
 pub mod config;

@@ -1,6 +1,7 @@
 //! The `flit` binary.
 
 use clap::{Parser, Subcommand};
+use flit_api::admin_cli::{self, AdminArgs};
 use flit_api::config::{Config, Overrides};
 use flit_api::server::{Server, shutdown_signal};
 
@@ -19,6 +20,8 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(Overrides),
+    /// Call the admin API of a running server.
+    Admin(AdminArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,6 +46,7 @@ fn main() -> anyhow::Result<()> {
                 tracing::info!("shutting down");
                 server.shutdown().await
             }
+            Command::Admin(args) => admin_cli::run(args).await,
         }
     })
 }

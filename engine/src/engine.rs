@@ -291,6 +291,14 @@ impl Engine {
         all
     }
 
+    /// Requests per minute allowed to each key of the tenant (read on every request).
+    pub fn rate_limit(&self, tenant: TenantId) -> Option<u32> {
+        self.inner
+            .tenants
+            .get(&tenant)
+            .map(|entry| read(&entry.record).rate_limit_per_minute)
+    }
+
     pub fn balance(&self, tenant: TenantId) -> Result<i64, EngineError> {
         Ok(self.entry(tenant)?.shared.balance())
     }
