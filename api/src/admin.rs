@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
@@ -17,7 +17,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::auth::admin_layer;
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{IdempotencyScope, JsonBody, idempotency_claim};
 use crate::native::account::{SenderIdData, TransactionData};
 use crate::native::ok;
 use crate::state::AppState;
@@ -116,6 +116,7 @@ async fn create_tenant(
                 TransactionKind::Bonus,
                 credits,
                 "Opening balance".to_string(),
+                None,
             )
             .await?;
     }
@@ -302,8 +303,10 @@ pub struct CreditsBody {
 async fn add_credits(
     State(state): State<Arc<AppState>>,
     Path(tenant_id): Path<String>,
+    headers: HeaderMap,
     body: JsonBody<CreditsBody>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let idempotency = idempotency_claim(&headers, IdempotencyScope::Admin, &body.raw)?;
     let body = body.value;
     let amount = body
         .amount
@@ -322,7 +325,13 @@ async fn add_credits(
         .unwrap_or_else(|| format!("{} by operator", kind.as_str().to_ascii_lowercase()));
     let transaction = state
         .engine
-        .add_credits(tenant_id_param(&tenant_id)?, kind, amount, description)
+        .add_credits(
+            tenant_id_param(&tenant_id)?,
+            kind,
+            amount,
+            description,
+            idempotency,
+        )
         .await?;
     Ok((StatusCode::CREATED, ok(TransactionData::from(transaction))))
 }

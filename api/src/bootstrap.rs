@@ -75,6 +75,7 @@ pub async fn default_tenant(engine: &Engine, config: &Config) -> anyhow::Result<
                 TransactionKind::Bonus,
                 BOOTSTRAP_CREDITS,
                 "Welcome credits".to_string(),
+                None,
             )
             .await?;
     }

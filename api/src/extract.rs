@@ -5,6 +5,8 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
+use flit_engine::secrets::sha256;
+use flit_engine::tenant::IdempotencyClaim;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -73,6 +75,46 @@ fn is_json(headers: &HeaderMap) -> bool {
         .to_ascii_lowercase();
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Who chose an `Idempotency-Key`: the tenant's own keys and the operator's live apart, so
+/// one can never replay (or collide with) the other's answer.
+#[derive(Clone, Copy)]
+pub enum IdempotencyScope {
+    Tenant,
+    Admin,
+}
+
+/// The `Idempotency-Key` header (1–255 visible ASCII characters) and the body it came with.
+pub fn idempotency_claim(
+    headers: &HeaderMap,
+    scope: IdempotencyScope,
+    body: &[u8],
+) -> Result<Option<IdempotencyClaim>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|key| {
+            !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_idempotency_key",
+                "`Idempotency-Key` must be 1 to 255 visible ASCII characters",
+            )
+        })?;
+    let namespace: &[u8] = match scope {
+        IdempotencyScope::Tenant => b"tenant:",
+        IdempotencyScope::Admin => b"admin:",
+    };
+    Ok(Some(IdempotencyClaim {
+        key_hash: sha256(&[namespace, key.as_bytes()].concat()),
+        fingerprint: sha256(body),
+    }))
 }
 
 /// The query string as name → value pairs; typed parsing is the handler's, so each bad

@@ -18,7 +18,7 @@ use crate::model::{
 use crate::msisdn::{Country, Validation};
 use crate::secrets;
 use crate::supervisor::{RootSupervisor, SupervisorMsg, TenantSlot};
-use crate::tenant::{Credit, TenantMsg, TenantShared};
+use crate::tenant::{Credit, IdempotencyClaim, TenantMsg, TenantShared};
 
 /// Settings that apply to tenants unless a tenant overrides them.
 #[derive(Clone, Debug)]
@@ -475,6 +475,7 @@ impl Engine {
         kind: TransactionKind,
         amount: i64,
         description: String,
+        idempotency: Option<IdempotencyClaim>,
     ) -> Result<TransactionRecord, EngineError> {
         if kind == TransactionKind::Usage {
             return Err(EngineError::invalid(
@@ -495,6 +496,7 @@ impl Engine {
             amount,
             description,
             reference: None,
+            idempotency,
         };
         let credited = match actor
             .call(|reply| TenantMsg::Credit(credit, reply), None)

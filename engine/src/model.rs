@@ -357,9 +357,16 @@ pub struct SendOutcome {
     pub created_at: UnixMillis,
 }
 
+/// The first answer to a request that carried an `Idempotency-Key`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub enum IdempotentOutcome {
+    Send(SendOutcome),
+    Credit(TransactionRecord),
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct IdempotencyRecord {
     /// SHA-256 of the request body: the same key with another body is a client bug.
     pub fingerprint: [u8; 32],
-    pub outcome: SendOutcome,
+    pub outcome: IdempotentOutcome,
 }

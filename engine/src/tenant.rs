@@ -22,7 +22,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use crate::ids::{MessageId, TenantId, TransactionId};
 use crate::layout;
 use crate::model::{
-    IdempotencyRecord, SendOutcome, TransactionKind, TransactionRecord, now_millis,
+    IdempotencyRecord, IdempotentOutcome, SendOutcome, TransactionKind, TransactionRecord,
+    now_millis,
 };
 
 /// Idempotency records kept in memory per tenant; older ones are still found on disk.
@@ -71,11 +72,14 @@ pub struct Credit {
     pub amount: i64,
     pub description: String,
     pub reference: Option<String>,
+    pub idempotency: Option<IdempotencyClaim>,
 }
 
 pub struct Credited {
     pub transaction: TransactionRecord,
+    /// Resolves when the credit (or, for a replay, the first credit) is durable.
     pub durable: CommitTicket,
+    pub replayed: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -163,15 +167,15 @@ impl Actor for TenantActor {
 impl TenantState {
     fn charge(&mut self, charge: Charge) -> Result<Charged, ChargeError> {
         if let Some(claim) = charge.idempotency
-            && let Some(first) = self.find_idempotent(&claim.key_hash)?
+            && let Some(first) = self.find_idempotent(&claim)?
         {
-            if first.fingerprint != claim.fingerprint {
+            let IdempotentOutcome::Send(outcome) = first else {
                 return Err(ChargeError::IdempotencyConflict);
-            }
+            };
             // The first answer may still be on its way to disk: an empty batch submitted now
             // resolves only after it.
             return Ok(Charged {
-                outcome: first.outcome,
+                outcome,
                 durable: self.store.submit(Batch::new()),
                 replayed: true,
             });
@@ -197,16 +201,7 @@ impl TenantState {
         let mut outcome = charge.outcome;
         outcome.remaining_credits = transaction.balance;
         if let Some(claim) = charge.idempotency {
-            let record = IdempotencyRecord {
-                fingerprint: claim.fingerprint,
-                outcome: outcome.clone(),
-            };
-            batch.put(
-                layout::IDEMPOTENCY,
-                layout::idempotency_key(self.tenant, &claim.key_hash),
-                codec::encode(&record),
-            );
-            self.remember_idempotent(claim.key_hash, record);
+            self.record_idempotent(&mut batch, claim, IdempotentOutcome::Send(outcome.clone()));
         }
         self.apply(transaction.balance);
         Ok(Charged {
@@ -217,6 +212,18 @@ impl TenantState {
     }
 
     fn credit(&mut self, credit: Credit) -> Result<Credited, ChargeError> {
+        if let Some(claim) = credit.idempotency
+            && let Some(first) = self.find_idempotent(&claim)?
+        {
+            let IdempotentOutcome::Credit(transaction) = first else {
+                return Err(ChargeError::IdempotencyConflict);
+            };
+            return Ok(Credited {
+                transaction,
+                durable: self.store.submit(Batch::new()),
+                replayed: true,
+            });
+        }
         if self.balance + credit.amount < 0 {
             return Err(ChargeError::InsufficientCredits {
                 required: -credit.amount,
@@ -235,10 +242,18 @@ impl TenantState {
             layout::owned_key(self.tenant, transaction.id.to_bytes()),
             codec::encode(&transaction),
         );
+        if let Some(claim) = credit.idempotency {
+            self.record_idempotent(
+                &mut batch,
+                claim,
+                IdempotentOutcome::Credit(transaction.clone()),
+            );
+        }
         self.apply(transaction.balance);
         Ok(Credited {
             transaction,
             durable: self.store.submit(batch),
+            replayed: false,
         })
     }
 
@@ -266,18 +281,44 @@ impl TenantState {
         self.shared.balance.store(balance, Ordering::Release);
     }
 
+    /// The first answer given under this key, if any; a different body is a conflict.
     fn find_idempotent(
         &self,
-        key_hash: &[u8; 32],
-    ) -> Result<Option<IdempotencyRecord>, StorageError> {
-        if let Some(record) = self.recent_idempotency.get(key_hash) {
-            return Ok(Some(record.clone()));
+        claim: &IdempotencyClaim,
+    ) -> Result<Option<IdempotentOutcome>, ChargeError> {
+        let record = match self.recent_idempotency.get(&claim.key_hash) {
+            Some(record) => record.clone(),
+            None => {
+                let key = layout::idempotency_key(self.tenant, &claim.key_hash);
+                match self.store.get(layout::IDEMPOTENCY, &key)? {
+                    Some(bytes) => codec::decode::<IdempotencyRecord>(&bytes)?,
+                    None => return Ok(None),
+                }
+            }
+        };
+        if record.fingerprint != claim.fingerprint {
+            return Err(ChargeError::IdempotencyConflict);
         }
-        let key = layout::idempotency_key(self.tenant, key_hash);
-        match self.store.get(layout::IDEMPOTENCY, &key)? {
-            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
-            None => Ok(None),
-        }
+        Ok(Some(record.outcome))
+    }
+
+    /// Adds the idempotency record to the batch that makes the answer true.
+    fn record_idempotent(
+        &mut self,
+        batch: &mut Batch,
+        claim: IdempotencyClaim,
+        outcome: IdempotentOutcome,
+    ) {
+        let record = IdempotencyRecord {
+            fingerprint: claim.fingerprint,
+            outcome,
+        };
+        batch.put(
+            layout::IDEMPOTENCY,
+            layout::idempotency_key(self.tenant, &claim.key_hash),
+            codec::encode(&record),
+        );
+        self.remember_idempotent(claim.key_hash, record);
     }
 
     fn remember_idempotent(&mut self, key_hash: [u8; 32], record: IdempotencyRecord) {

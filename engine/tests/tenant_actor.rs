@@ -25,7 +25,13 @@ async fn killed_tenant_actor_restarts_with_the_durable_balance(kind: BackendKind
         .await
         .expect("tenant");
     engine
-        .add_credits(tenant.id, TransactionKind::Purchase, 10_000, "seed".into())
+        .add_credits(
+            tenant.id,
+            TransactionKind::Purchase,
+            10_000,
+            "seed".into(),
+            None,
+        )
         .await
         .expect("credits");
     engine
@@ -107,7 +113,7 @@ async fn balances_and_tenants_survive_reopening_the_engine() {
             .await
             .expect("tenant");
         engine
-            .add_credits(tenant.id, TransactionKind::Bonus, 42, "hello".into())
+            .add_credits(tenant.id, TransactionKind::Bonus, 42, "hello".into(), None)
             .await
             .expect("credits");
         engine.shutdown().await;

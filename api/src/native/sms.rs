@@ -8,15 +8,13 @@ use axum::response::IntoResponse;
 use flit_engine::ids::MessageId;
 use flit_engine::model::{MessageRecord, MessageStatus, RecipientStatus, Scope};
 use flit_engine::msisdn::Validation;
-use flit_engine::secrets::sha256;
-use flit_engine::tenant::IdempotencyClaim;
 use flit_engine::{MessageFilter, SendRequest};
 use serde::{Deserialize, Serialize};
 
 use super::{Pagination, blocking, ok, page_request};
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, QueryParams};
+use crate::extract::{IdempotencyScope, JsonBody, QueryParams, idempotency_claim};
 use crate::state::AppState;
 use crate::timefmt::{DayEnd, iso, iso_opt, parse_instant};
 
@@ -55,7 +53,7 @@ pub async fn send(
     body: JsonBody<SendBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(Scope::SmsSend)?;
-    let idempotency = idempotency_claim(&headers, &body.raw)?;
+    let idempotency = idempotency_claim(&headers, IdempotencyScope::Tenant, &body.raw)?;
     let body = body.value;
     let Some(message) = body.message else {
         return Err(ApiError::bad_request(
@@ -99,33 +97,6 @@ pub async fn send(
         remaining_credits: outcome.remaining_credits,
         scheduled: outcome.scheduled_at.is_some(),
         schedule_date: iso_opt(outcome.scheduled_at),
-    }))
-}
-
-/// The `Idempotency-Key` header (1–255 visible ASCII characters) and the body it came with.
-pub fn idempotency_claim(
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Option<IdempotencyClaim>, ApiError> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value
-        .to_str()
-        .ok()
-        .map(str::trim)
-        .filter(|key| {
-            !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| b.is_ascii_graphic())
-        })
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_idempotency_key",
-                "`Idempotency-Key` must be 1 to 255 visible ASCII characters",
-            )
-        })?;
-    Ok(Some(IdempotencyClaim {
-        key_hash: sha256(key.as_bytes()),
-        fingerprint: sha256(body),
     }))
 }
 

@@ -257,3 +257,25 @@ async fn flit_admin_cli_calls_the_admin_api() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("404"));
 }
+
+#[tokio::test]
+async fn a_retried_credit_with_its_idempotency_key_is_applied_once() {
+    let server = TestServer::start().await;
+    let (tenant, key) = server.tenant(0, None).await;
+    let credit = |body: serde_json::Value| {
+        let request = server
+            .client
+            .post(format!("{}/admin/v1/tenants/{tenant}/credits", server.base))
+            .bearer_auth(crate::common::ADMIN_TOKEN)
+            .header("Idempotency-Key", "invoice-7")
+            .json(&body);
+        async move { TestServer::reply(request.send().await.expect("sent")).await }
+    };
+    let first = credit(json!({"amount": 100, "type": "PURCHASE"})).await;
+    let retry = credit(json!({"amount": 100, "type": "PURCHASE"})).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert_eq!(first.body, retry.body);
+    let changed = credit(json!({"amount": 900, "type": "PURCHASE"})).await;
+    assert_eq!(changed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(server.ledger_sum(&key).await, 100);
+}
