@@ -19,6 +19,10 @@ pub enum StorageError {
     /// The store is shutting down (or its commit thread died) and no longer accepts writes.
     #[error("store is closed")]
     Closed,
+    /// An earlier group commit failed, so what is on disk is no longer known to match what was
+    /// acknowledged; the store refuses every write until it is reopened (fail-stop).
+    #[error("store failed earlier and accepts no more writes: {0}")]
+    Failed(String),
     /// A tree name was empty, not ASCII, or contained NUL.
     #[error("invalid tree name {0:?}: must be non-empty ASCII without NUL")]
     InvalidTreeName(String),

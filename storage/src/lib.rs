@@ -8,7 +8,8 @@
 //!
 //! Invariants: a batch is applied all-or-nothing and batches apply in `submit` order; a commit
 //! ticket resolves only after its batch is on disk; no disk I/O for writes happens on the
-//! caller's thread.
+//! caller's thread; after one failed group commit every later write fails (`Failed`), so no
+//! acknowledgement is ever built on a write whose fate is unknown.
 
 mod batch;
 pub mod codec;
@@ -94,10 +95,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Number of keys in `tree` starting with `prefix`.
     fn count(&self, tree: &str, prefix: &[u8]) -> Result<u64, StorageError>;
     /// Apply every batch atomically (each batch all-or-nothing, in order) and make all of them
-    /// durable on disk with ONE sync before returning. On error the caller must treat every
-    /// batch of the call as failed. Both built-in backends apply the whole call as one atomic
-    /// unit, so a failure leaves none of it applied, and no state between two batches of one
-    /// call is ever visible.
+    /// durable on disk with ONE sync before returning. Both built-in backends apply the whole
+    /// call as one atomic unit, so no state between two batches of one call is ever visible.
+    /// On error the outcome is UNKNOWN: redb rolls the transaction back, but sled may already
+    /// have applied the group in memory (and may persist it later) when only the sync failed.
+    /// The store therefore fails stop: after an error it refuses every later write.
     fn write_durable(&self, batches: &[Batch]) -> Result<(), StorageError>;
 }
 

@@ -178,6 +178,9 @@ impl Store {
             if queue.worker_gone {
                 return CommitTicket::resolved(Err(StorageError::Closed));
             }
+            if let Some(failure) = &queue.failed {
+                return CommitTicket::resolved(Err(failure.clone()));
+            }
             queue.pending.push_back(Pending {
                 batch,
                 done: done_tx,
@@ -268,6 +271,8 @@ struct Queue {
     closing: bool,
     /// The commit thread has exited; new submissions fail at once with `Closed`.
     worker_gone: bool,
+    /// Set by the first failed group commit; every write after it fails with this.
+    failed: Option<StorageError>,
 }
 
 struct Pending {
@@ -299,7 +304,17 @@ fn commit_loop(shared: &Shared) {
             .unzip();
         let ops: usize = batches.iter().map(Batch::len).sum();
         let started = Instant::now();
-        let result = shared.backend.write_durable(&batches);
+        let earlier_failure = shared.lock_queue().failed.clone();
+        let result = match earlier_failure {
+            Some(failure) => Err(failure),
+            None => shared.backend.write_durable(&batches),
+        };
+        if let Err(error) = &result {
+            let mut queue = shared.lock_queue();
+            if queue.failed.is_none() {
+                queue.failed = Some(StorageError::Failed(error.to_string()));
+            }
+        }
         let elapsed = started.elapsed();
         match &result {
             Ok(()) => {

@@ -122,7 +122,7 @@ fn max_batches_per_commit_caps_a_group() {
 }
 
 #[test]
-fn a_failed_write_fails_every_ticket_of_its_group_and_is_not_counted() {
+fn a_failed_write_fails_its_group_and_every_later_write() {
     let backend = Arc::new(RecordingBackend::default());
     let store = Store::with_backend(
         BackendKind::Redb,
@@ -137,15 +137,19 @@ fn a_failed_write_fails_every_ticket_of_its_group_and_is_not_counted() {
     let rest: Vec<_> = (1..=5).map(|key| store.submit(one_op(key))).collect();
     drop(gate);
     let injected = StorageError::Backend("injected".to_owned());
-    assert_eq!(first.wait_blocking(), Err(injected.clone()));
+    let failed = StorageError::Failed(injected.to_string());
+    assert_eq!(first.wait_blocking(), Err(injected));
     for ticket in rest {
-        assert_eq!(ticket.wait_blocking(), Err(injected.clone()));
+        assert_eq!(ticket.wait_blocking(), Err(failed.clone()));
     }
     assert_eq!(store.stats(), CommitStats::default());
-    // The store keeps working once the backend recovers.
+    // Fail-stop: even once the backend would work again, nothing more is written, because
+    // what the failed group left on disk is unknown.
     backend.fail.store(false, Ordering::SeqCst);
-    store.commit_blocking(one_op(9)).unwrap();
-    assert_eq!(store.stats().batches, 1);
+    let calls = backend.calls.load(Ordering::SeqCst);
+    assert_eq!(store.commit_blocking(one_op(9)), Err(failed));
+    assert_eq!(backend.calls.load(Ordering::SeqCst), calls);
+    assert_eq!(store.stats().batches, 0);
 }
 
 #[test]
