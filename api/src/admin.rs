@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware;
 use axum::response::IntoResponse;
@@ -17,8 +17,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::auth::admin_layer;
 use crate::error::ApiError;
-use crate::extract::{IdempotencyScope, JsonBody, idempotency_claim};
-use crate::native::account::{SenderIdData, TransactionData};
+use crate::extract::{IdempotencyScope, JsonBody, PathParam, idempotency_claim};
+use crate::native::account::{SenderIdData, SenderIdsData, TransactionData};
 use crate::native::ok;
 use crate::state::AppState;
 use crate::timefmt::{iso, iso_opt};
@@ -92,6 +92,19 @@ async fn create_tenant(
         .name
         .ok_or_else(|| ApiError::bad_request("missing_name", "`name` is required"))?;
     check_rate_limit(body.rate_limit_per_minute)?;
+    // Checked before anything is created, so a refused request leaves no tenant behind.
+    if body
+        .credits
+        .is_some_and(|credits| !(0..=flit_engine::engine::MAX_CREDIT_AMOUNT).contains(&credits))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_amount",
+            format!(
+                "`credits` must be from 0 to {}",
+                flit_engine::engine::MAX_CREDIT_AMOUNT
+            ),
+        ));
+    }
     let tenant = state
         .engine
         .create_tenant(NewTenant {
@@ -140,7 +153,7 @@ async fn list_tenants(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 
 async fn get_tenant(
     State(state): State<Arc<AppState>>,
-    Path(tenant_id): Path<String>,
+    PathParam(tenant_id): PathParam<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let tenant = state
         .engine
@@ -172,7 +185,7 @@ pub struct TenantPatchBody {
 
 async fn update_tenant(
     State(state): State<Arc<AppState>>,
-    Path(tenant_id): Path<String>,
+    PathParam(tenant_id): PathParam<String>,
     body: JsonBody<TenantPatchBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let body = body.value;
@@ -234,7 +247,7 @@ fn key_data(key: ApiKeyRecord, secret: Option<String>) -> KeyData {
 
 async fn create_key(
     State(state): State<Arc<AppState>>,
-    Path(tenant_id): Path<String>,
+    PathParam(tenant_id): PathParam<String>,
     body: JsonBody<NewKeyBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let body = body.value;
@@ -258,7 +271,7 @@ struct KeysData {
 
 async fn list_keys(
     State(state): State<Arc<AppState>>,
-    Path(tenant_id): Path<String>,
+    PathParam(tenant_id): PathParam<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let tenant = tenant_id_param(&tenant_id)?;
     state
@@ -279,7 +292,7 @@ struct RevokedData {
 
 async fn revoke_key(
     State(state): State<Arc<AppState>>,
-    Path((tenant_id, key_id)): Path<(String, String)>,
+    PathParam((tenant_id, key_id)): PathParam<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
     let key: ApiKeyId = key_id.parse().map_err(|_| ApiError::not_found("API key"))?;
     state
@@ -302,7 +315,7 @@ pub struct CreditsBody {
 
 async fn add_credits(
     State(state): State<Arc<AppState>>,
-    Path(tenant_id): Path<String>,
+    PathParam(tenant_id): PathParam<String>,
     headers: HeaderMap,
     body: JsonBody<CreditsBody>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -343,7 +356,7 @@ pub struct SenderIdBody {
 
 async fn create_sender_id(
     State(state): State<Arc<AppState>>,
-    Path(tenant_id): Path<String>,
+    PathParam(tenant_id): PathParam<String>,
     body: JsonBody<SenderIdBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = body
@@ -357,15 +370,9 @@ async fn create_sender_id(
     Ok((StatusCode::CREATED, ok(SenderIdData::from(sender))))
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SenderIdsData {
-    sender_ids: Vec<SenderIdData>,
-}
-
 async fn list_sender_ids(
     State(state): State<Arc<AppState>>,
-    Path(tenant_id): Path<String>,
+    PathParam(tenant_id): PathParam<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let senders = state
         .engine

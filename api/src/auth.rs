@@ -35,20 +35,37 @@ impl Caller {
 
 /// The key from `Authorization: Bearer <key>`, `Authorization: X-Api-key <key>` or
 /// `X-API-Key: <key>`.
+/// An `Authorization` header of another scheme (Basic from a proxy, say) is not ours: the
+/// `X-API-Key` header still counts then.
 pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let value = value.to_str().ok()?.trim();
-        let (scheme, rest) = value.split_once(char::is_whitespace)?;
-        if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("x-api-key") {
-            return Some(rest.trim()).filter(|key| !key.is_empty());
-        }
-        return None;
-    }
-    headers
-        .get("x-api-key")
+    let from_authorization = headers
+        .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .map(str::trim)
+        .and_then(|value| value.trim().split_once(char::is_whitespace))
+        .filter(|(scheme, _)| {
+            scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("x-api-key")
+        })
+        .map(|(_, key)| key.trim());
+    from_authorization
+        .or_else(|| {
+            headers
+                .get("x-api-key")
+                .and_then(|value| value.to_str().ok())
+                .map(str::trim)
+        })
         .filter(|key| !key.is_empty())
+}
+
+/// Per-route scope check, run before the body is read: a key without the scope gets 403
+/// whatever it sent.
+pub async fn require_scope(State(scope): State<Scope>, request: Request, next: Next) -> Response {
+    match request.extensions().get::<Caller>() {
+        Some(caller) => match caller.require(scope) {
+            Ok(()) => next.run(request).await,
+            Err(error) => error.into_response(),
+        },
+        None => ApiError::unauthorized("missing API key").into_response(),
+    }
 }
 
 /// Authenticates, rate-limits, and stamps the rate-limit headers on the answer.

@@ -48,7 +48,12 @@ pub struct BootstrapFile {
 }
 
 /// On a data dir never bootstrapped: creates the default tenant and its key.
-pub async fn default_tenant(engine: &Engine, config: &Config) -> anyhow::Result<()> {
+/// `listening` is the address actually bound, for the base URL written to `bootstrap.json`.
+pub async fn default_tenant(
+    engine: &Engine,
+    config: &Config,
+    listening: std::net::SocketAddr,
+) -> anyhow::Result<()> {
     if engine.is_bootstrapped()? {
         return Ok(());
     }
@@ -103,7 +108,7 @@ pub async fn default_tenant(engine: &Engine, config: &Config) -> anyhow::Result<
             .into_iter()
             .map(|sender| sender.name)
             .collect(),
-        base_url: format!("http://{}/api/v1", config.listen),
+        base_url: format!("http://{listening}/api/v1"),
     };
     let json = serde_json::to_string_pretty(&file)?;
     let path = config.data_dir.join("bootstrap.json");
@@ -121,7 +126,7 @@ pub async fn default_tenant(engine: &Engine, config: &Config) -> anyhow::Result<
 
 /// Writes a file only its owner can read.
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -129,6 +134,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    // `mode` applies only when the file is created: tighten a file that already existed too.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     file.write_all(bytes)?;
     file.sync_all()?;
     Ok(())

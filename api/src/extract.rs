@@ -77,6 +77,26 @@ fn is_json(headers: &HeaderMap) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
+/// A path parameter; a segment that is not valid UTF-8 answers in the native error shape.
+pub struct PathParam<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for PathParam<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| PathParam(value))
+            .map_err(|rejection| {
+                ApiError::bad_request("invalid_path", format!("invalid path: {rejection}"))
+            })
+    }
+}
+
 /// Who chose an `Idempotency-Key`: the tenant's own keys and the operator's live apart, so
 /// one can never replay (or collide with) the other's answer.
 #[derive(Clone, Copy)]

@@ -38,6 +38,7 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .nest("/api/v1", native::router(state.clone()))
         .nest("/admin/v1", admin::router(state.clone()))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }
@@ -76,6 +77,14 @@ async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         )
         .into_response(),
     }
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that HTTP method",
+    )
 }
 
 async fn not_found() -> ApiError {

@@ -43,8 +43,12 @@ impl Server {
             },
         )
         .await?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let addr = listener.local_addr()?;
         let admin_token_hash = bootstrap::admin_token(&engine, &config).await?;
-        bootstrap::default_tenant(&engine, &config).await?;
+        bootstrap::default_tenant(&engine, &config, addr).await?;
 
         let state = Arc::new(AppState {
             engine: engine.clone(),
@@ -52,10 +56,6 @@ impl Server {
             admin_token_hash,
             metrics,
         });
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let addr = listener.local_addr()?;
         let router = app(state, config.max_body_bytes);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

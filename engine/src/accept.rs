@@ -15,8 +15,7 @@ use crate::error::EngineError;
 use crate::ids::MessageId;
 use crate::layout;
 use crate::model::{
-    MessageRecord, RecipientRecord, RecipientStatus, SendOutcome, StatusCounts, UnixMillis,
-    now_millis,
+    MessageRecord, RecipientRecord, SendOutcome, StatusCounts, UnixMillis, now_millis,
 };
 use crate::msisdn::{Msisdn, Validation};
 use crate::segment::{self, TextInfo};
@@ -26,6 +25,9 @@ use crate::tenant::{Charge, IdempotencyClaim, TenantMsg};
 pub const MAX_EXPLICIT_RECIPIENTS: usize = 1_000;
 /// Recipient count an estimate may ask about.
 pub const MAX_ESTIMATE_RECIPIENTS: u64 = 10_000;
+/// No phone number in any written form is longer; longer input is listed invalid, truncated.
+pub const MAX_RECIPIENT_INPUT_BYTES: usize = 32;
+pub const MAX_CAMPAIGN_NAME_CHARS: usize = 100;
 /// How far ahead a send may be scheduled.
 pub const MAX_SCHEDULE_AHEAD_MS: i64 = 366 * 24 * 3600 * 1000;
 
@@ -54,7 +56,52 @@ pub struct Estimate {
 
 impl Engine {
     /// Accepts a send: on `Ok` the message, its recipients and the charge are durable.
+    ///
+    /// A retry with the `Idempotency-Key` of an accepted send gets the first answer even when
+    /// the request would no longer validate (its schedule date has passed, say).
     pub async fn send(
+        &self,
+        tenant: crate::ids::TenantId,
+        request: SendRequest,
+    ) -> Result<SendOutcome, EngineError> {
+        let claim = request.idempotency;
+        match self.accept(tenant, request).await {
+            Err(error @ EngineError::Invalid { .. }) => match claim {
+                Some(claim) => Ok(self.replay(tenant, claim).await?.ok_or(error)?),
+                None => Err(error),
+            },
+            other => other,
+        }
+    }
+
+    async fn replay(
+        &self,
+        tenant: crate::ids::TenantId,
+        claim: IdempotencyClaim,
+    ) -> Result<Option<SendOutcome>, EngineError> {
+        let entry = self.entry(tenant)?;
+        let actor = self.actor(&entry)?;
+        let replayed = match actor
+            .call(|reply| TenantMsg::Replay(claim, reply), None)
+            .await
+        {
+            Ok(CallResult::Success(result)) => result?,
+            _ => {
+                return Err(EngineError::Unavailable(
+                    "the tenant's account is restarting".into(),
+                ));
+            }
+        };
+        match replayed {
+            Some(charged) => {
+                charged.durable.await?;
+                Ok(Some(charged.outcome))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn accept(
         &self,
         tenant: crate::ids::TenantId,
         request: SendRequest,
@@ -84,6 +131,14 @@ impl Engine {
                 ),
             ));
         }
+        if let Some(campaign) = &request.campaign
+            && campaign.chars().count() > MAX_CAMPAIGN_NAME_CHARS
+        {
+            return Err(EngineError::invalid(
+                "invalid_campaign_name",
+                format!("`campaignName` may be at most {MAX_CAMPAIGN_NAME_CHARS} characters"),
+            ));
+        }
         let now = now_millis();
         check_schedule(request.schedule_at, now)?;
         let sender = self.resolve_sender(&entry, request.sender.as_deref())?;
@@ -97,6 +152,11 @@ impl Engine {
         let mut numbers = Vec::with_capacity(request.recipients.len());
         let mut invalid = Vec::new();
         for raw in &request.recipients {
+            if raw.len() > MAX_RECIPIENT_INPUT_BYTES {
+                let shown: String = raw.chars().take(MAX_RECIPIENT_INPUT_BYTES).collect();
+                invalid.push(format!("{shown}…"));
+                continue;
+            }
             match Msisdn::parse(raw, country, validation) {
                 Ok(number) => {
                     if seen.insert(number) {
@@ -127,6 +187,7 @@ impl Engine {
             campaign: request.campaign.clone(),
             recipient_count: numbers.len() as u32,
             credits: cost,
+            price_per_part: price,
             counts: StatusCounts {
                 pending: numbers.len() as u32,
                 ..StatusCounts::default()
@@ -143,14 +204,7 @@ impl Engine {
             codec::encode(&message),
         );
         for (index, number) in numbers.iter().enumerate() {
-            let recipient = RecipientRecord {
-                msisdn: *number,
-                parts: text.parts as u16,
-                status: RecipientStatus::Pending,
-                sent_at: None,
-                done_at: None,
-                error: None,
-            };
+            let recipient = RecipientRecord::new(*number, text.parts as u16);
             batch.put(
                 layout::RECIPIENTS,
                 layout::recipient_key(message_id, index as u32),

@@ -184,12 +184,7 @@ impl Engine {
         let price_per_part = new
             .price_per_part
             .unwrap_or(self.inner.config.default_price_per_part);
-        if price_per_part < 0 {
-            return Err(EngineError::invalid(
-                "invalid_price",
-                "`pricePerPart` must not be negative",
-            ));
-        }
+        check_price(price_per_part)?;
         let record = TenantRecord {
             id: TenantId::new(),
             name,
@@ -244,12 +239,7 @@ impl Engine {
             record.rate_limit_per_minute = limit;
         }
         if let Some(price) = patch.price_per_part {
-            if price < 0 {
-                return Err(EngineError::invalid(
-                    "invalid_price",
-                    "`pricePerPart` must not be negative",
-                ));
-            }
+            check_price(price)?;
             record.price_per_part = price;
         }
         if let Some(allow) = patch.allow_device_failover {
@@ -483,10 +473,15 @@ impl Engine {
                 "USAGE transactions come from sends only",
             ));
         }
-        if amount == 0 || (kind != TransactionKind::Adjustment && amount < 0) {
+        if amount == 0
+            || (kind != TransactionKind::Adjustment && amount < 0)
+            || amount.abs() > MAX_CREDIT_AMOUNT
+        {
             return Err(EngineError::invalid(
                 "invalid_amount",
-                "`amount` must be positive (only ADJUSTMENT may be negative)",
+                format!(
+                    "`amount` must be positive (only ADJUSTMENT may be negative) and at most {MAX_CREDIT_AMOUNT} in size"
+                ),
             ));
         }
         let entry = self.entry(tenant)?;
@@ -688,13 +683,24 @@ fn time_range_scan(
     let start = layout::owned_time_bound(tenant, from.unwrap_or(0));
     let end = match until {
         Some(until) => Bound::Excluded(layout::owned_time_bound(tenant, until.saturating_add(1))),
-        None => {
-            let mut next_tenant = layout::tenant_key(tenant);
-            next_tenant.push(0xff);
-            Bound::Excluded(next_tenant)
-        }
+        None => flit_storage::prefix_end(&layout::tenant_key(tenant)),
     };
     Scan::range(tree, Bound::Included(start), end).reverse()
+}
+
+/// Bounds that keep every price and balance computation far from `i64` overflow.
+pub const MAX_PRICE_PER_PART: i64 = 1_000_000;
+pub const MAX_CREDIT_AMOUNT: i64 = 1_000_000_000_000;
+
+fn check_price(price: i64) -> Result<(), EngineError> {
+    if (0..=MAX_PRICE_PER_PART).contains(&price) {
+        Ok(())
+    } else {
+        Err(EngineError::invalid(
+            "invalid_price",
+            format!("`pricePerPart` must be between 0 and {MAX_PRICE_PER_PART}"),
+        ))
+    }
 }
 
 pub(crate) fn parse_country(code: &str) -> Result<Country, EngineError> {

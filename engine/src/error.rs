@@ -40,6 +40,10 @@ impl From<ChargeError> for EngineError {
                 EngineError::InsufficientCredits { required, balance }
             }
             ChargeError::IdempotencyConflict => EngineError::IdempotencyConflict,
+            ChargeError::BalanceOverflow => EngineError::invalid(
+                "invalid_amount",
+                "the balance would leave the representable range",
+            ),
             ChargeError::Storage(error) => EngineError::Storage(error),
         }
     }

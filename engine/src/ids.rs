@@ -77,6 +77,15 @@ impl Id {
         Id(next)
     }
 
+    /// Makes every id generated from now on greater than `seen`: called with the newest id
+    /// found on disk, so order survives a restart whose wall clock is behind the last run's.
+    pub fn observe(seen: Id) {
+        let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if seen.0 > *last {
+            *last = seen.0;
+        }
+    }
+
     pub const fn from_u128(value: u128) -> Id {
         Id(value)
     }

@@ -1,8 +1,10 @@
 //! Where each record lives in the store: tree names and key encodings.
 //!
 //! Keys start with the owning tenant's id wherever a tenant owns the record, so one tenant's
-//! data is one contiguous range and another tenant's id can never reach it. Ids are
-//! time-sortable, so key order is creation order and a date filter is a key range.
+//! data is one contiguous range and another tenant's id can never reach it. Recipients are
+//! keyed by their message id instead: they are only ever read after the message itself was
+//! found under the caller's tenant. Ids are time-sortable, so key order is creation order and
+//! a date filter is a key range.
 
 use crate::ids::{ApiKeyId, MessageId, TenantId};
 
@@ -14,6 +16,13 @@ pub const RECIPIENTS: &str = "recipients";
 pub const LEDGER: &str = "ledger";
 pub const IDEMPOTENCY: &str = "idempotency";
 pub const META: &str = "meta";
+/// `message id` → tenant: the message still has PENDING recipients to hand to a channel.
+pub const DISPATCH: &str = "dispatch";
+/// `bind id ++ normalised SMSC message id` → which recipient parts that id covers.
+pub const SMSC_IDS: &str = "smsc_ids";
+/// `tenant ++ message ++ index` → credits owed back for parts no carrier accepted; deleted in
+/// the same batch as the REFUND ledger entry that pays it.
+pub const REFUNDS_DUE: &str = "refunds_due";
 
 pub const META_ADMIN_TOKEN_HASH: &[u8] = b"admin_token_sha256";
 pub const META_BOOTSTRAPPED: &[u8] = b"bootstrapped";
@@ -54,7 +63,17 @@ pub fn idempotency_key(tenant: TenantId, key_hash: &[u8; 32]) -> Vec<u8> {
     key
 }
 
-/// The id at the end of an `owned_key`.
-pub fn owned_id(key: &[u8]) -> Option<[u8; 16]> {
-    key.get(16..32)?.try_into().ok()
+pub fn smsc_id_key(bind: crate::ids::BindId, smsc_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(16 + smsc_id.len());
+    key.extend_from_slice(&bind.to_bytes());
+    key.extend_from_slice(smsc_id.as_bytes());
+    key
+}
+
+pub fn refund_due_key(tenant: TenantId, message: MessageId, index: u32) -> Vec<u8> {
+    let mut key = Vec::with_capacity(36);
+    key.extend_from_slice(&tenant.to_bytes());
+    key.extend_from_slice(&message.to_bytes());
+    key.extend_from_slice(&index.to_be_bytes());
+    key
 }

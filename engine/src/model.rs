@@ -26,7 +26,7 @@ pub struct TenantRecord {
     pub phone: Option<String>,
     /// ISO 3166 alpha-2, e.g. `GH`: local numbers are read in this country.
     pub default_country: String,
-    /// Requests per minute per API key; 0 means unlimited.
+    /// Requests per minute per API key (at least 1).
     pub rate_limit_per_minute: u32,
     pub price_per_part: i64,
     pub allow_device_failover: bool,
@@ -276,6 +276,8 @@ pub struct MessageRecord {
     pub campaign: Option<String>,
     pub recipient_count: u32,
     pub credits: i64,
+    /// The price per part when accepted: what a refund gives back per part.
+    pub price_per_part: i64,
     pub counts: StatusCounts,
     pub scheduled_at: Option<UnixMillis>,
     pub validity_until: Option<UnixMillis>,
@@ -291,6 +293,55 @@ pub struct RecipientRecord {
     pub sent_at: Option<UnixMillis>,
     pub done_at: Option<UnixMillis>,
     pub error: Option<String>,
+    /// Submissions so far (a temporary failure is retried).
+    pub attempts: u16,
+    /// Bit i: part i+1 was accepted by a carrier in some attempt (never refunded).
+    pub accepted_parts: u64,
+    /// Bit i: a final receipt said part i+1 was delivered / was not.
+    pub delivered_parts: u64,
+    pub failed_parts: u64,
+}
+
+impl RecipientRecord {
+    pub fn new(msisdn: Msisdn, parts: u16) -> RecipientRecord {
+        RecipientRecord {
+            msisdn,
+            parts,
+            status: RecipientStatus::Pending,
+            sent_at: None,
+            done_at: None,
+            error: None,
+            attempts: 0,
+            accepted_parts: 0,
+            delivered_parts: 0,
+            failed_parts: 0,
+        }
+    }
+
+    /// Parts no carrier ever accepted: what a final failure refunds.
+    pub fn parts_never_accepted(&self) -> u16 {
+        self.parts
+            .saturating_sub(self.accepted_parts.count_ones() as u16)
+    }
+}
+
+impl StatusCounts {
+    pub fn count_mut(&mut self, status: RecipientStatus) -> &mut u32 {
+        match status {
+            RecipientStatus::Pending => &mut self.pending,
+            RecipientStatus::Sent => &mut self.sent,
+            RecipientStatus::Delivered => &mut self.delivered,
+            RecipientStatus::Failed => &mut self.failed,
+            RecipientStatus::Cancelled => &mut self.cancelled,
+        }
+    }
+
+    /// Moves one recipient from one state to another.
+    pub fn shift(&mut self, from: RecipientStatus, to: RecipientStatus) {
+        let old = self.count_mut(from);
+        *old = old.saturating_sub(1);
+        *self.count_mut(to) += 1;
+    }
 }
 
 #[derive(Copy, Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]

@@ -27,7 +27,7 @@ use crate::model::{
 };
 
 /// Idempotency records kept in memory per tenant; older ones are still found on disk.
-const IDEMPOTENCY_MEMORY: usize = 50_000;
+const IDEMPOTENCY_MEMORY: usize = 10_000;
 
 /// State shared with readers, so `GET /balance` never queues behind charges.
 #[derive(Debug, Default)]
@@ -88,6 +88,8 @@ pub enum ChargeError {
     InsufficientCredits { required: i64, balance: i64 },
     #[error("this Idempotency-Key was already used with a different request")]
     IdempotencyConflict,
+    #[error("the balance would leave the representable range")]
+    BalanceOverflow,
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
 }
@@ -95,6 +97,11 @@ pub enum ChargeError {
 pub enum TenantMsg {
     Charge(Box<Charge>, RpcReplyPort<Result<Charged, ChargeError>>),
     Credit(Credit, RpcReplyPort<Result<Credited, ChargeError>>),
+    /// The first answer to a send under this key, if there was one.
+    Replay(
+        IdempotencyClaim,
+        RpcReplyPort<Result<Option<Charged>, ChargeError>>,
+    ),
     /// A submitted batch failed to commit: re-read the balance from the durable ledger.
     Resync,
 }
@@ -154,8 +161,13 @@ impl Actor for TenantActor {
             TenantMsg::Credit(credit, reply) => {
                 let _ = reply.send(state.credit(credit));
             }
+            TenantMsg::Replay(claim, reply) => {
+                let _ = reply.send(state.replay(&claim));
+            }
             TenantMsg::Resync => {
-                state.store.commit(Batch::new()).await.ok();
+                // A failed commit leaves the store failed (fail-stop): the barrier fails too and
+                // the actor stops, so nothing is charged on a ledger whose end is unknown.
+                state.store.commit(Batch::new()).await?;
                 state.balance = durable_balance(&state.store, state.tenant)?;
                 state.shared.balance.store(state.balance, Ordering::Release);
             }
@@ -167,18 +179,9 @@ impl Actor for TenantActor {
 impl TenantState {
     fn charge(&mut self, charge: Charge) -> Result<Charged, ChargeError> {
         if let Some(claim) = charge.idempotency
-            && let Some(first) = self.find_idempotent(&claim)?
+            && let Some(replayed) = self.replay(&claim)?
         {
-            let IdempotentOutcome::Send(outcome) = first else {
-                return Err(ChargeError::IdempotencyConflict);
-            };
-            // The first answer may still be on its way to disk: an empty batch submitted now
-            // resolves only after it.
-            return Ok(Charged {
-                outcome,
-                durable: self.store.submit(Batch::new()),
-                replayed: true,
-            });
+            return Ok(replayed);
         }
         if charge.cost > self.balance {
             return Err(ChargeError::InsufficientCredits {
@@ -192,7 +195,7 @@ impl TenantState {
             -charge.cost,
             charge.description,
             Some(charge.message_id.to_string()),
-        );
+        )?;
         batch.put(
             layout::LEDGER,
             layout::owned_key(self.tenant, transaction.id.to_bytes()),
@@ -209,6 +212,22 @@ impl TenantState {
             durable: self.store.submit(batch),
             replayed: false,
         })
+    }
+
+    fn replay(&self, claim: &IdempotencyClaim) -> Result<Option<Charged>, ChargeError> {
+        let Some(first) = self.find_idempotent(claim)? else {
+            return Ok(None);
+        };
+        let IdempotentOutcome::Send(outcome) = first else {
+            return Err(ChargeError::IdempotencyConflict);
+        };
+        // The first answer may still be on its way to disk: an empty batch submitted now
+        // resolves only after it.
+        Ok(Some(Charged {
+            outcome,
+            durable: self.store.submit(Batch::new()),
+            replayed: true,
+        }))
     }
 
     fn credit(&mut self, credit: Credit) -> Result<Credited, ChargeError> {
@@ -235,7 +254,7 @@ impl TenantState {
             credit.amount,
             credit.description,
             credit.reference,
-        );
+        )?;
         let mut batch = Batch::new();
         batch.put(
             layout::LEDGER,
@@ -263,17 +282,21 @@ impl TenantState {
         amount: i64,
         description: String,
         reference: Option<String>,
-    ) -> TransactionRecord {
-        TransactionRecord {
+    ) -> Result<TransactionRecord, ChargeError> {
+        let balance = self
+            .balance
+            .checked_add(amount)
+            .ok_or(ChargeError::BalanceOverflow)?;
+        Ok(TransactionRecord {
             id: TransactionId::new(),
             tenant: self.tenant,
             kind,
             amount,
-            balance: self.balance + amount,
+            balance,
             description,
             reference,
             created_at: now_millis(),
-        }
+        })
     }
 
     fn apply(&mut self, balance: i64) {
@@ -322,6 +345,12 @@ impl TenantState {
     }
 
     fn remember_idempotent(&mut self, key_hash: [u8; 32], record: IdempotencyRecord) {
+        // Big answers (long invalid lists) stay on disk only, so memory stays bounded.
+        if let IdempotentOutcome::Send(outcome) = &record.outcome
+            && outcome.invalid_recipients.len() > 16
+        {
+            return;
+        }
         if self.recent_order.len() >= IDEMPOTENCY_MEMORY
             && let Some(oldest) = self.recent_order.pop_front()
         {
@@ -340,7 +369,11 @@ pub fn durable_balance(store: &Store, tenant: TenantId) -> Result<i64, StorageEr
             .limit(1),
     )?;
     match page.items.first() {
-        Some((_, value)) => Ok(codec::decode::<TransactionRecord>(value)?.balance),
+        Some((_, value)) => {
+            let last = codec::decode::<TransactionRecord>(value)?;
+            crate::ids::Id::observe(last.id.id());
+            Ok(last.balance)
+        }
         None => Ok(0),
     }
 }

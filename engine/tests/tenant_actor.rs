@@ -60,7 +60,13 @@ async fn killed_tenant_actor_restarts_with_the_durable_balance(kind: BackendKind
             }
         }));
         if i % 100 == 50 {
-            let actor = engine.tenant_actor(tenant.id).expect("actor running");
+            // The previous kill's restart may still be under way: kill the next incarnation.
+            let actor = loop {
+                match engine.tenant_actor(tenant.id) {
+                    Some(actor) => break actor,
+                    None => tokio::time::sleep(Duration::from_millis(1)).await,
+                }
+            };
             actor.kill();
         }
     }

@@ -9,7 +9,7 @@ use axum::middleware;
 use axum::routing::{get, post};
 use serde::Serialize;
 
-use crate::auth::api_key_layer;
+use crate::auth::{api_key_layer, require_scope};
 use crate::error::ApiError;
 use crate::extract::QueryParams;
 use crate::state::AppState;
@@ -17,16 +17,42 @@ use crate::state::AppState;
 pub mod account;
 pub mod sms;
 
+/// The layer that demands a scope of the caller's key (a macro: the layer's type is unnameable).
+macro_rules! scoped {
+    ($scope:expr) => {
+        middleware::from_fn_with_state($scope, require_scope)
+    };
+}
+
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
+    use flit_engine::model::Scope;
     Router::new()
-        .route("/sms/send", post(sms::send))
-        .route("/sms/estimate", post(sms::estimate))
-        .route("/sms", get(sms::list))
-        .route("/sms/status/{message_id}", get(sms::status))
-        .route("/sms/{message_id}/recipients", get(sms::recipients))
-        .route("/balance", get(account::balance))
-        .route("/sender-ids", get(account::sender_ids))
-        .route("/transactions", get(account::transactions))
+        .route("/sms/send", post(sms::send).layer(scoped!(Scope::SmsSend)))
+        .route(
+            "/sms/estimate",
+            post(sms::estimate).layer(scoped!(Scope::SmsSend)),
+        )
+        .route("/sms", get(sms::list).layer(scoped!(Scope::SmsRead)))
+        .route(
+            "/sms/status/{message_id}",
+            get(sms::status).layer(scoped!(Scope::SmsRead)),
+        )
+        .route(
+            "/sms/{message_id}/recipients",
+            get(sms::recipients).layer(scoped!(Scope::SmsRead)),
+        )
+        .route(
+            "/balance",
+            get(account::balance).layer(scoped!(Scope::BalanceRead)),
+        )
+        .route(
+            "/sender-ids",
+            get(account::sender_ids).layer(scoped!(Scope::SendersRead)),
+        )
+        .route(
+            "/transactions",
+            get(account::transactions).layer(scoped!(Scope::TransactionsRead)),
+        )
         .route_layer(middleware::from_fn_with_state(state, api_key_layer))
 }
 
@@ -86,4 +112,16 @@ pub async fn blocking<T: Send + 'static>(
         .await
         .map_err(|_| ApiError::unavailable("the read was interrupted; retry"))?
         .map_err(ApiError::from)
+}
+
+/// An optional date query parameter (`startDate`, `endDate`).
+pub fn date_param(
+    query: &QueryParams,
+    name: &str,
+    end: crate::timefmt::DayEnd,
+) -> Result<Option<i64>, ApiError> {
+    query
+        .get(name)
+        .map(|raw| crate::timefmt::parse_instant(name, raw, end))
+        .transpose()
 }

@@ -2,19 +2,19 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use flit_engine::ids::MessageId;
-use flit_engine::model::{MessageRecord, MessageStatus, RecipientStatus, Scope};
+use flit_engine::model::{MessageRecord, MessageStatus, RecipientStatus};
 use flit_engine::msisdn::Validation;
 use flit_engine::{MessageFilter, SendRequest};
 use serde::{Deserialize, Serialize};
 
-use super::{Pagination, blocking, ok, page_request};
+use super::{Pagination, blocking, date_param, ok, page_request};
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::extract::{IdempotencyScope, JsonBody, QueryParams, idempotency_claim};
+use crate::extract::{IdempotencyScope, JsonBody, PathParam, QueryParams, idempotency_claim};
 use crate::state::AppState;
 use crate::timefmt::{DayEnd, iso, iso_opt, parse_instant};
 
@@ -31,8 +31,19 @@ pub struct SendBody {
     campaign_name: Option<String>,
     is_scheduled: Option<bool>,
     schedule_date: Option<String>,
+    /// Seconds the message may wait for a channel before it expires.
     validity_period: Option<u32>,
+    /// Recipient sources and options not built yet: refused rather than silently ignored.
+    group_id: Option<serde_json::Value>,
+    group_ids: Option<serde_json::Value>,
+    contact_ids: Option<serde_json::Value>,
+    send_to_all_contacts: Option<serde_json::Value>,
+    template_id: Option<serde_json::Value>,
+    device_id: Option<serde_json::Value>,
 }
+
+/// Longest `validityPeriod`: a week, as SMSCs commonly cap it.
+const MAX_VALIDITY_SECONDS: u32 = 7 * 24 * 3600;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -52,15 +63,40 @@ pub async fn send(
     headers: HeaderMap,
     body: JsonBody<SendBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    caller.require(Scope::SmsSend)?;
     let idempotency = idempotency_claim(&headers, IdempotencyScope::Tenant, &body.raw)?;
     let body = body.value;
+    for (field, value) in [
+        ("groupId", &body.group_id),
+        ("groupIds", &body.group_ids),
+        ("contactIds", &body.contact_ids),
+        ("sendToAllContacts", &body.send_to_all_contacts),
+        ("templateId", &body.template_id),
+        ("deviceId", &body.device_id),
+    ] {
+        if value.as_ref().is_some_and(|value| !value.is_null()) {
+            return Err(ApiError::bad_request(
+                "unsupported_field",
+                format!(
+                    "`{field}` is not supported by this server yet; list the numbers in `recipients`"
+                ),
+            ));
+        }
+    }
     let Some(message) = body.message else {
         return Err(ApiError::bad_request(
             "missing_message",
             "`message` is required",
         ));
     };
+    if body
+        .validity_period
+        .is_some_and(|seconds| !(1..=MAX_VALIDITY_SECONDS).contains(&seconds))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_validity_period",
+            format!("`validityPeriod` must be from 1 to {MAX_VALIDITY_SECONDS} seconds"),
+        ));
+    }
     let mut recipients = body.recipients.unwrap_or_default();
     if let Some(to) = body.to {
         recipients.push(to);
@@ -129,7 +165,6 @@ pub async fn estimate(
     Extension(caller): Extension<Caller>,
     body: JsonBody<EstimateBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    caller.require(Scope::SmsSend)?;
     let body = body.value;
     let Some(message) = body.message else {
         return Err(ApiError::bad_request(
@@ -196,9 +231,8 @@ impl MessageData {
 pub async fn status(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
-    Path(message_id): Path<String>,
+    PathParam(message_id): PathParam<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    caller.require(Scope::SmsRead)?;
     let id: MessageId = message_id
         .parse()
         .map_err(|_| ApiError::not_found("message"))?;
@@ -241,9 +275,8 @@ pub struct RecipientStats {
 pub async fn recipients(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
-    Path(message_id): Path<String>,
+    PathParam(message_id): PathParam<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    caller.require(Scope::SmsRead)?;
     let id: MessageId = message_id
         .parse()
         .map_err(|_| ApiError::not_found("message"))?;
@@ -297,7 +330,6 @@ pub async fn list(
     Extension(caller): Extension<Caller>,
     query: QueryParams,
 ) -> Result<impl IntoResponse, ApiError> {
-    caller.require(Scope::SmsRead)?;
     let page = page_request(&query, 20, 100)?;
     let status = match query.get("status") {
         Some(raw) => Some(raw.parse::<MessageStatus>().map_err(|_| {
@@ -323,11 +355,4 @@ pub async fn list(
             .collect(),
         pagination: Pagination::new(page, listing.total),
     }))
-}
-
-pub fn date_param(query: &QueryParams, name: &str, end: DayEnd) -> Result<Option<i64>, ApiError> {
-    query
-        .get(name)
-        .map(|raw| parse_instant(name, raw, end))
-        .transpose()
 }

@@ -77,11 +77,26 @@ async fn tenants_are_created_read_and_patched() {
             "invalid_rate_limit",
         ),
         (json!({"name": "x", "pricePerPart": -1}), "invalid_price"),
+        (
+            json!({"name": "x", "pricePerPart": 9_000_000_000_000_000_000i64}),
+            "invalid_price",
+        ),
+        (json!({"name": "x", "credits": -5}), "invalid_amount"),
+        (
+            json!({"name": "x", "credits": 9_000_000_000_000_000_000i64}),
+            "invalid_amount",
+        ),
     ] {
         let reply = server.admin(Method::POST, "/tenants", Some(body)).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
         assert_eq!(reply.code(), code);
     }
+    let tenants = server.admin(Method::GET, "/tenants", None).await;
+    assert_eq!(
+        tenants.body["data"]["tenants"].as_array().map(Vec::len),
+        Some(2),
+        "refused creations leave no tenant behind"
+    );
     let missing = server
         .admin(Method::GET, "/tenants/ten_nonexistent", None)
         .await;
@@ -119,6 +134,7 @@ async fn credits_are_ledgered_and_sender_ids_approved() {
         .await;
     assert_eq!(overdrawn.status, StatusCode::PAYMENT_REQUIRED);
     for body in [
+        json!({"amount": 2_000_000_000_000i64, "type": "PURCHASE"}),
         json!({"amount": 5, "type": "USAGE"}),
         json!({"amount": -5, "type": "PURCHASE"}),
         json!({"amount": 5, "type": "GIFT"}),

@@ -58,6 +58,13 @@ async fn each_endpoint_demands_its_scope() {
             None,
             "transactions:read",
         ),
+        (Method::GET, "/api/v1/sms/status/msg_x", None, "sms:read"),
+        (
+            Method::GET,
+            "/api/v1/sms/msg_x/recipients",
+            None,
+            "sms:read",
+        ),
     ];
     for (method, path, body, scope) in endpoints {
         let denied = server
@@ -72,10 +79,10 @@ async fn each_endpoint_demands_its_scope() {
                 .contains(scope)
         );
         let with_read = server.request(method, path, Some(&read_only), body).await;
-        let expected = if scope == "sms:read" {
-            StatusCode::OK
-        } else {
-            StatusCode::FORBIDDEN
+        let expected = match (scope, path.contains("msg_x")) {
+            ("sms:read", true) => StatusCode::NOT_FOUND,
+            ("sms:read", false) => StatusCode::OK,
+            _ => StatusCode::FORBIDDEN,
         };
         assert_eq!(with_read.status, expected, "{path}");
     }
@@ -222,4 +229,61 @@ async fn rate_limit_holds_under_concurrent_bursts() {
         }
     }
     assert_eq!((ok, limited), (25, 35));
+}
+
+#[tokio::test]
+async fn the_scope_is_checked_before_the_body_is_read() {
+    let server = TestServer::start().await;
+    let (_, read_only) = server.tenant(100, Some(&["sms:read"])).await;
+    let response = server
+        .client
+        .post(format!("{}/api/v1/sms/send", server.base))
+        .bearer_auth(&read_only)
+        .header("Content-Type", "text/plain")
+        .body("not even json")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_foreign_authorization_scheme_falls_back_to_x_api_key() {
+    let server = TestServer::start().await;
+    let response = server
+        .client
+        .get(format!("{}/api/v1/balance", server.base))
+        .header("Authorization", "Basic dXNlcjpwYXNz")
+        .header("X-API-Key", &server.api_key)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn idempotency_keys_of_two_tenants_never_meet() {
+    let server = TestServer::start().await;
+    let (_, other) = server.tenant(100, None).await;
+    let mut ids = Vec::new();
+    for key in [server.api_key.clone(), other] {
+        let response = server
+            .client
+            .post(format!("{}/api/v1/sms/send", server.base))
+            .bearer_auth(&key)
+            .header("Idempotency-Key", "shared-key")
+            .json(&json!({"recipients": ["0201234567"], "message": "hi"}))
+            .send()
+            .await
+            .expect("sent");
+        let reply = TestServer::reply(response).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        ids.push(
+            reply.body["data"]["messageId"]
+                .as_str()
+                .expect("id")
+                .to_string(),
+        );
+    }
+    assert_ne!(ids[0], ids[1]);
 }

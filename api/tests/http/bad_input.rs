@@ -240,7 +240,51 @@ async fn garbage_headers_never_cause_a_5xx() {
     check(&reply, StatusCode::BAD_REQUEST, "invalid_idempotency_key");
     let unknown = server.get("/api/v1/nothing-here").await;
     check(&unknown, StatusCode::NOT_FOUND, "not_found");
-    let bad_id = server.get("/api/v1/sms/status/%00%ff").await;
-    assert!(bad_id.status.is_client_error());
+    let bad_id = server.get("/api/v1/sms/status/%ff%fe").await;
+    check(&bad_id, StatusCode::BAD_REQUEST, "invalid_path");
+    let wrong_method = server.get("/api/v1/sms/send").await;
+    check(
+        &wrong_method,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    );
     assert_eq!(server.balance().await, 1000);
+}
+
+#[tokio::test]
+async fn unsupported_sources_and_out_of_range_options_are_refused() {
+    let server = TestServer::start().await;
+    for (body, code) in [
+        (
+            json!({"recipients": ["0201234567"], "message": "hi", "groupId": "grp_x"}),
+            "unsupported_field",
+        ),
+        (
+            json!({"message": "hi", "sendToAllContacts": true}),
+            "unsupported_field",
+        ),
+        (
+            json!({"recipients": ["0201234567"], "message": "hi", "validityPeriod": 0}),
+            "invalid_validity_period",
+        ),
+        (
+            json!({"recipients": ["0201234567"], "message": "hi", "campaignName": "c".repeat(101)}),
+            "invalid_campaign_name",
+        ),
+    ] {
+        let reply = server.post("/api/v1/sms/send", body).await;
+        check(&reply, StatusCode::BAD_REQUEST, code);
+    }
+    let long = server
+        .post(
+            "/api/v1/sms/send",
+            json!({"recipients": ["0201234567", "9".repeat(5000)], "message": "hi"}),
+        )
+        .await;
+    assert_eq!(long.status, StatusCode::OK);
+    let shown = long.body["data"]["invalidRecipients"][0]
+        .as_str()
+        .expect("listed");
+    assert!(shown.chars().count() <= 33, "echo is truncated: {shown}");
+    assert_eq!(server.balance().await, 999);
 }

@@ -40,6 +40,26 @@ async fn concurrent_sends_never_overdraw(storage: &str) {
         .expect("balance");
     assert_eq!(balance, 1);
     assert_eq!(server.ledger_sum(&key).await, balance);
+    // Every entry's running balance is the sum of the amounts up to it (oldest first).
+    let listing = server
+        .request(
+            Method::GET,
+            "/api/v1/transactions?limit=100",
+            Some(&key),
+            None,
+        )
+        .await;
+    let mut entries = listing.body["data"]["transactions"]
+        .as_array()
+        .expect("transactions")
+        .clone();
+    entries.reverse();
+    let mut running = 0;
+    for entry in &entries {
+        running += entry["amount"].as_i64().expect("amount");
+        assert_eq!(entry["balance"].as_i64(), Some(running), "{entry}");
+        assert!(running >= 0);
+    }
     let history = server
         .request(Method::GET, "/api/v1/sms", Some(&key), None)
         .await;

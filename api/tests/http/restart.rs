@@ -98,3 +98,79 @@ async fn restart_keeps_everything_on_sled() {
 async fn restart_keeps_everything_on_redb() {
     restart_keeps_everything("redb").await;
 }
+
+#[tokio::test]
+async fn an_idempotent_retry_after_a_restart_gets_the_first_answer() {
+    let server = TestServer::start().await;
+    let send = |server: &TestServer| {
+        server
+            .client
+            .post(format!("{}/api/v1/sms/send", server.base))
+            .bearer_auth(&server.api_key)
+            .header("Idempotency-Key", "before-restart")
+            .json(&json!({"recipients": ["0201234567"], "message": "once"}))
+            .send()
+    };
+    let first = TestServer::reply(send(&server).await.expect("sent")).await;
+    assert_eq!(first.status, StatusCode::OK);
+    let server = server.restart().await;
+    let again = TestServer::reply(send(&server).await.expect("sent")).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body, first.body);
+    assert_eq!(server.balance().await, 999);
+}
+
+#[tokio::test]
+async fn first_start_writes_private_token_and_bootstrap_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = flit_api::config::Config::load(flit_api::config::Overrides {
+        data_dir: Some(dir.path().to_path_buf()),
+        listen: Some("127.0.0.1:0".parse().expect("addr")),
+        ..Default::default()
+    })
+    .expect("config");
+    // No admin token configured: one is generated into the data dir.
+    let config = flit_api::config::Config {
+        admin_token: None,
+        ..config
+    };
+    let server = flit_api::server::Server::start(config, None)
+        .await
+        .expect("starts");
+    for file in ["admin-token", "bootstrap.json"] {
+        let mode = std::fs::metadata(dir.path().join(file))
+            .expect(file)
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{file}");
+    }
+    let token = std::fs::read_to_string(dir.path().join("admin-token")).expect("token");
+    let bootstrap: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("bootstrap.json")).expect("bootstrap"),
+    )
+    .expect("json");
+    assert_eq!(
+        bootstrap["baseUrl"],
+        format!("http://{}/api/v1", server.addr).as_str()
+    );
+    let client = reqwest::Client::new();
+    let tenants = client
+        .get(format!("http://{}/admin/v1/tenants", server.addr))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(tenants.status(), StatusCode::OK);
+    let health: serde_json::Value = client
+        .get(format!("http://{}/health", server.addr))
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["sandbox"], true);
+    server.shutdown().await.expect("shutdown");
+}
