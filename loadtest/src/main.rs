@@ -1,1 +1,34 @@
-fn main() {}
+//! The `flit-loadtest` binary: parses the command line and hands over to a library module.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "flit-loadtest",
+    version,
+    about = "Load generator and simulated peers for Flit"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a simulated SMSC (SMPP 3.4 server) with receipts and fault injection.
+    Smsc(flit_loadtest::smsc::cli::SmscArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Smsc(args) => flit_loadtest::smsc::cli::run(args).await,
+    }
+}

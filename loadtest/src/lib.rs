@@ -1,0 +1,9 @@
+//! `flit-loadtest`: load generators and simulated peers for Flit.
+//!
+//! Each subcommand of the `flit-loadtest` binary is one module here, usable as a library so that
+//! the tests of other crates can start the same peers in-process:
+//!
+//! - [`smsc`]: a simulated SMSC (SMPP 3.4 server) that acks submits, sends delivery receipts and
+//!   injects faults.
+
+pub mod smsc;
