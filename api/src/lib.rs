@@ -50,18 +50,44 @@ struct Health {
     storage: String,
     sandbox: bool,
     warnings: Vec<&'static str>,
+    binds: Vec<HealthBind>,
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let sandbox = state.engine.is_sandbox();
+    let binds = state
+        .engine
+        .binds()
+        .into_iter()
+        .map(|bind| HealthBind {
+            id: bind.id.to_string(),
+            name: bind.name,
+            bound: bind.bound,
+        })
+        .collect();
     axum::Json(Health {
         status: "ok",
         storage: state.engine.store().kind().to_string(),
-        sandbox: true,
-        warnings: vec![
-            "sandbox mode: no SMPP bind is configured, so no message leaves this server",
-        ],
+        sandbox,
+        warnings: if sandbox {
+            vec![SANDBOX_WARNING]
+        } else {
+            Vec::new()
+        },
+        binds,
     })
 }
+
+#[derive(Serialize)]
+struct HealthBind {
+    id: String,
+    name: String,
+    bound: bool,
+}
+
+pub const SANDBOX_WARNING: &str = "sandbox mode: no SMPP bind is configured; the built-in SMSC \
+     simulator takes every message and reports it delivered about a second later \
+     (numbers ending in 0000 fail)";
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     match &state.metrics {

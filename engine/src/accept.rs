@@ -197,11 +197,17 @@ impl Engine {
             sent_at: None,
             created_at: now,
         };
-        let mut batch = Batch::with_capacity(numbers.len() + 3);
+        let mut batch = Batch::with_capacity(numbers.len() + 4);
         batch.put(
             layout::MESSAGES,
             layout::owned_key(tenant, message_id.to_bytes()),
             codec::encode(&message),
+        );
+        // Until every recipient is handed to a channel, a restart re-queues it from here.
+        batch.put(
+            layout::DISPATCH,
+            message_id.to_bytes().to_vec(),
+            codec::encode(&tenant),
         );
         for (index, number) in numbers.iter().enumerate() {
             let recipient = RecipientRecord::new(*number, text.parts as u16);
@@ -250,7 +256,20 @@ impl Engine {
             let _ = actor.cast(TenantMsg::Resync);
             return Err(error.into());
         }
-        metrics::counter!("flit_messages_accepted_total").increment(u64::from(!charged.replayed));
+        if !charged.replayed {
+            metrics::counter!("flit_messages_accepted_total").increment(1);
+            metrics::counter!("flit_segments_accepted_total")
+                .increment(text.parts as u64 * numbers.len() as u64);
+            let parts = text.parts as u16;
+            let jobs = crate::dispatch::jobs_for(
+                &message,
+                numbers
+                    .iter()
+                    .enumerate()
+                    .map(|(index, number)| (index as u32, *number, parts)),
+            );
+            self.dispatch().enqueue_at(jobs, message.scheduled_at);
+        }
         Ok(charged.outcome)
     }
 

@@ -8,6 +8,8 @@ use flit_storage::{Batch, Scan, Store, codec};
 use ractor::{Actor, ActorRef, rpc::CallResult};
 use serde::de::DeserializeOwned;
 
+use crate::dispatch::bind::BindKind;
+use crate::dispatch::{BindShared, BindSnapshot, DispatchShared, TenantLink, jobs_for};
 use crate::error::EngineError;
 use crate::ids::{ApiKeyId, MessageId, SenderId, TenantId};
 use crate::layout;
@@ -53,6 +55,7 @@ struct Inner {
     /// Every live (not revoked) key by the SHA-256 of its secret: auth is one map lookup.
     keys_by_hash: DashMap<[u8; 32], ApiKeyRecord>,
     supervisor: ActorRef<SupervisorMsg>,
+    dispatch: Arc<DispatchShared>,
 }
 
 /// What the engine keeps in memory for a tenant.
@@ -124,6 +127,7 @@ impl Engine {
         let (supervisor, _join) = Actor::spawn(None, RootSupervisor, store.clone())
             .await
             .map_err(|error| EngineError::Unavailable(format!("supervisor: {error}")))?;
+        let dispatch = DispatchShared::new(store.clone());
         let engine = Engine {
             inner: Arc::new(Inner {
                 store,
@@ -131,6 +135,7 @@ impl Engine {
                 tenants: DashMap::new(),
                 keys_by_hash: DashMap::new(),
                 supervisor,
+                dispatch,
             }),
         };
         for tenant in engine.scan_all::<TenantRecord>(Scan::prefix(layout::TENANTS, &[]))? {
@@ -141,7 +146,100 @@ impl Engine {
                 engine.inner.keys_by_hash.insert(key.secret_hash, key);
             }
         }
+        engine.start_dispatch().await?;
         Ok(engine)
+    }
+
+    /// Starts the router, the status writer and the sandbox bind, then hands back to dispatch
+    /// what a previous run left: refunds owed and recipients not yet sent.
+    async fn start_dispatch(&self) -> Result<(), EngineError> {
+        let dispatch = self.inner.dispatch.clone();
+        self.supervise(|reply| SupervisorMsg::StartDispatch(dispatch.clone(), reply))
+            .await?;
+        let sandbox = BindShared::new(
+            DispatchShared::sandbox_bind_id(),
+            "sandbox".to_string(),
+            BindKind::Simulator,
+        );
+        dispatch.binds.insert(sandbox.id, sandbox.clone());
+        self.supervise(|reply| SupervisorMsg::StartBind(sandbox.clone(), reply))
+            .await?;
+        dispatch.pay_owed_refunds().await?;
+        let mut requeued = 0;
+        for (key, value) in self
+            .inner
+            .store
+            .scan(&Scan::prefix(layout::DISPATCH, &[]))?
+            .items
+        {
+            let (Ok(message), Ok(tenant)) = (
+                <[u8; 16]>::try_from(key.as_slice()),
+                codec::decode::<TenantId>(&value),
+            ) else {
+                continue;
+            };
+            let Some(message) = self.message(tenant, MessageId::from_bytes(message))? else {
+                continue;
+            };
+            let pending: Vec<(u32, crate::msisdn::Msisdn, u16)> = self
+                .inner
+                .store
+                .scan(&Scan::prefix(layout::RECIPIENTS, &message.id.to_bytes()))?
+                .items
+                .into_iter()
+                .enumerate()
+                .filter_map(|(index, (_, value))| {
+                    let recipient: RecipientRecord = codec::decode(&value).ok()?;
+                    (recipient.status == crate::model::RecipientStatus::Pending).then_some((
+                        index as u32,
+                        recipient.msisdn,
+                        recipient.parts,
+                    ))
+                })
+                .collect();
+            requeued += pending.len();
+            dispatch.enqueue_at(jobs_for(&message, pending), message.scheduled_at);
+        }
+        if requeued > 0 {
+            tracing::info!(
+                recipients = requeued,
+                "re-queued recipients left pending by the last run"
+            );
+        }
+        Ok(())
+    }
+
+    async fn supervise(
+        &self,
+        message: impl FnOnce(ractor::RpcReplyPort<Result<(), String>>) -> SupervisorMsg,
+    ) -> Result<(), EngineError> {
+        match self.inner.supervisor.call(message, None).await {
+            Ok(CallResult::Success(Ok(()))) => Ok(()),
+            Ok(CallResult::Success(Err(error))) => Err(EngineError::Unavailable(error)),
+            _ => Err(EngineError::Unavailable("supervisor is down".into())),
+        }
+    }
+
+    pub(crate) fn dispatch(&self) -> &Arc<DispatchShared> {
+        &self.inner.dispatch
+    }
+
+    /// True while no real bind is configured: the sandbox simulator takes the traffic.
+    pub fn is_sandbox(&self) -> bool {
+        self.inner.dispatch.is_sandbox()
+    }
+
+    /// Live state of every bind.
+    pub fn binds(&self) -> Vec<BindSnapshot> {
+        let mut binds: Vec<BindSnapshot> = self
+            .inner
+            .dispatch
+            .binds
+            .iter()
+            .map(|bind| bind.snapshot())
+            .collect();
+        binds.sort_by_key(|bind| bind.id);
+        binds
     }
 
     pub fn store(&self) -> &Store {
@@ -306,26 +404,17 @@ impl Engine {
             slot: Arc::new(TenantSlot::default()),
             senders: RwLock::new(senders),
         });
-        let started = self
-            .inner
-            .supervisor
-            .call(
-                |reply| {
-                    SupervisorMsg::StartTenant(
-                        record.id,
-                        entry.shared.clone(),
-                        entry.slot.clone(),
-                        reply,
-                    )
-                },
-                None,
-            )
-            .await;
-        match started {
-            Ok(CallResult::Success(Ok(()))) => {}
-            Ok(CallResult::Success(Err(error))) => return Err(EngineError::Unavailable(error)),
-            _ => return Err(EngineError::Unavailable("supervisor is down".into())),
-        }
+        self.supervise(|reply| {
+            SupervisorMsg::StartTenant(record.id, entry.shared.clone(), entry.slot.clone(), reply)
+        })
+        .await?;
+        self.inner.dispatch.tenants.insert(
+            record.id,
+            TenantLink {
+                shared: entry.shared.clone(),
+                slot: entry.slot.clone(),
+            },
+        );
         self.inner.tenants.insert(record.id, entry);
         Ok(())
     }
@@ -492,6 +581,7 @@ impl Engine {
             description,
             reference: None,
             idempotency,
+            settles: Vec::new(),
         };
         let credited = match actor
             .call(|reply| TenantMsg::Credit(credit, reply), None)

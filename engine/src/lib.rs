@@ -4,6 +4,7 @@
 //! through `flit-storage`'s trait-backed `Store`.
 
 pub mod accept;
+pub mod dispatch;
 pub mod engine;
 pub mod error;
 pub mod ids;
@@ -12,6 +13,7 @@ pub mod model;
 pub mod msisdn;
 pub mod secrets;
 pub mod segment;
+pub mod smpp;
 pub mod supervisor;
 pub mod tenant;
 

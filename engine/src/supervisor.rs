@@ -1,10 +1,12 @@
-//! The root supervisor: parent of every tenant actor, and the place their restart policy lives.
+//! The root supervisor: parent of every long-lived actor (tenants, the router, the status
+//! writer, one per bind) and the place their restart policy lives.
 //!
-//! ractor's default is to stop the parent when any child exits; Flit's policy instead is:
-//! a tenant actor that exits for any reason (panic, error, kill) is restarted at once with its
-//! state read back from storage, up to `MAX_RESTARTS_PER_MINUTE` times a minute; past that it
-//! stays down (sends to that tenant answer 503) so a poisoned tenant cannot spin the whole
-//! process. Only after `SupervisorMsg::ShuttingDown` do exits stay exits.
+//! ractor's default is to stop the parent when any child exits; Flit's policy instead is: a
+//! child that exits for any reason (panic, error, kill) is restarted at once, its state read
+//! back from storage and from the lock-free queues it left behind, up to
+//! `MAX_RESTARTS_PER_MINUTE` times a minute; past that it stays down (requests that need it
+//! answer 503) so a poisoned actor cannot spin the whole process. A bind removed by the operator
+//! is not restarted, and after `SupervisorMsg::ShuttingDown` no child is.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,57 +17,83 @@ use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
 };
 
+use crate::dispatch::bind::{BindActor, BindArgs, BindMsg};
+use crate::dispatch::router::RouterActor;
+use crate::dispatch::status::StatusActor;
+use crate::dispatch::{ActorSlot, BindShared, DispatchShared};
 use crate::ids::TenantId;
 use crate::tenant::{TenantActor, TenantArgs, TenantMsg, TenantShared};
 
 const MAX_RESTARTS_PER_MINUTE: usize = 10;
 
 pub enum SupervisorMsg {
-    /// Start (or restart) a tenant actor; the reply carries its handle.
+    /// Start a tenant actor.
     StartTenant(
         TenantId,
         Arc<TenantShared>,
         Arc<TenantSlot>,
         RpcReplyPort<Result<(), String>>,
     ),
+    /// Start the router and the status writer.
+    StartDispatch(Arc<DispatchShared>, RpcReplyPort<Result<(), String>>),
+    /// Start the actor of a bind.
+    StartBind(Arc<BindShared>, RpcReplyPort<Result<(), String>>),
     /// The process is stopping: children that exit from now on are not restarted.
     ShuttingDown(RpcReplyPort<()>),
 }
 
 /// Where the current actor of a tenant is published, swapped on restart.
-#[derive(Default)]
-pub struct TenantSlot {
-    actor: std::sync::RwLock<Option<ActorRef<TenantMsg>>>,
-}
-
-impl TenantSlot {
-    pub fn get(&self) -> Option<ActorRef<TenantMsg>> {
-        self.actor
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-    }
-    fn set(&self, actor: Option<ActorRef<TenantMsg>>) {
-        *self
-            .actor
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = actor;
-    }
-}
+pub type TenantSlot = ActorSlot<TenantMsg>;
 
 pub struct RootSupervisor;
 
 pub struct SupervisorState {
     store: Store,
+    dispatch: Option<Arc<DispatchShared>>,
     children: HashMap<ActorId, Child>,
     shutting_down: bool,
 }
 
 struct Child {
-    tenant: TenantId,
-    shared: Arc<TenantShared>,
-    slot: Arc<TenantSlot>,
+    kind: ChildKind,
     restarts: Vec<Instant>,
+}
+
+enum ChildKind {
+    Tenant {
+        tenant: TenantId,
+        shared: Arc<TenantShared>,
+        slot: Arc<TenantSlot>,
+    },
+    Router(Arc<DispatchShared>),
+    Status(Arc<DispatchShared>),
+    Bind(Arc<DispatchShared>, Arc<BindShared>),
+}
+
+impl ChildKind {
+    fn describe(&self) -> String {
+        match self {
+            ChildKind::Tenant { tenant, .. } => format!("tenant {tenant}"),
+            ChildKind::Router(_) => "router".to_string(),
+            ChildKind::Status(_) => "status writer".to_string(),
+            ChildKind::Bind(_, bind) => format!("bind {}", bind.id),
+        }
+    }
+
+    /// Unpublishes the actor that just exited.
+    fn vacate(&self) {
+        match self {
+            ChildKind::Tenant { slot, .. } => slot.set(None),
+            ChildKind::Router(shared) => shared.router.set(None),
+            ChildKind::Status(shared) => shared.status.set(None),
+            ChildKind::Bind(_, bind) => bind.actor.set(None),
+        }
+    }
+
+    /// Whether this child is gone for good by the operator's choice.
+    fn retired(&self) -> bool {
+        matches!(self, ChildKind::Bind(_, bind) if bind.is_removed())
+    }
 }
 
 impl Actor for RootSupervisor {
@@ -80,6 +108,7 @@ impl Actor for RootSupervisor {
     ) -> Result<SupervisorState, ActorProcessingErr> {
         Ok(SupervisorState {
             store,
+            dispatch: None,
             children: HashMap::new(),
             shutting_down: false,
         })
@@ -91,15 +120,37 @@ impl Actor for RootSupervisor {
         message: SupervisorMsg,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
+        let cell = myself.get_cell();
         match message {
             SupervisorMsg::StartTenant(tenant, shared, slot, reply) => {
-                let child = Child {
+                let kind = ChildKind::Tenant {
                     tenant,
                     shared,
                     slot,
-                    restarts: Vec::new(),
                 };
-                let result = state.spawn(myself.get_cell(), child).await;
+                let _ = reply.send(state.spawn(cell, Child::new(kind)).await);
+            }
+            SupervisorMsg::StartDispatch(shared, reply) => {
+                state.dispatch = Some(shared.clone());
+                let mut result = state
+                    .spawn(cell.clone(), Child::new(ChildKind::Status(shared.clone())))
+                    .await;
+                if result.is_ok() {
+                    result = state
+                        .spawn(cell, Child::new(ChildKind::Router(shared)))
+                        .await;
+                }
+                let _ = reply.send(result);
+            }
+            SupervisorMsg::StartBind(bind, reply) => {
+                let result = match state.dispatch.clone() {
+                    Some(shared) => {
+                        state
+                            .spawn(cell, Child::new(ChildKind::Bind(shared, bind)))
+                            .await
+                    }
+                    None => Err("dispatch is not started".to_string()),
+                };
                 let _ = reply.send(result);
             }
             SupervisorMsg::ShuttingDown(reply) => {
@@ -126,9 +177,10 @@ impl Actor for RootSupervisor {
         let Some(mut child) = state.children.remove(&cell.get_id()) else {
             return Ok(());
         };
-        child.slot.set(None);
-        if state.shutting_down {
-            tracing::debug!(tenant = %child.tenant, %reason, "tenant actor stopped");
+        child.kind.vacate();
+        let what = child.kind.describe();
+        if state.shutting_down || child.kind.retired() {
+            tracing::debug!(%what, %reason, "actor stopped");
             return Ok(());
         }
         let now = Instant::now();
@@ -136,30 +188,78 @@ impl Actor for RootSupervisor {
             .restarts
             .retain(|at| now.duration_since(*at) < Duration::from_secs(60));
         if child.restarts.len() >= MAX_RESTARTS_PER_MINUTE {
-            tracing::error!(tenant = %child.tenant, %reason, "tenant actor keeps failing; leaving it stopped");
+            tracing::error!(%what, %reason, "actor keeps failing; leaving it stopped");
             return Ok(());
         }
         child.restarts.push(now);
-        tracing::warn!(tenant = %child.tenant, %reason, "tenant actor exited; restarting");
+        tracing::warn!(%what, %reason, "actor exited; restarting");
         if let Err(error) = state.spawn(myself.get_cell(), child).await {
-            tracing::error!(%error, "tenant actor could not be restarted");
+            tracing::error!(%what, %error, "actor could not be restarted");
         }
         Ok(())
     }
 }
 
+impl Child {
+    fn new(kind: ChildKind) -> Child {
+        Child {
+            kind,
+            restarts: Vec::new(),
+        }
+    }
+}
+
 impl SupervisorState {
     async fn spawn(&mut self, supervisor: ActorCell, child: Child) -> Result<(), String> {
-        let args = TenantArgs {
-            tenant: child.tenant,
-            store: self.store.clone(),
-            shared: child.shared.clone(),
+        let id = match &child.kind {
+            ChildKind::Tenant {
+                tenant,
+                shared,
+                slot,
+            } => {
+                let args = TenantArgs {
+                    tenant: *tenant,
+                    store: self.store.clone(),
+                    shared: shared.clone(),
+                };
+                let (actor, _) = Actor::spawn_linked(None, TenantActor, args, supervisor)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                slot.set(Some(actor.clone()));
+                actor.get_id()
+            }
+            ChildKind::Router(shared) => {
+                let (actor, _) = Actor::spawn_linked(None, RouterActor, shared.clone(), supervisor)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                shared.router.set(Some(actor.clone()));
+                // Pushes made while no router was published found no one to kick.
+                shared.kick_router();
+                actor.get_id()
+            }
+            ChildKind::Status(shared) => {
+                let (actor, _) = Actor::spawn_linked(None, StatusActor, shared.clone(), supervisor)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                shared.status.set(Some(actor.clone()));
+                actor.get_id()
+            }
+            ChildKind::Bind(shared, bind) => {
+                let args = BindArgs {
+                    shared: shared.clone(),
+                    bind: bind.clone(),
+                };
+                let (actor, _) = Actor::spawn_linked(None, BindActor, args, supervisor)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                bind.actor.set(Some(actor.clone()));
+                actor.get_id()
+            }
         };
-        let (actor, _join) = Actor::spawn_linked(None, TenantActor, args, supervisor)
-            .await
-            .map_err(|error| error.to_string())?;
-        child.slot.set(Some(actor.clone()));
-        self.children.insert(actor.get_id(), child);
+        self.children.insert(id, child);
         Ok(())
     }
 }
+
+/// Keeps the type of a bind's actor nameable for `BindShared`.
+pub type BindSlot = ActorSlot<BindMsg>;

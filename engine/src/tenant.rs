@@ -73,6 +73,8 @@ pub struct Credit {
     pub description: String,
     pub reference: Option<String>,
     pub idempotency: Option<IdempotencyClaim>,
+    /// `refunds_due` keys this credit pays: deleted in the same batch as its ledger entry.
+    pub settles: Vec<Vec<u8>>,
 }
 
 pub struct Credited {
@@ -261,6 +263,9 @@ impl TenantState {
             layout::owned_key(self.tenant, transaction.id.to_bytes()),
             codec::encode(&transaction),
         );
+        for debt in credit.settles {
+            batch.delete(layout::REFUNDS_DUE, debt);
+        }
         if let Some(claim) = credit.idempotency {
             self.record_idempotent(
                 &mut batch,

@@ -95,17 +95,20 @@ async fn balance_status_report_and_history_have_the_documented_shape() {
         .expect("id")
         .to_string();
 
+    // The sandbox delivers about a second later; the shapes are checked once it has.
+    settled_report(&server, &id).await;
+
     let status = server.get(&format!("/api/v1/sms/status/{id}")).await;
     assert_eq!(status.status, StatusCode::OK);
     let data = &status.body["data"];
     assert_eq!(data["id"], id.as_str());
-    assert_eq!(data["status"], "PENDING");
+    assert_eq!(data["status"], "DELIVERED");
     assert_eq!(data["recipientCount"], 1);
     assert_eq!(data["message"], "Hello from FlashSMS!");
     assert_eq!(data["senderId"], "MyBrand");
     assert_eq!(data["creditsUsed"], 1);
     assert_eq!(data["scheduledAt"], json!(null));
-    assert_eq!(data["sentAt"], json!(null));
+    assert!(data["sentAt"].as_str().expect("sentAt").ends_with('Z'));
     assert!(
         data["createdAt"]
             .as_str()
@@ -117,14 +120,14 @@ async fn balance_status_report_and_history_have_the_documented_shape() {
     assert_eq!(report.status, StatusCode::OK);
     let data = &report.body["data"];
     assert_eq!(data["messageId"], id.as_str());
-    assert_eq!(data["status"], "PENDING");
+    assert_eq!(data["status"], "DELIVERED");
     assert_eq!(data["recipientCount"], 1);
     assert_eq!(data["recipients"][0]["phone"], "233201234567");
-    assert_eq!(data["recipients"][0]["status"], "PENDING");
-    assert_eq!(data["recipients"][0]["sentAt"], json!(null));
+    assert_eq!(data["recipients"][0]["status"], "DELIVERED");
+    assert!(data["recipients"][0]["sentAt"].is_string());
     assert_eq!(
         data["stats"],
-        json!({"delivered": 0, "failed": 0, "pending": 1, "deliveryRate": 0.0})
+        json!({"delivered": 1, "failed": 0, "pending": 0, "deliveryRate": 100.0})
     );
 
     let history = server.get("/api/v1/sms?page=1&limit=20").await;
@@ -143,8 +146,12 @@ async fn balance_status_report_and_history_have_the_documented_shape() {
         .get("/api/v1/sms?page=1&limit=20&status=DELIVERED")
         .await;
     assert_eq!(delivered.status, StatusCode::OK);
-    assert_eq!(delivered.body["data"]["messages"], json!([]));
-    assert_eq!(delivered.body["data"]["pagination"]["total"], 0);
+    assert_eq!(delivered.body["data"]["pagination"]["total"], 1);
+    let failed = server
+        .get("/api/v1/sms?page=1&limit=20&status=FAILED")
+        .await;
+    assert_eq!(failed.body["data"]["messages"], json!([]));
+    assert_eq!(failed.body["data"]["pagination"]["total"], 0);
 }
 
 #[tokio::test]
@@ -371,4 +378,55 @@ async fn concurrent_idempotent_retries_charge_once() {
     }
     assert_eq!(ids.len(), 1);
     assert_eq!(server.balance().await, 999);
+}
+
+/// Polls the delivery report until no recipient is PENDING or SENT (or 10 s pass).
+async fn settled_report(server: &TestServer, id: &str) -> serde_json::Value {
+    for _ in 0..100 {
+        let report = server.get(&format!("/api/v1/sms/{id}/recipients")).await;
+        let settled = report.body["data"]["recipients"]
+            .as_array()
+            .expect("recipients")
+            .iter()
+            .all(|r| r["status"] != "PENDING" && r["status"] != "SENT");
+        if settled {
+            return report.body["data"].clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("message {id} did not settle within 10 s");
+}
+
+#[tokio::test]
+async fn sandbox_delivers_and_fails_numbers_ending_in_0000() {
+    let server = TestServer::start().await;
+    let sent = server
+        .post(
+            "/api/v1/sms/send",
+            json!({"recipients": ["0201234567", "0201230000"], "message": "x".repeat(200)}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    assert_eq!(sent.body["data"]["creditsUsed"], 4);
+    let id = sent.body["data"]["messageId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let report = settled_report(&server, &id).await;
+    assert_eq!(report["recipients"][0]["phone"], "233201234567");
+    assert_eq!(report["recipients"][0]["status"], "DELIVERED");
+    assert!(report["recipients"][0]["sentAt"].is_string());
+    assert_eq!(report["recipients"][1]["status"], "FAILED");
+    assert_eq!(
+        report["stats"],
+        json!({"delivered": 1, "failed": 1, "pending": 0, "deliveryRate": 50.0})
+    );
+    let status = server.get(&format!("/api/v1/sms/status/{id}")).await;
+    assert_eq!(status.body["data"]["status"], "DELIVERED");
+    assert!(status.body["data"]["sentAt"].is_string());
+    // Both parts of the failed number were accepted by the (simulated) carrier: no refund.
+    assert_eq!(server.balance().await, 996);
+    assert_eq!(server.ledger_sum(&server.api_key).await, 996);
+    let health = server.request(Method::GET, "/health", None, None).await;
+    assert_eq!(health.body["sandbox"], true);
 }

@@ -1,0 +1,257 @@
+//! Dispatch: from accepted to delivered.
+//!
+//! Accepted recipients become `Job`s in the router's ready queue; the router picks a bind for
+//! each (longest prefix, then priority, then weight; binds that are down are skipped) and puts a
+//! `Submit` on that bind's queue; the bind's session sends it and reports what the carrier said;
+//! the status writer turns those reports and the delivery receipts into recipient and message
+//! states, SMSC-id mappings and refunds.
+//!
+//! Every queue between these actors is a lock-free queue owned by `DispatchShared`, outside
+//! the actors, so an actor that crashes and restarts finds its work where it left it. What is
+//! not yet handed to a channel is also in storage (the `dispatch` marker of the message and its
+//! PENDING recipients), so a restart of the whole process re-queues it.
+
+pub mod bind;
+pub mod router;
+pub mod simulator;
+pub mod status;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crossbeam::queue::SegQueue;
+use dashmap::DashMap;
+use flit_storage::Store;
+use ractor::ActorRef;
+
+use crate::ids::{BindId, MessageId, TenantId};
+use crate::model::UnixMillis;
+use crate::msisdn::Msisdn;
+use crate::smpp::SubmitQueue;
+use crate::tenant::TenantShared;
+
+pub use bind::{BindShared, BindSnapshot};
+pub use router::{RouteRecord, RouterMsg};
+pub use status::{StatusEvent, StatusMsg};
+
+/// One recipient of one message, on its way to a channel.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub tenant: TenantId,
+    pub message: MessageId,
+    pub index: u32,
+    pub msisdn: Msisdn,
+    pub parts: u16,
+    pub text: Arc<str>,
+    pub sender: Arc<str>,
+    /// Attempts made before this one.
+    pub attempt: u16,
+    pub validity_until: Option<UnixMillis>,
+    /// The bind that failed the previous attempt, avoided if another can take it.
+    pub avoid: Option<BindId>,
+}
+
+/// A lock-free queue whose consumer is an actor woken by `Kick` messages; at most one kick is
+/// outstanding, so a burst of pushes costs one mailbox message.
+pub struct WorkQueue<T> {
+    items: SegQueue<T>,
+    kicked: AtomicBool,
+}
+
+impl<T> Default for WorkQueue<T> {
+    fn default() -> Self {
+        WorkQueue {
+            items: SegQueue::new(),
+            kicked: AtomicBool::new(false),
+        }
+    }
+}
+
+impl<T> WorkQueue<T> {
+    pub fn push(&self, item: T) {
+        self.items.push(item);
+    }
+    pub fn pop(&self) -> Option<T> {
+        self.items.pop()
+    }
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+    /// True when the caller should send a kick (none is outstanding).
+    fn claim_kick(&self) -> bool {
+        !self.kicked.swap(true, Ordering::AcqRel)
+    }
+    /// Called by the consumer before it drains, so pushes after this point kick again.
+    fn clear_kick(&self) {
+        self.kicked.store(false, Ordering::Release);
+    }
+}
+
+/// Where the current incarnation of a singleton actor is published (swapped on restart).
+pub struct ActorSlot<M: ractor::Message> {
+    actor: std::sync::RwLock<Option<ActorRef<M>>>,
+}
+
+impl<M: ractor::Message> Default for ActorSlot<M> {
+    fn default() -> Self {
+        ActorSlot {
+            actor: std::sync::RwLock::new(None),
+        }
+    }
+}
+
+impl<M: ractor::Message> ActorSlot<M> {
+    pub fn get(&self) -> Option<ActorRef<M>> {
+        self.actor
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+    pub fn set(&self, actor: Option<ActorRef<M>>) {
+        *self
+            .actor
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = actor;
+    }
+}
+
+/// A tenant as dispatch sees it: where to send refunds.
+pub struct TenantLink {
+    pub shared: Arc<TenantShared>,
+    pub slot: Arc<crate::supervisor::TenantSlot>,
+}
+
+/// Everything dispatch shares across actor restarts.
+pub struct DispatchShared {
+    pub store: Store,
+    pub tenants: DashMap<TenantId, TenantLink>,
+    pub ready: WorkQueue<Job>,
+    pub status_events: WorkQueue<StatusEvent>,
+    pub binds: DashMap<BindId, Arc<BindShared>>,
+    pub routes: std::sync::RwLock<Vec<RouteRecord>>,
+    pub router: ActorSlot<RouterMsg>,
+    pub status: ActorSlot<StatusMsg>,
+    next_submit_id: AtomicU64,
+}
+
+impl DispatchShared {
+    pub fn new(store: Store) -> Arc<DispatchShared> {
+        Arc::new(DispatchShared {
+            store,
+            tenants: DashMap::new(),
+            ready: WorkQueue::default(),
+            status_events: WorkQueue::default(),
+            binds: DashMap::new(),
+            routes: std::sync::RwLock::new(Vec::new()),
+            router: ActorSlot::default(),
+            status: ActorSlot::default(),
+            next_submit_id: AtomicU64::new(1),
+        })
+    }
+
+    /// Hands jobs to the router.
+    pub fn enqueue(&self, jobs: impl IntoIterator<Item = Job>) {
+        for job in jobs {
+            self.ready.push(job);
+        }
+        self.kick_router();
+    }
+
+    /// Hands a job back to the router after `delay` (retries with backoff, schedules).
+    pub fn enqueue_later(self: &Arc<Self>, job: Job, delay: std::time::Duration) {
+        let shared = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            shared.enqueue([job]);
+        });
+    }
+
+    pub fn report(&self, event: StatusEvent) {
+        self.status_events.push(event);
+        if self.status_events.claim_kick() {
+            match self.status.get() {
+                Some(actor) => {
+                    let _ = actor.cast(StatusMsg::Kick);
+                }
+                // Restarting: the new incarnation drains the queue when it starts.
+                None => self.status_events.clear_kick(),
+            }
+        }
+    }
+
+    pub fn kick_router(&self) {
+        if self.ready.claim_kick() {
+            match self.router.get() {
+                Some(actor) => {
+                    let _ = actor.cast(RouterMsg::Kick);
+                }
+                None => self.ready.clear_kick(),
+            }
+        }
+    }
+
+    pub fn next_submit_id(&self) -> u64 {
+        self.next_submit_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The bind that takes traffic when no real bind exists (sandbox mode).
+    pub fn sandbox_bind_id() -> BindId {
+        BindId::from_bytes([0; 16])
+    }
+
+    /// True when no bind other than the sandbox simulator is configured.
+    pub fn is_sandbox(&self) -> bool {
+        self.binds
+            .iter()
+            .all(|bind| *bind.key() == Self::sandbox_bind_id())
+    }
+}
+
+/// The queue a bind's session reads; shared so the router can fill it.
+pub type BindQueue = Arc<SubmitQueue>;
+
+/// The jobs of `message` for the given `(index, number, parts)` recipients.
+pub fn jobs_for(
+    message: &crate::model::MessageRecord,
+    recipients: impl IntoIterator<Item = (u32, Msisdn, u16)>,
+) -> Vec<Job> {
+    let text: Arc<str> = Arc::from(message.text.as_str());
+    let sender: Arc<str> = Arc::from(message.sender.as_str());
+    recipients
+        .into_iter()
+        .map(|(index, msisdn, parts)| Job {
+            tenant: message.tenant,
+            message: message.id,
+            index,
+            msisdn,
+            parts,
+            text: text.clone(),
+            sender: sender.clone(),
+            attempt: 0,
+            validity_until: message.validity_until,
+            avoid: None,
+        })
+        .collect()
+}
+
+impl DispatchShared {
+    /// Queues `jobs` now, or when `scheduled_at` comes.
+    pub fn enqueue_at(self: &Arc<Self>, jobs: Vec<Job>, scheduled_at: Option<UnixMillis>) {
+        let wait = scheduled_at
+            .map(|at| at - crate::model::now_millis())
+            .filter(|wait| *wait > 0);
+        match wait {
+            None => self.enqueue(jobs),
+            Some(wait) => {
+                let shared = self.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
+                    shared.enqueue(jobs);
+                });
+            }
+        }
+    }
+}

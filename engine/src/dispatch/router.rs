@@ -1,0 +1,244 @@
+//! The router: picks a bind for each job and hands it to that bind's queue.
+//!
+//! Route choice (SPEC §10): among routes whose prefix starts the destination, the longest
+//! prefix wins, then the highest priority; within a route, binds are chosen by weight among
+//! those that are bound. A route whose binds are all down gives way to the next best route. With
+//! no usable route, a job waits (and is retried) rather than failing: carriers come back.
+//!
+//! Restart policy: restarted by the root supervisor at once; its work is in `DispatchShared`'s
+//! ready queue, so a crash loses at most the job in hand (which storage still holds PENDING).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use serde::{Deserialize, Serialize};
+
+use super::{DispatchShared, Job};
+use crate::ids::{BindId, RouteId};
+use crate::smpp::Submit;
+
+/// How long a job with no usable bind waits before the router looks again.
+const NO_ROUTE_RETRY: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RouteRecord {
+    pub id: RouteId,
+    /// Leading digits of the international number; empty = every destination.
+    pub prefix: String,
+    pub binds: Vec<BindId>,
+    pub priority: i32,
+    /// One weight per bind (same order); empty = equal weights.
+    pub weights: Vec<u32>,
+}
+
+pub enum RouterMsg {
+    /// The ready queue has jobs.
+    Kick,
+}
+
+pub struct RouterActor;
+
+pub struct RouterState {
+    shared: Arc<DispatchShared>,
+    /// Drives weighted choice deterministically (no RNG in the hot loop).
+    turn: u64,
+}
+
+impl Actor for RouterActor {
+    type Msg = RouterMsg;
+    type State = RouterState;
+    type Arguments = Arc<DispatchShared>;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<RouterMsg>,
+        shared: Arc<DispatchShared>,
+    ) -> Result<RouterState, ActorProcessingErr> {
+        Ok(RouterState { shared, turn: 0 })
+    }
+
+    async fn post_start(
+        &self,
+        _myself: ActorRef<RouterMsg>,
+        state: &mut RouterState,
+    ) -> Result<(), ActorProcessingErr> {
+        // Whatever was queued while no router ran.
+        state.drain();
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<RouterMsg>,
+        message: RouterMsg,
+        state: &mut RouterState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            RouterMsg::Kick => state.drain(),
+        }
+        Ok(())
+    }
+}
+
+impl RouterState {
+    fn drain(&mut self) {
+        self.shared.ready.clear_kick();
+        let routes = self
+            .shared
+            .routes
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        let now = crate::model::now_millis();
+        while let Some(job) = self.shared.ready.pop() {
+            self.turn = self.turn.wrapping_add(1);
+            if job.validity_until.is_some_and(|until| now >= until) {
+                self.shared.report(super::StatusEvent::Expired { job });
+                continue;
+            }
+            match self.choose(&routes, &job) {
+                Some(bind) => {
+                    let id = self.shared.next_submit_id();
+                    let submit = Submit {
+                        id,
+                        source: job.sender.to_string(),
+                        destination: job.msisdn.to_string(),
+                        text: job.text.to_string(),
+                        registered_delivery: true,
+                    };
+                    bind.jobs.insert(id, super::bind::InFlight::new(job));
+                    bind.queue.push(submit);
+                }
+                None => self.shared.enqueue_later(job, NO_ROUTE_RETRY),
+            }
+        }
+        metrics::gauge!("flit_router_ready_jobs").set(self.shared.ready.len() as f64);
+    }
+
+    /// The bind for `job`, or `None` when no bind that could take it is up.
+    fn choose(&self, routes: &[RouteRecord], job: &Job) -> Option<Arc<super::BindShared>> {
+        let destination = job.msisdn.to_string();
+        let usable = |id: &BindId| {
+            self.shared
+                .binds
+                .get(id)
+                .map(|bind| bind.clone())
+                .filter(|bind| bind.accepts_work())
+        };
+        if routes.is_empty() {
+            // No routing table: any bound bind, the sandbox simulator when there is none.
+            let binds: Vec<Arc<super::BindShared>> = self
+                .shared
+                .binds
+                .iter()
+                .map(|bind| bind.clone())
+                .filter(|bind| bind.accepts_work())
+                .collect();
+            let preferred: Vec<&Arc<super::BindShared>> = binds
+                .iter()
+                .filter(|bind| Some(bind.id) != job.avoid)
+                .collect();
+            let pool = if preferred.is_empty() {
+                binds.iter().collect()
+            } else {
+                preferred
+            };
+            if pool.is_empty() {
+                return None;
+            }
+            return Some(pool[(self.turn % pool.len() as u64) as usize].clone());
+        }
+        for route in rank_routes(routes, &destination) {
+            let candidates: Vec<(Arc<super::BindShared>, u32)> = route
+                .binds
+                .iter()
+                .enumerate()
+                .filter_map(|(i, id)| {
+                    let weight = route.weights.get(i).copied().unwrap_or(1);
+                    usable(id).map(|bind| (bind, weight))
+                })
+                .filter(|(_, weight)| *weight > 0)
+                .collect();
+            let preferred: Vec<&(Arc<super::BindShared>, u32)> = candidates
+                .iter()
+                .filter(|(bind, _)| Some(bind.id) != job.avoid)
+                .collect();
+            let pool = if preferred.is_empty() {
+                candidates.iter().collect()
+            } else {
+                preferred
+            };
+            if let Some(bind) = pick_weighted(&pool, self.turn) {
+                return Some(bind);
+            }
+        }
+        None
+    }
+}
+
+/// Routes that match `destination`, best first: longest prefix, then highest priority.
+pub fn rank_routes<'a>(routes: &'a [RouteRecord], destination: &str) -> Vec<&'a RouteRecord> {
+    let mut matching: Vec<&RouteRecord> = routes
+        .iter()
+        .filter(|route| destination.starts_with(route.prefix.as_str()))
+        .collect();
+    matching.sort_by(|a, b| {
+        b.prefix
+            .len()
+            .cmp(&a.prefix.len())
+            .then(b.priority.cmp(&a.priority))
+    });
+    matching
+}
+
+/// Weighted round robin: `turn` walks the cumulative weights.
+fn pick_weighted(
+    pool: &[&(Arc<super::BindShared>, u32)],
+    turn: u64,
+) -> Option<Arc<super::BindShared>> {
+    let total: u64 = pool.iter().map(|(_, weight)| u64::from(*weight)).sum();
+    if total == 0 {
+        return None;
+    }
+    let mut point = turn % total;
+    for (bind, weight) in pool {
+        if point < u64::from(*weight) {
+            return Some(bind.clone());
+        }
+        point -= u64::from(*weight);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(prefix: &str, priority: i32) -> RouteRecord {
+        RouteRecord {
+            id: RouteId::new(),
+            prefix: prefix.to_string(),
+            binds: Vec::new(),
+            priority,
+            weights: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn longest_prefix_then_priority() {
+        let routes = vec![
+            route("", 0),
+            route("233", 1),
+            route("23320", 0),
+            route("23320", 5),
+            route("44", 9),
+        ];
+        let ranked: Vec<(&str, i32)> = rank_routes(&routes, "233201234567")
+            .iter()
+            .map(|r| (r.prefix.as_str(), r.priority))
+            .collect();
+        assert_eq!(ranked, [("23320", 5), ("23320", 0), ("233", 1), ("", 0)]);
+        assert!(rank_routes(&routes[1..], "14155552671").is_empty());
+    }
+}

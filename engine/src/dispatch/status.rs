@@ -1,0 +1,718 @@
+//! The status writer: the single writer of recipient and message states once a message is
+//! accepted. Carrier answers and receipts arrive as `StatusEvent`s on a lock-free queue; each
+//! drain applies them to cached records and writes the result as one batch.
+//!
+//! A recipient moves PENDING → SENT when a carrier accepts its first part, and becomes final
+//! when every part is accounted for: DELIVERED when every part's receipt says delivered, FAILED
+//! when a part is refused for good, its retries run out, its validity expires, or a receipt says
+//! it was not delivered. Parts no carrier ever accepted are refunded: the recipient turns FAILED
+//! in the same batch that records the credits owed (`refunds_due`), and the tenant actor pays
+//! them with a REFUND ledger entry in the batch that deletes the debt, so a crash between the
+//! two only delays the refund (startup pays what is still owed).
+//!
+//! Restart policy: restarted by the root supervisor at once. Its caches are rebuilt from
+//! storage on demand; the events it had not drained are still in the queue.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flit_storage::{Batch, Scan, codec};
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use serde::{Deserialize, Serialize};
+
+use super::{DispatchShared, Job};
+use crate::ids::{BindId, MessageId, TenantId};
+use crate::layout;
+use crate::model::{MessageRecord, RecipientRecord, RecipientStatus, TransactionKind, now_millis};
+use crate::smpp::{InboundSms, Receipt, smsc_id_keys};
+use crate::tenant::{Credit, TenantMsg};
+
+/// Submissions of one recipient before a temporary failure becomes final.
+pub const MAX_ATTEMPTS: u16 = 8;
+/// Events applied per batch.
+const DRAIN_LIMIT: usize = 8192;
+/// A receipt whose SMSC id is not known yet waits this long for its `submit_sm_resp`.
+const HOLD_RECEIPTS_FOR: Duration = Duration::from_secs(600);
+
+pub enum StatusEvent {
+    Accepted {
+        job: Job,
+        bind: BindId,
+        part: u8,
+        parts: u8,
+        smsc_id: String,
+    },
+    Rejected {
+        job: Job,
+        bind: BindId,
+        part: u8,
+        parts: u8,
+        command_status: u32,
+        temporary: bool,
+    },
+    Receipt {
+        bind: BindId,
+        receipt: Receipt,
+    },
+    Inbound {
+        bind: BindId,
+        sms: InboundSms,
+    },
+    /// The job's validity period ended before a carrier took it.
+    Expired {
+        job: Job,
+    },
+}
+
+pub enum StatusMsg {
+    Kick,
+}
+
+/// Which parts of which recipient an SMSC message id stands for.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SmscMapping {
+    pub tenant: TenantId,
+    pub message: MessageId,
+    pub index: u32,
+    pub part_bits: u64,
+    /// Every normalised form the id is stored under, so all are deleted together.
+    pub keys: Vec<String>,
+}
+
+pub struct StatusActor;
+
+type RecipientKey = (MessageId, u32);
+
+pub struct StatusState {
+    shared: Arc<DispatchShared>,
+    recipients: HashMap<RecipientKey, RecipientRecord>,
+    messages: HashMap<MessageId, MessageRecord>,
+    tenants_of: HashMap<MessageId, TenantId>,
+    attempts: HashMap<RecipientKey, Attempt>,
+    mappings: HashMap<(BindId, String), SmscMapping>,
+    held: HashMap<(BindId, String), (Receipt, Instant)>,
+}
+
+/// One submission of one recipient: how its parts were answered.
+#[derive(Default)]
+struct Attempt {
+    answered: u8,
+    permanent: Option<u32>,
+    temporary: bool,
+    bind: Option<BindId>,
+}
+
+/// What one drain changes.
+#[derive(Default)]
+struct Drain {
+    batch: Batch,
+    recipients: HashSet<RecipientKey>,
+    messages: HashSet<MessageId>,
+    refunds: HashMap<(TenantId, MessageId), Owed>,
+}
+
+/// Credits owed back for one message: the parts they pay for and the debts they settle.
+#[derive(Default)]
+struct Owed {
+    credits: i64,
+    parts: u64,
+    debts: Vec<Vec<u8>>,
+}
+
+impl Actor for StatusActor {
+    type Msg = StatusMsg;
+    type State = StatusState;
+    type Arguments = Arc<DispatchShared>;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<StatusMsg>,
+        shared: Arc<DispatchShared>,
+    ) -> Result<StatusState, ActorProcessingErr> {
+        // Batches of a previous incarnation must be on disk before records are re-read.
+        shared.store.commit(Batch::new()).await?;
+        Ok(StatusState {
+            shared,
+            recipients: HashMap::new(),
+            messages: HashMap::new(),
+            tenants_of: HashMap::new(),
+            attempts: HashMap::new(),
+            mappings: HashMap::new(),
+            held: HashMap::new(),
+        })
+    }
+
+    async fn post_start(
+        &self,
+        _myself: ActorRef<StatusMsg>,
+        state: &mut StatusState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.drain().await
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<StatusMsg>,
+        message: StatusMsg,
+        state: &mut StatusState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            StatusMsg::Kick => state.drain().await,
+        }
+    }
+}
+
+impl StatusState {
+    async fn drain(&mut self) -> Result<(), ActorProcessingErr> {
+        loop {
+            self.shared.status_events.clear_kick();
+            let mut drain = Drain::default();
+            let mut handled = 0;
+            while handled < DRAIN_LIMIT {
+                let Some(event) = self.shared.status_events.pop() else {
+                    break;
+                };
+                handled += 1;
+                self.apply(event, &mut drain)?;
+            }
+            if handled == 0 {
+                return Ok(());
+            }
+            self.flush(drain).await?;
+            if handled < DRAIN_LIMIT {
+                return Ok(());
+            }
+        }
+    }
+
+    fn apply(&mut self, event: StatusEvent, drain: &mut Drain) -> Result<(), ActorProcessingErr> {
+        match event {
+            StatusEvent::Accepted {
+                job,
+                bind,
+                part,
+                parts,
+                smsc_id,
+            } => self.accepted(job, bind, part, parts, smsc_id, drain),
+            StatusEvent::Rejected {
+                job,
+                bind,
+                part: _,
+                parts,
+                command_status,
+                temporary,
+            } => {
+                let attempt = self.attempts.entry((job.message, job.index)).or_default();
+                attempt.bind = Some(bind);
+                if temporary {
+                    attempt.temporary = true;
+                } else {
+                    attempt.permanent = Some(command_status);
+                }
+                self.answered(job, parts, drain)
+            }
+            StatusEvent::Receipt { bind, receipt } => self.receipt(bind, receipt, drain),
+            StatusEvent::Inbound { bind, sms } => {
+                tracing::info!(%bind, from = %sms.source, to = %sms.destination, "inbound SMS");
+                metrics::counter!("flit_inbound_messages_total").increment(1);
+                Ok(())
+            }
+            StatusEvent::Expired { job } => {
+                if let Some(mut recipient) = self.recipient(job.recipient_ref())?
+                    && !is_final(recipient.status)
+                {
+                    self.fail(
+                        job.recipient_ref(),
+                        &mut recipient,
+                        "validity period expired",
+                        drain,
+                    )?;
+                    self.store_recipient(job.recipient_ref(), recipient, drain);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn accepted(
+        &mut self,
+        job: Job,
+        bind: BindId,
+        part: u8,
+        parts: u8,
+        smsc_id: String,
+        drain: &mut Drain,
+    ) -> Result<(), ActorProcessingErr> {
+        let bits = part_bits(part, parts, job.parts);
+        if let Some(mut recipient) = self.recipient(job.recipient_ref())?
+            && !is_final(recipient.status)
+        {
+            recipient.accepted_parts |= bits;
+            if recipient.status == RecipientStatus::Pending {
+                let now = now_millis();
+                recipient.sent_at = Some(now);
+                self.set_status(
+                    job.recipient_ref(),
+                    &mut recipient,
+                    RecipientStatus::Sent,
+                    drain,
+                )?;
+                if let Some(message) = self.messages.get_mut(&job.message) {
+                    message.sent_at.get_or_insert(now);
+                }
+            }
+            self.store_recipient(job.recipient_ref(), recipient, drain);
+            let keys = smsc_id_keys(&smsc_id);
+            let mapping = SmscMapping {
+                tenant: job.tenant,
+                message: job.message,
+                index: job.index,
+                part_bits: bits,
+                keys: keys.clone(),
+            };
+            for key in &keys {
+                drain.batch.put(
+                    layout::SMSC_IDS,
+                    layout::smsc_id_key(bind, key),
+                    codec::encode(&mapping),
+                );
+                self.mappings.insert((bind, key.clone()), mapping.clone());
+            }
+            // A receipt that raced ahead of this answer.
+            let early = keys
+                .iter()
+                .find_map(|key| self.held.remove(&(bind, key.clone())));
+            if let Some((receipt, _)) = early {
+                self.receipt(bind, receipt, drain)?;
+            }
+        }
+        self.attempts
+            .entry((job.message, job.index))
+            .or_default()
+            .bind = Some(bind);
+        self.answered(job, parts, drain)
+    }
+
+    /// One part of the current attempt is answered; decide when all are.
+    fn answered(
+        &mut self,
+        job: Job,
+        parts: u8,
+        drain: &mut Drain,
+    ) -> Result<(), ActorProcessingErr> {
+        let key = (job.message, job.index);
+        let attempt = self.attempts.entry(key).or_default();
+        attempt.answered = attempt.answered.saturating_add(1);
+        if attempt.answered < parts.max(1) {
+            return Ok(());
+        }
+        let Some(attempt) = self.attempts.remove(&key) else {
+            return Ok(());
+        };
+        let Some(mut recipient) = self.recipient(job.recipient_ref())? else {
+            return Ok(());
+        };
+        if is_final(recipient.status) {
+            return Ok(());
+        }
+        recipient.attempts = recipient.attempts.saturating_add(1);
+        let all_parts = full_mask(job.parts);
+        if let Some(code) = attempt.permanent {
+            self.fail(
+                job.recipient_ref(),
+                &mut recipient,
+                &format!("SMPP error {code:#010x}"),
+                drain,
+            )?;
+        } else if attempt.temporary && recipient.accepted_parts & all_parts != all_parts {
+            let expired = job
+                .validity_until
+                .is_some_and(|until| now_millis() >= until);
+            if expired {
+                self.fail(
+                    job.recipient_ref(),
+                    &mut recipient,
+                    "validity period expired",
+                    drain,
+                )?;
+            } else if recipient.attempts >= MAX_ATTEMPTS {
+                let reason = format!("no carrier took it after {} attempts", recipient.attempts);
+                self.fail(job.recipient_ref(), &mut recipient, &reason, drain)?;
+            } else {
+                let mut retry = job.clone();
+                retry.attempt = recipient.attempts;
+                retry.avoid = attempt.bind;
+                self.shared
+                    .enqueue_later(retry, backoff(recipient.attempts));
+            }
+        }
+        self.store_recipient(job.recipient_ref(), recipient, drain);
+        Ok(())
+    }
+
+    fn receipt(
+        &mut self,
+        bind: BindId,
+        receipt: Receipt,
+        drain: &mut Drain,
+    ) -> Result<(), ActorProcessingErr> {
+        if !receipt.state.is_final() {
+            return Ok(());
+        }
+        let keys = smsc_id_keys(&receipt.smsc_message_id);
+        let mut found = None;
+        for key in &keys {
+            if let Some(mapping) = self.mappings.get(&(bind, key.clone())) {
+                found = Some(mapping.clone());
+                break;
+            }
+            if let Some(bytes) = self
+                .shared
+                .store
+                .get(layout::SMSC_IDS, &layout::smsc_id_key(bind, key))?
+            {
+                found = Some(codec::decode::<SmscMapping>(&bytes)?);
+                break;
+            }
+        }
+        let Some(mapping) = found else {
+            // The submit_sm_resp may still be on its way: hold the receipt for it.
+            if let Some(key) = keys.into_iter().next() {
+                self.held.insert((bind, key), (receipt, Instant::now()));
+            }
+            metrics::counter!("flit_receipts_total", "result" => "held").increment(1);
+            return Ok(());
+        };
+        for key in &mapping.keys {
+            self.mappings.remove(&(bind, key.clone()));
+            drain
+                .batch
+                .delete(layout::SMSC_IDS, layout::smsc_id_key(bind, key));
+        }
+        let job_key = RecipientRef {
+            tenant: mapping.tenant,
+            message: mapping.message,
+            index: mapping.index,
+        };
+        let Some(mut recipient) = self.recipient(job_key)? else {
+            return Ok(());
+        };
+        if is_final(recipient.status) {
+            return Ok(());
+        }
+        if receipt.state.is_success() {
+            recipient.delivered_parts |= mapping.part_bits;
+        } else {
+            recipient.failed_parts |= mapping.part_bits;
+            recipient.error = Some(format!(
+                "{:?}{}",
+                receipt.state,
+                receipt
+                    .error
+                    .as_deref()
+                    .map(|err| format!(" err:{err}"))
+                    .unwrap_or_default()
+            ));
+        }
+        metrics::counter!("flit_receipts_total", "result" => if receipt.state.is_success() { "delivered" } else { "failed" })
+            .increment(1);
+        let all_parts = full_mask(recipient.parts);
+        let reported = recipient.delivered_parts | recipient.failed_parts;
+        if recipient.accepted_parts & all_parts == all_parts && reported & all_parts == all_parts {
+            recipient.done_at = Some(now_millis());
+            let status = if recipient.failed_parts & all_parts == 0 {
+                RecipientStatus::Delivered
+            } else {
+                RecipientStatus::Failed
+            };
+            self.set_status(job_key, &mut recipient, status, drain)?;
+        }
+        self.store_recipient(job_key, recipient, drain);
+        Ok(())
+    }
+
+    /// Final failure: FAILED, and the parts never accepted owed back in the same batch.
+    fn fail(
+        &mut self,
+        job: RecipientRef,
+        recipient: &mut RecipientRecord,
+        error: &str,
+        drain: &mut Drain,
+    ) -> Result<(), ActorProcessingErr> {
+        recipient.error = Some(error.to_string());
+        recipient.done_at = Some(now_millis());
+        self.set_status(job, recipient, RecipientStatus::Failed, drain)?;
+        let owed_parts = recipient.parts_never_accepted();
+        let price = self
+            .message(job.tenant, job.message)?
+            .map(|message| message.price_per_part)
+            .unwrap_or(0);
+        let amount = i64::from(owed_parts) * price;
+        if amount > 0 {
+            let key = layout::refund_due_key(job.tenant, job.message, job.index);
+            drain
+                .batch
+                .put(layout::REFUNDS_DUE, key.clone(), codec::encode(&amount));
+            let owed = drain.refunds.entry((job.tenant, job.message)).or_default();
+            owed.credits += amount;
+            owed.parts += u64::from(owed_parts);
+            owed.debts.push(key);
+        }
+        Ok(())
+    }
+
+    fn set_status(
+        &mut self,
+        job: RecipientRef,
+        recipient: &mut RecipientRecord,
+        status: RecipientStatus,
+        drain: &mut Drain,
+    ) -> Result<(), ActorProcessingErr> {
+        if recipient.status == status {
+            return Ok(());
+        }
+        if self.message(job.tenant, job.message)?.is_some()
+            && let Some(message) = self.messages.get_mut(&job.message)
+        {
+            message.counts.shift(recipient.status, status);
+            drain.messages.insert(job.message);
+        }
+        recipient.status = status;
+        Ok(())
+    }
+
+    fn store_recipient(
+        &mut self,
+        job: RecipientRef,
+        recipient: RecipientRecord,
+        drain: &mut Drain,
+    ) {
+        let key = (job.message, job.index);
+        drain.recipients.insert(key);
+        self.tenants_of.insert(job.message, job.tenant);
+        self.recipients.insert(key, recipient);
+    }
+
+    fn recipient(
+        &mut self,
+        job: RecipientRef,
+    ) -> Result<Option<RecipientRecord>, ActorProcessingErr> {
+        let key = (job.message, job.index);
+        if let Some(recipient) = self.recipients.get(&key) {
+            return Ok(Some(recipient.clone()));
+        }
+        let stored = self.shared.store.get(
+            layout::RECIPIENTS,
+            &layout::recipient_key(job.message, job.index),
+        )?;
+        Ok(match stored {
+            Some(bytes) => Some(codec::decode(&bytes)?),
+            None => None,
+        })
+    }
+
+    fn message(
+        &mut self,
+        tenant: TenantId,
+        id: MessageId,
+    ) -> Result<Option<&MessageRecord>, ActorProcessingErr> {
+        if !self.messages.contains_key(&id) {
+            let Some(bytes) = self
+                .shared
+                .store
+                .get(layout::MESSAGES, &layout::owned_key(tenant, id.to_bytes()))?
+            else {
+                return Ok(None);
+            };
+            self.messages.insert(id, codec::decode(&bytes)?);
+            self.tenants_of.insert(id, tenant);
+        }
+        Ok(self.messages.get(&id))
+    }
+
+    /// Writes what the drain changed, pays refunds, and forgets what is final.
+    async fn flush(&mut self, mut drain: Drain) -> Result<(), ActorProcessingErr> {
+        for key in &drain.recipients {
+            if let Some(recipient) = self.recipients.get(key) {
+                drain.batch.put(
+                    layout::RECIPIENTS,
+                    layout::recipient_key(key.0, key.1),
+                    codec::encode(recipient),
+                );
+            }
+        }
+        for id in &drain.messages {
+            if let (Some(message), Some(tenant)) = (self.messages.get(id), self.tenants_of.get(id))
+            {
+                drain.batch.put(
+                    layout::MESSAGES,
+                    layout::owned_key(*tenant, id.to_bytes()),
+                    codec::encode(message),
+                );
+                if message.counts.pending == 0 {
+                    drain.batch.delete(layout::DISPATCH, id.to_bytes().to_vec());
+                }
+            }
+        }
+        // Submitted before the refunds, so the debts exist on disk before they are paid.
+        // Not awaited: nothing is acknowledged on it, and a failure fails the store (stop).
+        drop(self.shared.store.submit(std::mem::take(&mut drain.batch)));
+        for ((tenant, message), owed) in drain.refunds {
+            self.shared
+                .pay_refund(tenant, message, owed.credits, owed.parts, owed.debts)
+                .await;
+        }
+        // Forget records that can no longer change.
+        self.recipients
+            .retain(|_, recipient| !is_final(recipient.status));
+        self.messages
+            .retain(|_, message| message.counts.pending > 0 || message.counts.sent > 0);
+        let tenants_of = &mut self.tenants_of;
+        let messages = &self.messages;
+        let recipients = &self.recipients;
+        tenants_of.retain(|id, _| {
+            messages.contains_key(id) || recipients.keys().any(|(message, _)| message == id)
+        });
+        let now = Instant::now();
+        self.held
+            .retain(|_, (_, since)| now.duration_since(*since) < HOLD_RECEIPTS_FOR);
+        Ok(())
+    }
+}
+
+impl DispatchShared {
+    /// Pays refunds owed for `message` through the tenant's actor; the ledger entry and the
+    /// deletion of the debts are one batch. Failures leave the debts for the next start.
+    pub(crate) async fn pay_refund(
+        &self,
+        tenant: TenantId,
+        message: MessageId,
+        amount: i64,
+        parts: u64,
+        settles: Vec<Vec<u8>>,
+    ) {
+        let Some(actor) = self.tenants.get(&tenant).and_then(|link| link.slot.get()) else {
+            tracing::warn!(%tenant, %message, "refund deferred: tenant actor unavailable");
+            return;
+        };
+        let credit = Credit {
+            kind: TransactionKind::Refund,
+            amount,
+            description: format!(
+                "Refund: {parts} part{} not accepted by a carrier",
+                if parts == 1 { "" } else { "s" }
+            ),
+            reference: Some(message.to_string()),
+            idempotency: None,
+            settles,
+        };
+        match actor
+            .call(|reply| TenantMsg::Credit(credit, reply), None)
+            .await
+        {
+            Ok(CallResult::Success(Ok(_))) => {
+                metrics::counter!("flit_credits_refunded_total").increment(amount as u64);
+            }
+            _ => tracing::warn!(%tenant, %message, "refund deferred: the tenant actor refused"),
+        }
+    }
+
+    /// Pays every refund still owed (after a crash between a failure and its refund).
+    pub async fn pay_owed_refunds(&self) -> Result<(), crate::EngineError> {
+        let page = self.store.scan(&Scan::prefix(layout::REFUNDS_DUE, &[]))?;
+        let mut owed: HashMap<(TenantId, MessageId), Owed> = HashMap::new();
+        for (key, value) in page.items {
+            let (Some(tenant), Some(message)) = (
+                key.get(0..16).and_then(|b| <[u8; 16]>::try_from(b).ok()),
+                key.get(16..32).and_then(|b| <[u8; 16]>::try_from(b).ok()),
+            ) else {
+                continue;
+            };
+            let amount: i64 = codec::decode(&value)?;
+            let entry = owed
+                .entry((TenantId::from_bytes(tenant), MessageId::from_bytes(message)))
+                .or_default();
+            entry.credits += amount;
+            entry.parts += 1;
+            entry.debts.push(key);
+        }
+        for ((tenant, message), owed) in owed {
+            self.pay_refund(tenant, message, owed.credits, owed.parts, owed.debts)
+                .await;
+        }
+        Ok(())
+    }
+}
+
+/// Names one recipient of one message.
+#[derive(Clone, Copy, Debug)]
+pub struct RecipientRef {
+    pub tenant: TenantId,
+    pub message: MessageId,
+    pub index: u32,
+}
+
+impl Job {
+    pub fn recipient_ref(&self) -> RecipientRef {
+        RecipientRef {
+            tenant: self.tenant,
+            message: self.message,
+            index: self.index,
+        }
+    }
+}
+
+fn is_final(status: RecipientStatus) -> bool {
+    matches!(
+        status,
+        RecipientStatus::Delivered | RecipientStatus::Failed | RecipientStatus::Cancelled
+    )
+}
+
+fn full_mask(parts: u16) -> u64 {
+    if parts >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << parts.max(1)) - 1
+    }
+}
+
+/// The parts an answer covers: one part, or all of them when the channel sent the whole text
+/// as one submit (`message_payload`).
+fn part_bits(part: u8, parts: u8, job_parts: u16) -> u64 {
+    if parts <= 1 {
+        full_mask(job_parts)
+    } else {
+        1u64 << (part.saturating_sub(1) as u32).min(63)
+    }
+}
+
+/// 1 s, 2 s, 4 s … capped at 60 s, with up to 25 % jitter so retries do not stampede.
+fn backoff(attempt: u16) -> Duration {
+    let base = Duration::from_secs(1u64 << attempt.min(6)).min(Duration::from_secs(60));
+    let jitter = rand::random::<f64>() * 0.25;
+    base.mul_f64(1.0 + jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_bits_cover_one_part_or_the_whole_payload() {
+        assert_eq!(part_bits(1, 3, 3), 0b001);
+        assert_eq!(part_bits(3, 3, 3), 0b100);
+        assert_eq!(part_bits(1, 1, 3), 0b111);
+        assert_eq!(full_mask(1), 1);
+        assert_eq!(full_mask(6), 0b11_1111);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(backoff(0) >= Duration::from_secs(1));
+        assert!(backoff(3) >= Duration::from_secs(8));
+        assert!(backoff(20) <= Duration::from_secs(75));
+    }
+}

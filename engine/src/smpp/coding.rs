@@ -1,0 +1,925 @@
+//! How text becomes `short_message` bytes and back. This module owns the SMPP side of coding:
+//! `data_coding`, source TON/NPI detection, concatenation (UDH with an 8-bit reference, SAR TLVs
+//! or one `message_payload`), septet packing with UDH fill bits, and the inbound direction:
+//! classifying a `deliver_sm` as receipt or message, decoding it, and reassembling parts.
+//! The GSM 03.38 alphabet and the split into parts belong to [`crate::segment`]; this module
+//! never re-decides a part boundary, so what was priced is what is sent.
+//!
+//! Size check, per part of a concatenated message (air interface limit 140 octets):
+//! - GSM-7, 153 septets: UDH 6 octets + 1 fill bit + 153 × 7 bits = 6 + 134 = 140 octets when
+//!   packed. Unpacked and Latin-1 are SMPP transport forms (one octet per septet/character, up
+//!   to 6 + 153 = 159 ≤ 254 octets of `short_message`); the SMSC packs them, and the septet
+//!   count is what limits the air interface.
+//! - UCS-2, 67 units: 6 + 134 = 140 octets.
+//! - Single parts: 160 septets = 140 octets packed; 70 units = 140 octets.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rusmpp::values::{Npi, Ton};
+use tokio::time::Instant;
+
+use super::receipt::{Receipt, ReceiptState, parse_receipt_text};
+use super::{Concatenation, Gsm7Mode, InboundSms};
+use crate::segment::{self, Encoding};
+
+/// `data_coding` values Flit sends.
+pub const DATA_CODING_DEFAULT: u8 = 0x00;
+pub const DATA_CODING_LATIN1: u8 = 0x03;
+pub const DATA_CODING_UCS2: u8 = 0x08;
+
+/// `esm_class` bit: `short_message` starts with a user data header.
+pub const ESM_UDHI: u8 = 0x40;
+/// `esm_class` message type: SMSC delivery receipt.
+pub const ESM_DELIVERY_RECEIPT: u8 = 0x04;
+/// `esm_class` message type: intermediate delivery notification (also a receipt, mostly ENROUTE).
+pub const ESM_INTERMEDIATE_NOTIFICATION: u8 = 0x20;
+
+/// Longest sender ID that counts as a short code rather than an international number.
+const SHORT_CODE_MAX_DIGITS: usize = 8;
+
+/// TON/NPI for a sender ID as given: alphanumeric 5/0, a short code (≤ 8 digits) 3/0, anything
+/// else all-digit (an optional leading `+` is dropped) international 1/1. Returns the address
+/// to send, without `+`.
+pub fn source_address(source: &str) -> (Ton, Npi, String) {
+    let trimmed = source.trim();
+    let digits = trimmed.strip_prefix('+').unwrap_or(trimmed);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        if digits.len() <= SHORT_CODE_MAX_DIGITS && !trimmed.starts_with('+') {
+            (Ton::NetworkSpecific, Npi::Unknown, digits.to_string())
+        } else {
+            (Ton::International, Npi::Isdn, digits.to_string())
+        }
+    } else {
+        (Ton::Alphanumeric, Npi::Unknown, trimmed.to_string())
+    }
+}
+
+/// Destinations are international numbers: 1/1, without `+`.
+pub fn destination_address(destination: &str) -> (Ton, Npi, String) {
+    let trimmed = destination.trim();
+    (
+        Ton::International,
+        Npi::Isdn,
+        trimmed.strip_prefix('+').unwrap_or(trimmed).to_string(),
+    )
+}
+
+/// SAR TLV values of one part.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Sar {
+    pub reference: u16,
+    pub total: u8,
+    pub seq: u8,
+}
+
+/// One `submit_sm` worth of content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodedPart {
+    /// `short_message`, the UDH included when `udhi`.
+    pub short_message: Vec<u8>,
+    /// Set `esm_class` bit 0x40.
+    pub udhi: bool,
+    pub sar: Option<Sar>,
+    /// The whole message for [`Concatenation::Payload`]; `short_message` is then empty.
+    pub message_payload: Option<Vec<u8>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodedMessage {
+    pub data_coding: u8,
+    pub parts: Vec<EncodedPart>,
+}
+
+/// The bytes to send for `text`. `reference` identifies the concatenated message (its low 8
+/// bits for UDH, all 16 for SAR); callers vary it per message.
+///
+/// [`Gsm7Mode::Latin1`] sends `data_coding` 3, one octet per character, but only if every
+/// character exists in ISO-8859-1: GSM-7 has a few that do not (`€`, `Δ`, `Φ`, `Γ`, `Λ`, `Ω`,
+/// `Π`, `Ψ`, `Σ`, `Θ`, `Ξ`); such a text goes as unpacked GSM-7 with the same parts instead,
+/// which any SMSC accepts, rather than changing the part count the customer paid for.
+pub fn encode_message(
+    text: &str,
+    gsm7: Gsm7Mode,
+    concatenation: Concatenation,
+    reference: u16,
+) -> EncodedMessage {
+    let split = segment::split(text);
+    let latin1 = matches!(gsm7, Gsm7Mode::Latin1) && text.chars().all(|c| u32::from(c) <= 0xFF);
+    let (data_coding, gsm7) = match (split.encoding, gsm7) {
+        (Encoding::Ucs2, _) => (DATA_CODING_UCS2, gsm7),
+        (Encoding::Gsm7, Gsm7Mode::Latin1) if latin1 => (DATA_CODING_LATIN1, Gsm7Mode::Latin1),
+        (Encoding::Gsm7, Gsm7Mode::Latin1) => (DATA_CODING_DEFAULT, Gsm7Mode::Unpacked),
+        (Encoding::Gsm7, mode) => (DATA_CODING_DEFAULT, mode),
+    };
+    // Body bytes of `units` (septets or UTF-16BE), with `fill` bits before packed septets.
+    let body = |units: &[u8], fill: usize| -> Vec<u8> {
+        match (split.encoding, gsm7) {
+            (Encoding::Ucs2, _) | (Encoding::Gsm7, Gsm7Mode::Unpacked) => units.to_vec(),
+            (Encoding::Gsm7, Gsm7Mode::Packed) => pack_septets(units, fill),
+            (Encoding::Gsm7, Gsm7Mode::Latin1) => segment::gsm7_decode(units)
+                .chars()
+                // Checked above: every char is ≤ U+00FF, so this keeps them all.
+                .filter_map(|c| u8::try_from(u32::from(c)).ok())
+                .collect(),
+        }
+    };
+
+    if matches!(concatenation, Concatenation::Payload) {
+        let all: Vec<u8> = split.parts.concat();
+        return EncodedMessage {
+            data_coding,
+            parts: vec![EncodedPart {
+                short_message: Vec::new(),
+                udhi: false,
+                sar: None,
+                message_payload: Some(body(&all, 0)),
+            }],
+        };
+    }
+
+    let total = split.parts.len();
+    if total == 1 {
+        let only = split.parts.first().map(Vec::as_slice).unwrap_or_default();
+        return EncodedMessage {
+            data_coding,
+            parts: vec![EncodedPart {
+                short_message: body(only, 0),
+                udhi: false,
+                sar: None,
+                message_payload: None,
+            }],
+        };
+    }
+    // segment's max_parts keeps real traffic far below 255 parts; clamp rather than wrap.
+    let total_u8 = u8::try_from(total).unwrap_or(u8::MAX);
+    let parts = split
+        .parts
+        .iter()
+        .enumerate()
+        .map(|(index, units)| {
+            let seq = u8::try_from(index + 1).unwrap_or(u8::MAX);
+            match concatenation {
+                Concatenation::Udh => {
+                    let [_, reference_low] = reference.to_be_bytes();
+                    let mut short_message = vec![0x05, 0x00, 0x03, reference_low, total_u8, seq];
+                    // 6 header octets = 48 bits; septets start on the next septet boundary
+                    // (49 bits), so one fill bit.
+                    short_message.extend(body(units, udh_fill_bits(short_message.len())));
+                    EncodedPart {
+                        short_message,
+                        udhi: true,
+                        sar: None,
+                        message_payload: None,
+                    }
+                }
+                Concatenation::Sar | Concatenation::Payload => EncodedPart {
+                    short_message: body(units, 0),
+                    udhi: false,
+                    sar: Some(Sar {
+                        reference,
+                        total: total_u8,
+                        seq,
+                    }),
+                    message_payload: None,
+                },
+            }
+        })
+        .collect();
+    EncodedMessage { data_coding, parts }
+}
+
+/// Fill bits between a UDH of `header_octets` (UDHL included) and the first packed septet.
+pub fn udh_fill_bits(header_octets: usize) -> usize {
+    (7 - (header_octets * 8) % 7) % 7
+}
+
+/// Packs septets after `fill` zero bits (3GPP TS 23.040 §9.2.3.24: septets after a UDH start on
+/// a septet boundary). Built on [`segment::gsm7_pack`], shifted. When the last octet would end
+/// with 7 spare bits, they hold CR rather than zeros, which a receiver would read as `@`
+/// (TS 23.038 §6.1.2.3.1).
+pub fn pack_septets(septets: &[u8], fill: usize) -> Vec<u8> {
+    let packed = segment::gsm7_pack(septets);
+    let total_bits = fill + 7 * septets.len();
+    let mut out = vec![0_u8; total_bits.div_ceil(8)];
+    if fill == 0 {
+        out[..packed.len()].copy_from_slice(&packed);
+    } else {
+        for (i, byte) in packed.iter().enumerate() {
+            let wide = u16::from(*byte) << fill;
+            out[i] |= (wide & 0xFF) as u8;
+            if let Some(next) = out.get_mut(i + 1) {
+                *next |= (wide >> 8) as u8;
+            }
+        }
+    }
+    if total_bits % 8 == 1
+        && let Some(last) = out.last_mut()
+    {
+        *last |= 0x0D << 1;
+    }
+    out
+}
+
+/// Septets packed after `fill` bits; a trailing CR that only pads the last octet is dropped.
+pub fn unpack_septets(packed: &[u8], fill: usize) -> Vec<u8> {
+    let bits = (packed.len() * 8).saturating_sub(fill);
+    let count = bits / 7;
+    let aligned: Vec<u8> = if fill == 0 {
+        packed.to_vec()
+    } else {
+        (0..packed.len())
+            .map(|i| {
+                let low = packed[i] >> fill;
+                let high = packed.get(i + 1).map_or(0, |b| b << (8 - fill));
+                low | high
+            })
+            .collect()
+    };
+    let mut septets = segment::gsm7_unpack(&aligned, count);
+    if bits.is_multiple_of(7) && septets.last() == Some(&0x0D) && count > 0 {
+        septets.pop();
+    }
+    septets
+}
+
+/// How the octets of a received `short_message` are to be read.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Alphabet {
+    Gsm7,
+    /// IA5/ASCII, Latin-1 and 8-bit data: one octet, one character.
+    Latin1,
+    Ucs2,
+}
+
+/// SMPP 3.4 §5.2.19 values below 0x10; GSM 03.38 coding groups for the rest.
+pub fn alphabet(data_coding: u8) -> Alphabet {
+    match data_coding {
+        0x00 => Alphabet::Gsm7,
+        0x08 | 0x0E => Alphabet::Ucs2,
+        0x01..=0x0F => Alphabet::Latin1,
+        // General data coding groups 00xx and 01xx: bits 3-2 give the alphabet.
+        0x10..=0x7F => match (data_coding >> 2) & 0x03 {
+            0 => Alphabet::Gsm7,
+            2 => Alphabet::Ucs2,
+            _ => Alphabet::Latin1,
+        },
+        0xC0..=0xDF => Alphabet::Gsm7,
+        0xE0..=0xEF => Alphabet::Ucs2,
+        0xF0..=0xFF if data_coding & 0x04 == 0 => Alphabet::Gsm7,
+        _ => Alphabet::Latin1,
+    }
+}
+
+/// The fields of a `deliver_sm` that Flit reads, lifted out of rusmpp's types by
+/// [`super::pdu::deliver_content`] so everything below is plain data and unit-testable.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeliverContent {
+    pub source: String,
+    pub destination: String,
+    pub esm_class: u8,
+    pub data_coding: u8,
+    pub short_message: Vec<u8>,
+    pub message_payload: Option<Vec<u8>>,
+    pub sar: Option<Sar>,
+    pub receipted_message_id: Option<String>,
+    pub message_state: Option<u8>,
+    /// `network_error_code` TLV: (network type, error code).
+    pub network_error_code: Option<(u8, u16)>,
+}
+
+impl DeliverContent {
+    pub fn is_receipt(&self) -> bool {
+        self.esm_class & (ESM_DELIVERY_RECEIPT | ESM_INTERMEDIATE_NOTIFICATION) != 0
+            || self.receipted_message_id.is_some()
+    }
+}
+
+/// The receipt a `deliver_sm` carries, or `None` when neither TLVs nor text give an id and a
+/// state.
+pub fn receipt_from(content: &DeliverContent) -> Option<Receipt> {
+    let raw = content
+        .message_payload
+        .as_deref()
+        .unwrap_or(&content.short_message);
+    // Receipt text is ASCII in practice whatever data_coding says; reading it as Latin-1 keeps
+    // `_` and `@` as written, which GSM-7 decoding would not.
+    let text = match alphabet(content.data_coding) {
+        Alphabet::Ucs2 => segment::ucs2_decode(raw),
+        Alphabet::Gsm7 | Alphabet::Latin1 => raw.iter().map(|&b| char::from(b)).collect(),
+    };
+    let parsed = parse_receipt_text(&text).unwrap_or_default();
+    let smsc_message_id = content
+        .receipted_message_id
+        .clone()
+        .filter(|id| !id.trim().is_empty())
+        .or(parsed.id)?;
+    let state = content
+        .message_state
+        .and_then(ReceiptState::from_message_state)
+        .or(parsed.state)?;
+    Some(Receipt {
+        smsc_message_id,
+        state,
+        error: parsed.err.or_else(|| {
+            content
+                .network_error_code
+                .map(|(kind, code)| format!("{kind}:{code}"))
+        }),
+        submit_date: parsed.submit_date,
+        done_date: parsed.done_date,
+        delivered: parsed.delivered,
+        text: parsed.text,
+    })
+}
+
+/// One received part, its payload still in units of its alphabet (septets, or octets).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fragment {
+    pub source: String,
+    pub destination: String,
+    pub alphabet: Alphabet,
+    /// Unpacked septets for GSM-7, else the octets.
+    pub units: Vec<u8>,
+    /// (reference, total, seq) when this is a part of a concatenated message.
+    pub concat: Option<(u16, u8, u8)>,
+}
+
+/// Splits a non-receipt `deliver_sm` into header information and content. `gsm7` says how
+/// `data_coding` 0 octets are laid out on this bind (packed or not, as for sending).
+pub fn fragment_from(content: &DeliverContent, gsm7: Gsm7Mode) -> Fragment {
+    let alphabet = alphabet(content.data_coding);
+    let packed = matches!(gsm7, Gsm7Mode::Packed) && content.data_coding == DATA_CODING_DEFAULT;
+    let mut concat = content.sar.map(|s| (s.reference, s.total, s.seq));
+    let (raw, header_octets) = match &content.message_payload {
+        Some(payload) => (payload.as_slice(), 0),
+        None if content.esm_class & ESM_UDHI != 0 && !content.short_message.is_empty() => {
+            let udhl = usize::from(content.short_message[0]);
+            let end = (1 + udhl).min(content.short_message.len());
+            if let Some(found) = concat_from_udh(&content.short_message[1..end]) {
+                concat = Some(found);
+            }
+            (&content.short_message[end..], end)
+        }
+        None => (content.short_message.as_slice(), 0),
+    };
+    let units = match alphabet {
+        Alphabet::Gsm7 if packed => unpack_septets(raw, udh_fill_bits(header_octets)),
+        _ => raw.to_vec(),
+    };
+    Fragment {
+        source: content.source.clone(),
+        destination: content.destination.clone(),
+        alphabet,
+        units,
+        concat: concat.filter(|(_, total, seq)| *total > 1 && *seq >= 1 && seq <= total),
+    }
+}
+
+/// The concatenation information element of a UDH (without its length octet): IEI 0x00
+/// (8-bit reference) or 0x08 (16-bit reference). Other elements are skipped.
+pub fn concat_from_udh(udh: &[u8]) -> Option<(u16, u8, u8)> {
+    let mut rest = udh;
+    while rest.len() >= 2 {
+        let (iei, len) = (rest[0], usize::from(rest[1]));
+        let data = rest.get(2..2 + len)?;
+        match (iei, data) {
+            (0x00, &[reference, total, seq]) => return Some((u16::from(reference), total, seq)),
+            (0x08, &[high, low, total, seq]) => {
+                return Some((u16::from_be_bytes([high, low]), total, seq));
+            }
+            _ => rest = &rest[2 + len..],
+        }
+    }
+    None
+}
+
+fn decode_units(alphabet: Alphabet, units: &[u8]) -> String {
+    match alphabet {
+        Alphabet::Gsm7 => segment::gsm7_decode(units),
+        Alphabet::Ucs2 => segment::ucs2_decode(units),
+        Alphabet::Latin1 => units.iter().map(|&b| char::from(b)).collect(),
+    }
+}
+
+/// Parts not completed within this time are dropped (the SMSC will not send them any more).
+const REASSEMBLY_TIMEOUT: Duration = Duration::from_secs(600);
+/// Bound on incomplete messages held, so a peer sending stray parts cannot grow memory.
+const REASSEMBLY_MAX_PENDING: usize = 4096;
+
+type ReassemblyKey = (String, String, u16, u8);
+
+struct PendingMessage {
+    alphabet: Alphabet,
+    parts: Vec<Option<Vec<u8>>>,
+    first_seen: Instant,
+}
+
+/// Holds parts of concatenated inbound messages until all have arrived. Parts are joined as
+/// units (septets or octets) and decoded once, so an escape or a surrogate pair that a sender
+/// split across parts still decodes.
+#[derive(Default)]
+pub struct Reassembler {
+    pending: HashMap<ReassemblyKey, PendingMessage>,
+}
+
+impl Reassembler {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The complete message, once this fragment completes one (at once for a single part).
+    pub fn push(&mut self, fragment: Fragment, now: Instant) -> Option<InboundSms> {
+        let Some((reference, total, seq)) = fragment.concat else {
+            return Some(InboundSms {
+                text: decode_units(fragment.alphabet, &fragment.units),
+                source: fragment.source,
+                destination: fragment.destination,
+                parts: 1,
+            });
+        };
+        self.pending
+            .retain(|_, p| now.saturating_duration_since(p.first_seen) < REASSEMBLY_TIMEOUT);
+        let key = (
+            fragment.source.clone(),
+            fragment.destination.clone(),
+            reference,
+            total,
+        );
+        if !self.pending.contains_key(&key)
+            && self.pending.len() >= REASSEMBLY_MAX_PENDING
+            && let Some(oldest) = self
+                .pending
+                .iter()
+                .min_by_key(|(_, p)| p.first_seen)
+                .map(|(k, _)| k.clone())
+        {
+            self.pending.remove(&oldest);
+        }
+        let entry = self
+            .pending
+            .entry(key.clone())
+            .or_insert_with(|| PendingMessage {
+                alphabet: fragment.alphabet,
+                parts: vec![None; usize::from(total)],
+                first_seen: now,
+            });
+        // A repeated part (the SMSC resending after a lost deliver_sm_resp) overwrites itself.
+        entry.parts[usize::from(seq - 1)] = Some(fragment.units);
+        if entry.parts.iter().any(Option::is_none) {
+            return None;
+        }
+        let done = self.pending.remove(&key)?;
+        let units: Vec<u8> = done.parts.into_iter().flatten().flatten().collect();
+        Some(InboundSms {
+            text: decode_units(done.alphabet, &units),
+            source: fragment.source,
+            destination: fragment.destination,
+            parts: total,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_ton_npi_detection() {
+        assert_eq!(
+            source_address("Flit"),
+            (Ton::Alphanumeric, Npi::Unknown, "Flit".into())
+        );
+        assert_eq!(
+            source_address("Shop 24"),
+            (Ton::Alphanumeric, Npi::Unknown, "Shop 24".into())
+        );
+        assert_eq!(
+            source_address("12345"),
+            (Ton::NetworkSpecific, Npi::Unknown, "12345".into())
+        );
+        assert_eq!(
+            source_address("12345678"),
+            (Ton::NetworkSpecific, Npi::Unknown, "12345678".into())
+        );
+        assert_eq!(
+            source_address("123456789"),
+            (Ton::International, Npi::Isdn, "123456789".into())
+        );
+        assert_eq!(
+            source_address("447700900123"),
+            (Ton::International, Npi::Isdn, "447700900123".into())
+        );
+        assert_eq!(
+            source_address("+4477009"),
+            (Ton::International, Npi::Isdn, "4477009".into())
+        );
+        assert_eq!(
+            destination_address("+4915112345678"),
+            (Ton::International, Npi::Isdn, "4915112345678".into())
+        );
+    }
+
+    /// A GSM-7 text of exactly three parts with `€` (ESC + 0x65) straddling the first boundary:
+    /// 152 `a` then `€` does not fit in 153 septets, so `€` starts part 2.
+    fn euro_text() -> String {
+        let mut text = "a".repeat(152);
+        text.push('€');
+        text.push_str(&"b".repeat(200));
+        text
+    }
+
+    fn udh(part: &EncodedPart) -> &[u8] {
+        &part.short_message[..6]
+    }
+
+    #[test]
+    fn udh_unpacked_gsm7_three_parts_with_euro_at_boundary() {
+        let message = encode_message(&euro_text(), Gsm7Mode::Unpacked, Concatenation::Udh, 0x1234);
+        assert_eq!(message.data_coding, 0);
+        assert_eq!(message.parts.len(), 3);
+        for (i, part) in message.parts.iter().enumerate() {
+            assert!(part.udhi);
+            assert_eq!(udh(part), &[0x05, 0x00, 0x03, 0x34, 3, i as u8 + 1]);
+            assert!(part.short_message.len() <= 6 + 153);
+        }
+        assert_eq!(message.parts[0].short_message[6..], vec![0x61; 152][..]);
+        assert_eq!(&message.parts[1].short_message[6..8], &[0x1B, 0x65]);
+        let joined: Vec<u8> = message
+            .parts
+            .iter()
+            .flat_map(|p| p.short_message[6..].to_vec())
+            .collect();
+        assert_eq!(segment::gsm7_decode(&joined), euro_text());
+    }
+
+    #[test]
+    fn udh_packed_gsm7_is_aligned_after_the_header_and_fits_140_octets() {
+        let message = encode_message(&euro_text(), Gsm7Mode::Packed, Concatenation::Udh, 7);
+        assert_eq!(message.data_coding, 0);
+        assert_eq!(message.parts.len(), 3);
+        let mut texts = String::new();
+        for part in &message.parts {
+            assert!(
+                part.short_message.len() <= 140,
+                "{} octets",
+                part.short_message.len()
+            );
+            let body = &part.short_message[6..];
+            texts.push_str(&segment::gsm7_decode(&unpack_septets(body, 1)));
+        }
+        assert_eq!(texts, euro_text());
+        // A full 153-septet part is exactly 140 octets, and its first septet 'a' (0x61) sits
+        // after one fill bit: 0x61 << 1 = 0xC2.
+        let full = encode_message(&"a".repeat(306), Gsm7Mode::Packed, Concatenation::Udh, 7);
+        assert_eq!(full.parts.len(), 2);
+        assert_eq!(full.parts[0].short_message.len(), 140);
+        assert_eq!(full.parts[0].short_message[6], 0xC2);
+    }
+
+    #[test]
+    fn packing_known_vectors() {
+        // "hellohello" packed, TS 23.038 example: E8 32 9B FD 46 97 D9 EC 37.
+        let septets = segment::gsm7_encode("hellohello").unwrap_or_default();
+        assert_eq!(
+            pack_septets(&septets, 0),
+            vec![0xE8, 0x32, 0x9B, 0xFD, 0x46, 0x97, 0xD9, 0xEC, 0x37]
+        );
+        // Seven septets leave 7 spare bits: they carry CR, and unpacking drops it again.
+        let seven = segment::gsm7_encode("1234567").unwrap_or_default();
+        let packed = pack_septets(&seven, 0);
+        assert_eq!(packed.len(), 7);
+        assert_eq!(packed[6] >> 1, 0x0D);
+        assert_eq!(unpack_septets(&packed, 0), seven);
+        for fill in 0..7 {
+            for len in 0..20 {
+                let s: Vec<u8> = (0..len).map(|i| (i * 37 % 128) as u8).collect();
+                let s: Vec<u8> = s.into_iter().filter(|&c| c != 0x0D).collect();
+                assert_eq!(
+                    unpack_septets(&pack_septets(&s, fill), fill),
+                    s,
+                    "fill {fill}"
+                );
+            }
+        }
+        assert_eq!(udh_fill_bits(6), 1);
+        assert_eq!(udh_fill_bits(7), 0);
+        assert_eq!(udh_fill_bits(8), 6);
+    }
+
+    #[test]
+    fn latin1_mode_sends_octets_or_falls_back_for_euro() {
+        let message = encode_message(
+            "Grüße aus Köln, 5 € later",
+            Gsm7Mode::Latin1,
+            Concatenation::Udh,
+            1,
+        );
+        assert_eq!(message.data_coding, 0, "€ is not Latin-1");
+        let message = encode_message(
+            "Grüße aus Köln @ 5$",
+            Gsm7Mode::Latin1,
+            Concatenation::Udh,
+            1,
+        );
+        assert_eq!(message.data_coding, 3);
+        assert_eq!(
+            message.parts[0].short_message,
+            "Grüße aus Köln @ 5$"
+                .chars()
+                .map(|c| c as u8)
+                .collect::<Vec<_>>()
+        );
+        let long = format!("{}{{}}{}", "ä".repeat(150), "x".repeat(100));
+        let message = encode_message(&long, Gsm7Mode::Latin1, Concatenation::Udh, 9);
+        assert_eq!(message.data_coding, 3);
+        assert_eq!(message.parts.len(), segment::analyse(&long).parts);
+        let joined: Vec<u8> = message
+            .parts
+            .iter()
+            .flat_map(|p| p.short_message[6..].to_vec())
+            .collect();
+        assert_eq!(
+            joined.iter().map(|&b| char::from(b)).collect::<String>(),
+            long
+        );
+        let euro = encode_message(&euro_text(), Gsm7Mode::Latin1, Concatenation::Udh, 9);
+        assert_eq!((euro.data_coding, euro.parts.len()), (0, 3));
+    }
+
+    fn emoji_text() -> String {
+        // 66 UTF-16 units, then a surrogate pair that cannot fit in the first 67-unit part.
+        format!("{}😀{}", "ж".repeat(66), "я".repeat(80))
+    }
+
+    #[test]
+    fn udh_ucs2_with_emoji_never_splits_the_pair() {
+        let message = encode_message(
+            &emoji_text(),
+            Gsm7Mode::Unpacked,
+            Concatenation::Udh,
+            0x0102,
+        );
+        assert_eq!(message.data_coding, 8);
+        assert_eq!(message.parts.len(), 3);
+        for (i, part) in message.parts.iter().enumerate() {
+            assert_eq!(udh(part), &[0x05, 0x00, 0x03, 0x02, 3, i as u8 + 1]);
+            assert!(part.short_message.len() <= 140);
+            assert_eq!(part.short_message.len() % 2, 0);
+        }
+        assert_eq!(message.parts[0].short_message.len(), 6 + 132);
+        assert_eq!(
+            &message.parts[1].short_message[6..10],
+            "😀"
+                .encode_utf16()
+                .flat_map(u16::to_be_bytes)
+                .collect::<Vec<_>>()
+                .as_slice()
+        );
+        let text: String = message
+            .parts
+            .iter()
+            .map(|p| segment::ucs2_decode(&p.short_message[6..]))
+            .collect();
+        assert_eq!(text, emoji_text());
+    }
+
+    #[test]
+    fn sar_parts_carry_no_header() {
+        for mode in [Gsm7Mode::Unpacked, Gsm7Mode::Packed] {
+            let message = encode_message(&euro_text(), mode, Concatenation::Sar, 0xBEEF);
+            assert_eq!(message.parts.len(), 3);
+            let mut text = String::new();
+            for (i, part) in message.parts.iter().enumerate() {
+                assert!(!part.udhi);
+                assert_eq!(
+                    part.sar,
+                    Some(Sar {
+                        reference: 0xBEEF,
+                        total: 3,
+                        seq: i as u8 + 1
+                    })
+                );
+                let septets = match mode {
+                    Gsm7Mode::Packed => unpack_septets(&part.short_message, 0),
+                    _ => part.short_message.clone(),
+                };
+                text.push_str(&segment::gsm7_decode(&septets));
+            }
+            assert_eq!(text, euro_text());
+        }
+        let ucs = encode_message(&emoji_text(), Gsm7Mode::Unpacked, Concatenation::Sar, 5);
+        assert!(
+            ucs.parts
+                .iter()
+                .all(|p| p.sar.is_some() && p.short_message.len() <= 134)
+        );
+    }
+
+    #[test]
+    fn payload_is_one_pdu_with_the_whole_text() {
+        let message = encode_message(&euro_text(), Gsm7Mode::Unpacked, Concatenation::Payload, 1);
+        assert_eq!(message.parts.len(), 1);
+        let part = &message.parts[0];
+        assert!(part.short_message.is_empty() && !part.udhi && part.sar.is_none());
+        assert_eq!(
+            part.message_payload.as_deref(),
+            segment::gsm7_encode(&euro_text()).as_deref()
+        );
+        let packed = encode_message(&euro_text(), Gsm7Mode::Packed, Concatenation::Payload, 1);
+        let payload = packed.parts[0].message_payload.clone().unwrap_or_default();
+        assert_eq!(
+            segment::gsm7_decode(&unpack_septets(&payload, 0)),
+            euro_text()
+        );
+        let ucs = encode_message(&emoji_text(), Gsm7Mode::Unpacked, Concatenation::Payload, 1);
+        assert_eq!(ucs.data_coding, 8);
+        assert_eq!(
+            segment::ucs2_decode(ucs.parts[0].message_payload.as_deref().unwrap_or_default()),
+            emoji_text()
+        );
+    }
+
+    #[test]
+    fn single_part_has_no_concatenation() {
+        for concatenation in [Concatenation::Udh, Concatenation::Sar] {
+            let message = encode_message("Hi €", Gsm7Mode::Unpacked, concatenation, 1);
+            assert_eq!(
+                message.parts,
+                vec![EncodedPart {
+                    short_message: vec![0x48, 0x69, 0x20, 0x1B, 0x65],
+                    udhi: false,
+                    sar: None,
+                    message_payload: None,
+                }]
+            );
+        }
+        let packed = encode_message(&"x".repeat(160), Gsm7Mode::Packed, Concatenation::Udh, 1);
+        assert_eq!(packed.parts[0].short_message.len(), 140);
+    }
+
+    fn content(esm_class: u8, data_coding: u8, short_message: Vec<u8>) -> DeliverContent {
+        DeliverContent {
+            source: "4477".into(),
+            destination: "Flit".into(),
+            esm_class,
+            data_coding,
+            short_message,
+            ..DeliverContent::default()
+        }
+    }
+
+    /// Turns what Flit would send into what an SMSC would deliver, then reassembles.
+    fn roundtrip(
+        text: &str,
+        mode: Gsm7Mode,
+        concatenation: Concatenation,
+        order: &[usize],
+    ) -> Option<InboundSms> {
+        let message = encode_message(text, mode, concatenation, 0x0A0B);
+        let mut reassembler = Reassembler::new();
+        let now = Instant::now();
+        let mut out = None;
+        for &i in order {
+            let part = &message.parts[i];
+            let mut c = content(
+                if part.udhi { ESM_UDHI } else { 0 },
+                message.data_coding,
+                part.short_message.clone(),
+            );
+            c.sar = part.sar;
+            c.message_payload = part.message_payload.clone();
+            assert!(out.is_none(), "completed early");
+            out = reassembler.push(fragment_from(&c, mode), now);
+        }
+        assert_eq!(reassembler.pending(), 0);
+        out
+    }
+
+    #[test]
+    fn inbound_reassembly_is_byte_exact_in_any_order() {
+        for mode in [Gsm7Mode::Unpacked, Gsm7Mode::Packed, Gsm7Mode::Latin1] {
+            for concatenation in [
+                Concatenation::Udh,
+                Concatenation::Sar,
+                Concatenation::Payload,
+            ] {
+                let text = euro_text();
+                let parts = encode_message(&text, mode, concatenation, 1).parts.len();
+                let order: Vec<usize> = (0..parts).rev().collect();
+                let sms = roundtrip(&text, mode, concatenation, &order).expect("complete");
+                assert_eq!(sms.text, text, "{mode:?} {concatenation:?}");
+                assert_eq!(usize::from(sms.parts), parts);
+                let parts = encode_message(&emoji_text(), mode, concatenation, 1)
+                    .parts
+                    .len();
+                let order: Vec<usize> = (0..parts).rev().collect();
+                let sms = roundtrip(&emoji_text(), mode, concatenation, &order);
+                assert_eq!(sms.map(|s| s.text), Some(emoji_text()));
+            }
+        }
+    }
+
+    #[test]
+    fn inbound_16_bit_reference_and_split_surrogate_pair() {
+        // A sender that cut a surrogate pair across two parts: joining bytes before decoding
+        // still yields the emoji.
+        let bytes: Vec<u8> = "a😀b".encode_utf16().flat_map(u16::to_be_bytes).collect();
+        let mut reassembler = Reassembler::new();
+        let now = Instant::now();
+        let mut first = vec![0x06, 0x08, 0x04, 0x12, 0x34, 2, 1];
+        first.extend_from_slice(&bytes[..4]);
+        let mut second = vec![0x06, 0x08, 0x04, 0x12, 0x34, 2, 2];
+        second.extend_from_slice(&bytes[4..]);
+        assert_eq!(
+            reassembler.push(
+                fragment_from(&content(ESM_UDHI, 8, first), Gsm7Mode::Unpacked),
+                now
+            ),
+            None
+        );
+        let sms = reassembler
+            .push(
+                fragment_from(&content(ESM_UDHI, 8, second), Gsm7Mode::Unpacked),
+                now,
+            )
+            .expect("complete");
+        assert_eq!((sms.text.as_str(), sms.parts), ("a😀b", 2));
+        // Different senders with the same reference do not mix.
+        let a = content(ESM_UDHI, 0, vec![5, 0, 3, 9, 2, 1, 0x41]);
+        let mut b = content(ESM_UDHI, 0, vec![5, 0, 3, 9, 2, 2, 0x42]);
+        b.source = "other".into();
+        assert_eq!(
+            reassembler.push(fragment_from(&a, Gsm7Mode::Unpacked), now),
+            None
+        );
+        assert_eq!(
+            reassembler.push(fragment_from(&b, Gsm7Mode::Unpacked), now),
+            None
+        );
+        assert_eq!(reassembler.pending(), 2);
+        // Stale parts expire.
+        let later = now + REASSEMBLY_TIMEOUT + Duration::from_secs(1);
+        let c = content(ESM_UDHI, 0, vec![5, 0, 3, 10, 2, 1, 0x43]);
+        assert_eq!(
+            reassembler.push(fragment_from(&c, Gsm7Mode::Unpacked), later),
+            None
+        );
+        assert_eq!(reassembler.pending(), 1);
+    }
+
+    #[test]
+    fn receipts_from_tlvs_and_text() {
+        let text = b"id:0A1F sub:001 dlvrd:001 submit date:2401311200 done date:2401311201 stat:DELIVRD err:000 text:hi_@".to_vec();
+        let c = content(ESM_DELIVERY_RECEIPT, 0, text.clone());
+        assert!(c.is_receipt());
+        let r = receipt_from(&c).expect("receipt");
+        assert_eq!(r.smsc_message_id, "0A1F");
+        assert_eq!(r.state, ReceiptState::Delivered);
+        assert_eq!(r.error.as_deref(), Some("000"));
+        assert_eq!(r.text.as_deref(), Some("hi_@"));
+        // TLVs win over the text.
+        let mut c = content(0, 0, text);
+        c.receipted_message_id = Some("2591".into());
+        c.message_state = Some(5);
+        assert!(c.is_receipt());
+        let r = receipt_from(&c).expect("receipt");
+        assert_eq!(
+            (r.smsc_message_id.as_str(), r.state),
+            ("2591", ReceiptState::Undeliverable)
+        );
+        // TLV-only receipt with an empty short_message.
+        let mut c = content(ESM_DELIVERY_RECEIPT, 0, Vec::new());
+        c.receipted_message_id = Some("77".into());
+        c.message_state = Some(2);
+        c.network_error_code = Some((3, 11));
+        let r = receipt_from(&c).expect("receipt");
+        assert_eq!(
+            (r.state, r.error.as_deref()),
+            (ReceiptState::Delivered, Some("3:11"))
+        );
+        // Neither id nor state.
+        assert_eq!(
+            receipt_from(&content(ESM_DELIVERY_RECEIPT, 0, b"garbage".to_vec())),
+            None
+        );
+        assert!(
+            !content(0, 0, b"id:1 stat:DELIVRD".to_vec()).is_receipt(),
+            "text alone is a message"
+        );
+    }
+
+    #[test]
+    fn data_coding_alphabets() {
+        assert_eq!(alphabet(0), Alphabet::Gsm7);
+        assert_eq!(alphabet(3), Alphabet::Latin1);
+        assert_eq!(alphabet(8), Alphabet::Ucs2);
+        assert_eq!(alphabet(0xF0), Alphabet::Gsm7);
+        assert_eq!(alphabet(0xF4), Alphabet::Latin1);
+        assert_eq!(alphabet(0x18), Alphabet::Ucs2);
+    }
+}
