@@ -1,4 +1,5 @@
-//! The operator's API, `/admin/v1` (SPEC §8): tenants, API keys, credits and sender IDs.
+//! The operator's API, `/admin/v1` (SPEC §8): tenants, API keys, credits, sender IDs, and
+//! (in `carriers.rs`) binds and routes.
 //! Authenticated by the admin token; answers in the native `{success, data}` envelope.
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use flit_engine::{NewTenant, TenantPatch};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::auth::admin_layer;
+use crate::carriers;
 use crate::error::ApiError;
 use crate::extract::{IdempotencyScope, JsonBody, PathParam, idempotency_claim};
 use crate::native::account::{SenderIdData, SenderIdsData, TransactionData};
@@ -34,6 +36,19 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             "/tenants/{tenant_id}/sender-ids",
             post(create_sender_id).get(list_sender_ids),
         )
+        .route(
+            "/binds",
+            post(carriers::create_bind).get(carriers::list_binds),
+        )
+        .route(
+            "/binds/{bind_id}",
+            get(carriers::get_bind).delete(carriers::delete_bind),
+        )
+        .route(
+            "/routes",
+            post(carriers::create_route).get(carriers::list_routes),
+        )
+        .route("/routes/{route_id}", delete(carriers::delete_route))
         .route_layer(middleware::from_fn_with_state(state, admin_layer))
 }
 

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod admin_cli;
 pub mod auth;
 pub mod bootstrap;
+pub mod carriers;
 pub mod config;
 pub mod error;
 pub mod extract;

@@ -164,6 +164,20 @@ impl Engine {
         dispatch.binds.insert(sandbox.id, sandbox.clone());
         self.supervise(|reply| SupervisorMsg::StartBind(sandbox.clone(), reply))
             .await?;
+        self.start_stored_binds().await?;
+        // A sweep that hands parked work back to the router now and then, so jobs whose
+        // validity ran out while every bind was down are expired rather than kept.
+        let sweep = Arc::downgrade(&dispatch);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                match sweep.upgrade() {
+                    Some(dispatch) => dispatch.unpark(),
+                    None => break,
+                }
+            }
+        });
         dispatch.pay_owed_refunds().await?;
         let mut requeued = 0;
         for (key, value) in self
@@ -209,7 +223,7 @@ impl Engine {
         Ok(())
     }
 
-    async fn supervise(
+    pub(crate) async fn supervise(
         &self,
         message: impl FnOnce(ractor::RpcReplyPort<Result<(), String>>) -> SupervisorMsg,
     ) -> Result<(), EngineError> {

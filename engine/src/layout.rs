@@ -23,6 +23,10 @@ pub const SMSC_IDS: &str = "smsc_ids";
 /// `tenant ++ message ++ index` → credits owed back for parts no carrier accepted; deleted in
 /// the same batch as the REFUND ledger entry that pays it.
 pub const REFUNDS_DUE: &str = "refunds_due";
+/// `bind id` → `BindRecord`.
+pub const BINDS: &str = "binds";
+/// `route id` → `RouteRecord`.
+pub const ROUTES: &str = "routes";
 
 pub const META_ADMIN_TOKEN_HASH: &[u8] = b"admin_token_sha256";
 pub const META_BOOTSTRAPPED: &[u8] = b"bootstrapped";

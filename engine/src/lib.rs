@@ -4,6 +4,7 @@
 //! through `flit-storage`'s trait-backed `Store`.
 
 pub mod accept;
+pub mod binds;
 pub mod dispatch;
 pub mod engine;
 pub mod error;

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ApiKeyId, MessageId, SenderId, TenantId, TransactionId};
+use crate::ids::{ApiKeyId, BindId, MessageId, SenderId, TenantId, TransactionId};
 use crate::msisdn::Msisdn;
 
 /// Milliseconds since the unix epoch, UTC.
@@ -420,4 +420,29 @@ pub struct IdempotencyRecord {
     /// SHA-256 of the request body: the same key with another body is a client bug.
     pub fingerprint: [u8; 32],
     pub outcome: IdempotentOutcome,
+}
+
+/// An SMPP bind to a carrier, as the operator configured it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BindRecord {
+    pub id: BindId,
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub system_id: String,
+    /// Needed in clear to bind; only the operator API ever sees bind records.
+    pub password: String,
+    pub system_type: String,
+    /// `transceiver` or `transmitter_receiver`.
+    pub bind_mode: String,
+    pub window_size: u32,
+    /// Parts per second; 0 = unlimited.
+    pub tps: u32,
+    /// `unpacked`, `packed` or `latin1`.
+    pub gsm7: String,
+    /// `udh`, `sar` or `payload`.
+    pub concatenation: String,
+    /// The tenant that owns inbound messages arriving on this bind, if any.
+    pub tenant: Option<TenantId>,
+    pub created_at: UnixMillis,
 }

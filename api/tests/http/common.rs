@@ -68,7 +68,7 @@ impl TestServer {
             &std::fs::read(data_dir.join("bootstrap.json")).expect("bootstrap.json"),
         )
         .expect("bootstrap json");
-        TestServer {
+        let test_server = TestServer {
             base: format!("http://{}", server.addr),
             server: Some(server),
             api_key: bootstrap["apiKey"].as_str().expect("apiKey").to_string(),
@@ -80,7 +80,18 @@ impl TestServer {
             data_dir,
             storage: storage.to_string(),
             _dir: None,
-        }
+        };
+        // Tests poll; the default 100 requests a minute is for production, not for them
+        // (rate-limit tests use tenants of their own).
+        let raised = test_server
+            .admin(
+                Method::PATCH,
+                &format!("/tenants/{}", test_server.tenant_id),
+                Some(json!({"rateLimitPerMinute": 1_000_000})),
+            )
+            .await;
+        assert_eq!(raised.status, StatusCode::OK);
+        test_server
     }
 
     /// Stops the server and starts a new one on the same data dir.

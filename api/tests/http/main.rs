@@ -7,3 +7,4 @@ mod common;
 mod credits;
 mod native;
 mod restart;
+mod smpp_sim;

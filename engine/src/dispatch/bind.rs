@@ -27,6 +27,15 @@ pub const SANDBOX_RECEIPT_DELAY: Duration = Duration::from_millis(1000);
 #[derive(Clone, Debug)]
 pub enum BindKind {
     Simulator,
+    Smpp(crate::smpp::BindConfig),
+}
+
+/// The running session of one incarnation of a bind actor.
+enum Session {
+    /// Held only to keep the simulator running; dropping it stops it.
+    #[allow(dead_code)]
+    Simulator(Simulator),
+    Smpp(crate::smpp::SessionHandle),
 }
 
 /// A job handed to a bind, and how many of its parts the session has answered for.
@@ -159,8 +168,8 @@ pub struct BindArgs {
 pub struct BindState {
     dispatch: Arc<DispatchShared>,
     bind: Arc<BindShared>,
-    /// Held so the session lives exactly as long as this incarnation.
-    _session: Simulator,
+    /// The session lives exactly as long as this incarnation (dropping it closes it).
+    session: Option<Session>,
 }
 
 impl Actor for BindActor {
@@ -183,9 +192,16 @@ impl Actor for BindActor {
         }
         let (events_tx, mut events_rx) = mpsc::channel::<SessionEvent>(4096);
         let session = match &bind.kind {
-            BindKind::Simulator => {
-                Simulator::spawn(bind.queue.clone(), events_tx, SANDBOX_RECEIPT_DELAY)
-            }
+            BindKind::Simulator => Session::Simulator(Simulator::spawn(
+                bind.queue.clone(),
+                events_tx,
+                SANDBOX_RECEIPT_DELAY,
+            )),
+            BindKind::Smpp(config) => Session::Smpp(crate::smpp::SessionHandle::spawn(
+                config.clone(),
+                bind.queue.clone(),
+                events_tx,
+            )),
         };
         tokio::spawn(async move {
             while let Some(event) = events_rx.recv().await {
@@ -197,8 +213,29 @@ impl Actor for BindActor {
         Ok(BindState {
             dispatch: args.shared,
             bind,
-            _session: session,
+            session: Some(session),
         })
+    }
+
+    /// A deliberate stop (bind removed, shutdown): unbind gracefully, then hand every job
+    /// still held here back to the router.
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<BindMsg>,
+        state: &mut BindState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(Session::Smpp(session)) = state.session.take() {
+            session.shutdown().await;
+        }
+        state.bind.bound.store(false, Ordering::Release);
+        let jobs = state.bind.take_all_jobs();
+        if !jobs.is_empty() {
+            let id = state.bind.id;
+            state
+                .dispatch
+                .enqueue(jobs.into_iter().map(|job| retry_elsewhere(job, id)));
+        }
+        Ok(())
     }
 
     async fn handle(
@@ -220,6 +257,7 @@ impl BindState {
             SessionEvent::Bound { system_id } => {
                 tracing::info!(bind = %bind.id, %system_id, "bound");
                 bind.bound.store(true, Ordering::Release);
+                self.dispatch.unpark();
                 self.dispatch.kick_router();
             }
             SessionEvent::Disconnected { reason } => {

@@ -129,6 +129,8 @@ pub struct DispatchShared {
     pub store: Store,
     pub tenants: DashMap<TenantId, TenantLink>,
     pub ready: WorkQueue<Job>,
+    /// Jobs no bind could take; back to `ready` when a bind comes up or routes change.
+    pub parked: SegQueue<Job>,
     pub status_events: WorkQueue<StatusEvent>,
     pub binds: DashMap<BindId, Arc<BindShared>>,
     pub routes: std::sync::RwLock<Vec<RouteRecord>>,
@@ -143,6 +145,7 @@ impl DispatchShared {
             store,
             tenants: DashMap::new(),
             ready: WorkQueue::default(),
+            parked: SegQueue::new(),
             status_events: WorkQueue::default(),
             binds: DashMap::new(),
             routes: std::sync::RwLock::new(Vec::new()),
@@ -162,10 +165,14 @@ impl DispatchShared {
 
     /// Hands a job back to the router after `delay` (retries with backoff, schedules).
     pub fn enqueue_later(self: &Arc<Self>, job: Job, delay: std::time::Duration) {
-        let shared = self.clone();
+        // Weak: a timer must not keep the store open after shutdown (the job is still
+        // PENDING on disk and is re-queued at the next start).
+        let shared = Arc::downgrade(self);
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            shared.enqueue([job]);
+            if let Some(shared) = shared.upgrade() {
+                shared.enqueue([job]);
+            }
         });
     }
 
@@ -179,6 +186,19 @@ impl DispatchShared {
                 // Restarting: the new incarnation drains the queue when it starts.
                 None => self.status_events.clear_kick(),
             }
+        }
+    }
+
+    /// Hands every parked job back to the router (a bind came up, routes changed, or the
+    /// periodic sweep that also expires jobs whose validity ran out while parked).
+    pub fn unpark(&self) {
+        let mut any = false;
+        while let Some(job) = self.parked.pop() {
+            self.ready.push(job);
+            any = true;
+        }
+        if any {
+            self.kick_router();
         }
     }
 
@@ -200,6 +220,10 @@ impl DispatchShared {
     /// The bind that takes traffic when no real bind exists (sandbox mode).
     pub fn sandbox_bind_id() -> BindId {
         BindId::from_bytes([0; 16])
+    }
+
+    pub fn is_sandbox_bind(id: BindId) -> bool {
+        id == Self::sandbox_bind_id()
     }
 
     /// True when no bind other than the sandbox simulator is configured.
@@ -246,10 +270,12 @@ impl DispatchShared {
         match wait {
             None => self.enqueue(jobs),
             Some(wait) => {
-                let shared = self.clone();
+                let shared = Arc::downgrade(self);
                 tokio::spawn(async move {
                     tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
-                    shared.enqueue(jobs);
+                    if let Some(shared) = shared.upgrade() {
+                        shared.enqueue(jobs);
+                    }
                 });
             }
         }

@@ -8,18 +8,13 @@
 //! Restart policy: restarted by the root supervisor at once; its work is in `DispatchShared`'s
 //! ready queue, so a crash loses at most the job in hand (which storage still holds PENDING).
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 use super::{DispatchShared, Job};
 use crate::ids::{BindId, RouteId};
 use crate::smpp::Submit;
-
-/// How long a job with no usable bind waits before the router looks again.
-const NO_ROUTE_RETRY: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RouteRecord {
@@ -110,10 +105,11 @@ impl RouterState {
                     bind.jobs.insert(id, super::bind::InFlight::new(job));
                     bind.queue.push(submit);
                 }
-                None => self.shared.enqueue_later(job, NO_ROUTE_RETRY),
+                None => self.shared.parked.push(job),
             }
         }
-        metrics::gauge!("flit_router_ready_jobs").set(self.shared.ready.len() as f64);
+        metrics::gauge!("flit_queue_depth", "queue" => "parked")
+            .set(self.shared.parked.len() as f64);
     }
 
     /// The bind for `job`, or `None` when no bind that could take it is up.
@@ -127,12 +123,15 @@ impl RouterState {
                 .filter(|bind| bind.accepts_work())
         };
         if routes.is_empty() {
-            // No routing table: any bound bind, the sandbox simulator when there is none.
+            // No routing table: any bound bind; the sandbox simulator only while it is the
+            // only bind there is.
+            let sandbox = self.shared.is_sandbox();
             let binds: Vec<Arc<super::BindShared>> = self
                 .shared
                 .binds
                 .iter()
                 .map(|bind| bind.clone())
+                .filter(|bind| sandbox || !DispatchShared::is_sandbox_bind(bind.id))
                 .filter(|bind| bind.accepts_work())
                 .collect();
             let preferred: Vec<&Arc<super::BindShared>> = binds

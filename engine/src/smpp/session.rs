@@ -92,11 +92,20 @@ impl SessionHandle {
     /// Graceful: stop taking new work (parts built but not sent are requeued whole, or reported
     /// temporary if some part already went), wait up to `response_timeout` for in-flight
     /// responses, send unbind, await unbind_resp (same bound), close.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        if let Err(err) = self.task.await {
+        if let Err(err) = (&mut self.task).await {
             warn!(%err, "SMPP session task ended abnormally");
         }
+    }
+}
+
+/// A handle dropped without `shutdown` (its bind actor was killed) ends the session at once:
+/// the connection closes and the SMSC sees the bind go, rather than a session nobody owns.
+impl Drop for SessionHandle {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        self.task.abort();
     }
 }
 

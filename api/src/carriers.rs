@@ -1,0 +1,268 @@
+//! `/admin/v1/binds` and `/admin/v1/routes` (SPEC §8, §10): carrier binds and the routes
+//! between them, managed at run time; a bind's answer carries its live state.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use flit_engine::binds::{NewBind, NewRoute};
+use flit_engine::dispatch::{BindSnapshot, RouteRecord};
+use flit_engine::ids::{BindId, RouteId, TenantId};
+use flit_engine::model::BindRecord;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::extract::{JsonBody, PathParam};
+use crate::native::ok;
+use crate::state::AppState;
+use crate::timefmt::iso;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewBindBody {
+    name: Option<String>,
+    host: Option<String>,
+    port: Option<u16>,
+    system_id: Option<String>,
+    password: Option<String>,
+    system_type: Option<String>,
+    bind_mode: Option<String>,
+    window_size: Option<u32>,
+    tps: Option<u32>,
+    gsm7: Option<String>,
+    concatenation: Option<String>,
+    /// The tenant that owns inbound messages arriving on this bind.
+    tenant_id: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BindData {
+    id: String,
+    name: String,
+    host: String,
+    port: u16,
+    system_id: String,
+    system_type: String,
+    bind_mode: String,
+    window_size: u32,
+    tps: u32,
+    gsm7: String,
+    concatenation: String,
+    tenant_id: Option<String>,
+    created_at: String,
+    state: BindStateData,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BindStateData {
+    bound: bool,
+    in_flight: u64,
+    queued: u64,
+    submitted: u64,
+    accepted: u64,
+    rejected: u64,
+    receipts: u64,
+    errors: u64,
+}
+
+fn bind_data(record: BindRecord, state: BindSnapshot) -> BindData {
+    BindData {
+        id: record.id.to_string(),
+        name: record.name,
+        host: record.host,
+        port: record.port,
+        system_id: record.system_id,
+        system_type: record.system_type,
+        bind_mode: record.bind_mode,
+        window_size: record.window_size,
+        tps: record.tps,
+        gsm7: record.gsm7,
+        concatenation: record.concatenation,
+        tenant_id: record.tenant.map(|tenant| tenant.to_string()),
+        created_at: iso(record.created_at),
+        state: BindStateData {
+            bound: state.bound,
+            in_flight: state.in_flight,
+            queued: state.queued,
+            submitted: state.submitted,
+            accepted: state.accepted,
+            rejected: state.rejected,
+            receipts: state.receipts,
+            errors: state.errors,
+        },
+    }
+}
+
+pub async fn create_bind(
+    State(state): State<Arc<AppState>>,
+    body: JsonBody<NewBindBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = body.value;
+    let required = |value: Option<String>, field: &str| {
+        value
+            .ok_or_else(|| ApiError::bad_request("missing_field", format!("`{field}` is required")))
+    };
+    let tenant = match body.tenant_id {
+        Some(raw) => Some(
+            raw.parse::<TenantId>()
+                .map_err(|_| ApiError::not_found("tenant"))?,
+        ),
+        None => None,
+    };
+    let record = state
+        .engine
+        .create_bind(NewBind {
+            name: required(body.name, "name")?,
+            host: required(body.host, "host")?,
+            port: body
+                .port
+                .ok_or_else(|| ApiError::bad_request("missing_field", "`port` is required"))?,
+            system_id: required(body.system_id, "systemId")?,
+            password: body.password.unwrap_or_default(),
+            system_type: body.system_type,
+            bind_mode: body.bind_mode,
+            window_size: body.window_size,
+            tps: body.tps,
+            gsm7: body.gsm7,
+            concatenation: body.concatenation,
+            tenant,
+        })
+        .await?;
+    let live = state.engine.bind_state(record.id);
+    Ok((StatusCode::CREATED, ok(bind_data(record, live))))
+}
+
+#[derive(Serialize)]
+struct BindsData {
+    binds: Vec<BindData>,
+}
+
+pub async fn list_binds(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, ApiError> {
+    let binds = state
+        .engine
+        .bind_records()?
+        .into_iter()
+        .map(|(record, live)| bind_data(record, live))
+        .collect();
+    Ok(ok(BindsData { binds }))
+}
+
+pub async fn get_bind(
+    State(state): State<Arc<AppState>>,
+    PathParam(bind_id): PathParam<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = bind_id_param(&bind_id)?;
+    let record = state
+        .engine
+        .bind_record(id)?
+        .ok_or_else(|| ApiError::not_found("bind"))?;
+    Ok(ok(bind_data(record, state.engine.bind_state(id))))
+}
+
+#[derive(Serialize)]
+struct DeletedData {
+    id: String,
+    deleted: bool,
+}
+
+pub async fn delete_bind(
+    State(state): State<Arc<AppState>>,
+    PathParam(bind_id): PathParam<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = bind_id_param(&bind_id)?;
+    state.engine.remove_bind(id).await?;
+    Ok(ok(DeletedData {
+        id: id.to_string(),
+        deleted: true,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewRouteBody {
+    prefix: Option<String>,
+    bind_ids: Option<Vec<String>>,
+    priority: Option<i32>,
+    weights: Option<Vec<u32>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteData {
+    id: String,
+    prefix: String,
+    bind_ids: Vec<String>,
+    priority: i32,
+    weights: Vec<u32>,
+}
+
+impl From<RouteRecord> for RouteData {
+    fn from(route: RouteRecord) -> Self {
+        RouteData {
+            id: route.id.to_string(),
+            prefix: route.prefix,
+            bind_ids: route.binds.iter().map(ToString::to_string).collect(),
+            priority: route.priority,
+            weights: route.weights,
+        }
+    }
+}
+
+pub async fn create_route(
+    State(state): State<Arc<AppState>>,
+    body: JsonBody<NewRouteBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = body.value;
+    let binds = body
+        .bind_ids
+        .unwrap_or_default()
+        .iter()
+        .map(|raw| bind_id_param(raw))
+        .collect::<Result<Vec<_>, _>>()?;
+    let route = state
+        .engine
+        .create_route(NewRoute {
+            prefix: body.prefix.unwrap_or_default(),
+            binds,
+            priority: body.priority.unwrap_or(0),
+            weights: body.weights.unwrap_or_default(),
+        })
+        .await?;
+    Ok((StatusCode::CREATED, ok(RouteData::from(route))))
+}
+
+#[derive(Serialize)]
+struct RoutesData {
+    routes: Vec<RouteData>,
+}
+
+pub async fn list_routes(
+    State(state): State<Arc<AppState>>,
+) -> Result<impl IntoResponse, ApiError> {
+    let routes = state
+        .engine
+        .routes()?
+        .into_iter()
+        .map(RouteData::from)
+        .collect();
+    Ok(ok(RoutesData { routes }))
+}
+
+pub async fn delete_route(
+    State(state): State<Arc<AppState>>,
+    PathParam(route_id): PathParam<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: RouteId = route_id.parse().map_err(|_| ApiError::not_found("route"))?;
+    state.engine.remove_route(id).await?;
+    Ok(ok(DeletedData {
+        id: id.to_string(),
+        deleted: true,
+    }))
+}
+
+fn bind_id_param(raw: &str) -> Result<BindId, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found("bind"))
+}

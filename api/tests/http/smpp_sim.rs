@@ -1,0 +1,299 @@
+//! Flit against `flit-loadtest smsc` over real SMPP on loopback: delivery, faults, binds that
+//! come and go, and receipts that outlive a restart.
+
+use std::time::Duration;
+
+use flit_loadtest::smsc::{self, SmscConfig, SmscHandle};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::TestServer;
+
+async fn smsc_with(config: impl FnOnce(&mut SmscConfig)) -> SmscHandle {
+    let mut base = SmscConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        system_id: Some("flit".into()),
+        password: Some("secret".into()),
+        receipt_delay: Duration::from_millis(200),
+        ..SmscConfig::default()
+    };
+    config(&mut base);
+    smsc::start(base).await.expect("smsc starts")
+}
+
+/// Registers a bind to `port` and returns its id.
+async fn add_bind(server: &TestServer, port: u16, extra: Value) -> String {
+    let mut body = json!({
+        "name": "sim", "host": "127.0.0.1", "port": port,
+        "systemId": "flit", "password": "secret", "windowSize": 10
+    });
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    let created = server.admin(Method::POST, "/binds", Some(body)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert!(created.body["data"].get("password").is_none());
+    created.body["data"]["id"].as_str().expect("id").to_string()
+}
+
+async fn wait_bound(server: &TestServer, bind: &str) {
+    for _ in 0..100 {
+        let state = server
+            .admin(Method::GET, &format!("/binds/{bind}"), None)
+            .await;
+        if state.body["data"]["state"]["bound"] == true {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("bind {bind} never bound");
+}
+
+/// Sends `text` to `recipients` with the default key; returns the message id.
+async fn send(server: &TestServer, recipients: &[&str], text: &str) -> String {
+    let sent = server
+        .post(
+            "/api/v1/sms/send",
+            json!({"recipients": recipients, "message": text}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    sent.body["data"]["messageId"]
+        .as_str()
+        .expect("id")
+        .to_string()
+}
+
+/// Waits until no recipient of `id` is PENDING or SENT; returns the report.
+async fn settled(server: &TestServer, id: &str, within: Duration) -> Value {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let report = server.get(&format!("/api/v1/sms/{id}/recipients")).await;
+        let open = report.body["data"]["recipients"]
+            .as_array()
+            .expect("recipients")
+            .iter()
+            .any(|r| r["status"] == "PENDING" || r["status"] == "SENT");
+        if !open {
+            return report.body["data"].clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "message {id} still open: {}",
+            report.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn assert_ledger_balanced(server: &TestServer) {
+    assert_eq!(
+        server.ledger_sum(&server.api_key).await,
+        server.balance().await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_leave_through_a_bind_and_come_back_delivered() {
+    let smsc = smsc_with(|_| {}).await;
+    let server = TestServer::start().await;
+    let bind = add_bind(&server, smsc.addr.port(), json!({})).await;
+    wait_bound(&server, &bind).await;
+    let health = server.request(Method::GET, "/health", None, None).await;
+    assert_eq!(health.body["sandbox"], false);
+
+    let texts = [
+        "short",
+        &"x".repeat(400),
+        "Ɛte sɛn? 👋 multi-part UCS-2 is fine too",
+    ];
+    let mut ids = Vec::new();
+    for text in texts {
+        ids.push(send(&server, &["0201234567", "0241234567"], text).await);
+    }
+    for id in &ids {
+        let report = settled(&server, id, Duration::from_secs(15)).await;
+        assert_eq!(report["status"], "DELIVERED", "{report}");
+        assert_eq!(report["stats"]["delivered"], 2);
+    }
+    let stats = smsc.stats();
+    // 1 + 3 + 1 parts, to two recipients each.
+    assert_eq!(stats.accepted, 10);
+    assert_eq!(stats.receipts_sent, 10);
+    let state = server
+        .admin(Method::GET, &format!("/binds/{bind}"), None)
+        .await;
+    assert_eq!(state.body["data"]["state"]["accepted"], 10);
+    assert_eq!(state.body["data"]["state"]["receipts"], 10);
+    assert_eq!(state.body["data"]["state"]["inFlight"], 0);
+    assert_ledger_balanced(&server).await;
+    assert!(stats.max_outstanding_seen <= 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_and_disconnects_lose_nothing_and_refund_nothing() {
+    let smsc = smsc_with(|config| {
+        config.throttle_every = Some(7);
+        config.disconnect_every = Some(23);
+    })
+    .await;
+    let server = TestServer::start().await;
+    let bind = add_bind(&server, smsc.addr.port(), json!({"windowSize": 5})).await;
+    wait_bound(&server, &bind).await;
+    let recipients: Vec<String> = (0..40).map(|i| format!("02012{i:05}")).collect();
+    let recipients: Vec<&str> = recipients.iter().map(String::as_str).collect();
+    let id = send(&server, &recipients, "fault tolerant").await;
+    let report = settled(&server, &id, Duration::from_secs(60)).await;
+    assert_eq!(report["stats"]["delivered"], 40, "{report}");
+    let stats = smsc.stats();
+    assert!(stats.throttled > 0 && stats.disconnects > 0, "{stats:?}");
+    let refunds = server.get("/api/v1/transactions?type=REFUND").await;
+    assert_eq!(refunds.body["data"]["pagination"]["total"], 0);
+    assert_eq!(server.balance().await, 1000 - 40);
+    assert_ledger_balanced(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_waits_for_a_bind_that_is_down_and_goes_when_it_comes_up() {
+    // Reserve a port, free it, and point a bind at it before anything listens there.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let server = TestServer::start().await;
+    let bind = add_bind(&server, port, json!({})).await;
+    let id = send(&server, &["0201234567"], "patience").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let waiting = server.get(&format!("/api/v1/sms/status/{id}")).await;
+    assert_eq!(waiting.body["data"]["status"], "PENDING");
+    let smsc =
+        smsc_with(|config| config.listen = format!("127.0.0.1:{port}").parse().expect("addr"))
+            .await;
+    wait_bound(&server, &bind).await;
+    let report = settled(&server, &id, Duration::from_secs(20)).await;
+    assert_eq!(report["status"], "DELIVERED");
+    assert_eq!(smsc.stats().accepted, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_validity_fails_and_refunds_what_never_left() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let server = TestServer::start().await;
+    add_bind(&server, port, json!({})).await;
+    let sent = server
+        .post(
+            "/api/v1/sms/send",
+            json!({"recipients": ["0201234567"], "message": "x".repeat(200), "validityPeriod": 1}),
+        )
+        .await;
+    assert_eq!(sent.body["data"]["creditsUsed"], 2);
+    let id = sent.body["data"]["messageId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let report = settled(&server, &id, Duration::from_secs(15)).await;
+    assert_eq!(report["recipients"][0]["status"], "FAILED");
+    let refunds = server.get("/api/v1/transactions?type=REFUND").await;
+    let refund = &refunds.body["data"]["transactions"][0];
+    assert_eq!(refund["amount"], 2);
+    assert_eq!(refund["reference"], id.as_str());
+    assert_eq!(server.balance().await, 1000);
+    assert_ledger_balanced(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_that_arrive_after_a_restart_still_match() {
+    let smsc = smsc_with(|config| config.receipt_delay = Duration::from_millis(1500)).await;
+    let server = TestServer::start().await;
+    let bind = add_bind(&server, smsc.addr.port(), json!({})).await;
+    wait_bound(&server, &bind).await;
+    let id = send(&server, &["0201234567"], "across a restart").await;
+    smsc.wait_for_stats(Duration::from_secs(5), |stats| stats.accepted == 1)
+        .await
+        .expect("accepted");
+    let server = server.restart().await;
+    let report = settled(&server, &id, Duration::from_secs(20)).await;
+    assert_eq!(report["status"], "DELIVERED", "{report}");
+    assert_eq!(smsc.stats().accepted, 1, "not sent twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binds_and_routes_are_managed_at_run_time() {
+    let smsc = smsc_with(|_| {}).await;
+    let server = TestServer::start().await;
+    let bind = add_bind(&server, smsc.addr.port(), json!({})).await;
+    let route = server
+        .admin(
+            Method::POST,
+            "/routes",
+            Some(json!({"prefix": "233", "bindIds": [bind], "priority": 1})),
+        )
+        .await;
+    assert_eq!(route.status, StatusCode::CREATED, "{}", route.body);
+    let routes = server.admin(Method::GET, "/routes", None).await;
+    assert_eq!(routes.body["data"]["routes"][0]["prefix"], "233");
+    for (body, status) in [
+        (
+            json!({"prefix": "23x", "bindIds": [bind]}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"prefix": "1", "bindIds": []}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"prefix": "1", "bindIds": ["bnd_nope"]}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            json!({"prefix": "1", "bindIds": [bind], "weights": [1, 2]}),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let reply = server.admin(Method::POST, "/routes", Some(body)).await;
+        assert_eq!(reply.status, status, "{}", reply.body);
+    }
+    for (body, code) in [
+        (
+            json!({"name": "x", "host": "127.0.0.1", "port": 1, "systemId": "a-very-long-system-id"}),
+            "invalid_system_id",
+        ),
+        (
+            json!({"name": "x", "host": "127.0.0.1", "port": 1, "systemId": "a", "gsm7": "utf8"}),
+            "invalid_gsm7",
+        ),
+        (
+            json!({"name": "x", "host": "127.0.0.1", "port": 1, "systemId": "a", "windowSize": 0}),
+            "invalid_window_size",
+        ),
+        (
+            json!({"host": "127.0.0.1", "port": 1, "systemId": "a"}),
+            "missing_field",
+        ),
+    ] {
+        let reply = server.admin(Method::POST, "/binds", Some(body)).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+        assert_eq!(reply.code(), code);
+    }
+    let listed = server.admin(Method::GET, "/binds", None).await;
+    assert_eq!(
+        listed.body["data"]["binds"].as_array().map(Vec::len),
+        Some(1)
+    );
+    let deleted = server
+        .admin(Method::DELETE, &format!("/binds/{bind}"), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    smsc.wait_for_stats(Duration::from_secs(5), |stats| stats.unbinds == 1)
+        .await
+        .expect("graceful unbind");
+    let gone = server
+        .admin(Method::GET, &format!("/binds/{bind}"), None)
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    let health = server.request(Method::GET, "/health", None, None).await;
+    assert_eq!(health.body["sandbox"], true);
+}

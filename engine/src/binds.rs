@@ -1,0 +1,300 @@
+//! Carrier configuration at run time (SPEC §8, §10): SMPP binds and the routes that choose
+//! between them. Both are persisted and take effect at once, with no restart: a new bind's actor
+//! starts and connects, a removed bind unbinds and hands its work back to the router.
+
+use flit_storage::{Batch, Scan, codec};
+
+use crate::dispatch::bind::BindKind;
+use crate::dispatch::{BindShared, BindSnapshot, RouteRecord};
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::ids::{BindId, RouteId, TenantId};
+use crate::layout;
+use crate::model::{BindRecord, now_millis};
+use crate::smpp::{BindConfig, BindMode, Concatenation, Gsm7Mode};
+use crate::supervisor::SupervisorMsg;
+
+/// A bind as the operator describes it; `None` takes the default.
+#[derive(Clone, Debug, Default)]
+pub struct NewBind {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub system_id: String,
+    pub password: String,
+    pub system_type: Option<String>,
+    pub bind_mode: Option<String>,
+    pub window_size: Option<u32>,
+    pub tps: Option<u32>,
+    pub gsm7: Option<String>,
+    pub concatenation: Option<String>,
+    pub tenant: Option<TenantId>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct NewRoute {
+    pub prefix: String,
+    pub binds: Vec<BindId>,
+    pub priority: i32,
+    pub weights: Vec<u32>,
+}
+
+pub const DEFAULT_WINDOW_SIZE: u32 = 50;
+pub const MAX_WINDOW_SIZE: u32 = 1000;
+
+impl Engine {
+    pub async fn create_bind(&self, new: NewBind) -> Result<BindRecord, EngineError> {
+        let record = BindRecord {
+            id: BindId::new(),
+            name: new.name.trim().to_string(),
+            host: new.host.trim().to_string(),
+            port: new.port,
+            system_id: new.system_id,
+            password: new.password,
+            system_type: new.system_type.unwrap_or_default(),
+            bind_mode: new.bind_mode.unwrap_or_else(|| "transceiver".to_string()),
+            window_size: new.window_size.unwrap_or(DEFAULT_WINDOW_SIZE),
+            tps: new.tps.unwrap_or(0),
+            gsm7: new.gsm7.unwrap_or_else(|| "unpacked".to_string()),
+            concatenation: new.concatenation.unwrap_or_else(|| "udh".to_string()),
+            tenant: new.tenant,
+            created_at: now_millis(),
+        };
+        let config = bind_config(&record)?;
+        if let Some(tenant) = record.tenant {
+            self.entry(tenant)?;
+        }
+        let mut batch = Batch::new();
+        batch.put(
+            layout::BINDS,
+            record.id.to_bytes().to_vec(),
+            codec::encode(&record),
+        );
+        self.store().commit(batch).await?;
+        self.start_bind(&record, config).await?;
+        Ok(record)
+    }
+
+    pub(crate) async fn start_bind(
+        &self,
+        record: &BindRecord,
+        config: BindConfig,
+    ) -> Result<(), EngineError> {
+        let bind = BindShared::new(record.id, record.name.clone(), BindKind::Smpp(config));
+        self.dispatch().binds.insert(record.id, bind.clone());
+        self.supervise(|reply| SupervisorMsg::StartBind(bind, reply))
+            .await
+    }
+
+    /// Unbinds, forgets the bind, and re-routes the work it held.
+    pub async fn remove_bind(&self, id: BindId) -> Result<(), EngineError> {
+        if self.bind_record(id)?.is_none() {
+            return Err(EngineError::NotFound { what: "bind" });
+        }
+        let mut batch = Batch::new();
+        batch.delete(layout::BINDS, id.to_bytes().to_vec());
+        self.store().commit(batch).await?;
+        if let Some((_, bind)) = self.dispatch().binds.remove(&id) {
+            bind.mark_removed();
+            if let Some(actor) = bind.actor.get() {
+                let _ = actor.stop_and_wait(None, None).await;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn bind_record(&self, id: BindId) -> Result<Option<BindRecord>, EngineError> {
+        match self.store().get(layout::BINDS, &id.to_bytes())? {
+            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every configured bind with its live state, oldest first.
+    pub fn bind_records(&self) -> Result<Vec<(BindRecord, BindSnapshot)>, EngineError> {
+        let page = self.store().scan(&Scan::prefix(layout::BINDS, &[]))?;
+        let mut binds = Vec::new();
+        for (_, value) in page.items {
+            let record: BindRecord = codec::decode(&value)?;
+            let state = self.bind_state(record.id);
+            binds.push((record, state));
+        }
+        Ok(binds)
+    }
+
+    pub fn bind_state(&self, id: BindId) -> BindSnapshot {
+        self.dispatch()
+            .binds
+            .get(&id)
+            .map(|bind| bind.snapshot())
+            .unwrap_or_else(|| BindShared::new(id, String::new(), BindKind::Simulator).snapshot())
+    }
+
+    pub async fn create_route(&self, new: NewRoute) -> Result<RouteRecord, EngineError> {
+        let prefix = new.prefix.trim().trim_start_matches('+').to_string();
+        if !prefix.bytes().all(|b| b.is_ascii_digit()) || prefix.len() > 15 {
+            return Err(EngineError::invalid(
+                "invalid_prefix",
+                "`prefix` must be up to 15 digits of the international number (\"\" = every number)",
+            ));
+        }
+        if new.binds.is_empty() {
+            return Err(EngineError::invalid(
+                "missing_binds",
+                "`bindIds` must name at least one bind",
+            ));
+        }
+        for bind in &new.binds {
+            if self.bind_record(*bind)?.is_none() {
+                return Err(EngineError::NotFound { what: "bind" });
+            }
+        }
+        if !new.weights.is_empty() && new.weights.len() != new.binds.len() {
+            return Err(EngineError::invalid(
+                "invalid_weights",
+                "`weights` must have one weight per bind",
+            ));
+        }
+        let route = RouteRecord {
+            id: RouteId::new(),
+            prefix,
+            binds: new.binds,
+            priority: new.priority,
+            weights: new.weights,
+        };
+        let mut batch = Batch::new();
+        batch.put(
+            layout::ROUTES,
+            route.id.to_bytes().to_vec(),
+            codec::encode(&route),
+        );
+        self.store().commit(batch).await?;
+        self.reload_routes()?;
+        Ok(route)
+    }
+
+    pub async fn remove_route(&self, id: RouteId) -> Result<(), EngineError> {
+        if self.store().get(layout::ROUTES, &id.to_bytes())?.is_none() {
+            return Err(EngineError::NotFound { what: "route" });
+        }
+        let mut batch = Batch::new();
+        batch.delete(layout::ROUTES, id.to_bytes().to_vec());
+        self.store().commit(batch).await?;
+        self.reload_routes()?;
+        Ok(())
+    }
+
+    pub fn routes(&self) -> Result<Vec<RouteRecord>, EngineError> {
+        let page = self.store().scan(&Scan::prefix(layout::ROUTES, &[]))?;
+        page.items
+            .iter()
+            .map(|(_, value)| codec::decode(value).map_err(EngineError::from))
+            .collect()
+    }
+
+    /// Publishes the stored routes to the router and lets parked work try them.
+    pub(crate) fn reload_routes(&self) -> Result<(), EngineError> {
+        let routes = self.routes()?;
+        *self
+            .dispatch()
+            .routes
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = routes;
+        self.dispatch().unpark();
+        Ok(())
+    }
+
+    /// Starts every stored bind (at engine start).
+    pub(crate) async fn start_stored_binds(&self) -> Result<(), EngineError> {
+        let page = self.store().scan(&Scan::prefix(layout::BINDS, &[]))?;
+        for (_, value) in page.items {
+            let record: BindRecord = codec::decode(&value)?;
+            let config = bind_config(&record)?;
+            self.start_bind(&record, config).await?;
+        }
+        self.reload_routes()
+    }
+}
+
+/// The session configuration of a bind record, checked against SMPP's field limits.
+pub fn bind_config(record: &BindRecord) -> Result<BindConfig, EngineError> {
+    let invalid = |code, message: &str| EngineError::invalid(code, message.to_string());
+    if record.name.is_empty() {
+        return Err(invalid("invalid_name", "`name` must not be empty"));
+    }
+    if record.host.is_empty() || record.port == 0 {
+        return Err(invalid(
+            "invalid_address",
+            "`host` and a non-zero `port` are required",
+        ));
+    }
+    if record.system_id.is_empty() || record.system_id.len() > 15 {
+        return Err(invalid(
+            "invalid_system_id",
+            "`systemId` must be 1 to 15 characters",
+        ));
+    }
+    if record.password.len() > 8 {
+        return Err(invalid(
+            "invalid_password",
+            "`password` may be at most 8 characters (SMPP 3.4)",
+        ));
+    }
+    if record.system_type.len() > 12 {
+        return Err(invalid(
+            "invalid_system_type",
+            "`systemType` may be at most 12 characters",
+        ));
+    }
+    if !(1..=MAX_WINDOW_SIZE).contains(&record.window_size) {
+        return Err(EngineError::invalid(
+            "invalid_window_size",
+            format!("`windowSize` must be from 1 to {MAX_WINDOW_SIZE}"),
+        ));
+    }
+    let bind_mode = match record.bind_mode.as_str() {
+        "transceiver" => BindMode::Transceiver,
+        "transmitter_receiver" => BindMode::TransmitterReceiver,
+        _ => {
+            return Err(invalid(
+                "invalid_bind_mode",
+                "`bindMode` must be `transceiver` or `transmitter_receiver`",
+            ));
+        }
+    };
+    let gsm7 = match record.gsm7.as_str() {
+        "unpacked" => Gsm7Mode::Unpacked,
+        "packed" => Gsm7Mode::Packed,
+        "latin1" => Gsm7Mode::Latin1,
+        _ => {
+            return Err(invalid(
+                "invalid_gsm7",
+                "`gsm7` must be `unpacked`, `packed` or `latin1`",
+            ));
+        }
+    };
+    let concatenation = match record.concatenation.as_str() {
+        "udh" => Concatenation::Udh,
+        "sar" => Concatenation::Sar,
+        "payload" => Concatenation::Payload,
+        _ => {
+            return Err(invalid(
+                "invalid_concatenation",
+                "`concatenation` must be `udh`, `sar` or `payload`",
+            ));
+        }
+    };
+    Ok(BindConfig {
+        host: record.host.clone(),
+        port: record.port,
+        system_id: record.system_id.clone(),
+        password: record.password.clone(),
+        system_type: record.system_type.clone(),
+        bind_mode,
+        window_size: record.window_size as usize,
+        tps: record.tps,
+        gsm7,
+        concatenation,
+        ..BindConfig::default()
+    })
+}
