@@ -243,6 +243,25 @@ impl Engine {
         self.inner.dispatch.is_sandbox()
     }
 
+    /// The dispatch actors as they run now (router, status writer, each bind), so tests can
+    /// kill them and watch the supervisor bring them back.
+    pub fn dispatch_actors(&self) -> Vec<(String, ractor::ActorCell)> {
+        let dispatch = &self.inner.dispatch;
+        let mut actors = Vec::new();
+        if let Some(router) = dispatch.router.get() {
+            actors.push(("router".to_string(), router.get_cell()));
+        }
+        if let Some(status) = dispatch.status.get() {
+            actors.push(("status".to_string(), status.get_cell()));
+        }
+        for bind in dispatch.binds.iter() {
+            if let Some(actor) = bind.actor.get() {
+                actors.push((format!("bind {}", bind.name), actor.get_cell()));
+            }
+        }
+        actors
+    }
+
     /// Live state of every bind.
     pub fn binds(&self) -> Vec<BindSnapshot> {
         let mut binds: Vec<BindSnapshot> = self

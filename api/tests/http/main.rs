@@ -7,4 +7,5 @@ mod common;
 mod credits;
 mod native;
 mod restart;
+mod smpp_node;
 mod smpp_sim;
