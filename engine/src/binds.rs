@@ -80,7 +80,12 @@ impl Engine {
         record: &BindRecord,
         config: BindConfig,
     ) -> Result<(), EngineError> {
-        let bind = BindShared::new(record.id, record.name.clone(), BindKind::Smpp(config));
+        let bind = BindShared::new(
+            record.id,
+            record.name.clone(),
+            BindKind::Smpp(config),
+            record.tenant,
+        );
         self.dispatch().binds.insert(record.id, bind.clone());
         self.supervise(|reply| SupervisorMsg::StartBind(bind, reply))
             .await
@@ -127,7 +132,9 @@ impl Engine {
             .binds
             .get(&id)
             .map(|bind| bind.snapshot())
-            .unwrap_or_else(|| BindShared::new(id, String::new(), BindKind::Simulator).snapshot())
+            .unwrap_or_else(|| {
+                BindShared::new(id, String::new(), BindKind::Simulator, None).snapshot()
+            })
     }
 
     pub async fn create_route(&self, new: NewRoute) -> Result<RouteRecord, EngineError> {

@@ -160,6 +160,7 @@ impl Engine {
             DispatchShared::sandbox_bind_id(),
             "sandbox".to_string(),
             BindKind::Simulator,
+            None,
         );
         dispatch.binds.insert(sandbox.id, sandbox.clone());
         self.supervise(|reply| SupervisorMsg::StartBind(sandbox.clone(), reply))
@@ -441,6 +442,9 @@ impl Engine {
             SupervisorMsg::StartTenant(record.id, entry.shared.clone(), entry.slot.clone(), reply)
         })
         .await?;
+        for sender in read(&entry.senders).iter() {
+            self.inner.dispatch.claim_number(&sender.name, record.id);
+        }
         self.inner.dispatch.tenants.insert(
             record.id,
             TenantLink {
@@ -671,6 +675,7 @@ impl Engine {
         );
         self.inner.store.commit(batch).await?;
         write(&entry.senders).push(record.clone());
+        self.inner.dispatch.claim_number(&record.name, tenant);
         Ok(record)
     }
 
@@ -738,6 +743,18 @@ impl Engine {
         self.paged(scan, page, |transaction: &TransactionRecord| {
             filter.kind.is_none_or(|kind| transaction.kind == kind)
         })
+    }
+
+    /// Inbound SMS of a tenant, newest first.
+    pub fn inbound(
+        &self,
+        tenant: TenantId,
+        from: Option<UnixMillis>,
+        until: Option<UnixMillis>,
+        page: PageRequest,
+    ) -> Result<Paged<crate::model::InboundRecord>, EngineError> {
+        let scan = time_range_scan(layout::INBOUND, tenant, from, until);
+        self.paged(scan, page, |_: &crate::model::InboundRecord| true)
     }
 
     /// Every ledger entry of a tenant, oldest first (audits and tests).

@@ -343,6 +343,7 @@ typed_id!(
     "dev"
 );
 typed_id!(RouteId, "rte");
+typed_id!(InboundId, "inb");
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -23,6 +23,8 @@ pub const SMSC_IDS: &str = "smsc_ids";
 /// `tenant ++ message ++ index` → credits owed back for parts no carrier accepted; deleted in
 /// the same batch as the REFUND ledger entry that pays it.
 pub const REFUNDS_DUE: &str = "refunds_due";
+/// `tenant ++ inbound id` → `InboundRecord`.
+pub const INBOUND: &str = "inbound";
 /// `bind id` → `BindRecord`.
 pub const BINDS: &str = "binds";
 /// `route id` → `RouteRecord`.

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ApiKeyId, BindId, MessageId, SenderId, TenantId, TransactionId};
+use crate::ids::{ApiKeyId, BindId, InboundId, MessageId, SenderId, TenantId, TransactionId};
 use crate::msisdn::Msisdn;
 
 /// Milliseconds since the unix epoch, UTC.
@@ -445,4 +445,18 @@ pub struct BindRecord {
     /// The tenant that owns inbound messages arriving on this bind, if any.
     pub tenant: Option<TenantId>,
     pub created_at: UnixMillis,
+}
+
+/// An SMS received for a tenant (a non-receipt `deliver_sm`, parts reassembled).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct InboundRecord {
+    pub id: InboundId,
+    pub tenant: TenantId,
+    pub from: String,
+    pub to: String,
+    pub text: String,
+    pub parts: u8,
+    /// The bind it arrived on.
+    pub bind: Option<BindId>,
+    pub received_at: UnixMillis,
 }

@@ -41,6 +41,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             "/sms/{message_id}/recipients",
             get(sms::recipients).layer(scoped!(Scope::SmsRead)),
         )
+        .route("/inbound", get(sms::inbound).layer(scoped!(Scope::SmsRead)))
         .route(
             "/balance",
             get(account::balance).layer(scoped!(Scope::BalanceRead)),

@@ -356,3 +356,48 @@ pub async fn list(
         pagination: Pagination::new(page, listing.total),
     }))
 }
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InboundData {
+    id: String,
+    from: String,
+    to: String,
+    message: String,
+    parts: u8,
+    received_at: String,
+}
+
+#[derive(Serialize)]
+pub struct InboundListData {
+    messages: Vec<InboundData>,
+    pagination: Pagination,
+}
+
+/// `GET /inbound`: SMS received for the tenant, newest first.
+pub async fn inbound(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    query: QueryParams,
+) -> Result<impl IntoResponse, ApiError> {
+    let page = page_request(&query, 20, 100)?;
+    let from = date_param(&query, "startDate", DayEnd::Start)?;
+    let until = date_param(&query, "endDate", DayEnd::End)?;
+    let engine = state.engine.clone();
+    let listing = blocking(move || engine.inbound(caller.key.tenant, from, until, page)).await?;
+    Ok(ok(InboundListData {
+        messages: listing
+            .items
+            .into_iter()
+            .map(|sms| InboundData {
+                id: sms.id.to_string(),
+                from: sms.from,
+                to: sms.to,
+                message: sms.text,
+                parts: sms.parts,
+                received_at: iso(sms.received_at),
+            })
+            .collect(),
+        pagination: Pagination::new(page, listing.total),
+    }))
+}

@@ -297,3 +297,65 @@ async fn binds_and_routes_are_managed_at_run_time() {
     let health = server.request(Method::GET, "/health", None, None).await;
     assert_eq!(health.body["sandbox"], true);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_sms_reach_the_tenant_that_owns_the_bind_or_the_number() {
+    let smsc = smsc_with(|_| {}).await;
+    let server = TestServer::start().await;
+    let (tenant, key) = server.tenant(10, None).await;
+    let owned = server
+        .admin(
+            Method::POST,
+            &format!("/tenants/{tenant}/sender-ids"),
+            Some(json!({"name": "233501234567"})),
+        )
+        .await;
+    assert_eq!(owned.status, StatusCode::CREATED);
+    let bind = add_bind(&server, smsc.addr.port(), json!({})).await;
+    wait_bound(&server, &bind).await;
+    let long = format!("{} end", "a reply that needs two parts ".repeat(7));
+    smsc.send_inbound("233241234567", "233501234567", &long)
+        .await
+        .expect("inbound sent");
+    smsc.send_inbound("233241234567", "233999999999", "nobody owns this")
+        .await
+        .expect("inbound sent");
+    let mut received = Value::Null;
+    for _ in 0..50 {
+        received = server
+            .request(Method::GET, "/api/v1/inbound", Some(&key), None)
+            .await
+            .body;
+        if received["data"]["pagination"]["total"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sms = &received["data"]["messages"][0];
+    assert_eq!(sms["from"], "233241234567", "{received}");
+    assert_eq!(sms["to"], "233501234567");
+    assert_eq!(sms["message"], long.as_str());
+    assert_eq!(sms["parts"], 2);
+    // The default tenant owns neither: it sees nothing.
+    let theirs = server.get("/api/v1/inbound").await;
+    assert_eq!(theirs.body["data"]["pagination"]["total"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_racing_ahead_of_their_response_are_held_and_matched() {
+    let smsc = smsc_with(|config| {
+        config.latency = Duration::from_millis(150);
+        config.receipts_before_response = true;
+        // The response carries the id in hex, the receipt in decimal.
+        config.id_format = flit_loadtest::smsc::IdFormat::HexRespDecimalReceipt;
+    })
+    .await;
+    let server = TestServer::start().await;
+    let bind = add_bind(&server, smsc.addr.port(), json!({})).await;
+    wait_bound(&server, &bind).await;
+    let id = send(&server, &["0201234567", "0241234567"], &"y".repeat(300)).await;
+    let report = settled(&server, &id, Duration::from_secs(15)).await;
+    assert_eq!(report["stats"]["delivered"], 2, "{report}");
+    assert_eq!(smsc.stats().receipts_sent, 4);
+    assert_ledger_balanced(&server).await;
+}

@@ -55,6 +55,8 @@ pub struct BindShared {
     pub id: BindId,
     pub name: String,
     pub kind: BindKind,
+    /// The tenant that owns inbound SMS arriving here, when the operator said so.
+    pub owner: Option<crate::ids::TenantId>,
     pub queue: Arc<SubmitQueue>,
     /// Every submitted job by correlation id, from hand-over until all its parts are answered.
     pub jobs: DashMap<u64, InFlight>,
@@ -85,11 +87,17 @@ pub struct BindSnapshot {
 }
 
 impl BindShared {
-    pub fn new(id: BindId, name: String, kind: BindKind) -> Arc<BindShared> {
+    pub fn new(
+        id: BindId,
+        name: String,
+        kind: BindKind,
+        owner: Option<crate::ids::TenantId>,
+    ) -> Arc<BindShared> {
         Arc::new(BindShared {
             id,
             name,
             kind,
+            owner,
             queue: Arc::new(SubmitQueue::new()),
             jobs: DashMap::new(),
             actor: crate::supervisor::BindSlot::default(),

@@ -133,6 +133,9 @@ pub struct DispatchShared {
     pub parked: SegQueue<Job>,
     pub status_events: WorkQueue<StatusEvent>,
     pub binds: DashMap<BindId, Arc<BindShared>>,
+    /// Numeric sender IDs (phone numbers, short codes) → the tenant that owns them: inbound
+    /// SMS to such a number belong to that tenant.
+    pub numbers: DashMap<String, TenantId>,
     pub routes: std::sync::RwLock<Vec<RouteRecord>>,
     pub router: ActorSlot<RouterMsg>,
     pub status: ActorSlot<StatusMsg>,
@@ -148,6 +151,7 @@ impl DispatchShared {
             parked: SegQueue::new(),
             status_events: WorkQueue::default(),
             binds: DashMap::new(),
+            numbers: DashMap::new(),
             routes: std::sync::RwLock::new(Vec::new()),
             router: ActorSlot::default(),
             status: ActorSlot::default(),
@@ -210,6 +214,14 @@ impl DispatchShared {
                 }
                 None => self.ready.clear_kick(),
             }
+        }
+    }
+
+    /// Records that `sender` (if it is a number) belongs to `tenant`.
+    pub fn claim_number(&self, sender: &str, tenant: TenantId) {
+        let digits = sender.trim().trim_start_matches('+');
+        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+            self.numbers.insert(digits.to_string(), tenant);
         }
     }
 

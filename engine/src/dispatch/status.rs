@@ -23,9 +23,11 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{Deserialize, Serialize};
 
 use super::{DispatchShared, Job};
-use crate::ids::{BindId, MessageId, TenantId};
+use crate::ids::{BindId, InboundId, MessageId, TenantId};
 use crate::layout;
-use crate::model::{MessageRecord, RecipientRecord, RecipientStatus, TransactionKind, now_millis};
+use crate::model::{
+    InboundRecord, MessageRecord, RecipientRecord, RecipientStatus, TransactionKind, now_millis,
+};
 use crate::smpp::{InboundSms, Receipt, smsc_id_keys};
 use crate::tenant::{Credit, TenantMsg};
 
@@ -215,8 +217,7 @@ impl StatusState {
             }
             StatusEvent::Receipt { bind, receipt } => self.receipt(bind, receipt, drain),
             StatusEvent::Inbound { bind, sms } => {
-                tracing::info!(%bind, from = %sms.source, to = %sms.destination, "inbound SMS");
-                metrics::counter!("flit_inbound_messages_total").increment(1);
+                self.inbound(bind, sms, drain);
                 Ok(())
             }
             StatusEvent::Expired { job } => {
@@ -431,6 +432,40 @@ impl StatusState {
         }
         self.store_recipient(job_key, recipient, drain);
         Ok(())
+    }
+
+    /// Stores an inbound SMS for the tenant that owns its bind, or else its destination number.
+    fn inbound(&mut self, bind: BindId, sms: InboundSms, drain: &mut Drain) {
+        let owner = self
+            .shared
+            .binds
+            .get(&bind)
+            .and_then(|bind| bind.owner)
+            .or_else(|| {
+                let digits = sms.destination.trim().trim_start_matches('+');
+                self.shared.numbers.get(digits).map(|tenant| *tenant)
+            });
+        let Some(tenant) = owner else {
+            tracing::warn!(%bind, to = %sms.destination, "inbound SMS for a number no tenant owns; dropped");
+            metrics::counter!("flit_inbound_messages_total", "result" => "unowned").increment(1);
+            return;
+        };
+        let record = InboundRecord {
+            id: InboundId::new(),
+            tenant,
+            from: sms.source,
+            to: sms.destination,
+            text: sms.text,
+            parts: sms.parts,
+            bind: Some(bind),
+            received_at: now_millis(),
+        };
+        drain.batch.put(
+            layout::INBOUND,
+            layout::owned_key(tenant, record.id.to_bytes()),
+            codec::encode(&record),
+        );
+        metrics::counter!("flit_inbound_messages_total", "result" => "stored").increment(1);
     }
 
     /// Final failure: FAILED, and the parts never accepted owed back in the same batch.

@@ -34,6 +34,9 @@ pub struct SmscArgs {
     /// Delay before answering each submit_sm.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// Send each receipt before its submit_sm_resp (which waits for --latency-ms).
+    #[arg(long)]
+    pub receipts_before_response: bool,
     /// Answer every Nth submit_sm with ESME_RTHROTTLED (0x58).
     #[arg(long, conflicts_with = "throttle_rate")]
     pub throttle_every: Option<u64>,
@@ -90,6 +93,7 @@ impl SmscArgs {
             password: self.password.clone(),
             receipt_delay: Duration::from_millis(self.receipt_delay_ms),
             latency: Duration::from_millis(self.latency_ms),
+            receipts_before_response: self.receipts_before_response,
             throttle_every: self.throttle_every,
             throttle_rate: self.throttle_rate,
             disconnect_every: self.disconnect_every,

@@ -33,6 +33,9 @@ pub struct SmscConfig {
     pub receipt_delay: Duration,
     /// Time between receiving a `submit_sm` and answering it.
     pub latency: Duration,
+    /// Send each receipt right away, before the (delayed by `latency`) `submit_sm_resp`:
+    /// the race some real SMSCs produce, which the client must survive.
+    pub receipts_before_response: bool,
     /// Answer every Nth `submit_sm` (counted over the whole server) with `ESME_RTHROTTLED`.
     pub throttle_every: Option<u64>,
     /// Probability in [0, 1] that a `submit_sm` is answered with `ESME_RTHROTTLED`.
@@ -68,6 +71,7 @@ impl Default for SmscConfig {
             password: None,
             receipt_delay: Duration::from_secs(1),
             latency: Duration::ZERO,
+            receipts_before_response: false,
             throttle_every: None,
             throttle_rate: 0.0,
             disconnect_every: None,

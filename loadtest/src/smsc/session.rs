@@ -442,7 +442,11 @@ impl Session {
         );
         if let Some(deliver) = receipt {
             let shared = Arc::clone(&self.shared);
-            let delay = config.latency + config.receipt_delay;
+            let delay = if config.receipts_before_response {
+                std::time::Duration::ZERO
+            } else {
+                config.latency + config.receipt_delay
+            };
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
                 shared.route(deliver);
