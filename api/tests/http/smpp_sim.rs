@@ -359,3 +359,90 @@ async fn receipts_racing_ahead_of_their_response_are_held_and_matched() {
     assert_eq!(smsc.stats().receipts_sent, 4);
     assert_ledger_balanced(&server).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_and_slow_responses_lose_nothing() {
+    let smsc = smsc_with(|config| {
+        config.garbage_every = Some(11);
+        config.latency = Duration::from_millis(30);
+    })
+    .await;
+    let server = TestServer::start().await;
+    let bind = add_bind(&server, smsc.addr.port(), json!({})).await;
+    wait_bound(&server, &bind).await;
+    let recipients: Vec<String> = (0..30).map(|i| format!("02433{i:05}")).collect();
+    let recipients: Vec<&str> = recipients.iter().map(String::as_str).collect();
+    let id = send(&server, &recipients, "through the noise").await;
+    let report = settled(&server, &id, Duration::from_secs(60)).await;
+    assert_eq!(report["stats"]["delivered"], 30, "{report}");
+    assert!(smsc.stats().garbage_sent > 0);
+    assert_eq!(server.balance().await, 1000 - 30);
+    assert_ledger_balanced(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_refusal_fails_with_its_code_and_refunds_the_parts() {
+    let smsc = smsc_with(|config| config.reject_suffix = Some("9999".into())).await;
+    let server = TestServer::start().await;
+    let bind = add_bind(&server, smsc.addr.port(), json!({})).await;
+    wait_bound(&server, &bind).await;
+    let id = send(&server, &["0201239999", "0201234567"], &"z".repeat(200)).await;
+    let report = settled(&server, &id, Duration::from_secs(15)).await;
+    let refused = &report["recipients"][0];
+    assert_eq!(refused["status"], "FAILED", "{report}");
+    assert_eq!(refused["error"], "SMPP error 0x0000000b");
+    assert_eq!(report["recipients"][1]["status"], "DELIVERED");
+    // 2 parts × 2 recipients charged; the refused recipient's 2 parts come back.
+    let refunds = server.get("/api/v1/transactions?type=REFUND").await;
+    assert_eq!(refunds.body["data"]["transactions"][0]["amount"], 2);
+    assert_eq!(server.balance().await, 1000 - 4 + 2);
+    assert_ledger_balanced(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_fails_over_to_the_bind_that_is_up() {
+    let smsc = smsc_with(|_| {}).await;
+    let dead_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let server = TestServer::start().await;
+    let down = add_bind(&server, dead_port, json!({"name": "down"})).await;
+    let up = add_bind(&server, smsc.addr.port(), json!({"name": "up"})).await;
+    wait_bound(&server, &up).await;
+    let route = server
+        .admin(
+            Method::POST,
+            "/routes",
+            Some(json!({"prefix": "233", "bindIds": [down, up], "priority": 0, "weights": [9, 1]})),
+        )
+        .await;
+    assert_eq!(route.status, StatusCode::CREATED);
+    let recipients: Vec<String> = (0..20).map(|i| format!("02055{i:05}")).collect();
+    let recipients: Vec<&str> = recipients.iter().map(String::as_str).collect();
+    let id = send(&server, &recipients, "failover").await;
+    let report = settled(&server, &id, Duration::from_secs(15)).await;
+    assert_eq!(report["stats"]["delivered"], 20, "{report}");
+    let down_state = server
+        .admin(Method::GET, &format!("/binds/{down}"), None)
+        .await;
+    assert_eq!(down_state.body["data"]["state"]["bound"], false);
+    assert_eq!(down_state.body["data"]["state"]["submitted"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transmitter_and_receiver_binds_carry_submits_and_receipts() {
+    let smsc = smsc_with(|_| {}).await;
+    let server = TestServer::start().await;
+    let bind = add_bind(
+        &server,
+        smsc.addr.port(),
+        json!({"bindMode": "transmitter_receiver", "gsm7": "packed"}),
+    )
+    .await;
+    wait_bound(&server, &bind).await;
+    let id = send(&server, &["0201234567"], &"packed text ".repeat(20)).await;
+    let report = settled(&server, &id, Duration::from_secs(15)).await;
+    assert_eq!(report["status"], "DELIVERED", "{report}");
+    assert_eq!(smsc.stats().binds, 2, "one transmitter and one receiver");
+}

@@ -58,6 +58,9 @@ pub struct SmscArgs {
     /// Destinations ending with this get UNDELIV receipts.
     #[arg(long)]
     pub fail_suffix: Option<String>,
+    /// Refuse destinations with this ending at submit with ESME_RINVDSTADR (0x0B).
+    #[arg(long)]
+    pub reject_suffix: Option<String>,
     /// Send delivery receipts.
     #[arg(long, default_value_t = true, action = ArgAction::Set)]
     pub receipts: bool,
@@ -101,6 +104,7 @@ impl SmscArgs {
             garbage_every: self.garbage_every,
             garbage_rate: self.garbage_rate,
             fail_suffix: self.fail_suffix.clone(),
+            reject_suffix: self.reject_suffix.clone(),
             receipts: self.receipts,
             id_format: match self.id_format {
                 IdFormatArg::Hex => IdFormat::Hex,

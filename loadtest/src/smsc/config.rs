@@ -50,6 +50,8 @@ pub struct SmscConfig {
     pub garbage_rate: f64,
     /// Destinations ending with this suffix get an `UNDELIV` receipt (err:001, message_state 5).
     pub fail_suffix: Option<String>,
+    /// Destinations with this ending are refused for good at submit (ESME_RINVDSTADR, 0x0B).
+    pub reject_suffix: Option<String>,
     /// Send delivery receipts at all (still only when the submit's registered_delivery asks).
     pub receipts: bool,
     /// How message ids are written.
@@ -79,6 +81,7 @@ impl Default for SmscConfig {
             garbage_every: None,
             garbage_rate: 0.0,
             fail_suffix: None,
+            reject_suffix: None,
             receipts: true,
             id_format: IdFormat::Hex,
             silent: false,

@@ -47,6 +47,8 @@ pub enum SubmitOutcome {
     Accepted,
     /// Answered `ESME_RTHROTTLED`.
     Throttled,
+    /// Refused for good (`ESME_RINVDSTADR`).
+    Rejected,
     /// The connection was dropped right after it arrived.
     Disconnected,
     /// Garbage was written instead of its response.

@@ -415,6 +415,21 @@ impl Session {
             return self.respond(Outbound::SubmitResp(response), &config).await;
         }
 
+        if config
+            .reject_suffix
+            .as_deref()
+            .is_some_and(|suffix| record.destination.ends_with(suffix))
+        {
+            record.outcome = SubmitOutcome::Rejected;
+            self.shared.record(&config, record);
+            let response = header_only(
+                CommandId::SubmitSmResp,
+                CommandStatus::EsmeRinvdstadr,
+                sequence,
+            );
+            return self.respond(Outbound::SubmitResp(response), &config).await;
+        }
+
         let number = self.shared.next_message_id();
         let message_id = format_resp_id(config.id_format, number);
         let Ok(id_field) = COctetString::<1, 65>::from_str(&message_id) else {
