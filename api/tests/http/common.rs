@@ -216,4 +216,37 @@ impl TestServer {
             page += 1;
         }
     }
+
+    /// Waits until no recipient of message `id` is PENDING or SENT; returns the report's
+    /// `data`. Panics with the last report when `within` passes.
+    pub async fn settled(&self, id: &str, within: std::time::Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let report = self.get(&format!("/api/v1/sms/{id}/recipients")).await;
+            assert_eq!(report.status, StatusCode::OK, "{}", report.body);
+            let open = report.body["data"]["recipients"]
+                .as_array()
+                .expect("recipients")
+                .iter()
+                .any(|r| r["status"] == "PENDING" || r["status"] == "SENT");
+            if !open {
+                return report.body["data"].clone();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "message {id} still open after {within:?}: {}",
+                report.body
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The default tenant's ledger: the sum of `/transactions` amounts is the balance.
+    pub async fn assert_ledger_balanced(&self) {
+        assert_eq!(
+            self.ledger_sum(&self.api_key).await,
+            self.balance().await,
+            "sum of /transactions amounts == balance"
+        );
+    }
 }

@@ -96,7 +96,9 @@ async fn balance_status_report_and_history_have_the_documented_shape() {
         .to_string();
 
     // The sandbox delivers about a second later; the shapes are checked once it has.
-    settled_report(&server, &id).await;
+    server
+        .settled(&id, std::time::Duration::from_secs(10))
+        .await;
 
     let status = server.get(&format!("/api/v1/sms/status/{id}")).await;
     assert_eq!(status.status, StatusCode::OK);
@@ -380,23 +382,6 @@ async fn concurrent_idempotent_retries_charge_once() {
     assert_eq!(server.balance().await, 999);
 }
 
-/// Polls the delivery report until no recipient is PENDING or SENT (or 10 s pass).
-async fn settled_report(server: &TestServer, id: &str) -> serde_json::Value {
-    for _ in 0..100 {
-        let report = server.get(&format!("/api/v1/sms/{id}/recipients")).await;
-        let settled = report.body["data"]["recipients"]
-            .as_array()
-            .expect("recipients")
-            .iter()
-            .all(|r| r["status"] != "PENDING" && r["status"] != "SENT");
-        if settled {
-            return report.body["data"].clone();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("message {id} did not settle within 10 s");
-}
-
 #[tokio::test]
 async fn sandbox_delivers_and_fails_numbers_ending_in_0000() {
     let server = TestServer::start().await;
@@ -412,7 +397,9 @@ async fn sandbox_delivers_and_fails_numbers_ending_in_0000() {
         .as_str()
         .expect("id")
         .to_string();
-    let report = settled_report(&server, &id).await;
+    let report = server
+        .settled(&id, std::time::Duration::from_secs(10))
+        .await;
     assert_eq!(report["recipients"][0]["phone"], "233201234567");
     assert_eq!(report["recipients"][0]["status"], "DELIVERED");
     assert!(report["recipients"][0]["sentAt"].is_string());

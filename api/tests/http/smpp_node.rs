@@ -186,37 +186,6 @@ async fn send(server: &TestServer, phone: &str, text: &str) -> (String, i64) {
     )
 }
 
-/// Waits until no recipient of `id` is PENDING or SENT; returns the recipients report.
-async fn settled(server: &TestServer, id: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let report = server.get(&format!("/api/v1/sms/{id}/recipients")).await;
-        assert_eq!(report.status, StatusCode::OK, "{}", report.body);
-        let open = report.body["data"]["recipients"]
-            .as_array()
-            .expect("recipients")
-            .iter()
-            .any(|r| r["status"] == "PENDING" || r["status"] == "SENT");
-        if !open {
-            return report.body["data"].clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "message {id} not settled within 15 s: {}",
-            report.body
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn assert_ledger_balanced(server: &TestServer) {
-    assert_eq!(
-        server.ledger_sum(&server.api_key).await,
-        server.balance().await,
-        "sum of /transactions amounts == balance"
-    );
-}
-
 fn unhex(hex: &str) -> Vec<u8> {
     assert!(hex.len().is_multiple_of(2), "odd hex {hex}");
     (0..hex.len())
@@ -391,7 +360,7 @@ async fn round_trip(concatenation: &str) {
         sent.push(send(&server, "0201234567", text).await);
     }
     for (id, _) in &sent {
-        let report = settled(&server, id).await;
+        let report = server.settled(id, Duration::from_secs(15)).await;
         assert_eq!(report["status"], "DELIVERED", "{report}");
         assert_eq!(report["recipients"][0]["status"], "DELIVERED", "{report}");
     }
@@ -471,7 +440,7 @@ async fn round_trip(concatenation: &str) {
     assert_eq!(state["accepted"], submits.len(), "{state}");
     assert_eq!(state["rejected"], 0, "{state}");
     assert_eq!(state["inFlight"], 0, "{state}");
-    assert_ledger_balanced(&server).await;
+    server.assert_ledger_balanced().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -499,7 +468,7 @@ async fn an_undeliverable_receipt_fails_the_recipient_without_a_refund() {
     let text = "x".repeat(200);
     let (id, credits) = send(&server, "0201230000", &text).await;
     assert_eq!(credits, 2);
-    let report = settled(&server, &id).await;
+    let report = server.settled(&id, Duration::from_secs(15)).await;
     assert_eq!(report["recipients"][0]["status"], "FAILED", "{report}");
     assert_eq!(report["status"], "FAILED", "{report}");
 
@@ -529,5 +498,5 @@ async fn an_undeliverable_receipt_fails_the_recipient_without_a_refund() {
     let state = bind_state(&server, &bind).await;
     assert_eq!(state["accepted"], 2, "{state}");
     assert_eq!(state["receipts"], 2, "{state}");
-    assert_ledger_balanced(&server).await;
+    server.assert_ledger_balanced().await;
 }

@@ -64,35 +64,6 @@ async fn send(server: &TestServer, recipients: &[&str], text: &str) -> String {
         .to_string()
 }
 
-/// Waits until no recipient of `id` is PENDING or SENT; returns the report.
-async fn settled(server: &TestServer, id: &str, within: Duration) -> Value {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let report = server.get(&format!("/api/v1/sms/{id}/recipients")).await;
-        let open = report.body["data"]["recipients"]
-            .as_array()
-            .expect("recipients")
-            .iter()
-            .any(|r| r["status"] == "PENDING" || r["status"] == "SENT");
-        if !open {
-            return report.body["data"].clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "message {id} still open: {}",
-            report.body
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn assert_ledger_balanced(server: &TestServer) {
-    assert_eq!(
-        server.ledger_sum(&server.api_key).await,
-        server.balance().await
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_leave_through_a_bind_and_come_back_delivered() {
     let smsc = smsc_with(|_| {}).await;
@@ -112,7 +83,7 @@ async fn messages_leave_through_a_bind_and_come_back_delivered() {
         ids.push(send(&server, &["0201234567", "0241234567"], text).await);
     }
     for id in &ids {
-        let report = settled(&server, id, Duration::from_secs(15)).await;
+        let report = server.settled(id, Duration::from_secs(15)).await;
         assert_eq!(report["status"], "DELIVERED", "{report}");
         assert_eq!(report["stats"]["delivered"], 2);
     }
@@ -126,7 +97,7 @@ async fn messages_leave_through_a_bind_and_come_back_delivered() {
     assert_eq!(state.body["data"]["state"]["accepted"], 10);
     assert_eq!(state.body["data"]["state"]["receipts"], 10);
     assert_eq!(state.body["data"]["state"]["inFlight"], 0);
-    assert_ledger_balanced(&server).await;
+    server.assert_ledger_balanced().await;
     assert!(stats.max_outstanding_seen <= 10);
 }
 
@@ -143,14 +114,14 @@ async fn throttling_and_disconnects_lose_nothing_and_refund_nothing() {
     let recipients: Vec<String> = (0..40).map(|i| format!("02012{i:05}")).collect();
     let recipients: Vec<&str> = recipients.iter().map(String::as_str).collect();
     let id = send(&server, &recipients, "fault tolerant").await;
-    let report = settled(&server, &id, Duration::from_secs(60)).await;
+    let report = server.settled(&id, Duration::from_secs(60)).await;
     assert_eq!(report["stats"]["delivered"], 40, "{report}");
     let stats = smsc.stats();
     assert!(stats.throttled > 0 && stats.disconnects > 0, "{stats:?}");
     let refunds = server.get("/api/v1/transactions?type=REFUND").await;
     assert_eq!(refunds.body["data"]["pagination"]["total"], 0);
     assert_eq!(server.balance().await, 1000 - 40);
-    assert_ledger_balanced(&server).await;
+    server.assert_ledger_balanced().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,7 +141,7 @@ async fn work_waits_for_a_bind_that_is_down_and_goes_when_it_comes_up() {
         smsc_with(|config| config.listen = format!("127.0.0.1:{port}").parse().expect("addr"))
             .await;
     wait_bound(&server, &bind).await;
-    let report = settled(&server, &id, Duration::from_secs(20)).await;
+    let report = server.settled(&id, Duration::from_secs(20)).await;
     assert_eq!(report["status"], "DELIVERED");
     assert_eq!(smsc.stats().accepted, 1);
 }
@@ -194,14 +165,14 @@ async fn expired_validity_fails_and_refunds_what_never_left() {
         .as_str()
         .expect("id")
         .to_string();
-    let report = settled(&server, &id, Duration::from_secs(15)).await;
+    let report = server.settled(&id, Duration::from_secs(15)).await;
     assert_eq!(report["recipients"][0]["status"], "FAILED");
     let refunds = server.get("/api/v1/transactions?type=REFUND").await;
     let refund = &refunds.body["data"]["transactions"][0];
     assert_eq!(refund["amount"], 2);
     assert_eq!(refund["reference"], id.as_str());
     assert_eq!(server.balance().await, 1000);
-    assert_ledger_balanced(&server).await;
+    server.assert_ledger_balanced().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,7 +186,7 @@ async fn receipts_that_arrive_after_a_restart_still_match() {
         .await
         .expect("accepted");
     let server = server.restart().await;
-    let report = settled(&server, &id, Duration::from_secs(20)).await;
+    let report = server.settled(&id, Duration::from_secs(20)).await;
     assert_eq!(report["status"], "DELIVERED", "{report}");
     assert_eq!(smsc.stats().accepted, 1, "not sent twice");
 }
@@ -354,10 +325,10 @@ async fn receipts_racing_ahead_of_their_response_are_held_and_matched() {
     let bind = add_bind(&server, smsc.addr.port(), json!({})).await;
     wait_bound(&server, &bind).await;
     let id = send(&server, &["0201234567", "0241234567"], &"y".repeat(300)).await;
-    let report = settled(&server, &id, Duration::from_secs(15)).await;
+    let report = server.settled(&id, Duration::from_secs(15)).await;
     assert_eq!(report["stats"]["delivered"], 2, "{report}");
     assert_eq!(smsc.stats().receipts_sent, 4);
-    assert_ledger_balanced(&server).await;
+    server.assert_ledger_balanced().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -373,11 +344,11 @@ async fn garbage_and_slow_responses_lose_nothing() {
     let recipients: Vec<String> = (0..30).map(|i| format!("02433{i:05}")).collect();
     let recipients: Vec<&str> = recipients.iter().map(String::as_str).collect();
     let id = send(&server, &recipients, "through the noise").await;
-    let report = settled(&server, &id, Duration::from_secs(60)).await;
+    let report = server.settled(&id, Duration::from_secs(60)).await;
     assert_eq!(report["stats"]["delivered"], 30, "{report}");
     assert!(smsc.stats().garbage_sent > 0);
     assert_eq!(server.balance().await, 1000 - 30);
-    assert_ledger_balanced(&server).await;
+    server.assert_ledger_balanced().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -387,7 +358,7 @@ async fn a_permanent_refusal_fails_with_its_code_and_refunds_the_parts() {
     let bind = add_bind(&server, smsc.addr.port(), json!({})).await;
     wait_bound(&server, &bind).await;
     let id = send(&server, &["0201239999", "0201234567"], &"z".repeat(200)).await;
-    let report = settled(&server, &id, Duration::from_secs(15)).await;
+    let report = server.settled(&id, Duration::from_secs(15)).await;
     let refused = &report["recipients"][0];
     assert_eq!(refused["status"], "FAILED", "{report}");
     assert_eq!(refused["error"], "SMPP error 0x0000000b");
@@ -396,7 +367,7 @@ async fn a_permanent_refusal_fails_with_its_code_and_refunds_the_parts() {
     let refunds = server.get("/api/v1/transactions?type=REFUND").await;
     assert_eq!(refunds.body["data"]["transactions"][0]["amount"], 2);
     assert_eq!(server.balance().await, 1000 - 4 + 2);
-    assert_ledger_balanced(&server).await;
+    server.assert_ledger_balanced().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -421,7 +392,7 @@ async fn a_route_fails_over_to_the_bind_that_is_up() {
     let recipients: Vec<String> = (0..20).map(|i| format!("02055{i:05}")).collect();
     let recipients: Vec<&str> = recipients.iter().map(String::as_str).collect();
     let id = send(&server, &recipients, "failover").await;
-    let report = settled(&server, &id, Duration::from_secs(15)).await;
+    let report = server.settled(&id, Duration::from_secs(15)).await;
     assert_eq!(report["stats"]["delivered"], 20, "{report}");
     let down_state = server
         .admin(Method::GET, &format!("/binds/{down}"), None)
@@ -442,7 +413,7 @@ async fn transmitter_and_receiver_binds_carry_submits_and_receipts() {
     .await;
     wait_bound(&server, &bind).await;
     let id = send(&server, &["0201234567"], &"packed text ".repeat(20)).await;
-    let report = settled(&server, &id, Duration::from_secs(15)).await;
+    let report = server.settled(&id, Duration::from_secs(15)).await;
     assert_eq!(report["status"], "DELIVERED", "{report}");
     assert_eq!(smsc.stats().binds, 2, "one transmitter and one receiver");
 }
