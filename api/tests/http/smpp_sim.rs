@@ -417,3 +417,23 @@ async fn transmitter_and_receiver_binds_carry_submits_and_receipts() {
     assert_eq!(report["status"], "DELIVERED", "{report}");
     assert_eq!(smsc.stats().binds, 2, "one transmitter and one receiver");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recipients_not_yet_sent_are_requeued_after_a_restart() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let server = TestServer::start().await;
+    let bind = add_bind(&server, port, json!({})).await;
+    let id = send(&server, &["0201234567", "0241234567"], "kept on disk").await;
+    let server = server.restart().await;
+    let smsc = smsc_with(|config| {
+        config.listen = format!("127.0.0.1:{port}").parse().expect("addr");
+    })
+    .await;
+    wait_bound(&server, &bind).await;
+    let report = server.settled(&id, Duration::from_secs(20)).await;
+    assert_eq!(report["stats"]["delivered"], 2, "{report}");
+    assert_eq!(smsc.stats().accepted, 2, "each sent once");
+}
