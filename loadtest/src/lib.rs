@@ -3,7 +3,10 @@
 //! Each subcommand of the `flit-loadtest` binary is one module here, usable as a library so that
 //! the tests of other crates can start the same peers in-process:
 //!
+//! - [`e2e`]: an end-to-end run against a live server: simulated SMSCs bound through the admin
+//!   API, HTTP submit load, and a wait for every receipt, with a summary of what was seen.
 //! - [`smsc`]: a simulated SMSC (SMPP 3.4 server) that acks submits, sends delivery receipts and
 //!   injects faults.
 
+pub mod e2e;
 pub mod smsc;
