@@ -2,7 +2,7 @@
 //! accepted. Carrier answers and receipts arrive as `StatusEvent`s on a lock-free queue; each
 //! drain applies them to cached records and writes the result as one batch.
 //!
-//! A recipient moves PENDING → SENT when a carrier accepts its first part, and becomes final
+//! A recipient moves PENDING → SENT when a carrier has accepted all its parts, and becomes final
 //! when every part is accounted for: DELIVERED when every part's receipt says delivered, FAILED
 //! when a part is refused for good, its retries run out, its validity expires, or a receipt says
 //! it was not delivered. Parts no carrier ever accepted are refunded: the recipient turns FAILED
@@ -251,7 +251,12 @@ impl StatusState {
             && !is_final(recipient.status)
         {
             recipient.accepted_parts |= bits;
-            if recipient.status == RecipientStatus::Pending {
+            // SENT once a carrier holds every part: a recipient left with some parts accepted
+            // stays PENDING, so a restart sends it again rather than leaving it stuck.
+            let all_parts = full_mask(job.parts);
+            if recipient.status == RecipientStatus::Pending
+                && recipient.accepted_parts & all_parts == all_parts
+            {
                 let now = now_millis();
                 recipient.sent_at = Some(now);
                 self.set_status(
