@@ -67,9 +67,9 @@ impl Server {
                 .context("HTTP server failed")
         });
         tracing::info!(%addr, storage = %config.storage, "Flit is listening");
-        tracing::warn!(
-            "sandbox mode: no SMPP bind is configured, so no message leaves this server"
-        );
+        if engine.is_sandbox() {
+            tracing::warn!("{}", crate::SANDBOX_WARNING);
+        }
         Ok(Server {
             addr,
             engine,
