@@ -32,10 +32,7 @@ pub(crate) struct SledBackend {
 
 impl SledBackend {
     pub(crate) fn open(path: &Path) -> Result<Self, StorageError> {
-        let db = sled::Config::new()
-            .path(path)
-            .open()
-            .map_err(|error| StorageError::backend("sled open", error))?;
+        let db = open_with_retry(path)?;
         let log_file = File::open(path.join("db"))
             .map_err(|error| StorageError::backend("sled open log file for fsync", error))?;
         let backend = SledBackend {
@@ -198,5 +195,26 @@ impl Backend for SledBackend {
         self.log_file
             .sync_all()
             .map_err(|error| StorageError::backend("sled fsync log", error))
+    }
+}
+
+/// sled's background flusher can still hold the directory's file lock for a moment after the
+/// previous `Db` in this process was dropped (a restart in place, or a test reopening its
+/// store); a lock held by another process stays held, so this gives up after a short wait.
+fn open_with_retry(path: &Path) -> Result<sled::Db, StorageError> {
+    let mut wait = std::time::Duration::from_millis(5);
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        match sled::Config::new().path(path).open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(error))
+                if error.kind() == std::io::ErrorKind::WouldBlock
+                    && std::time::Instant::now() < give_up =>
+            {
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(std::time::Duration::from_millis(200));
+            }
+            Err(error) => return Err(StorageError::backend("sled open", error)),
+        }
     }
 }
