@@ -28,7 +28,7 @@ use crate::layout;
 use crate::model::{
     InboundRecord, MessageRecord, RecipientRecord, RecipientStatus, TransactionKind, now_millis,
 };
-use crate::smpp::{InboundSms, Receipt, smsc_id_keys};
+use crate::smpp::{InboundSms, Receipt, alternate_smsc_ids, normalise_smsc_id};
 use crate::tenant::{Credit, TenantMsg};
 
 /// Submissions of one recipient before a temporary failure becomes final.
@@ -37,6 +37,8 @@ pub const MAX_ATTEMPTS: u16 = 8;
 const DRAIN_LIMIT: usize = 8192;
 /// A receipt whose SMSC id is not known yet waits this long for its `submit_sm_resp`.
 const HOLD_RECEIPTS_FOR: Duration = Duration::from_secs(600);
+/// After waiting this long in vain, a held receipt's id is also tried in the other base.
+const ALTERNATE_AFTER: Duration = Duration::from_secs(3);
 
 pub enum StatusEvent {
     Accepted {
@@ -70,6 +72,8 @@ pub enum StatusEvent {
 
 pub enum StatusMsg {
     Kick,
+    /// Periodic: retry held receipts (under their other-base spellings once they waited).
+    Tick,
 }
 
 /// Which parts of which recipient an SMSC message id stands for.
@@ -79,7 +83,8 @@ pub struct SmscMapping {
     pub message: MessageId,
     pub index: u32,
     pub part_bits: u64,
-    /// Every normalised form the id is stored under, so all are deleted together.
+    /// The normalised id it is stored under (one key; a receipt's other-base spelling is only
+    /// tried later, see `ALTERNATE_AFTER`).
     pub keys: Vec<String>,
 }
 
@@ -113,6 +118,15 @@ struct Drain {
     recipients: HashSet<RecipientKey>,
     messages: HashSet<MessageId>,
     refunds: HashMap<(TenantId, MessageId), Owed>,
+}
+
+impl Drain {
+    fn is_empty(&self) -> bool {
+        self.batch.is_empty()
+            && self.recipients.is_empty()
+            && self.messages.is_empty()
+            && self.refunds.is_empty()
+    }
 }
 
 /// Credits owed back for one message: the parts they pay for and the debts they settle.
@@ -161,16 +175,20 @@ impl Actor for StatusActor {
         state: &mut StatusState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            StatusMsg::Kick => state.drain().await,
+            StatusMsg::Kick | StatusMsg::Tick => state.drain().await,
         }
     }
 }
 
 impl StatusState {
     async fn drain(&mut self) -> Result<(), ActorProcessingErr> {
+        let mut first = true;
         loop {
             self.shared.status_events.clear_kick();
             let mut drain = Drain::default();
+            if std::mem::take(&mut first) {
+                self.retry_held(&mut drain)?;
+            }
             let mut handled = 0;
             while handled < DRAIN_LIMIT {
                 let Some(event) = self.shared.status_events.pop() else {
@@ -179,7 +197,7 @@ impl StatusState {
                 handled += 1;
                 self.apply(event, &mut drain)?;
             }
-            if handled == 0 {
+            if handled == 0 && drain.is_empty() {
                 return Ok(());
             }
             self.flush(drain).await?;
@@ -215,7 +233,10 @@ impl StatusState {
                 }
                 self.answered(job, parts, drain)
             }
-            StatusEvent::Receipt { bind, receipt } => self.receipt(bind, receipt, drain),
+            StatusEvent::Receipt { bind, receipt } => {
+                self.receipt(bind, receipt, false, drain)?;
+                Ok(())
+            }
             StatusEvent::Inbound { bind, sms } => {
                 self.inbound(bind, sms, drain);
                 Ok(())
@@ -270,7 +291,7 @@ impl StatusState {
                 }
             }
             self.store_recipient(job.recipient_ref(), recipient, drain);
-            let keys = smsc_id_keys(&smsc_id);
+            let keys = vec![normalise_smsc_id(&smsc_id)];
             let mapping = SmscMapping {
                 tenant: job.tenant,
                 message: job.message,
@@ -291,7 +312,7 @@ impl StatusState {
                 .iter()
                 .find_map(|key| self.held.remove(&(bind, key.clone())));
             if let Some((receipt, _)) = early {
-                self.receipt(bind, receipt, drain)?;
+                self.receipt(bind, receipt, false, drain)?;
             }
         }
         self.attempts
@@ -358,16 +379,44 @@ impl StatusState {
         Ok(())
     }
 
+    /// Retries receipts held for their mapping; those that waited `ALTERNATE_AFTER` are also
+    /// tried under their id's other-base spellings.
+    fn retry_held(&mut self, drain: &mut Drain) -> Result<(), ActorProcessingErr> {
+        let now = Instant::now();
+        let due: Vec<(BindId, String)> = self
+            .held
+            .iter()
+            .filter(|(_, (_, since))| now.duration_since(*since) >= ALTERNATE_AFTER)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in due {
+            if let Some((receipt, since)) = self.held.remove(&key)
+                && !self.receipt(key.0, receipt.clone(), true, drain)?
+            {
+                // Still unknown: keep waiting (until HOLD_RECEIPTS_FOR).
+                self.held.insert(key, (receipt, since));
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a receipt; `Ok(false)` when its id is not known (yet). A fresh receipt is held
+    /// for its mapping; `alternates` also tries the id's other-base spellings.
     fn receipt(
         &mut self,
         bind: BindId,
         receipt: Receipt,
+        alternates: bool,
         drain: &mut Drain,
-    ) -> Result<(), ActorProcessingErr> {
+    ) -> Result<bool, ActorProcessingErr> {
         if !receipt.state.is_final() {
-            return Ok(());
+            return Ok(true);
         }
-        let keys = smsc_id_keys(&receipt.smsc_message_id);
+        let canonical = normalise_smsc_id(&receipt.smsc_message_id);
+        let mut keys = vec![canonical.clone()];
+        if alternates {
+            keys.extend(alternate_smsc_ids(&receipt.smsc_message_id));
+        }
         let mut found = None;
         for key in &keys {
             if let Some(mapping) = self.mappings.get(&(bind, key.clone())) {
@@ -384,12 +433,13 @@ impl StatusState {
             }
         }
         let Some(mapping) = found else {
-            // The submit_sm_resp may still be on its way: hold the receipt for it.
-            if let Some(key) = keys.into_iter().next() {
-                self.held.insert((bind, key), (receipt, Instant::now()));
+            if !alternates {
+                // The submit_sm_resp may still be on its way: hold the receipt for it.
+                self.held
+                    .insert((bind, canonical), (receipt, Instant::now()));
+                metrics::counter!("flit_receipts_total", "result" => "held").increment(1);
             }
-            metrics::counter!("flit_receipts_total", "result" => "held").increment(1);
-            return Ok(());
+            return Ok(false);
         };
         for key in &mapping.keys {
             self.mappings.remove(&(bind, key.clone()));
@@ -403,10 +453,10 @@ impl StatusState {
             index: mapping.index,
         };
         let Some(mut recipient) = self.recipient(job_key)? else {
-            return Ok(());
+            return Ok(true);
         };
         if is_final(recipient.status) {
-            return Ok(());
+            return Ok(true);
         }
         if receipt.state.is_success() {
             recipient.delivered_parts |= mapping.part_bits;
@@ -436,7 +486,7 @@ impl StatusState {
             self.set_status(job_key, &mut recipient, status, drain)?;
         }
         self.store_recipient(job_key, recipient, drain);
-        Ok(())
+        Ok(true)
     }
 
     /// Stores an inbound SMS for the tenant that owns its bind, or else its destination number.

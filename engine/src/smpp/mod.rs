@@ -29,7 +29,8 @@ use std::time::Duration;
 
 pub use queue::SubmitQueue;
 pub use receipt::{
-    ParsedReceiptText, Receipt, ReceiptState, normalise_smsc_id, parse_receipt_text, smsc_id_keys,
+    ParsedReceiptText, Receipt, ReceiptState, alternate_smsc_ids, normalise_smsc_id,
+    parse_receipt_text, smsc_id_keys,
 };
 pub use session::SessionHandle;
 

@@ -228,9 +228,44 @@ pub fn normalise_smsc_id(id: &str) -> String {
     raw
 }
 
+/// The id's canonical spellings under the other base: for a receipt whose id did not match as
+/// given, because the SMSC wrote it in decimal in one place and hex in the other. Tried only
+/// after a receipt has waited in vain for its id as given: an all-digit id is a valid spelling
+/// in both bases, so trying both at once would match unrelated messages.
+pub fn alternate_smsc_ids(id: &str) -> Vec<String> {
+    let raw = id.trim().to_ascii_lowercase();
+    let canonical = normalise_smsc_id(&raw);
+    let mut alternates = Vec::new();
+    if !raw.is_empty()
+        && raw.bytes().all(|b| b.is_ascii_digit())
+        && let Ok(value) = raw.parse::<u128>()
+    {
+        alternates.push(format!("{value:x}"));
+    }
+    if !raw.is_empty()
+        && raw.bytes().all(|b| b.is_ascii_hexdigit())
+        && let Ok(value) = u128::from_str_radix(&raw, 16)
+    {
+        alternates.push(normalise_smsc_id(&value.to_string()));
+    }
+    alternates.retain(|alternate| *alternate != canonical);
+    alternates.dedup();
+    alternates
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn alternates_cross_the_base_but_never_repeat_the_id() {
+        // Hex 0A1F in the response, decimal 2591 in the receipt (and the other way round).
+        assert_eq!(normalise_smsc_id("0A1F"), "a1f");
+        assert_eq!(alternate_smsc_ids("2591"), ["a1f", "9617"]);
+        assert_eq!(normalise_smsc_id("2591"), "2591");
+        assert_eq!(alternate_smsc_ids("A1F"), ["2591"]);
+        assert!(alternate_smsc_ids("msg-7").is_empty());
+    }
 
     #[test]
     fn parses_the_standard_form() {
