@@ -1,28 +1,37 @@
-//! The accept path (SPEC §9): validate → normalise and dedupe → segment once → price →
-//! the tenant actor charges → one durable batch → answer.
+//! The accept path (SPEC §9): validate → collect, normalise and dedupe recipients from every
+//! source → render and segment each distinct text → price → the tenant actor charges → durable
+//! batches → answer.
 //!
-//! Everything up to the charge runs on the caller's task and touches no storage, so sends of
-//! many tenants proceed in parallel; the tenant actor only does the arithmetic and submits the
-//! batch; the caller then waits for the group commit that makes it durable.
+//! Planning touches storage only to read contacts, groups and templates (off the async threads
+//! when a contact source is involved); the tenant actor only does the arithmetic and submits
+//! the charge; the caller then waits for the group commit that makes it durable. Sends of more
+//! than `CHUNK` recipients write their recipient rows first, a durable batch per chunk, and make
+//! them visible with the final batch that holds the message and the charge: a crash in between
+//! leaves only unreferenced rows, never a charge without its recipients.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use flit_storage::{Batch, codec};
 use ractor::rpc::CallResult;
 
+use crate::contacts::ContactRecord;
 use crate::engine::{Engine, read};
 use crate::error::EngineError;
-use crate::ids::MessageId;
+use crate::ids::{ContactId, GroupId, MessageId, TemplateId, TenantId};
 use crate::layout;
 use crate::model::{
     MessageRecord, RecipientRecord, SendOutcome, StatusCounts, UnixMillis, now_millis,
 };
-use crate::msisdn::{Msisdn, Validation};
+use crate::msisdn::{Country, Msisdn, Validation};
 use crate::segment::{self, TextInfo};
+use crate::templates;
 use crate::tenant::{Charge, IdempotencyClaim, TenantMsg};
 
 /// Explicit recipients a single request may carry (FlashSMS limit).
 pub const MAX_EXPLICIT_RECIPIENTS: usize = 1_000;
+/// Recipients one send may reach through groups and contacts.
+pub const MAX_TOTAL_RECIPIENTS: usize = 100_000;
 /// Recipient count an estimate may ask about.
 pub const MAX_ESTIMATE_RECIPIENTS: u64 = 10_000;
 /// No phone number in any written form is longer; longer input is listed invalid, truncated.
@@ -30,11 +39,23 @@ pub const MAX_RECIPIENT_INPUT_BYTES: usize = 32;
 pub const MAX_CAMPAIGN_NAME_CHARS: usize = 100;
 /// How far ahead a send may be scheduled.
 pub const MAX_SCHEDULE_AHEAD_MS: i64 = 366 * 24 * 3600 * 1000;
+/// Recipient rows per durable batch for large sends (bounds memory and batch size).
+pub const CHUNK: usize = 5_000;
+/// Placeholders every contact fills.
+pub const CONTACT_VARIABLES: [&str; 4] = ["firstName", "lastName", "phone", "email"];
 
 #[derive(Clone, Debug, Default)]
 pub struct SendRequest {
+    /// Explicit numbers, at most `MAX_EXPLICIT_RECIPIENTS`.
     pub recipients: Vec<String>,
+    pub group_ids: Vec<GroupId>,
+    pub contact_ids: Vec<ContactId>,
+    pub all_contacts: bool,
+    /// The text, or empty when `template` gives it.
     pub text: String,
+    pub template: Option<TemplateId>,
+    /// Values for the text's `{{placeholders}}` beyond the contact fields.
+    pub variables: HashMap<String, String>,
     /// Must name one of the tenant's approved sender IDs; `None` takes the first approved.
     pub sender: Option<String>,
     pub campaign: Option<String>,
@@ -43,6 +64,12 @@ pub struct SendRequest {
     /// The calling API's default number check; the tenant's own setting wins over it.
     pub validation: Option<Validation>,
     pub idempotency: Option<IdempotencyClaim>,
+}
+
+impl SendRequest {
+    fn uses_contacts(&self) -> bool {
+        self.all_contacts || !self.group_ids.is_empty() || !self.contact_ids.is_empty()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -54,6 +81,38 @@ pub struct Estimate {
     pub can_afford: bool,
 }
 
+/// One recipient of a planned send.
+struct Planned {
+    msisdn: Msisdn,
+    /// Its own text when personalised; `None` = the message text.
+    text: Option<Arc<str>>,
+    parts: u16,
+}
+
+/// A send, resolved and priced, not yet charged.
+struct Plan {
+    text: String,
+    info: TextInfo,
+    recipients: Vec<Planned>,
+    invalid: Vec<String>,
+    parts: i64,
+    price: i64,
+}
+
+impl Plan {
+    fn credits(&self) -> i64 {
+        self.parts * self.price
+    }
+}
+
+/// The tenant settings a plan needs, copied once.
+struct Settings {
+    price: i64,
+    max_parts: usize,
+    validation: Validation,
+    country: Country,
+}
+
 impl Engine {
     /// Accepts a send: on `Ok` the message, its recipients and the charge are durable.
     ///
@@ -61,22 +120,24 @@ impl Engine {
     /// the request would no longer validate (its schedule date has passed, say).
     pub async fn send(
         &self,
-        tenant: crate::ids::TenantId,
+        tenant: TenantId,
         request: SendRequest,
     ) -> Result<SendOutcome, EngineError> {
         let claim = request.idempotency;
         match self.accept(tenant, request).await {
-            Err(error @ EngineError::Invalid { .. }) => match claim {
-                Some(claim) => Ok(self.replay(tenant, claim).await?.ok_or(error)?),
-                None => Err(error),
-            },
+            Err(error @ (EngineError::Invalid { .. } | EngineError::NotFound { .. })) => {
+                match claim {
+                    Some(claim) => Ok(self.replay(tenant, claim).await?.ok_or(error)?),
+                    None => Err(error),
+                }
+            }
             other => other,
         }
     }
 
     async fn replay(
         &self,
-        tenant: crate::ids::TenantId,
+        tenant: TenantId,
         claim: IdempotencyClaim,
     ) -> Result<Option<SendOutcome>, EngineError> {
         let entry = self.entry(tenant)?;
@@ -101,25 +162,64 @@ impl Engine {
         }
     }
 
-    async fn accept(
+    /// Resolves and prices a send without charging it; contact sources are read off the async
+    /// threads.
+    async fn plan_send(
         &self,
-        tenant: crate::ids::TenantId,
-        request: SendRequest,
-    ) -> Result<SendOutcome, EngineError> {
+        tenant: TenantId,
+        request: Arc<SendRequest>,
+    ) -> Result<Plan, EngineError> {
+        if request.uses_contacts() {
+            let engine = self.clone();
+            tokio::task::spawn_blocking(move || engine.plan(tenant, &request))
+                .await
+                .map_err(|_| EngineError::Unavailable("planning the send was interrupted".into()))?
+        } else {
+            self.plan(tenant, &request)
+        }
+    }
+
+    fn settings(
+        &self,
+        tenant: TenantId,
+        asked: Option<Validation>,
+    ) -> Result<Settings, EngineError> {
         let entry = self.entry(tenant)?;
-        let (price, max_parts, tenant_validation) = {
-            let record = read(&entry.record);
-            (
-                record.price_per_part,
-                record.max_parts as usize,
-                record.number_validation.clone(),
-            )
+        let (country, validation) = crate::contacts::number_rules(&entry, asked);
+        let record = read(&entry.record);
+        Ok(Settings {
+            price: record.price_per_part,
+            max_parts: record.max_parts as usize,
+            validation,
+            country,
+        })
+    }
+
+    fn plan(&self, tenant: TenantId, request: &SendRequest) -> Result<Plan, EngineError> {
+        let settings = self.settings(tenant, request.validation)?;
+        let text = match request.template {
+            Some(template) => {
+                self.template(tenant, template)?
+                    .ok_or(EngineError::NotFound { what: "template" })?
+                    .content
+            }
+            None => request.text.clone(),
         };
-        let text = analyse_text(&request.text, max_parts)?;
-        if request.recipients.is_empty() {
+        if text.is_empty() {
             return Err(EngineError::invalid(
-                "missing_recipients",
-                "give at least one recipient",
+                "missing_message",
+                "`message` must not be empty",
+            ));
+        }
+        let placeholders = templates::variables(&text);
+        if let Some(missing) = placeholders.iter().find(|name| {
+            !CONTACT_VARIABLES.contains(&name.as_str()) && !request.variables.contains_key(*name)
+        }) {
+            return Err(EngineError::invalid(
+                "missing_variable",
+                format!(
+                    "the text uses `{{{{{missing}}}}}` but no value was given for it in `variables`"
+                ),
             ));
         }
         if request.recipients.len() > MAX_EXPLICIT_RECIPIENTS {
@@ -131,6 +231,86 @@ impl Engine {
                 ),
             ));
         }
+        let mut builder = PlanBuilder {
+            base: &text,
+            personalised: !placeholders.is_empty(),
+            variables: &request.variables,
+            settings: &settings,
+            seen: HashSet::new(),
+            recipients: Vec::new(),
+            invalid: Vec::new(),
+            parts: 0,
+            infos: HashMap::new(),
+        };
+        for raw in &request.recipients {
+            if raw.len() > MAX_RECIPIENT_INPUT_BYTES {
+                let shown: String = raw.chars().take(MAX_RECIPIENT_INPUT_BYTES).collect();
+                builder.invalid.push(format!("{shown}…"));
+                continue;
+            }
+            match Msisdn::parse(raw, settings.country, settings.validation) {
+                Ok(number) => builder.add(number, None)?,
+                Err(_) => builder.invalid.push(raw.clone()),
+            }
+        }
+        if !request.contact_ids.is_empty() {
+            for contact in self.contacts_by_ids(tenant, &request.contact_ids)? {
+                builder.add(contact.phone, Some(&contact))?;
+            }
+        }
+        for group in &request.group_ids {
+            self.for_each_group_contact(tenant, *group, CHUNK, |contacts| {
+                contacts
+                    .iter()
+                    .try_for_each(|contact| builder.add(contact.phone, Some(contact)))
+            })?;
+        }
+        if request.all_contacts {
+            self.for_each_contact(tenant, CHUNK, |contacts| {
+                contacts
+                    .iter()
+                    .try_for_each(|contact| builder.add(contact.phone, Some(contact)))
+            })?;
+        }
+        let PlanBuilder {
+            recipients,
+            invalid,
+            parts,
+            ..
+        } = builder;
+        if recipients.is_empty() {
+            return Err(if invalid.is_empty() {
+                EngineError::invalid(
+                    "missing_recipients",
+                    "give at least one recipient (recipients, groupId, groupIds, contactIds or sendToAllContacts)",
+                )
+            } else {
+                EngineError::invalid(
+                    "no_valid_recipients",
+                    format!(
+                        "none of the recipients is a valid phone number: {}",
+                        invalid.join(", ")
+                    ),
+                )
+            });
+        }
+        let info = segment::analyse(&text);
+        Ok(Plan {
+            text,
+            info,
+            recipients,
+            invalid,
+            parts,
+            price: settings.price,
+        })
+    }
+
+    async fn accept(
+        &self,
+        tenant: TenantId,
+        request: SendRequest,
+    ) -> Result<SendOutcome, EngineError> {
+        let entry = self.entry(tenant)?;
         if let Some(campaign) = &request.campaign
             && campaign.chars().count() > MAX_CAMPAIGN_NAME_CHARS
         {
@@ -142,54 +322,30 @@ impl Engine {
         let now = now_millis();
         check_schedule(request.schedule_at, now)?;
         let sender = self.resolve_sender(&entry, request.sender.as_deref())?;
-
-        let validation = tenant_validation
-            .and_then(|v| v.parse().ok())
-            .or(request.validation)
-            .unwrap_or(Validation::Strict);
-        let country = *read(&entry.country);
-        let mut seen = HashSet::with_capacity(request.recipients.len());
-        let mut numbers = Vec::with_capacity(request.recipients.len());
-        let mut invalid = Vec::new();
-        for raw in &request.recipients {
-            if raw.len() > MAX_RECIPIENT_INPUT_BYTES {
-                let shown: String = raw.chars().take(MAX_RECIPIENT_INPUT_BYTES).collect();
-                invalid.push(format!("{shown}…"));
-                continue;
-            }
-            match Msisdn::parse(raw, country, validation) {
-                Ok(number) => {
-                    if seen.insert(number) {
-                        numbers.push(number);
-                    }
-                }
-                Err(_) => invalid.push(raw.clone()),
-            }
-        }
-        if numbers.is_empty() {
-            return Err(EngineError::invalid(
-                "no_valid_recipients",
-                format!(
-                    "none of the recipients is a valid phone number: {}",
-                    invalid.join(", ")
-                ),
-            ));
+        let request = Arc::new(request);
+        let plan = self.plan_send(tenant, request.clone()).await?;
+        let cost = plan.credits();
+        if cost > entry.shared.balance() {
+            // The actor decides for real below; this spares writing rows for a sure 402.
+            return Err(EngineError::InsufficientCredits {
+                required: cost,
+                balance: entry.shared.balance(),
+            });
         }
 
-        let parts = text.parts as i64;
-        let cost = parts * numbers.len() as i64 * price;
         let message_id = MessageId::new();
+        let count = plan.recipients.len();
         let message = MessageRecord {
             id: message_id,
             tenant,
-            text: request.text,
+            text: plan.text.clone(),
             sender,
             campaign: request.campaign.clone(),
-            recipient_count: numbers.len() as u32,
+            recipient_count: count as u32,
             credits: cost,
-            price_per_part: price,
+            price_per_part: plan.price,
             counts: StatusCounts {
-                pending: numbers.len() as u32,
+                pending: count as u32,
                 ..StatusCounts::default()
             },
             scheduled_at: request.schedule_at,
@@ -197,7 +353,31 @@ impl Engine {
             sent_at: None,
             created_at: now,
         };
-        let mut batch = Batch::with_capacity(numbers.len() + 4);
+        let recipient_row = |index: usize, planned: &Planned| {
+            let mut recipient = RecipientRecord::new(planned.msisdn, planned.parts);
+            recipient.text = planned.text.as_deref().map(str::to_string);
+            (
+                layout::recipient_key(message_id, index as u32),
+                codec::encode(&recipient),
+            )
+        };
+        let mut batch = Batch::with_capacity(count.min(CHUNK) + 4);
+        if count <= CHUNK {
+            for (index, planned) in plan.recipients.iter().enumerate() {
+                let (key, value) = recipient_row(index, planned);
+                batch.put(layout::RECIPIENTS, key, value);
+            }
+        } else {
+            // Not yet referenced by any message: invisible until the final batch lands.
+            for (chunk, planned) in plan.recipients.chunks(CHUNK).enumerate() {
+                let mut rows = Batch::with_capacity(planned.len());
+                for (offset, planned) in planned.iter().enumerate() {
+                    let (key, value) = recipient_row(chunk * CHUNK + offset, planned);
+                    rows.put(layout::RECIPIENTS, key, value);
+                }
+                self.store().commit(rows).await?;
+            }
+        }
         batch.put(
             layout::MESSAGES,
             layout::owned_key(tenant, message_id.to_bytes()),
@@ -209,19 +389,11 @@ impl Engine {
             message_id.to_bytes().to_vec(),
             codec::encode(&tenant),
         );
-        for (index, number) in numbers.iter().enumerate() {
-            let recipient = RecipientRecord::new(*number, text.parts as u16);
-            batch.put(
-                layout::RECIPIENTS,
-                layout::recipient_key(message_id, index as u32),
-                codec::encode(&recipient),
-            );
-        }
         let description = format!(
             "API SMS: {} ({} recipient{})",
             request.campaign.as_deref().unwrap_or("message"),
-            numbers.len(),
-            if numbers.len() == 1 { "" } else { "s" }
+            count,
+            if count == 1 { "" } else { "s" }
         );
         let charge = Charge {
             message_id,
@@ -230,8 +402,8 @@ impl Engine {
             batch,
             outcome: SendOutcome {
                 message_id,
-                recipients_sent: numbers.len() as u32,
-                invalid_recipients: invalid,
+                recipients_sent: count as u32,
+                invalid_recipients: plan.invalid.clone(),
                 credits_used: cost,
                 remaining_credits: 0,
                 scheduled_at: request.schedule_at,
@@ -245,11 +417,25 @@ impl Engine {
             .call(|reply| TenantMsg::Charge(Box::new(charge), reply), None)
             .await
         {
-            Ok(CallResult::Success(result)) => result?,
-            _ => {
-                return Err(EngineError::Unavailable(
-                    "the tenant's account is restarting; retry shortly".into(),
-                ));
+            Ok(CallResult::Success(result)) => result,
+            _ => Err(crate::tenant::ChargeError::Storage(
+                flit_storage::StorageError::Closed,
+            )),
+        };
+        let charged = match charged {
+            Ok(charged) => charged,
+            Err(error) => {
+                if count > CHUNK {
+                    self.forget_rows(message_id, count);
+                }
+                return Err(match error {
+                    crate::tenant::ChargeError::Storage(flit_storage::StorageError::Closed) => {
+                        EngineError::Unavailable(
+                            "the tenant's account is restarting; retry shortly".into(),
+                        )
+                    }
+                    other => other.into(),
+                });
             }
         };
         if let Err(error) = charged.durable.await {
@@ -258,25 +444,38 @@ impl Engine {
         }
         if !charged.replayed {
             metrics::counter!("flit_messages_accepted_total").increment(1);
-            metrics::counter!("flit_segments_accepted_total")
-                .increment(text.parts as u64 * numbers.len() as u64);
-            let parts = text.parts as u16;
+            metrics::counter!("flit_segments_accepted_total").increment(plan.parts as u64);
             let jobs = crate::dispatch::jobs_for(
                 &message,
-                numbers
-                    .iter()
+                plan.recipients
+                    .into_iter()
                     .enumerate()
-                    .map(|(index, number)| (index as u32, *number, parts)),
+                    .map(|(index, planned)| {
+                        (index as u32, planned.msisdn, planned.parts, planned.text)
+                    }),
             );
             self.dispatch().enqueue_at(jobs, message.scheduled_at);
         }
         Ok(charged.outcome)
     }
 
+    /// Deletes the recipient rows of a large send whose charge was refused (best effort:
+    /// unreferenced rows are harmless).
+    fn forget_rows(&self, message: MessageId, count: usize) {
+        let mut batch = Batch::with_capacity(count);
+        for index in 0..count {
+            batch.delete(
+                layout::RECIPIENTS,
+                layout::recipient_key(message, index as u32),
+            );
+        }
+        drop(self.store().submit(batch));
+    }
+
     /// What a send of `text` to `recipient_count` numbers would cost; charges nothing.
     pub fn estimate(
         &self,
-        tenant: crate::ids::TenantId,
+        tenant: TenantId,
         text: &str,
         recipient_count: u64,
     ) -> Result<Estimate, EngineError> {
@@ -297,6 +496,26 @@ impl Engine {
         Ok(Estimate {
             text: info,
             recipient_count,
+            credits_required,
+            current_balance,
+            can_afford: credits_required <= current_balance,
+        })
+    }
+
+    /// The real cost of a send as it would go out now: every source resolved, every
+    /// personalised text segmented and priced on its own.
+    pub async fn estimate_send(
+        &self,
+        tenant: TenantId,
+        request: SendRequest,
+    ) -> Result<Estimate, EngineError> {
+        let entry = self.entry(tenant)?;
+        let plan = self.plan_send(tenant, Arc::new(request)).await?;
+        let current_balance = entry.shared.balance();
+        let credits_required = plan.credits();
+        Ok(Estimate {
+            text: plan.info,
+            recipient_count: plan.recipients.len() as u64,
             credits_required,
             current_balance,
             can_afford: credits_required <= current_balance,
@@ -363,4 +582,84 @@ fn check_schedule(at: Option<UnixMillis>, now: UnixMillis) -> Result<(), EngineE
         ));
     }
     Ok(())
+}
+
+/// Collects recipients from every source: dedupes, renders, segments and counts parts.
+struct PlanBuilder<'a> {
+    base: &'a str,
+    personalised: bool,
+    variables: &'a HashMap<String, String>,
+    settings: &'a Settings,
+    seen: HashSet<Msisdn>,
+    recipients: Vec<Planned>,
+    invalid: Vec<String>,
+    parts: i64,
+    /// Segmentation of each distinct text seen (most sends have one).
+    infos: HashMap<Arc<str>, TextInfo>,
+}
+
+impl PlanBuilder<'_> {
+    fn add(&mut self, msisdn: Msisdn, contact: Option<&ContactRecord>) -> Result<(), EngineError> {
+        if !self.seen.insert(msisdn) {
+            return Ok(());
+        }
+        if self.recipients.len() >= MAX_TOTAL_RECIPIENTS {
+            return Err(EngineError::invalid(
+                "too_many_recipients",
+                format!("a send may reach at most {MAX_TOTAL_RECIPIENTS} recipients"),
+            ));
+        }
+        let text: Option<Arc<str>> = if self.personalised {
+            let rendered = templates::render(self.base, |name| {
+                contact_value(name, msisdn, contact).or_else(|| self.variables.get(name).cloned())
+            })
+            .map_err(|missing| {
+                EngineError::invalid(
+                    "missing_variable",
+                    format!("no value for `{{{{{missing}}}}}`"),
+                )
+            })?;
+            Some(Arc::from(rendered))
+        } else {
+            None
+        };
+        let key: Arc<str> = text.clone().unwrap_or_else(|| Arc::from(self.base));
+        let info = match self.infos.get(&key) {
+            Some(info) => *info,
+            None => {
+                let info = analyse_text(&key, self.settings.max_parts)?;
+                if self.infos.len() < 4096 {
+                    self.infos.insert(key, info);
+                }
+                info
+            }
+        };
+        self.parts += info.parts as i64;
+        self.recipients.push(Planned {
+            msisdn,
+            text,
+            parts: info.parts as u16,
+        });
+        Ok(())
+    }
+}
+
+/// A contact field for a placeholder; an explicit number fills only `{{phone}}`, and a
+/// contact's missing field renders empty.
+fn contact_value(name: &str, msisdn: Msisdn, contact: Option<&ContactRecord>) -> Option<String> {
+    match name {
+        "phone" => Some(msisdn.to_string()),
+        "firstName" => Some(
+            contact
+                .and_then(|c| c.first_name.clone())
+                .unwrap_or_default(),
+        ),
+        "lastName" => Some(
+            contact
+                .and_then(|c| c.last_name.clone())
+                .unwrap_or_default(),
+        ),
+        "email" => Some(contact.and_then(|c| c.email.clone()).unwrap_or_default()),
+        _ => None,
+    }
 }

@@ -66,6 +66,10 @@ pub(crate) struct TenantEntry {
     pub(crate) slot: Arc<TenantSlot>,
     /// Approved and pending sender IDs, oldest first (the first approved is the default).
     pub(crate) senders: RwLock<Vec<SenderIdRecord>>,
+    /// Serialises this tenant's address-book writes (contacts, groups, templates), whose
+    /// uniqueness rules (one contact per phone, one group or template per name) are
+    /// check-then-write.
+    pub(crate) book: tokio::sync::Mutex<()>,
 }
 
 /// Fields for a new tenant; `None` takes the engine default.
@@ -166,16 +170,20 @@ impl Engine {
         self.supervise(|reply| SupervisorMsg::StartBind(sandbox.clone(), reply))
             .await?;
         self.start_stored_binds().await?;
-        // A sweep that hands parked work back to the router now and then, so jobs whose
-        // validity ran out while every bind was down are expired rather than kept.
+        // A sweep that hands parked work back to the router now and then (so jobs whose
+        // validity ran out while every bind was down are expired rather than kept), and lets
+        // the status writer retry receipts still waiting for their SMSC id.
         let sweep = Arc::downgrade(&dispatch);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
             loop {
                 tick.tick().await;
-                match sweep.upgrade() {
-                    Some(dispatch) => dispatch.unpark(),
-                    None => break,
+                let Some(dispatch) = sweep.upgrade() else {
+                    break;
+                };
+                dispatch.unpark();
+                if let Some(status) = dispatch.status.get() {
+                    let _ = status.cast(crate::dispatch::StatusMsg::Tick);
                 }
             }
         });
@@ -196,7 +204,7 @@ impl Engine {
             let Some(message) = self.message(tenant, MessageId::from_bytes(message))? else {
                 continue;
             };
-            let pending: Vec<(u32, crate::msisdn::Msisdn, u16)> = self
+            let pending: Vec<(u32, crate::msisdn::Msisdn, u16, Option<Arc<str>>)> = self
                 .inner
                 .store
                 .scan(&Scan::prefix(layout::RECIPIENTS, &message.id.to_bytes()))?
@@ -205,11 +213,14 @@ impl Engine {
                 .enumerate()
                 .filter_map(|(index, (_, value))| {
                     let recipient: RecipientRecord = codec::decode(&value).ok()?;
-                    (recipient.status == crate::model::RecipientStatus::Pending).then_some((
-                        index as u32,
-                        recipient.msisdn,
-                        recipient.parts,
-                    ))
+                    (recipient.status == crate::model::RecipientStatus::Pending).then(|| {
+                        (
+                            index as u32,
+                            recipient.msisdn,
+                            recipient.parts,
+                            recipient.text.map(Arc::from),
+                        )
+                    })
                 })
                 .collect();
             requeued += pending.len();
@@ -437,6 +448,7 @@ impl Engine {
             shared: Arc::new(TenantShared::default()),
             slot: Arc::new(TenantSlot::default()),
             senders: RwLock::new(senders),
+            book: tokio::sync::Mutex::new(()),
         });
         self.supervise(|reply| {
             SupervisorMsg::StartTenant(record.id, entry.shared.clone(), entry.slot.clone(), reply)
@@ -764,14 +776,18 @@ impl Engine {
 
     // ----- storage helpers -----------------------------------------------------------------
 
-    fn get<T: DeserializeOwned>(&self, tree: &str, key: &[u8]) -> Result<Option<T>, EngineError> {
+    pub(crate) fn get<T: DeserializeOwned>(
+        &self,
+        tree: &str,
+        key: &[u8],
+    ) -> Result<Option<T>, EngineError> {
         match self.inner.store.get(tree, key)? {
             Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
             None => Ok(None),
         }
     }
 
-    fn scan_all<T: DeserializeOwned>(&self, scan: Scan) -> Result<Vec<T>, EngineError> {
+    pub(crate) fn scan_all<T: DeserializeOwned>(&self, scan: Scan) -> Result<Vec<T>, EngineError> {
         let page = self.inner.store.scan(&scan)?;
         page.items
             .iter()
@@ -780,7 +796,7 @@ impl Engine {
     }
 
     /// Walks `scan` in chunks, counting every match and keeping the ones on the asked page.
-    fn paged<T: DeserializeOwned>(
+    pub(crate) fn paged<T: DeserializeOwned>(
         &self,
         mut scan: Scan,
         page: PageRequest,
@@ -813,7 +829,7 @@ impl Engine {
 }
 
 /// A newest-first scan over a tenant's time-keyed records between two instants (inclusive).
-fn time_range_scan(
+pub(crate) fn time_range_scan(
     tree: &'static str,
     tenant: TenantId,
     from: Option<UnixMillis>,

@@ -25,6 +25,25 @@ pub const SMSC_IDS: &str = "smsc_ids";
 pub const REFUNDS_DUE: &str = "refunds_due";
 /// `tenant ++ inbound id` → `InboundRecord`.
 pub const INBOUND: &str = "inbound";
+/// `tenant ++ template id` → `TemplateRecord`.
+pub const TEMPLATES: &str = "templates";
+/// `tenant ++ lowercase name` → template id: names are unique per tenant.
+pub const TEMPLATE_NAMES: &str = "template_names";
+/// `tenant ++ contact id` → `ContactRecord`, soft-deleted contacts included (`deleted_at`).
+pub const CONTACTS: &str = "contacts";
+/// `tenant ++ msisdn (u64, big-endian)` → contact id: the one live contact with that phone.
+/// A soft delete removes the entry, so the phone can be added again.
+pub const CONTACT_PHONES: &str = "contact_phones";
+/// `tenant ++ group id` → `GroupRecord`.
+pub const GROUPS: &str = "groups";
+/// `tenant ++ lowercase name` → group id: names are unique per tenant, case-insensitively.
+pub const GROUP_NAMES: &str = "group_names";
+/// `tenant ++ group id ++ contact id` → empty: a group's live members, so its member count is
+/// a key count over one prefix (deleting a contact deletes its memberships).
+pub const GROUP_MEMBERS: &str = "group_members";
+/// `tenant ++ contact id ++ group id` → empty: the same memberships by contact, so a contact's
+/// groups (and what its deletion must remove) are one prefix.
+pub const CONTACT_GROUPS: &str = "contact_groups";
 /// `bind id` → `BindRecord`.
 pub const BINDS: &str = "binds";
 /// `route id` → `RouteRecord`.

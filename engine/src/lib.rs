@@ -5,6 +5,7 @@
 
 pub mod accept;
 pub mod binds;
+pub mod contacts;
 pub mod dispatch;
 pub mod engine;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod secrets;
 pub mod segment;
 pub mod smpp;
 pub mod supervisor;
+pub mod templates;
 pub mod tenant;
 
 pub use accept::{Estimate, SendRequest};

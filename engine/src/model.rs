@@ -300,6 +300,8 @@ pub struct RecipientRecord {
     /// Bit i: a final receipt said part i+1 was delivered / was not.
     pub delivered_parts: u64,
     pub failed_parts: u64,
+    /// This recipient's own text when the send was personalised; `None` = the message text.
+    pub text: Option<String>,
 }
 
 impl RecipientRecord {
@@ -315,6 +317,7 @@ impl RecipientRecord {
             accepted_parts: 0,
             delivered_parts: 0,
             failed_parts: 0,
+            text: None,
         }
     }
 

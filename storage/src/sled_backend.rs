@@ -198,6 +198,10 @@ impl Backend for SledBackend {
     }
 }
 
+/// sled's page cache (its default is 1 GiB, which a large send fills): memory stays bounded
+/// and the operating system's page cache still holds what is hot.
+const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// sled's background flusher can still hold the directory's file lock for a moment after the
 /// previous `Db` in this process was dropped (a restart in place, or a test reopening its
 /// store); a lock held by another process stays held, so this gives up after a short wait.
@@ -205,7 +209,11 @@ fn open_with_retry(path: &Path) -> Result<sled::Db, StorageError> {
     let mut wait = std::time::Duration::from_millis(5);
     let give_up = std::time::Instant::now() + std::time::Duration::from_secs(3);
     loop {
-        match sled::Config::new().path(path).open() {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(SLED_CACHE_BYTES)
+            .open()
+        {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(error))
                 if error.kind() == std::io::ErrorKind::WouldBlock

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use serde::Serialize;
 
 use crate::auth::{api_key_layer, require_scope};
@@ -15,7 +15,9 @@ use crate::extract::QueryParams;
 use crate::state::AppState;
 
 pub mod account;
+pub mod contacts;
 pub mod sms;
+pub mod templates;
 
 /// The layer that demands a scope of the caller's key (a macro: the layer's type is unnameable).
 macro_rules! scoped {
@@ -42,6 +44,54 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             get(sms::recipients).layer(scoped!(Scope::SmsRead)),
         )
         .route("/inbound", get(sms::inbound).layer(scoped!(Scope::SmsRead)))
+        .route(
+            "/templates",
+            get(templates::list)
+                .layer(scoped!(Scope::TemplatesRead))
+                .merge(post(templates::create).layer(scoped!(Scope::TemplatesWrite))),
+        )
+        .route(
+            "/templates/{template_id}",
+            get(templates::get)
+                .layer(scoped!(Scope::TemplatesRead))
+                .merge(put(templates::update).layer(scoped!(Scope::TemplatesWrite)))
+                .merge(delete(templates::delete).layer(scoped!(Scope::TemplatesWrite))),
+        )
+        // `/contacts/groups` and `/contacts/import` are static segments, which the router
+        // prefers over `/contacts/{contact_id}` whatever the order here.
+        .route(
+            "/contacts",
+            get(contacts::list)
+                .layer(scoped!(Scope::ContactsRead))
+                .merge(post(contacts::create).layer(scoped!(Scope::ContactsWrite))),
+        )
+        .route(
+            "/contacts/import",
+            post(contacts::import).layer(scoped!(Scope::ContactsWrite)),
+        )
+        .route(
+            "/contacts/groups",
+            get(contacts::groups)
+                .layer(scoped!(Scope::ContactsRead))
+                .merge(post(contacts::create_group).layer(scoped!(Scope::ContactsWrite))),
+        )
+        .route(
+            "/contacts/groups/{group_id}",
+            delete(contacts::delete_group).layer(scoped!(Scope::ContactsWrite)),
+        )
+        .route(
+            "/contacts/groups/{group_id}/members",
+            post(contacts::add_members)
+                .layer(scoped!(Scope::ContactsWrite))
+                .merge(delete(contacts::remove_members).layer(scoped!(Scope::ContactsWrite))),
+        )
+        .route(
+            "/contacts/{contact_id}",
+            get(contacts::get)
+                .layer(scoped!(Scope::ContactsRead))
+                .merge(put(contacts::update).layer(scoped!(Scope::ContactsWrite)))
+                .merge(delete(contacts::delete).layer(scoped!(Scope::ContactsWrite))),
+        )
         .route(
             "/balance",
             get(account::balance).layer(scoped!(Scope::BalanceRead)),

@@ -1,11 +1,12 @@
 //! `/sms/...`: send, estimate, history, status and the per-recipient delivery report.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
-use flit_engine::ids::MessageId;
+use flit_engine::ids::{ContactId, GroupId, MessageId, TemplateId};
 use flit_engine::model::{MessageRecord, MessageStatus, RecipientStatus};
 use flit_engine::msisdn::Validation;
 use flit_engine::{MessageFilter, SendRequest};
@@ -33,12 +34,14 @@ pub struct SendBody {
     schedule_date: Option<String>,
     /// Seconds the message may wait for a channel before it expires.
     validity_period: Option<u32>,
-    /// Recipient sources and options not built yet: refused rather than silently ignored.
-    group_id: Option<serde_json::Value>,
-    group_ids: Option<serde_json::Value>,
-    contact_ids: Option<serde_json::Value>,
-    send_to_all_contacts: Option<serde_json::Value>,
-    template_id: Option<serde_json::Value>,
+    group_id: Option<String>,
+    group_ids: Option<Vec<String>>,
+    contact_ids: Option<Vec<String>>,
+    send_to_all_contacts: Option<bool>,
+    template_id: Option<String>,
+    /// Values for the text's `{{placeholders}}` beyond the contact fields.
+    variables: Option<HashMap<String, String>>,
+    /// Not built yet (devices come with the device channel): refused, not ignored.
     device_id: Option<serde_json::Value>,
 }
 
@@ -65,28 +68,31 @@ pub async fn send(
 ) -> Result<impl IntoResponse, ApiError> {
     let idempotency = idempotency_claim(&headers, IdempotencyScope::Tenant, &body.raw)?;
     let body = body.value;
-    for (field, value) in [
-        ("groupId", &body.group_id),
-        ("groupIds", &body.group_ids),
-        ("contactIds", &body.contact_ids),
-        ("sendToAllContacts", &body.send_to_all_contacts),
-        ("templateId", &body.template_id),
-        ("deviceId", &body.device_id),
-    ] {
-        if value.as_ref().is_some_and(|value| !value.is_null()) {
+    if body
+        .device_id
+        .as_ref()
+        .is_some_and(|value| !value.is_null())
+    {
+        return Err(ApiError::bad_request(
+            "unsupported_field",
+            "`deviceId` is not supported by this server yet",
+        ));
+    }
+    let sources = Sources::from_body(
+        body.group_id,
+        body.group_ids,
+        body.contact_ids,
+        body.template_id,
+    )?;
+    let message = match (body.message, &sources.template) {
+        (Some(message), _) => message,
+        (None, Some(_)) => String::new(),
+        (None, None) => {
             return Err(ApiError::bad_request(
-                "unsupported_field",
-                format!(
-                    "`{field}` is not supported by this server yet; list the numbers in `recipients`"
-                ),
+                "missing_message",
+                "`message` (or `templateId`) is required",
             ));
         }
-    }
-    let Some(message) = body.message else {
-        return Err(ApiError::bad_request(
-            "missing_message",
-            "`message` is required",
-        ));
     };
     if body
         .validity_period
@@ -116,7 +122,12 @@ pub async fn send(
     });
     let request = SendRequest {
         recipients,
+        group_ids: sources.groups,
+        contact_ids: sources.contacts,
+        all_contacts: body.send_to_all_contacts.unwrap_or(false),
         text: message,
+        template: sources.template,
+        variables: body.variables.unwrap_or_default(),
         sender: body.sender_id,
         campaign: body.campaign_name,
         schedule_at,
@@ -136,11 +147,59 @@ pub async fn send(
     }))
 }
 
+/// The recipient sources and template of a request, parsed; an id that cannot be one is
+/// simply not found.
+struct Sources {
+    groups: Vec<GroupId>,
+    contacts: Vec<ContactId>,
+    template: Option<TemplateId>,
+}
+
+impl Sources {
+    fn from_body(
+        group_id: Option<String>,
+        group_ids: Option<Vec<String>>,
+        contact_ids: Option<Vec<String>>,
+        template_id: Option<String>,
+    ) -> Result<Sources, ApiError> {
+        let groups = group_id
+            .into_iter()
+            .chain(group_ids.unwrap_or_default())
+            .map(|raw| raw.parse().map_err(|_| ApiError::not_found("group")))
+            .collect::<Result<Vec<GroupId>, _>>()?;
+        let contacts = contact_ids
+            .unwrap_or_default()
+            .iter()
+            .map(|raw| raw.parse().map_err(|_| ApiError::not_found("contact")))
+            .collect::<Result<Vec<ContactId>, _>>()?;
+        let template = template_id
+            .map(|raw| raw.parse().map_err(|_| ApiError::not_found("template")))
+            .transpose()?;
+        Ok(Sources {
+            groups,
+            contacts,
+            template,
+        })
+    }
+
+    fn any(&self) -> bool {
+        !self.groups.is_empty() || !self.contacts.is_empty()
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EstimateBody {
     message: Option<String>,
     recipient_count: Option<u64>,
+    /// With any recipient source, the estimate resolves and prices the real send.
+    recipients: Option<Vec<String>>,
+    group_id: Option<String>,
+    group_ids: Option<Vec<String>>,
+    contact_ids: Option<Vec<String>>,
+    send_to_all_contacts: Option<bool>,
+    template_id: Option<String>,
+    variables: Option<HashMap<String, String>>,
 }
 
 #[derive(Serialize)]
@@ -166,19 +225,50 @@ pub async fn estimate(
     body: JsonBody<EstimateBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let body = body.value;
-    let Some(message) = body.message else {
-        return Err(ApiError::bad_request(
-            "missing_message",
-            "`message` is required",
-        ));
+    let sources = Sources::from_body(
+        body.group_id,
+        body.group_ids,
+        body.contact_ids,
+        body.template_id,
+    )?;
+    let all_contacts = body.send_to_all_contacts.unwrap_or(false);
+    let recipients = body.recipients.unwrap_or_default();
+    let resolves = sources.any() || all_contacts || !recipients.is_empty();
+    let message = match (body.message, &sources.template) {
+        (Some(message), _) => message,
+        (None, Some(_)) if resolves => String::new(),
+        _ => {
+            return Err(ApiError::bad_request(
+                "missing_message",
+                "`message` is required",
+            ));
+        }
     };
-    let Some(count) = body.recipient_count else {
-        return Err(ApiError::bad_request(
-            "missing_recipient_count",
-            "`recipientCount` is required",
-        ));
+    let estimate = if resolves {
+        let request = SendRequest {
+            recipients,
+            group_ids: sources.groups,
+            contact_ids: sources.contacts,
+            all_contacts,
+            text: message,
+            template: sources.template,
+            variables: body.variables.unwrap_or_default(),
+            validation: Some(Validation::Strict),
+            ..SendRequest::default()
+        };
+        state
+            .engine
+            .estimate_send(caller.key.tenant, request)
+            .await?
+    } else {
+        let Some(count) = body.recipient_count else {
+            return Err(ApiError::bad_request(
+                "missing_recipient_count",
+                "`recipientCount` is required",
+            ));
+        };
+        state.engine.estimate(caller.key.tenant, &message, count)?
     };
-    let estimate = state.engine.estimate(caller.key.tenant, &message, count)?;
     Ok(ok(EstimateData {
         message: TextData {
             length: estimate.text.length,

@@ -252,16 +252,20 @@ async fn garbage_headers_never_cause_a_5xx() {
 }
 
 #[tokio::test]
-async fn unsupported_sources_and_out_of_range_options_are_refused() {
+async fn unsupported_options_and_out_of_range_values_are_refused() {
     let server = TestServer::start().await;
     for (body, code) in [
         (
-            json!({"recipients": ["0201234567"], "message": "hi", "groupId": "grp_x"}),
+            json!({"recipients": ["0201234567"], "message": "hi", "deviceId": "dev_x"}),
             "unsupported_field",
         ),
         (
             json!({"message": "hi", "sendToAllContacts": true}),
-            "unsupported_field",
+            "missing_recipients",
+        ),
+        (
+            json!({"recipients": ["0201234567"], "message": "Hi {{name}}"}),
+            "missing_variable",
         ),
         (
             json!({"recipients": ["0201234567"], "message": "hi", "validityPeriod": 0}),

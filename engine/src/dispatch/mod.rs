@@ -249,22 +249,22 @@ impl DispatchShared {
 /// The queue a bind's session reads; shared so the router can fill it.
 pub type BindQueue = Arc<SubmitQueue>;
 
-/// The jobs of `message` for the given `(index, number, parts)` recipients.
+/// The jobs of `message` for the given `(index, number, parts, own text)` recipients.
 pub fn jobs_for(
     message: &crate::model::MessageRecord,
-    recipients: impl IntoIterator<Item = (u32, Msisdn, u16)>,
+    recipients: impl IntoIterator<Item = (u32, Msisdn, u16, Option<Arc<str>>)>,
 ) -> Vec<Job> {
     let text: Arc<str> = Arc::from(message.text.as_str());
     let sender: Arc<str> = Arc::from(message.sender.as_str());
     recipients
         .into_iter()
-        .map(|(index, msisdn, parts)| Job {
+        .map(|(index, msisdn, parts, own_text)| Job {
             tenant: message.tenant,
             message: message.id,
             index,
             msisdn,
             parts,
-            text: text.clone(),
+            text: own_text.unwrap_or_else(|| text.clone()),
             sender: sender.clone(),
             attempt: 0,
             validity_until: message.validity_until,

@@ -1,0 +1,138 @@
+//! `/templates`: reusable texts with `{{variable}}` placeholders (seed 001, Templates).
+
+use std::sync::Arc;
+
+use axum::extract::{Extension, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use flit_engine::ids::TemplateId;
+use flit_engine::templates::{TemplateRecord, variables};
+use serde::{Deserialize, Serialize};
+
+use super::{blocking, ok};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::{JsonBody, PathParam};
+use crate::state::AppState;
+use crate::timefmt::iso;
+
+#[derive(Deserialize)]
+pub struct TemplateBody {
+    name: Option<String>,
+    content: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateData {
+    id: String,
+    name: String,
+    content: String,
+    variables: Vec<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<TemplateRecord> for TemplateData {
+    fn from(template: TemplateRecord) -> Self {
+        TemplateData {
+            id: template.id.to_string(),
+            variables: variables(&template.content),
+            name: template.name,
+            content: template.content,
+            created_at: iso(template.created_at),
+            updated_at: iso(template.updated_at),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct TemplatesData {
+    templates: Vec<TemplateData>,
+}
+
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+) -> Result<impl IntoResponse, ApiError> {
+    let engine = state.engine.clone();
+    let templates = blocking(move || engine.templates(caller.key.tenant)).await?;
+    Ok(ok(TemplatesData {
+        templates: templates.into_iter().map(TemplateData::from).collect(),
+    }))
+}
+
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    body: JsonBody<TemplateBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let body = body.value;
+    let name = body
+        .name
+        .ok_or_else(|| ApiError::bad_request("missing_name", "`name` is required"))?;
+    let content = body
+        .content
+        .ok_or_else(|| ApiError::bad_request("missing_content", "`content` is required"))?;
+    let template = state
+        .engine
+        .create_template(caller.key.tenant, &name, &content)
+        .await?;
+    Ok((StatusCode::CREATED, ok(TemplateData::from(template))))
+}
+
+pub async fn get(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    PathParam(template_id): PathParam<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = template_id_param(&template_id)?;
+    let template = state
+        .engine
+        .template(caller.key.tenant, id)?
+        .ok_or_else(|| ApiError::not_found("template"))?;
+    Ok(ok(TemplateData::from(template)))
+}
+
+pub async fn update(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    PathParam(template_id): PathParam<String>,
+    body: JsonBody<TemplateBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = template_id_param(&template_id)?;
+    let body = body.value;
+    let template = state
+        .engine
+        .update_template(
+            caller.key.tenant,
+            id,
+            body.name.as_deref(),
+            body.content.as_deref(),
+        )
+        .await?;
+    Ok(ok(TemplateData::from(template)))
+}
+
+#[derive(Serialize)]
+struct DeletedData {
+    id: String,
+    deleted: bool,
+}
+
+pub async fn delete(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    PathParam(template_id): PathParam<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = template_id_param(&template_id)?;
+    state.engine.delete_template(caller.key.tenant, id).await?;
+    Ok(ok(DeletedData {
+        id: id.to_string(),
+        deleted: true,
+    }))
+}
+
+fn template_id_param(raw: &str) -> Result<TemplateId, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found("template"))
+}

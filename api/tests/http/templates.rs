@@ -1,0 +1,154 @@
+//! Templates and personalised sends: `{{variable}}` placeholders, per-recipient texts priced
+//! on their own.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::common::TestServer;
+
+#[tokio::test]
+async fn templates_are_created_listed_updated_and_deleted() {
+    let server = TestServer::start().await;
+    // The seed's example.
+    let created = server
+        .post(
+            "/api/v1/templates",
+            json!({"name": "Welcome Message", "content": "Hi {{name}}, welcome to our platform!"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let template = &created.body["data"];
+    let id = template["id"].as_str().expect("id").to_string();
+    assert!(id.starts_with("tpl_"));
+    assert_eq!(template["name"], "Welcome Message");
+    assert_eq!(template["variables"], json!(["name"]));
+
+    let listed = server.get("/api/v1/templates").await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert_eq!(listed.body["data"]["templates"][0]["id"], id.as_str());
+
+    let duplicate = server
+        .post(
+            "/api/v1/templates",
+            json!({"name": "welcome message", "content": "other"}),
+        )
+        .await;
+    assert_eq!(duplicate.status, StatusCode::CONFLICT);
+    assert_eq!(duplicate.code(), "template_exists");
+
+    let updated = server
+        .request(
+            Method::PUT,
+            &format!("/api/v1/templates/{id}"),
+            Some(&server.api_key),
+            Some(json!({"name": "Welcome", "content": "Hello {{firstName}}!"})),
+        )
+        .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    assert_eq!(updated.body["data"]["variables"], json!(["firstName"]));
+    let read = server.get(&format!("/api/v1/templates/{id}")).await;
+    assert_eq!(read.body["data"]["content"], "Hello {{firstName}}!");
+    // The old name is free again.
+    let reuse = server
+        .post(
+            "/api/v1/templates",
+            json!({"name": "Welcome Message", "content": "again"}),
+        )
+        .await;
+    assert_eq!(reuse.status, StatusCode::CREATED);
+
+    let deleted = server
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/templates/{id}"),
+            Some(&server.api_key),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    let gone = server.get(&format!("/api/v1/templates/{id}")).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    for body in [
+        json!({"name": "x"}),
+        json!({"content": "x"}),
+        json!({"name": "", "content": "x"}),
+    ] {
+        let reply = server.post("/api/v1/templates", body).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    }
+}
+
+#[tokio::test]
+async fn template_scopes_and_isolation() {
+    let server = TestServer::start().await;
+    let (_, reader) = server.tenant(10, Some(&["templates:read"])).await;
+    let (_, other) = server.tenant(10, None).await;
+    let created = server
+        .post("/api/v1/templates", json!({"name": "t", "content": "c"}))
+        .await;
+    let id = created.body["data"]["id"].as_str().expect("id").to_string();
+    let denied = server
+        .request(
+            Method::POST,
+            "/api/v1/templates",
+            Some(&reader),
+            Some(json!({"name": "u", "content": "c"})),
+        )
+        .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    let listed = server
+        .request(Method::GET, "/api/v1/templates", Some(&reader), None)
+        .await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert_eq!(listed.body["data"]["templates"], json!([]));
+    let foreign = server
+        .request(
+            Method::GET,
+            &format!("/api/v1/templates/{id}"),
+            Some(&other),
+            None,
+        )
+        .await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_template_send_fills_variables_or_names_the_missing_one() {
+    let server = TestServer::start().await;
+    let created = server
+        .post(
+            "/api/v1/templates",
+            json!({"name": "otp", "content": "Your code is {{code}}, {{phone}}"}),
+        )
+        .await;
+    let template = created.body["data"]["id"].as_str().expect("id").to_string();
+    let missing = server
+        .post(
+            "/api/v1/sms/send",
+            json!({"recipients": ["0201234567"], "templateId": template}),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+    assert_eq!(missing.code(), "missing_variable");
+    assert!(
+        missing.body["error"]
+            .as_str()
+            .expect("error")
+            .contains("code")
+    );
+    let sent = server
+        .post(
+            "/api/v1/sms/send",
+            json!({"recipients": ["0201234567"], "templateId": template, "variables": {"code": "4321"}}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    let unknown = server
+        .post(
+            "/api/v1/sms/send",
+            json!({"recipients": ["0201234567"], "templateId": "tpl_nope"}),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(server.balance().await, 999);
+}
