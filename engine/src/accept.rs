@@ -117,7 +117,8 @@ impl Engine {
     /// Accepts a send: on `Ok` the message, its recipients and the charge are durable.
     ///
     /// A retry with the `Idempotency-Key` of an accepted send gets the first answer even when
-    /// the request would no longer validate (its schedule date has passed, say).
+    /// the request would no longer pass (its schedule date has passed, the credits it took are
+    /// spent).
     pub async fn send(
         &self,
         tenant: TenantId,
@@ -125,12 +126,14 @@ impl Engine {
     ) -> Result<SendOutcome, EngineError> {
         let claim = request.idempotency;
         match self.accept(tenant, request).await {
-            Err(error @ (EngineError::Invalid { .. } | EngineError::NotFound { .. })) => {
-                match claim {
-                    Some(claim) => Ok(self.replay(tenant, claim).await?.ok_or(error)?),
-                    None => Err(error),
-                }
-            }
+            Err(
+                error @ (EngineError::Invalid { .. }
+                | EngineError::NotFound { .. }
+                | EngineError::InsufficientCredits { .. }),
+            ) => match claim {
+                Some(claim) => Ok(self.replay(tenant, claim).await?.ok_or(error)?),
+                None => Err(error),
+            },
             other => other,
         }
     }
@@ -368,6 +371,12 @@ impl Engine {
                 batch.put(layout::RECIPIENTS, key, value);
             }
         } else {
+            // A retry of a large send must not write a second set of rows first.
+            if let Some(claim) = request.idempotency
+                && let Some(first) = self.replay(tenant, claim).await?
+            {
+                return Ok(first);
+            }
             // Not yet referenced by any message: invisible until the final batch lands.
             for (chunk, planned) in plan.recipients.chunks(CHUNK).enumerate() {
                 let mut rows = Batch::with_capacity(planned.len());
@@ -445,6 +454,7 @@ impl Engine {
         if !charged.replayed {
             metrics::counter!("flit_messages_accepted_total").increment(1);
             metrics::counter!("flit_segments_accepted_total").increment(plan.parts as u64);
+            metrics::counter!("flit_credits_charged_total").increment(cost.max(0) as u64);
             let jobs = crate::dispatch::jobs_for(
                 &message,
                 plan.recipients

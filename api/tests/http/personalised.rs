@@ -273,3 +273,36 @@ async fn a_large_send_refused_for_credits_stores_nothing() {
     assert_eq!(history.body["data"]["pagination"]["total"], 0);
     assert_eq!(server.balance().await, 1000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_large_send_answers_the_first_time_and_charges_once() {
+    let server = TestServer::start().await;
+    let big = group(&server, "Big").await;
+    let contacts: Vec<Value> = (0..6_000)
+        .map(|i| json!({"phone": format!("0241{i:06}")}))
+        .collect();
+    import(&server, contacts, Some(&big)).await;
+    server
+        .admin(
+            Method::POST,
+            &format!("/tenants/{}/credits", server.tenant_id),
+            Some(json!({"amount": 10_000, "type": "PURCHASE"})),
+        )
+        .await;
+    let send = || {
+        let request = server
+            .client
+            .post(format!("{}/api/v1/sms/send", server.base))
+            .bearer_auth(&server.api_key)
+            .header("Idempotency-Key", "campaign-42")
+            .json(&json!({"groupId": big, "message": "once"}));
+        async move { TestServer::reply(request.send().await.expect("sent")).await }
+    };
+    let first = send().await;
+    let again = send().await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(first.body, again.body);
+    assert_eq!(server.balance().await, 11_000 - 6_000);
+    let history = server.get("/api/v1/sms").await;
+    assert_eq!(history.body["data"]["pagination"]["total"], 1);
+}
