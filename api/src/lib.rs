@@ -14,6 +14,7 @@ pub mod native;
 pub mod ratelimit;
 pub mod server;
 pub mod state;
+pub mod telemetry;
 pub mod timefmt;
 
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn(telemetry::track_http))
         .with_state(state)
 }
 
@@ -92,11 +94,14 @@ pub const SANDBOX_WARNING: &str = "sandbox mode: no SMPP bind is configured; the
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     match &state.metrics {
-        Some(handle) => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            handle.render(),
-        )
-            .into_response(),
+        Some(handle) => {
+            state.engine.record_gauges();
+            (
+                [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                handle.render(),
+            )
+                .into_response()
+        }
         None => ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",

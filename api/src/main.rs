@@ -38,7 +38,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(overrides) => {
                 let config = Config::load(overrides)?;
-                let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+                let metrics = flit_api::telemetry::prometheus_builder()?
                     .install_recorder()
                     .ok();
                 let server = Server::start(config, metrics).await?;

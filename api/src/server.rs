@@ -50,6 +50,9 @@ impl Server {
         let admin_token_hash = bootstrap::admin_token(&engine, &config).await?;
         bootstrap::default_tenant(&engine, &config, addr).await?;
 
+        if let Some(handle) = &metrics {
+            crate::telemetry::spawn_upkeep(handle.clone());
+        }
         let state = Arc::new(AppState {
             engine: engine.clone(),
             limiter: RateLimiter::default(),

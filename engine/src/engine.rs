@@ -287,6 +287,12 @@ impl Engine {
         binds
     }
 
+    /// Sets the dispatch gauges (queue depths, each bind's queued, in-flight and bound) to
+    /// their current values; `/metrics` calls it before rendering.
+    pub fn record_gauges(&self) {
+        self.inner.dispatch.record_gauges();
+    }
+
     pub fn store(&self) -> &Store {
         &self.inner.store
     }

@@ -323,9 +323,12 @@ fn commit_loop(shared: &Shared) {
                     .fetch_add(batches.len() as u64, Ordering::Relaxed);
                 shared.syncs.fetch_add(1, Ordering::Relaxed);
                 shared.ops.fetch_add(ops as u64, Ordering::Relaxed);
+                metrics::histogram!("flit_storage_commit_seconds").record(elapsed.as_secs_f64());
+                metrics::histogram!("flit_storage_commit_batches").record(batches.len() as f64);
                 tracing::debug!(batches = batches.len(), ops, ?elapsed, "group commit");
             }
             Err(error) => {
+                metrics::counter!("flit_storage_commit_failures_total").increment(1);
                 tracing::warn!(batches = batches.len(), ops, ?elapsed, %error, "group commit failed");
             }
         }

@@ -249,4 +249,17 @@ impl TestServer {
             "sum of /transactions amounts == balance"
         );
     }
+
+    /// The default tenant's REFUND transactions once there are `count` of them (refunds are
+    /// paid by the tenant actor just after the failure that owes them is written).
+    pub async fn refunds(&self, count: u64) -> Value {
+        for _ in 0..100 {
+            let refunds = self.get("/api/v1/transactions?type=REFUND").await;
+            if refunds.body["data"]["pagination"]["total"] == count {
+                return refunds.body["data"]["transactions"].clone();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("expected {count} refunds within 5 s");
+    }
 }

@@ -167,8 +167,8 @@ async fn expired_validity_fails_and_refunds_what_never_left() {
         .to_string();
     let report = server.settled(&id, Duration::from_secs(15)).await;
     assert_eq!(report["recipients"][0]["status"], "FAILED");
-    let refunds = server.get("/api/v1/transactions?type=REFUND").await;
-    let refund = &refunds.body["data"]["transactions"][0];
+    let refunds = server.refunds(1).await;
+    let refund = &refunds[0];
     assert_eq!(refund["amount"], 2);
     assert_eq!(refund["reference"], id.as_str());
     assert_eq!(server.balance().await, 1000);
@@ -364,8 +364,8 @@ async fn a_permanent_refusal_fails_with_its_code_and_refunds_the_parts() {
     assert_eq!(refused["error"], "SMPP error 0x0000000b");
     assert_eq!(report["recipients"][1]["status"], "DELIVERED");
     // 2 parts × 2 recipients charged; the refused recipient's 2 parts come back.
-    let refunds = server.get("/api/v1/transactions?type=REFUND").await;
-    assert_eq!(refunds.body["data"]["transactions"][0]["amount"], 2);
+    let refunds = server.refunds(1).await;
+    assert_eq!(refunds[0]["amount"], 2);
     assert_eq!(server.balance().await, 1000 - 4 + 2);
     server.assert_ledger_balanced().await;
 }

@@ -42,11 +42,18 @@ enum Session {
 pub struct InFlight {
     pub job: Job,
     resolved: u8,
+    /// When the router put its `Submit` on the bind's queue: `flit_submit_sm_latency_seconds`
+    /// runs from here to each part's answer, so it includes the time spent queued.
+    handed_at: tokio::time::Instant,
 }
 
 impl InFlight {
     pub fn new(job: Job) -> InFlight {
-        InFlight { job, resolved: 0 }
+        InFlight {
+            job,
+            resolved: 0,
+            handed_at: tokio::time::Instant::now(),
+        }
     }
 }
 
@@ -178,6 +185,28 @@ pub struct BindState {
     bind: Arc<BindShared>,
     /// The session lives exactly as long as this incarnation (dropping it closes it).
     session: Option<Session>,
+    /// Registered once, so a part's answer costs no label allocation or registry lookup.
+    metrics: BindMetrics,
+}
+
+/// This bind's submit_sm series (`bind` label = the bind's name).
+struct BindMetrics {
+    accepted: metrics::Counter,
+    rejected_temporary: metrics::Counter,
+    rejected_permanent: metrics::Counter,
+    latency: metrics::Histogram,
+}
+
+impl BindMetrics {
+    fn new(bind: &str) -> BindMetrics {
+        let submits = |result: &'static str| metrics::counter!("flit_submit_sm_total", "bind" => bind.to_string(), "result" => result);
+        BindMetrics {
+            accepted: submits("accepted"),
+            rejected_temporary: submits("rejected_temporary"),
+            rejected_permanent: submits("rejected_permanent"),
+            latency: metrics::histogram!("flit_submit_sm_latency_seconds", "bind" => bind.to_string()),
+        }
+    }
 }
 
 impl Actor for BindActor {
@@ -220,6 +249,7 @@ impl Actor for BindActor {
         });
         Ok(BindState {
             dispatch: args.shared,
+            metrics: BindMetrics::new(&bind.name),
             bind,
             session: Some(session),
         })
@@ -284,6 +314,7 @@ impl BindState {
                 smsc_message_id,
             } => {
                 bind.accepted.fetch_add(1, Ordering::Relaxed);
+                self.metrics.accepted.increment(1);
                 if let Some(job) = self.resolve(id, part, parts) {
                     self.dispatch.report(StatusEvent::Accepted {
                         job,
@@ -302,6 +333,11 @@ impl BindState {
                 temporary,
             } => {
                 bind.rejected.fetch_add(1, Ordering::Relaxed);
+                if temporary {
+                    self.metrics.rejected_temporary.increment(1);
+                } else {
+                    self.metrics.rejected_permanent.increment(1);
+                }
                 if let Some(job) = self.resolve(id, part, parts) {
                     self.dispatch.report(StatusEvent::Rejected {
                         job,
@@ -335,6 +371,9 @@ impl BindState {
     fn resolve(&self, id: u64, _part: u8, parts: u8) -> Option<Job> {
         let job = {
             let mut entry = self.bind.jobs.get_mut(&id)?;
+            self.metrics
+                .latency
+                .record(entry.handed_at.elapsed().as_secs_f64());
             entry.resolved = entry.resolved.saturating_add(1);
             if entry.resolved < parts.max(1) {
                 return Some(entry.job.clone());
@@ -342,15 +381,7 @@ impl BindState {
             entry.job.clone()
         };
         self.bind.jobs.remove(&id);
-        if self
-            .bind
-            .submitted
-            .fetch_add(1, Ordering::Relaxed)
-            .is_multiple_of(1024)
-        {
-            metrics::gauge!("flit_bind_in_flight", "bind" => self.bind.name.clone())
-                .set(self.bind.snapshot().in_flight as f64);
-        }
+        self.bind.submitted.fetch_add(1, Ordering::Relaxed);
         Some(job)
     }
 

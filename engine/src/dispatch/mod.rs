@@ -238,6 +238,25 @@ impl DispatchShared {
         id == Self::sandbox_bind_id()
     }
 
+    /// Sets the dispatch gauges (queue depths, per-bind queued, in flight and bound) to what
+    /// they are now. Sampled when `/metrics` is scraped rather than on every push and pop, so
+    /// the hot paths pay nothing for them and a scrape never sees a stale value.
+    pub fn record_gauges(&self) {
+        metrics::gauge!("flit_queue_depth", "queue" => "ready").set(self.ready.len() as f64);
+        metrics::gauge!("flit_queue_depth", "queue" => "parked").set(self.parked.len() as f64);
+        metrics::gauge!("flit_queue_depth", "queue" => "status_events")
+            .set(self.status_events.len() as f64);
+        for bind in self.binds.iter() {
+            let snapshot = bind.snapshot();
+            let name = snapshot.name;
+            metrics::gauge!("flit_bind_queued", "bind" => name.clone()).set(snapshot.queued as f64);
+            metrics::gauge!("flit_bind_in_flight", "bind" => name.clone())
+                .set(snapshot.in_flight as f64);
+            metrics::gauge!("flit_bind_bound", "bind" => name)
+                .set(f64::from(u8::from(snapshot.bound)));
+        }
+    }
+
     /// True when no bind other than the sandbox simulator is configured.
     pub fn is_sandbox(&self) -> bool {
         self.binds

@@ -108,8 +108,6 @@ impl RouterState {
                 None => self.shared.parked.push(job),
             }
         }
-        metrics::gauge!("flit_queue_depth", "queue" => "parked")
-            .set(self.shared.parked.len() as f64);
     }
 
     /// The bind for `job`, or `None` when no bind that could take it is up.

@@ -96,7 +96,6 @@ pub struct StatusState {
     shared: Arc<DispatchShared>,
     recipients: HashMap<RecipientKey, RecipientRecord>,
     messages: HashMap<MessageId, MessageRecord>,
-    tenants_of: HashMap<MessageId, TenantId>,
     attempts: HashMap<RecipientKey, Attempt>,
     mappings: HashMap<(BindId, String), SmscMapping>,
     held: HashMap<(BindId, String), (Receipt, Instant)>,
@@ -153,7 +152,6 @@ impl Actor for StatusActor {
             shared,
             recipients: HashMap::new(),
             messages: HashMap::new(),
-            tenants_of: HashMap::new(),
             attempts: HashMap::new(),
             mappings: HashMap::new(),
             held: HashMap::new(),
@@ -453,9 +451,12 @@ impl StatusState {
             index: mapping.index,
         };
         let Some(mut recipient) = self.recipient(job_key)? else {
+            metrics::counter!("flit_receipts_total", "result" => "unmatched").increment(1);
             return Ok(true);
         };
         if is_final(recipient.status) {
+            // Already settled (failed by validity, say): the receipt changes nothing.
+            metrics::counter!("flit_receipts_total", "result" => "unmatched").increment(1);
             return Ok(true);
         }
         if receipt.state.is_success() {
@@ -581,7 +582,6 @@ impl StatusState {
     ) {
         let key = (job.message, job.index);
         drain.recipients.insert(key);
-        self.tenants_of.insert(job.message, job.tenant);
         self.recipients.insert(key, recipient);
     }
 
@@ -617,7 +617,6 @@ impl StatusState {
                 return Ok(None);
             };
             self.messages.insert(id, codec::decode(&bytes)?);
-            self.tenants_of.insert(id, tenant);
         }
         Ok(self.messages.get(&id))
     }
@@ -634,11 +633,10 @@ impl StatusState {
             }
         }
         for id in &drain.messages {
-            if let (Some(message), Some(tenant)) = (self.messages.get(id), self.tenants_of.get(id))
-            {
+            if let Some(message) = self.messages.get(id) {
                 drain.batch.put(
                     layout::MESSAGES,
-                    layout::owned_key(*tenant, id.to_bytes()),
+                    layout::owned_key(message.tenant, id.to_bytes()),
                     codec::encode(message),
                 );
                 if message.counts.pending == 0 {
@@ -659,15 +657,16 @@ impl StatusState {
             .retain(|_, recipient| !is_final(recipient.status));
         self.messages
             .retain(|_, message| message.counts.pending > 0 || message.counts.sent > 0);
-        let tenants_of = &mut self.tenants_of;
-        let messages = &self.messages;
-        let recipients = &self.recipients;
-        tenants_of.retain(|id, _| {
-            messages.contains_key(id) || recipients.keys().any(|(message, _)| message == id)
-        });
         let now = Instant::now();
+        let held = self.held.len();
         self.held
             .retain(|_, (_, since)| now.duration_since(*since) < HOLD_RECEIPTS_FOR);
+        let expired = held - self.held.len();
+        if expired > 0 {
+            // Held in vain: no submit_sm_resp ever named their SMSC id.
+            metrics::counter!("flit_receipts_total", "result" => "unmatched")
+                .increment(expired as u64);
+        }
         Ok(())
     }
 }
