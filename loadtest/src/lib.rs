@@ -5,8 +5,12 @@
 //!
 //! - [`e2e`]: an end-to-end run against a live server: simulated SMSCs bound through the admin
 //!   API, HTTP submit load, and a wait for every receipt, with a summary of what was seen.
+//! - [`http`]: HTTP submit load (single or bulk, closed or open loop) with a progress bar, a
+//!   summary of throughput, latency and status counts, and a PNG chart.
 //! - [`smsc`]: a simulated SMSC (SMPP 3.4 server) that acks submits, sends delivery receipts and
 //!   injects faults.
 
 pub mod e2e;
+pub mod http;
+pub mod plot;
 pub mod smsc;

@@ -17,6 +17,9 @@ struct Cli {
 enum Command {
     /// Run a simulated SMSC (SMPP 3.4 server) with receipts and fault injection.
     Smsc(flit_loadtest::smsc::cli::SmscArgs),
+    /// Send HTTP submit load (`POST /api/v1/sms/send`) to a live server, closed or open loop,
+    /// and report throughput, latency and status counts.
+    Http(flit_loadtest::http::HttpArgs),
     /// Run an end-to-end test against a live server: simulated SMSCs, HTTP submit load, and a
     /// wait for every receipt.
     E2e(flit_loadtest::e2e::E2eArgs),
@@ -33,6 +36,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Smsc(args) => flit_loadtest::smsc::cli::run(args).await,
+        Command::Http(args) => flit_loadtest::http::run(args).await,
         Command::E2e(args) => flit_loadtest::e2e::run(args).await,
     }
 }

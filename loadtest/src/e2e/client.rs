@@ -137,40 +137,7 @@ pub struct Setup<'a> {
 /// them. Whatever was created before a failure is recorded in `created`.
 pub async fn set_up(flit: &Flit, setup: &Setup<'_>, created: &mut Created) -> anyhow::Result<()> {
     let token = setup.admin_token;
-    let tenant = flit
-        .call(
-            Method::POST,
-            "/admin/v1/tenants",
-            token,
-            Some(&json!({
-                "name": setup.tenant_name,
-                "credits": setup.credits,
-                "rateLimitPerMinute": 100_000_000,
-                "pricePerPart": 1,
-            })),
-        )
-        .await
-        .context("creating the tenant")?;
-    let tenant_id = string_at(&tenant, "/id", "tenant")?;
-    created.tenant_id = Some(tenant_id.clone());
-    let key = flit
-        .call(
-            Method::POST,
-            &format!("/admin/v1/tenants/{tenant_id}/keys"),
-            token,
-            Some(&json!({ "name": "e2e" })),
-        )
-        .await
-        .context("creating the API key")?;
-    created.api_key = Some(string_at(&key, "/key", "API key")?);
-    flit.call(
-        Method::POST,
-        &format!("/admin/v1/tenants/{tenant_id}/sender-ids"),
-        token,
-        Some(&json!({ "name": "LoadTest" })),
-    )
-    .await
-    .context("creating the sender ID")?;
+    create_tenant(flit, token, &setup.tenant_name, setup.credits, created).await?;
     for (index, port) in setup.smsc_ports.iter().enumerate() {
         let bind = flit
             .call(
@@ -201,6 +168,53 @@ pub async fn set_up(flit: &Flit, setup: &Setup<'_>, created: &mut Created) -> an
         .await
         .context("creating the default route")?;
     created.route_id = Some(string_at(&route, "/id", "route")?);
+    Ok(())
+}
+
+/// Creates a throwaway tenant for a run: `credits` at one credit a part, a rate limit no load
+/// test reaches, an API key and the sender ID `LoadTest`. What was created is recorded in
+/// `created` (the key in `created.api_key`).
+pub async fn create_tenant(
+    flit: &Flit,
+    token: &str,
+    name: &str,
+    credits: i64,
+    created: &mut Created,
+) -> anyhow::Result<()> {
+    let tenant = flit
+        .call(
+            Method::POST,
+            "/admin/v1/tenants",
+            token,
+            Some(&json!({
+                "name": name,
+                "credits": credits,
+                "rateLimitPerMinute": 100_000_000,
+                "pricePerPart": 1,
+            })),
+        )
+        .await
+        .context("creating the tenant")?;
+    let tenant_id = string_at(&tenant, "/id", "tenant")?;
+    created.tenant_id = Some(tenant_id.clone());
+    let key = flit
+        .call(
+            Method::POST,
+            &format!("/admin/v1/tenants/{tenant_id}/keys"),
+            token,
+            Some(&json!({ "name": "loadtest" })),
+        )
+        .await
+        .context("creating the API key")?;
+    created.api_key = Some(string_at(&key, "/key", "API key")?);
+    flit.call(
+        Method::POST,
+        &format!("/admin/v1/tenants/{tenant_id}/sender-ids"),
+        token,
+        Some(&json!({ "name": "LoadTest" })),
+    )
+    .await
+    .context("creating the sender ID")?;
     Ok(())
 }
 

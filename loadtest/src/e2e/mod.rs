@@ -5,12 +5,13 @@
 //! final and delivered, and reports throughput, latency, losses and duplicates. The binds and
 //! the route it created are removed at the end.
 
-mod client;
+pub(crate) mod client;
 mod monitor;
-mod numbers;
-mod summary;
+pub(crate) mod numbers;
+pub(crate) mod summary;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -22,8 +23,10 @@ use hdrhistogram::Histogram;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use crate::plot::{self, Line, Panel};
 use crate::smsc::{self, SmscConfig, SmscHandle};
 use client::{Created, Flit, Setup};
+pub use monitor::SecondRates;
 use monitor::{Monitor, Totals};
 pub use numbers::NumberPlan;
 pub use summary::{Latency, SmscSummary, Summary};
@@ -68,6 +71,10 @@ pub struct E2eArgs {
     /// Print the summary as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Draw segments submitted/s, receipts/s and recipients accepted/s per second into this
+    /// PNG.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
 
 impl E2eArgs {
@@ -98,7 +105,39 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
         println!("flit-loadtest e2e summary");
         print!("{}", summary.table());
     }
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "flit-loadtest e2e: {} recipients, {} a request, {} connections, {} bind(s) w{}",
+            args.messages, args.recipients_per_request, args.connections, args.binds, args.window
+        );
+        plot::draw_png(path, &title, &panels(&summary.per_second))?;
+        eprintln!("e2e: plot written to {}", path.display());
+    }
     Ok(())
+}
+
+/// The chart's panels: the SMSC side (segments submitted and receipts a second) over the HTTP
+/// side (recipients accepted a second).
+pub fn panels(seconds: &[monitor::SecondRates]) -> Vec<Panel> {
+    let line = |name: &str, value: fn(&monitor::SecondRates) -> f64| Line {
+        name: name.to_owned(),
+        points: seconds.iter().map(|s| (s.second, value(s))).collect(),
+    };
+    vec![
+        Panel {
+            title: "SMSC side: segments submitted and receipts per second".into(),
+            y_label: "per second".into(),
+            lines: vec![
+                line("submit_sm/s", |s| s.submit_sm_per_sec),
+                line("receipts/s", |s| s.receipts_per_sec),
+            ],
+        },
+        Panel {
+            title: "HTTP side: recipients accepted per second".into(),
+            y_label: "recipients/s".into(),
+            lines: vec![line("accepted/s", |s| s.accepted_per_sec)],
+        },
+    ]
 }
 
 /// Runs the e2e test and returns its figures (the binds and route it created are removed
@@ -422,6 +461,7 @@ async fn drive(
 
     // SMSC side: totals, rates and windows.
     let timeline = monitor.timeline();
+    summary.per_second = monitor::rates(&monitor.samples());
     monitor.stop();
     let totals = timeline.totals;
     summary.submits = totals.submits;

@@ -1,6 +1,7 @@
 //! Watches the simulated SMSCs while the run goes: samples their counters every few
-//! milliseconds to time the first and last submit and receipt, and prints a progress line
-//! every second.
+//! milliseconds to time the first and last submit and receipt, keeps a sample of the counters
+//! every second (for the per-second rates and the plot), and prints a progress line every
+//! second.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -57,10 +58,57 @@ impl Timeline {
     }
 }
 
+/// The counters at one whole second of the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Sample {
+    /// Seconds since the monitor started.
+    pub secs: f64,
+    /// Recipients the HTTP phase had had accepted.
+    pub accepted: u64,
+    pub totals: Totals,
+}
+
+/// One second's rates, between two samples.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct SecondRates {
+    /// Seconds since the monitor started at which the second begins.
+    pub second: f64,
+    pub accepted_per_sec: f64,
+    pub submit_sm_per_sec: f64,
+    pub receipts_per_sec: f64,
+}
+
+/// The rates between consecutive samples, leaving out the idle tail after the last second in
+/// which anything moved.
+pub fn rates(samples: &[Sample]) -> Vec<SecondRates> {
+    let mut out: Vec<SecondRates> = samples
+        .windows(2)
+        .map(|pair| {
+            let (a, b) = (pair[0], pair[1]);
+            let secs = (b.secs - a.secs).max(1e-9);
+            let rate = |after: u64, before: u64| after.saturating_sub(before) as f64 / secs;
+            SecondRates {
+                second: a.secs,
+                accepted_per_sec: rate(b.accepted, a.accepted),
+                submit_sm_per_sec: rate(b.totals.submits, a.totals.submits),
+                receipts_per_sec: rate(b.totals.receipts_acked, a.totals.receipts_acked),
+            }
+        })
+        .collect();
+    let busy = |r: &SecondRates| {
+        r.accepted_per_sec > 0.0 || r.submit_sm_per_sec > 0.0 || r.receipts_per_sec > 0.0
+    };
+    // Keep one idle second after the last busy one, so the chart shows the drop to zero.
+    let keep = out.iter().rposition(busy).map_or(0, |last| last + 2);
+    out.truncate(keep);
+    out
+}
+
 /// The running sampler; dropped or [`Monitor::stop`]ped at the end.
 #[derive(Debug)]
 pub struct Monitor {
     timeline: Arc<Mutex<Timeline>>,
+    samples: Arc<Mutex<Vec<Sample>>>,
     task: JoinHandle<()>,
 }
 
@@ -75,6 +123,8 @@ impl Monitor {
     ) -> Self {
         let timeline = Arc::new(Mutex::new(Timeline::default()));
         let shared = Arc::clone(&timeline);
+        let samples = Arc::new(Mutex::new(vec![Sample::default()]));
+        let shared_samples = Arc::clone(&samples);
         let task = tokio::spawn(async move {
             let started = Instant::now();
             let mut ticker = tokio::time::interval(SAMPLE_EVERY);
@@ -107,10 +157,22 @@ impl Monitor {
                         );
                     }
                     printed = (now, totals, accepted_now);
+                    shared_samples
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(Sample {
+                            secs: now.duration_since(started).as_secs_f64(),
+                            accepted: accepted_now,
+                            totals,
+                        });
                 }
             }
         });
-        Self { timeline, task }
+        Self {
+            timeline,
+            samples,
+            task,
+        }
     }
 
     /// The latest sample.
@@ -137,6 +199,14 @@ impl Monitor {
         }
     }
 
+    /// The per-second samples so far (the first is the start, all zero).
+    pub fn samples(&self) -> Vec<Sample> {
+        self.samples
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     pub fn stop(self) {
         self.task.abort();
     }
@@ -145,6 +215,48 @@ impl Monitor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_come_from_consecutive_samples_without_the_idle_tail() {
+        let sample = |secs: f64, accepted, submits, receipts_acked| Sample {
+            secs,
+            accepted,
+            totals: Totals {
+                submits,
+                accepted: submits,
+                receipts_sent: receipts_acked,
+                receipts_acked,
+            },
+        };
+        let samples = [
+            sample(0.0, 0, 0, 0),
+            sample(1.0, 1000, 800, 0),
+            sample(2.0, 2000, 2000, 900),
+            // The sampler ran late: 1.5 s since the last sample.
+            sample(3.5, 2000, 2000, 2000),
+            sample(4.5, 2000, 2000, 2000),
+            sample(5.5, 2000, 2000, 2000),
+            sample(6.5, 2000, 2000, 2000),
+        ];
+        let rates = rates(&samples);
+        assert_eq!(rates.len(), 4, "{rates:?}");
+        assert_eq!(
+            rates[0],
+            SecondRates {
+                second: 0.0,
+                accepted_per_sec: 1000.0,
+                submit_sm_per_sec: 800.0,
+                receipts_per_sec: 0.0,
+            }
+        );
+        assert_eq!(rates[1].submit_sm_per_sec, 1200.0);
+        assert_eq!(rates[1].receipts_per_sec, 900.0);
+        assert!((rates[2].receipts_per_sec - 1100.0 / 1.5).abs() < 1e-9);
+        assert_eq!(rates[3].second, 3.5);
+        assert_eq!(rates[3].receipts_per_sec, 0.0);
+        assert!(super::rates(&samples[..1]).is_empty());
+        assert!(super::rates(&[sample(0.0, 0, 0, 0), sample(1.0, 0, 0, 0)]).is_empty());
+    }
 
     #[test]
     fn the_timeline_keeps_first_and_last_movement() {

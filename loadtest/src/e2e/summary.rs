@@ -108,6 +108,8 @@ pub struct Summary {
     pub lost: u64,
     pub duplicated: u64,
     pub smscs: Vec<SmscSummary>,
+    /// Rates in each second of the run (from the monitor's per-second samples).
+    pub per_second: Vec<super::monitor::SecondRates>,
     /// Problems seen while checking or cleaning up.
     pub notes: Vec<String>,
 }
