@@ -9,9 +9,12 @@ use std::time::Duration;
 use flit_engine::binds::NewBind;
 use flit_engine::ids::{MessageId, TenantId};
 use flit_engine::model::{RecipientStatus, TransactionKind};
-use flit_engine::{Engine, EngineConfig, NewTenant, SendRequest};
+use flit_engine::{Engine, SendRequest};
 use flit_loadtest::smsc::{self, SmscConfig};
-use flit_storage::{BackendKind, Store, StoreOptions};
+use flit_storage::BackendKind;
+
+mod common;
+use common::{engine, funded_tenant};
 
 const WINDOW: u32 = 10;
 
@@ -44,31 +47,8 @@ async fn killed_dispatch_actors_lose_nothing() {
     .await
     .expect("smsc");
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(BackendKind::Sled, dir.path(), StoreOptions::default()).expect("store");
-    let engine = Engine::open(store, EngineConfig::default())
-        .await
-        .expect("engine");
-    let tenant = engine
-        .create_tenant(NewTenant {
-            name: "t".into(),
-            ..NewTenant::default()
-        })
-        .await
-        .expect("tenant");
-    engine
-        .add_credits(
-            tenant.id,
-            TransactionKind::Purchase,
-            10_000,
-            "seed".into(),
-            None,
-        )
-        .await
-        .expect("credits");
-    engine
-        .create_sender_id(tenant.id, "Flit")
-        .await
-        .expect("sender");
+    let engine = engine(dir.path(), BackendKind::Sled).await;
+    let tenant = funded_tenant(&engine, 10_000).await;
     engine
         .create_bind(NewBind {
             name: "peer".into(),
@@ -92,7 +72,7 @@ async fn killed_dispatch_actors_lose_nothing() {
         }
         let outcome = engine
             .send(
-                tenant.id,
+                tenant,
                 SendRequest {
                     recipients: numbers,
                     text: format!("round {round}"),
@@ -117,7 +97,7 @@ async fn killed_dispatch_actors_lose_nothing() {
     );
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !all_final(&engine, tenant.id, &messages).await {
+    while !all_final(&engine, tenant, &messages).await {
         assert!(
             tokio::time::Instant::now() < deadline,
             "recipients still open after 60 s"
@@ -126,7 +106,7 @@ async fn killed_dispatch_actors_lose_nothing() {
     }
     for message in &messages {
         let (record, recipients) = engine
-            .recipients(tenant.id, *message)
+            .recipients(tenant, *message)
             .expect("read")
             .expect("exists");
         assert!(
@@ -151,7 +131,7 @@ async fn killed_dispatch_actors_lose_nothing() {
     let duplicates: usize = seen.values().map(|n| n.saturating_sub(1)).sum();
     assert!(duplicates <= 4 * WINDOW as usize, "{duplicates} duplicates");
     // Charged once: 12 × 25 single-part recipients, and no refund (all were accepted).
-    let ledger = engine.ledger(tenant.id).expect("ledger");
+    let ledger = engine.ledger(tenant).expect("ledger");
     let usage: i64 = ledger
         .iter()
         .filter(|t| t.kind == TransactionKind::Usage)
@@ -160,7 +140,7 @@ async fn killed_dispatch_actors_lose_nothing() {
     assert_eq!(usage, -300);
     assert!(ledger.iter().all(|t| t.kind != TransactionKind::Refund));
     assert_eq!(
-        engine.balance(tenant.id).expect("balance"),
+        engine.balance(tenant).expect("balance"),
         ledger.iter().map(|t| t.amount).sum::<i64>()
     );
 }

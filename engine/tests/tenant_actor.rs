@@ -4,40 +4,16 @@
 use std::time::Duration;
 
 use flit_engine::model::TransactionKind;
-use flit_engine::{Engine, EngineConfig, EngineError, NewTenant, SendRequest};
-use flit_storage::{BackendKind, Store, StoreOptions};
+use flit_engine::{EngineError, NewTenant, SendRequest};
+use flit_storage::BackendKind;
 
-async fn engine(dir: &std::path::Path, kind: BackendKind) -> Engine {
-    let store = Store::open(kind, dir, StoreOptions::default()).expect("store opens");
-    Engine::open(store, EngineConfig::default())
-        .await
-        .expect("engine opens")
-}
+mod common;
+use common::{engine, funded_tenant};
 
 async fn killed_tenant_actor_restarts_with_the_durable_balance(kind: BackendKind) {
     let dir = tempfile::tempdir().expect("temp dir");
     let engine = engine(dir.path(), kind).await;
-    let tenant = engine
-        .create_tenant(NewTenant {
-            name: "t".into(),
-            ..NewTenant::default()
-        })
-        .await
-        .expect("tenant");
-    engine
-        .add_credits(
-            tenant.id,
-            TransactionKind::Purchase,
-            10_000,
-            "seed".into(),
-            None,
-        )
-        .await
-        .expect("credits");
-    engine
-        .create_sender_id(tenant.id, "Flit")
-        .await
-        .expect("sender");
+    let tenant = funded_tenant(&engine, 10_000).await;
 
     let mut sends = Vec::new();
     for i in 0..400 {
@@ -50,7 +26,7 @@ async fn killed_tenant_actor_restarts_with_the_durable_balance(kind: BackendKind
             };
             // Retry while the actor is being restarted, as a client would on 503.
             loop {
-                match sender.send(tenant.id, request.clone()).await {
+                match sender.send(tenant, request.clone()).await {
                     Ok(outcome) => return outcome.credits_used,
                     Err(EngineError::Unavailable(_)) => {
                         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -62,7 +38,7 @@ async fn killed_tenant_actor_restarts_with_the_durable_balance(kind: BackendKind
         if i % 100 == 50 {
             // The previous kill's restart may still be under way: kill the next incarnation.
             let actor = loop {
-                match engine.tenant_actor(tenant.id) {
+                match engine.tenant_actor(tenant) {
                     Some(actor) => break actor,
                     None => tokio::time::sleep(Duration::from_millis(1)).await,
                 }
@@ -76,7 +52,7 @@ async fn killed_tenant_actor_restarts_with_the_durable_balance(kind: BackendKind
     }
     assert_eq!(charged, 800);
     // Every acknowledged charge is in the ledger once; the balance is the ledger's sum.
-    let ledger = engine.ledger(tenant.id).expect("ledger");
+    let ledger = engine.ledger(tenant).expect("ledger");
     let sum: i64 = ledger.iter().map(|t| t.amount).sum();
     let usage = ledger
         .iter()
@@ -86,12 +62,12 @@ async fn killed_tenant_actor_restarts_with_the_durable_balance(kind: BackendKind
     assert_eq!(sum, 10_000 - 800);
     // The restarted actor may be a moment away; wait for it and check its balance.
     for _ in 0..100 {
-        if engine.tenant_actor(tenant.id).is_some() {
+        if engine.tenant_actor(tenant).is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(engine.balance(tenant.id).expect("balance"), sum);
+    assert_eq!(engine.balance(tenant).expect("balance"), sum);
     let running = ledger.last().expect("entries").balance;
     assert_eq!(running, sum, "each entry's running balance is exact");
 }
