@@ -215,8 +215,9 @@ fn open_with_retry(path: &Path) -> Result<sled::Db, StorageError> {
             .open()
         {
             Ok(db) => return Ok(db),
+            // sled reports a held lock as an `Other` I/O error carrying this sentence.
             Err(sled::Error::Io(error))
-                if error.kind() == std::io::ErrorKind::WouldBlock
+                if error.to_string().contains("could not acquire lock")
                     && std::time::Instant::now() < give_up =>
             {
                 std::thread::sleep(wait);
@@ -224,5 +225,30 @@ fn open_with_retry(path: &Path) -> Result<sled::Db, StorageError> {
             }
             Err(error) => return Err(StorageError::backend("sled open", error)),
         }
+    }
+}
+
+#[cfg(test)]
+mod lock_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn reopening_right_after_a_drop_waits_out_the_flusher() {
+        let dir = tempfile::tempdir().unwrap();
+        for _ in 0..20 {
+            let backend = SledBackend::open(dir.path()).unwrap();
+            drop(backend);
+        }
+    }
+
+    #[test]
+    fn a_lock_that_stays_held_is_refused_after_a_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = SledBackend::open(dir.path()).unwrap();
+        let started = std::time::Instant::now();
+        assert!(SledBackend::open(dir.path()).is_err());
+        assert!(started.elapsed() >= std::time::Duration::from_secs(2));
     }
 }
