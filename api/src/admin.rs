@@ -52,7 +52,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route_layer(middleware::from_fn_with_state(state, admin_layer))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantData {
     id: String,
@@ -84,7 +84,7 @@ fn tenant_data(state: &AppState, tenant: TenantRecord) -> TenantData {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewTenantBody {
     name: Option<String>,
@@ -98,7 +98,25 @@ pub struct NewTenantBody {
     credits: Option<i64>,
 }
 
-async fn create_tenant(
+#[utoipa::path(
+    post,
+    path = "/admin/v1/tenants",
+    tag = "Admin",
+    summary = "Create a tenant",
+    description = "Admin token required. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    request_body(content = NewTenantBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Success", body = crate::native::Envelope<TenantData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
+        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("adminToken" = []))
+)]
+pub(crate) async fn create_tenant(
     State(state): State<Arc<AppState>>,
     body: JsonBody<NewTenantBody>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -151,12 +169,26 @@ async fn create_tenant(
     Ok((StatusCode::CREATED, ok(tenant_data(&state, tenant))))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TenantsData {
     tenants: Vec<TenantData>,
 }
 
-async fn list_tenants(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+#[utoipa::path(
+    get,
+    path = "/admin/v1/tenants",
+    tag = "Admin",
+    summary = "List tenants",
+    description = "Admin token required. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<TenantsData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("adminToken" = []))
+)]
+pub(crate) async fn list_tenants(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let tenants = state
         .engine
         .tenants()
@@ -166,7 +198,25 @@ async fn list_tenants(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     ok(TenantsData { tenants })
 }
 
-async fn get_tenant(
+#[utoipa::path(
+    get,
+    path = "/admin/v1/tenants/{tenant_id}",
+    tag = "Admin",
+    summary = "Get a tenant",
+    description = "Admin token required. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("tenant_id" = String, Path, description = "The tenant's id"),
+    ),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<TenantData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("adminToken" = []))
+)]
+pub(crate) async fn get_tenant(
     State(state): State<Arc<AppState>>,
     PathParam(tenant_id): PathParam<String>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -184,7 +234,7 @@ fn clearable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantPatchBody {
     name: Option<String>,
@@ -198,7 +248,29 @@ pub struct TenantPatchBody {
     number_validation: Option<Option<String>>,
 }
 
-async fn update_tenant(
+#[utoipa::path(
+    patch,
+    path = "/admin/v1/tenants/{tenant_id}",
+    tag = "Admin",
+    summary = "Update a tenant's settings",
+    description = "Admin token required. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("tenant_id" = String, Path, description = "The tenant's id"),
+    ),
+    request_body(content = TenantPatchBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<TenantData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
+        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("adminToken" = []))
+)]
+pub(crate) async fn update_tenant(
     State(state): State<Arc<AppState>>,
     PathParam(tenant_id): PathParam<String>,
     body: JsonBody<TenantPatchBody>,
@@ -228,13 +300,13 @@ async fn update_tenant(
     Ok(ok(tenant_data(&state, tenant)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewKeyBody {
     name: Option<String>,
     scopes: Option<Vec<String>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KeyData {
     id: String,
@@ -260,7 +332,28 @@ fn key_data(key: ApiKeyRecord, secret: Option<String>) -> KeyData {
     }
 }
 
-async fn create_key(
+#[utoipa::path(
+    post,
+    path = "/admin/v1/tenants/{tenant_id}/keys",
+    tag = "Admin",
+    summary = "Create an API key (the secret is shown once, at data.key)",
+    description = "Admin token required. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("tenant_id" = String, Path, description = "The tenant's id"),
+    ),
+    request_body(content = NewKeyBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Success", body = crate::native::Envelope<KeyData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
+        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("adminToken" = []))
+)]
+pub(crate) async fn create_key(
     State(state): State<Arc<AppState>>,
     PathParam(tenant_id): PathParam<String>,
     body: JsonBody<NewKeyBody>,
@@ -279,12 +372,30 @@ async fn create_key(
     Ok((StatusCode::CREATED, ok(key_data(key, Some(secret)))))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct KeysData {
     keys: Vec<KeyData>,
 }
 
-async fn list_keys(
+#[utoipa::path(
+    get,
+    path = "/admin/v1/tenants/{tenant_id}/keys",
+    tag = "Admin",
+    summary = "List a tenant's API keys",
+    description = "Admin token required. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("tenant_id" = String, Path, description = "The tenant's id"),
+    ),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<KeysData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("adminToken" = []))
+)]
+pub(crate) async fn list_keys(
     State(state): State<Arc<AppState>>,
     PathParam(tenant_id): PathParam<String>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -299,13 +410,32 @@ async fn list_keys(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct RevokedData {
     id: String,
     revoked: bool,
 }
 
-async fn revoke_key(
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/tenants/{tenant_id}/keys/{key_id}",
+    tag = "Admin",
+    summary = "Revoke an API key",
+    description = "Admin token required. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("tenant_id" = String, Path, description = "The tenant's id"),
+        ("key_id" = String, Path, description = "The API key's id"),
+    ),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<RevokedData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("adminToken" = []))
+)]
+pub(crate) async fn revoke_key(
     State(state): State<Arc<AppState>>,
     PathParam((tenant_id, key_id)): PathParam<(String, String)>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -320,7 +450,7 @@ async fn revoke_key(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreditsBody {
     amount: Option<i64>,
     #[serde(rename = "type")]
@@ -328,7 +458,31 @@ pub struct CreditsBody {
     description: Option<String>,
 }
 
-async fn add_credits(
+#[utoipa::path(
+    post,
+    path = "/admin/v1/tenants/{tenant_id}/credits",
+    tag = "Admin",
+    summary = "Add (or adjust) a tenant's credits",
+    description = "Admin token required. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("tenant_id" = String, Path, description = "The tenant's id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body returns the first answer and never sends or charges twice"),
+    ),
+    request_body(content = CreditsBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Success", body = crate::native::Envelope<crate::native::account::TransactionData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
+        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with a different body", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("adminToken" = []))
+)]
+pub(crate) async fn add_credits(
     State(state): State<Arc<AppState>>,
     PathParam(tenant_id): PathParam<String>,
     headers: HeaderMap,
@@ -364,12 +518,34 @@ async fn add_credits(
     Ok((StatusCode::CREATED, ok(TransactionData::from(transaction))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct SenderIdBody {
     name: Option<String>,
 }
 
-async fn create_sender_id(
+#[utoipa::path(
+    post,
+    path = "/admin/v1/tenants/{tenant_id}/sender-ids",
+    tag = "Admin",
+    summary = "Create an APPROVED sender ID",
+    description = "Admin token required. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("tenant_id" = String, Path, description = "The tenant's id"),
+    ),
+    request_body(content = SenderIdBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Success", body = crate::native::Envelope<crate::native::account::SenderIdData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
+        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("adminToken" = []))
+)]
+pub(crate) async fn create_sender_id(
     State(state): State<Arc<AppState>>,
     PathParam(tenant_id): PathParam<String>,
     body: JsonBody<SenderIdBody>,
@@ -385,7 +561,25 @@ async fn create_sender_id(
     Ok((StatusCode::CREATED, ok(SenderIdData::from(sender))))
 }
 
-async fn list_sender_ids(
+#[utoipa::path(
+    get,
+    path = "/admin/v1/tenants/{tenant_id}/sender-ids",
+    tag = "Admin",
+    summary = "List a tenant's approved sender IDs",
+    description = "Admin token required. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("tenant_id" = String, Path, description = "The tenant's id"),
+    ),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<crate::native::account::SenderIdsData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("adminToken" = []))
+)]
+pub(crate) async fn list_sender_ids(
     State(state): State<Arc<AppState>>,
     PathParam(tenant_id): PathParam<String>,
 ) -> Result<impl IntoResponse, ApiError> {

@@ -18,7 +18,7 @@ use crate::native::ok;
 use crate::state::AppState;
 use crate::timefmt::iso;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewBindBody {
     name: Option<String>,
@@ -36,7 +36,7 @@ pub struct NewBindBody {
     tenant_id: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BindData {
     id: String,
@@ -55,7 +55,7 @@ pub struct BindData {
     state: BindStateData,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BindStateData {
     bound: bool,
@@ -96,6 +96,25 @@ fn bind_data(record: BindRecord, state: BindSnapshot) -> BindData {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/v1/binds",
+    tag = "Carriers",
+    summary = "Add an SMPP bind (started at once)",
+    description = "Admin token required. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    request_body(content = NewBindBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Success", body = crate::native::Envelope<BindData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
+        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("adminToken" = []))
+)]
 pub async fn create_bind(
     State(state): State<Arc<AppState>>,
     body: JsonBody<NewBindBody>,
@@ -135,11 +154,25 @@ pub async fn create_bind(
     Ok((StatusCode::CREATED, ok(bind_data(record, live))))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct BindsData {
     binds: Vec<BindData>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/v1/binds",
+    tag = "Carriers",
+    summary = "List SMPP binds with live state",
+    description = "Admin token required. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<BindsData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("adminToken" = []))
+)]
 pub async fn list_binds(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, ApiError> {
     let binds = state
         .engine
@@ -150,6 +183,24 @@ pub async fn list_binds(State(state): State<Arc<AppState>>) -> Result<impl IntoR
     Ok(ok(BindsData { binds }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/v1/binds/{bind_id}",
+    tag = "Carriers",
+    summary = "Get an SMPP bind with live state",
+    description = "Admin token required. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("bind_id" = String, Path, description = "The bind's id"),
+    ),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<BindData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("adminToken" = []))
+)]
 pub async fn get_bind(
     State(state): State<Arc<AppState>>,
     PathParam(bind_id): PathParam<String>,
@@ -162,12 +213,30 @@ pub async fn get_bind(
     Ok(ok(bind_data(record, state.engine.bind_state(id))))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct DeletedData {
     id: String,
     deleted: bool,
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/binds/{bind_id}",
+    tag = "Carriers",
+    summary = "Remove an SMPP bind (unbound at once)",
+    description = "Admin token required. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("bind_id" = String, Path, description = "The bind's id"),
+    ),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<DeletedData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("adminToken" = []))
+)]
 pub async fn delete_bind(
     State(state): State<Arc<AppState>>,
     PathParam(bind_id): PathParam<String>,
@@ -180,7 +249,7 @@ pub async fn delete_bind(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewRouteBody {
     prefix: Option<String>,
@@ -189,7 +258,7 @@ pub struct NewRouteBody {
     weights: Option<Vec<u32>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RouteData {
     id: String,
@@ -211,6 +280,25 @@ impl From<RouteRecord> for RouteData {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/v1/routes",
+    tag = "Carriers",
+    summary = "Add a route (destination prefix to binds, priority, weights)",
+    description = "Admin token required. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    request_body(content = NewRouteBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Success", body = crate::native::Envelope<RouteData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
+        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("adminToken" = []))
+)]
 pub async fn create_route(
     State(state): State<Arc<AppState>>,
     body: JsonBody<NewRouteBody>,
@@ -234,11 +322,25 @@ pub async fn create_route(
     Ok((StatusCode::CREATED, ok(RouteData::from(route))))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct RoutesData {
     routes: Vec<RouteData>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/admin/v1/routes",
+    tag = "Carriers",
+    summary = "List routes",
+    description = "Admin token required. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<RoutesData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("adminToken" = []))
+)]
 pub async fn list_routes(
     State(state): State<Arc<AppState>>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -251,6 +353,24 @@ pub async fn list_routes(
     Ok(ok(RoutesData { routes }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/routes/{route_id}",
+    tag = "Carriers",
+    summary = "Delete a route",
+    description = "Admin token required. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("route_id" = String, Path, description = "The route's id"),
+    ),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<DeletedData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("adminToken" = []))
+)]
 pub async fn delete_route(
     State(state): State<Arc<AppState>>,
     PathParam(route_id): PathParam<String>,

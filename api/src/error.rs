@@ -17,11 +17,14 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    success: bool,
-    error: &'a str,
-    code: &'a str,
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
+    /// Always `false`.
+    pub success: bool,
+    /// A human sentence.
+    pub error: &'a str,
+    /// A stable snake_case code.
+    pub code: &'a str,
 }
 
 impl ApiError {

@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod native;
+pub mod openapi;
 pub mod ratelimit;
 pub mod server;
 pub mod state;
@@ -37,6 +38,8 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi::spec))
+        .route("/docs", get(openapi::docs))
         .nest("/api/v1", native::router(state.clone()))
         .nest("/admin/v1", admin::router(state.clone()))
         .fallback(not_found)
@@ -46,7 +49,7 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .with_state(state)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Health {
     status: &'static str,
@@ -56,7 +59,14 @@ struct Health {
     binds: Vec<HealthBind>,
 }
 
-async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "System",
+    summary = "Liveness, storage kind, sandbox mode and what is bound",
+    responses((status = 200, description = "The server is up", body = Health)),
+)]
+pub(crate) async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let sandbox = state.engine.is_sandbox();
     let binds = state
         .engine
@@ -81,7 +91,7 @@ async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct HealthBind {
     id: String,
     name: String,
@@ -92,7 +102,17 @@ pub const SANDBOX_WARNING: &str = "sandbox mode: no SMPP bind is configured; the
      simulator takes every message and reports it delivered about a second later \
      (numbers ending in 0000 fail)";
 
-async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "System",
+    summary = "Prometheus metrics (prefix `flit_`)",
+    responses(
+        (status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 404, description = "Metrics are not enabled", body = crate::error::ErrorBody),
+    ),
+)]
+pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     match &state.metrics {
         Some(handle) => {
             state.engine.record_gauges();

@@ -15,7 +15,7 @@ use crate::extract::QueryParams;
 use crate::state::AppState;
 use crate::timefmt::{DayEnd, iso, iso_opt};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BalanceData {
     balance: i64,
@@ -24,6 +24,22 @@ pub struct BalanceData {
     account_phone: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/balance",
+    tag = "Account",
+    summary = "The account's credit balance",
+    description = "Requires scope `balance:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<BalanceData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn balance(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -40,13 +56,13 @@ pub async fn balance(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SenderIdsData {
     pub sender_ids: Vec<SenderIdData>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SenderIdData {
     pub id: String,
@@ -68,6 +84,22 @@ impl From<flit_engine::model::SenderIdRecord> for SenderIdData {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/sender-ids",
+    tag = "Account",
+    summary = "Approved sender IDs",
+    description = "Requires scope `senders:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<SenderIdsData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn sender_ids(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -78,7 +110,7 @@ pub async fn sender_ids(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TransactionData {
     pub id: String,
@@ -105,12 +137,35 @@ impl From<TransactionRecord> for TransactionData {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TransactionsData {
     transactions: Vec<TransactionData>,
     pagination: Pagination,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/transactions",
+    tag = "Account",
+    summary = "Credit ledger, newest first",
+    description = "Requires scope `transactions:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("page" = Option<u32>, Query, description = "Page number, from 1 (default 1)"),
+        ("limit" = Option<u32>, Query, description = "Items per page, 1..=100 (default 20)"),
+        ("type" = Option<String>, Query, description = "PURCHASE, USAGE, REFUND, BONUS or ADJUSTMENT"),
+        ("startDate" = Option<String>, Query, description = "Only items from this date or instant (ISO 8601)"),
+        ("endDate" = Option<String>, Query, description = "Only items up to the end of this date or instant (ISO 8601)"),
+    ),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<TransactionsData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn transactions(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,

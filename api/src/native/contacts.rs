@@ -21,7 +21,7 @@ use crate::state::AppState;
 use crate::timefmt::iso;
 
 /// A phone as clients send it: text, or a bare number (spreadsheet exports often hold those).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum PhoneInput {
     Text(String),
@@ -37,7 +37,7 @@ impl PhoneInput {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateBody {
     phone: Option<PhoneInput>,
@@ -48,7 +48,7 @@ pub struct CreateBody {
 }
 
 /// Absent fields stay as they are; `null` or `""` clears a name or the email.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateBody {
     phone: Option<PhoneInput>,
@@ -66,7 +66,7 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<S
     Option::<String>::deserialize(deserializer).map(Some)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportRow {
     /// A row without a phone is counted invalid, like a row with a bad one.
@@ -76,31 +76,31 @@ pub struct ImportRow {
     email: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportBody {
     contacts: Option<Vec<ImportRow>>,
     group_id: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct GroupBody {
     name: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MembersBody {
     contact_ids: Option<Vec<String>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct GroupRef {
     id: String,
     name: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ContactData {
     id: String,
@@ -136,13 +136,13 @@ impl From<Contact> for ContactData {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ContactsData {
     contacts: Vec<ContactData>,
     pagination: Pagination,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportData {
     imported: u64,
@@ -164,7 +164,7 @@ impl From<ImportOutcome> for ImportData {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupData {
     id: String,
@@ -184,19 +184,19 @@ impl GroupData {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct GroupsData {
     groups: Vec<GroupData>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MembersData {
     group_id: String,
     contact_count: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DeletedData {
     id: String,
     deleted: bool,
@@ -204,6 +204,29 @@ pub struct DeletedData {
 
 // ----- contacts --------------------------------------------------------------------------
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/contacts",
+    tag = "Contacts",
+    summary = "List contacts",
+    description = "Requires scope `contacts:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("page" = Option<u32>, Query, description = "Page number, from 1 (default 1)"),
+        ("limit" = Option<u32>, Query, description = "Items per page, 1..=200 (default 50)"),
+        ("search" = Option<String>, Query, description = "Match on name, phone or email"),
+        ("groupId" = Option<String>, Query, description = "Only members of this group"),
+    ),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<ContactsData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -222,6 +245,27 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/contacts",
+    tag = "Contacts",
+    summary = "Create a contact",
+    description = "Requires scope `contacts:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    request_body(content = CreateBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Success", body = crate::native::Envelope<ContactData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
+        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -246,6 +290,26 @@ pub async fn create(
     Ok((StatusCode::CREATED, ok(ContactData::from(contact))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/contacts/{contact_id}",
+    tag = "Contacts",
+    summary = "Get a contact",
+    description = "Requires scope `contacts:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("contact_id" = String, Path, description = "The contact's id"),
+    ),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<ContactData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -259,6 +323,30 @@ pub async fn get(
     Ok(ok(ContactData::from(contact)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/contacts/{contact_id}",
+    tag = "Contacts",
+    summary = "Update a contact (absent fields stay; null clears)",
+    description = "Requires scope `contacts:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("contact_id" = String, Path, description = "The contact's id"),
+    ),
+    request_body(content = UpdateBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<ContactData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
+        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn update(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -281,6 +369,26 @@ pub async fn update(
     Ok(ok(ContactData::from(contact)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/contacts/{contact_id}",
+    tag = "Contacts",
+    summary = "Delete a contact",
+    description = "Requires scope `contacts:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("contact_id" = String, Path, description = "The contact's id"),
+    ),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<DeletedData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -294,6 +402,26 @@ pub async fn delete(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/contacts/import",
+    tag = "Contacts",
+    summary = "Import up to 10,000 contacts",
+    description = "Requires scope `contacts:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    request_body(content = ImportBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<ImportData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
+        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn import(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -322,6 +450,22 @@ pub async fn import(
 
 // ----- groups ----------------------------------------------------------------------------
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/contacts/groups",
+    tag = "Contacts",
+    summary = "List contact groups",
+    description = "Requires scope `contacts:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<GroupsData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn groups(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -341,6 +485,26 @@ pub async fn groups(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/contacts/groups",
+    tag = "Contacts",
+    summary = "Create a contact group",
+    description = "Requires scope `contacts:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    request_body(content = GroupBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Success", body = crate::native::Envelope<GroupData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
+        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn create_group(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -354,6 +518,26 @@ pub async fn create_group(
     Ok((StatusCode::CREATED, ok(GroupData::new(group, 0))))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/contacts/groups/{group_id}",
+    tag = "Contacts",
+    summary = "Delete a contact group",
+    description = "Requires scope `contacts:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("group_id" = String, Path, description = "The group's id"),
+    ),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<DeletedData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn delete_group(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -367,6 +551,29 @@ pub async fn delete_group(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/contacts/groups/{group_id}/members",
+    tag = "Contacts",
+    summary = "Add contacts to a group",
+    description = "Requires scope `contacts:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("group_id" = String, Path, description = "The group's id"),
+    ),
+    request_body(content = MembersBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<MembersData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
+        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn add_members(
     state: State<Arc<AppState>>,
     caller: Extension<Caller>,
@@ -376,6 +583,29 @@ pub async fn add_members(
     change_members(state, caller, path, body, true).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/contacts/groups/{group_id}/members",
+    tag = "Contacts",
+    summary = "Remove contacts from a group",
+    description = "Requires scope `contacts:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("group_id" = String, Path, description = "The group's id"),
+    ),
+    request_body(content = MembersBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<MembersData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
+        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn remove_members(
     state: State<Arc<AppState>>,
     caller: Extension<Caller>,

@@ -107,7 +107,7 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route_layer(middleware::from_fn_with_state(state, api_key_layer))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Envelope<T> {
     success: bool,
     data: T,
@@ -120,7 +120,7 @@ pub fn ok<T: Serialize>(data: T) -> Json<Envelope<T>> {
     })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Pagination {
     page: u32,

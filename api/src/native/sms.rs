@@ -22,7 +22,7 @@ use crate::timefmt::{DayEnd, iso, iso_opt, parse_instant};
 /// History listings show at most this much of each text (as documented).
 const LISTING_TEXT_CHARS: usize = 160;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SendBody {
     recipients: Option<Vec<String>>,
@@ -48,7 +48,7 @@ pub struct SendBody {
 /// Longest `validityPeriod`: a week, as SMSCs commonly cap it.
 const MAX_VALIDITY_SECONDS: u32 = 7 * 24 * 3600;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SendData {
     message_id: String,
@@ -60,6 +60,32 @@ pub struct SendData {
     schedule_date: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/sms/send",
+    tag = "SMS",
+    summary = "Send an SMS to numbers, groups, contacts or everyone",
+    description = "Requires scope `sms:send`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body returns the first answer and never sends or charges twice"),
+    ),
+    request_body(content = SendBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<SendData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 402, description = "Not enough credits", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
+        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with a different body", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn send(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -187,7 +213,7 @@ impl Sources {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EstimateBody {
     message: Option<String>,
@@ -202,7 +228,7 @@ pub struct EstimateBody {
     variables: Option<HashMap<String, String>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EstimateData {
     message: TextData,
@@ -212,13 +238,33 @@ pub struct EstimateData {
     can_afford: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TextData {
     length: usize,
     parts: usize,
     encoding: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/sms/estimate",
+    tag = "SMS",
+    summary = "Estimate parts and credits for a send",
+    description = "Requires scope `sms:send`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    request_body(content = EstimateBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<EstimateData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
+        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn estimate(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -282,7 +328,7 @@ pub async fn estimate(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageData {
     id: String,
@@ -318,6 +364,26 @@ impl MessageData {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/sms/status/{message_id}",
+    tag = "SMS",
+    summary = "A message's status",
+    description = "Requires scope `sms:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("message_id" = String, Path, description = "The message's id"),
+    ),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<MessageData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn status(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -333,7 +399,7 @@ pub async fn status(
     Ok(ok(MessageData::new(message, None)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecipientsData {
     message_id: String,
@@ -343,7 +409,7 @@ pub struct RecipientsData {
     stats: RecipientStats,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecipientData {
     phone: String,
@@ -353,7 +419,7 @@ pub struct RecipientData {
     error: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecipientStats {
     delivered: u32,
@@ -362,6 +428,26 @@ pub struct RecipientStats {
     delivery_rate: f64,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/sms/{message_id}/recipients",
+    tag = "SMS",
+    summary = "A message's per-recipient delivery report",
+    description = "Requires scope `sms:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("message_id" = String, Path, description = "The message's id"),
+    ),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<RecipientsData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn recipients(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -409,12 +495,35 @@ pub async fn recipients(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ListData {
     messages: Vec<MessageData>,
     pagination: Pagination,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/sms",
+    tag = "SMS",
+    summary = "List sent messages, newest first",
+    description = "Requires scope `sms:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("page" = Option<u32>, Query, description = "Page number, from 1 (default 1)"),
+        ("limit" = Option<u32>, Query, description = "Items per page, 1..=100 (default 20)"),
+        ("status" = Option<String>, Query, description = "PENDING, SENT, DELIVERED, FAILED or CANCELLED"),
+        ("startDate" = Option<String>, Query, description = "Only items from this date or instant (ISO 8601)"),
+        ("endDate" = Option<String>, Query, description = "Only items up to the end of this date or instant (ISO 8601)"),
+    ),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<ListData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -447,7 +556,7 @@ pub async fn list(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InboundData {
     id: String,
@@ -458,13 +567,35 @@ pub struct InboundData {
     received_at: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct InboundListData {
     messages: Vec<InboundData>,
     pagination: Pagination,
 }
 
 /// `GET /inbound`: SMS received for the tenant, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/inbound",
+    tag = "SMS",
+    summary = "Inbound SMS received for the tenant, newest first",
+    description = "Requires scope `sms:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("page" = Option<u32>, Query, description = "Page number, from 1 (default 1)"),
+        ("limit" = Option<u32>, Query, description = "Items per page, 1..=100 (default 20)"),
+        ("startDate" = Option<String>, Query, description = "Only items from this date or instant (ISO 8601)"),
+        ("endDate" = Option<String>, Query, description = "Only items up to the end of this date or instant (ISO 8601)"),
+    ),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<InboundListData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn inbound(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,

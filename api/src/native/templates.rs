@@ -16,13 +16,13 @@ use crate::extract::{JsonBody, PathParam};
 use crate::state::AppState;
 use crate::timefmt::iso;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct TemplateBody {
     name: Option<String>,
     content: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateData {
     id: String,
@@ -46,11 +46,27 @@ impl From<TemplateRecord> for TemplateData {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TemplatesData {
     templates: Vec<TemplateData>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/templates",
+    tag = "Templates",
+    summary = "List templates",
+    description = "Requires scope `templates:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<TemplatesData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -62,6 +78,26 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/templates",
+    tag = "Templates",
+    summary = "Create a template",
+    description = "Requires scope `templates:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    request_body(content = TemplateBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Success", body = crate::native::Envelope<TemplateData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
+        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn create(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -81,6 +117,26 @@ pub async fn create(
     Ok((StatusCode::CREATED, ok(TemplateData::from(template))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/templates/{template_id}",
+    tag = "Templates",
+    summary = "Get a template",
+    description = "Requires scope `templates:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("template_id" = String, Path, description = "The template's id"),
+    ),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<TemplateData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -94,6 +150,30 @@ pub async fn get(
     Ok(ok(TemplateData::from(template)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/templates/{template_id}",
+    tag = "Templates",
+    summary = "Update a template",
+    description = "Requires scope `templates:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("template_id" = String, Path, description = "The template's id"),
+    ),
+    request_body(content = TemplateBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<TemplateData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
+        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn update(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
@@ -114,12 +194,32 @@ pub async fn update(
     Ok(ok(TemplateData::from(template)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct DeletedData {
     id: String,
     deleted: bool,
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/templates/{template_id}",
+    tag = "Templates",
+    summary = "Delete a template",
+    description = "Requires scope `templates:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("template_id" = String, Path, description = "The template's id"),
+    ),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<DeletedData>),
+        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
+        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
+        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
+        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
+    ),
+    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
+)]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,

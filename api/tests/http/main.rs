@@ -7,6 +7,7 @@ mod common;
 mod contacts;
 mod credits;
 mod native;
+mod openapi;
 mod personalised;
 mod restart;
 mod smpp_node;

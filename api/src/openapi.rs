@@ -1,0 +1,375 @@
+//! The OpenAPI 3.1 description of every route Flit serves (`GET /openapi.json`, built once
+//! from the handlers' `#[utoipa::path]` annotations) and a self-contained page that renders it
+//! (`GET /docs`: no external assets, no CDN).
+
+use std::sync::OnceLock;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Flit",
+        description = "Self-hosted SMS dispatch engine. The native API (`/api/v1`, a FlashSMS superset) \
+                       answers `{\"success\": true, \"data\": ...}` and fails with \
+                       `{\"success\": false, \"error\": \"<sentence>\", \"code\": \"<snake_case>\"}`; the \
+                       admin API (`/admin/v1`) uses the same shapes. Authenticated answers carry \
+                       `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`."
+    ),
+    paths(
+        crate::health,
+        crate::metrics,
+        spec,
+        docs,
+        crate::native::sms::send,
+        crate::native::sms::estimate,
+        crate::native::sms::list,
+        crate::native::sms::status,
+        crate::native::sms::recipients,
+        crate::native::sms::inbound,
+        crate::native::account::balance,
+        crate::native::account::sender_ids,
+        crate::native::account::transactions,
+        crate::native::templates::list,
+        crate::native::templates::create,
+        crate::native::templates::get,
+        crate::native::templates::update,
+        crate::native::templates::delete,
+        crate::native::contacts::list,
+        crate::native::contacts::create,
+        crate::native::contacts::get,
+        crate::native::contacts::update,
+        crate::native::contacts::delete,
+        crate::native::contacts::import,
+        crate::native::contacts::groups,
+        crate::native::contacts::create_group,
+        crate::native::contacts::delete_group,
+        crate::native::contacts::add_members,
+        crate::native::contacts::remove_members,
+        crate::admin::create_tenant,
+        crate::admin::list_tenants,
+        crate::admin::get_tenant,
+        crate::admin::update_tenant,
+        crate::admin::create_key,
+        crate::admin::list_keys,
+        crate::admin::revoke_key,
+        crate::admin::add_credits,
+        crate::admin::create_sender_id,
+        crate::admin::list_sender_ids,
+        crate::carriers::create_bind,
+        crate::carriers::list_binds,
+        crate::carriers::get_bind,
+        crate::carriers::delete_bind,
+        crate::carriers::create_route,
+        crate::carriers::list_routes,
+        crate::carriers::delete_route,
+    ),
+    components(schemas(crate::error::ErrorBody)),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "SMS", description = "Send, estimate, history, delivery reports, inbound"),
+        (name = "Contacts", description = "Contacts, import, groups and membership"),
+        (name = "Templates", description = "Message templates with `{{placeholders}}`"),
+        (name = "Account", description = "Balance, sender IDs, transactions"),
+        (name = "Admin", description = "Tenants, API keys, credits, sender IDs (admin token)"),
+        (name = "Carriers", description = "SMPP binds and routes (admin token)"),
+        (name = "System", description = "Health, metrics and this description"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The three ways to present an API key, and the admin token.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "apiKey",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("`Authorization: Bearer flt_live_...`"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "apiKeyHeader",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "`X-API-Key: flt_live_...`",
+            ))),
+        );
+        components.add_security_scheme(
+            "apiKeyAuthorization",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "`Authorization: X-Api-key flt_live_...`",
+            ))),
+        );
+        components.add_security_scheme(
+            "adminToken",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("`Authorization: Bearer <admin token>`"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The description as JSON, rendered once.
+pub fn spec_json() -> &'static str {
+    static SPEC: OnceLock<String> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        ApiDoc::openapi()
+            .to_json()
+            .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"))
+    })
+}
+
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "System",
+    summary = "This OpenAPI description",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")),
+)]
+pub async fn spec() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], spec_json())
+}
+
+#[utoipa::path(
+    get,
+    path = "/docs",
+    tag = "System",
+    summary = "Human-readable API reference (renders /openapi.json)",
+    responses((status = 200, description = "HTML page", content_type = "text/html")),
+)]
+pub async fn docs() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        DOCS_HTML,
+    )
+}
+
+/// The `/docs` page: plain HTML and inline script that fetches `/openapi.json` and lists every
+/// operation with its parameters, request body and responses.
+pub const DOCS_HTML: &str = r##"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Flit API reference</title>
+<style>
+body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0; color: #1d2330; background: #f7f8fa; }
+header { background: #1d2330; color: #fff; padding: 16px 24px; }
+header h1 { margin: 0; font-size: 22px; }
+header p { margin: 6px 0 0; color: #c8cdd8; max-width: 70em; }
+main { padding: 16px 24px; max-width: 1100px; }
+nav a { margin-right: 12px; }
+h2 { margin: 28px 0 8px; border-bottom: 1px solid #d5d9e0; padding-bottom: 4px; }
+.op { background: #fff; border: 1px solid #d5d9e0; border-radius: 6px; margin: 10px 0; }
+.op > summary { cursor: pointer; padding: 8px 12px; list-style: none; }
+.op > summary::-webkit-details-marker { display: none; }
+.op .body { padding: 4px 14px 12px; border-top: 1px solid #e6e9ee; }
+.method { display: inline-block; min-width: 62px; text-align: center; font: bold 12px monospace; color: #fff; border-radius: 4px; padding: 3px 6px; margin-right: 8px; }
+.get { background: #2f7dd1; } .post { background: #2b9a56; } .put { background: #c9861a; }
+.patch { background: #8a5cc9; } .delete { background: #c9372c; }
+.path { font: 600 14px monospace; }
+.summary { color: #4b5466; margin-left: 10px; }
+table { border-collapse: collapse; margin: 4px 0 10px; }
+th, td { text-align: left; border: 1px solid #e0e3e8; padding: 4px 8px; vertical-align: top; font-size: 14px; }
+th { background: #f0f2f5; }
+code, .schema { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 13px; }
+.schema { background: #f5f6f8; border: 1px solid #e6e9ee; border-radius: 4px; padding: 8px; white-space: pre; overflow-x: auto; margin: 4px 0 8px; }
+.status { font: bold 13px monospace; }
+.s2 { color: #2b9a56; } .s4 { color: #c9861a; } .s5 { color: #c9372c; }
+.muted { color: #6b7385; }
+#error { color: #c9372c; font-weight: bold; }
+</style>
+</head>
+<body>
+<header><h1 id="title">Flit API reference</h1><p id="intro">Loading <code>/openapi.json</code>&hellip;</p></header>
+<main>
+<p id="error"></p>
+<nav id="nav"></nav>
+<div id="ops"></div>
+</main>
+<script>
+"use strict";
+var spec = null;
+function esc(text) {
+  return String(text === undefined || text === null ? "" : text)
+    .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+}
+function md(text) {
+  return esc(text).replace(/`([^`]+)`/g, "<code>$1</code>");
+}
+function resolve(schema) {
+  var seen = 0;
+  while (schema && schema.$ref && seen < 20) {
+    var name = schema.$ref.split("/").pop();
+    schema = (spec.components && spec.components.schemas || {})[name];
+    seen += 1;
+  }
+  return schema || {};
+}
+function typeName(schema) {
+  if (!schema) return "any";
+  if (schema.$ref) return schema.$ref.split("/").pop();
+  var t = schema.type;
+  if (Array.isArray(t)) {
+    var nonNull = t.filter(function (x) { return x !== "null"; });
+    var base = typeName(Object.assign({}, schema, { type: nonNull.length === 1 ? nonNull[0] : nonNull.join(" | ") }));
+    return t.indexOf("null") >= 0 ? base + " | null" : base;
+  }
+  if (t === "array") return "array of " + typeName(schema.items);
+  if (schema.oneOf) return schema.oneOf.map(typeName).join(" | ");
+  if (schema.anyOf) return schema.anyOf.map(typeName).join(" | ");
+  if (schema.allOf) return schema.allOf.map(typeName).join(" & ");
+  if (schema.enum) return schema.enum.map(function (v) { return JSON.stringify(v); }).join(" | ");
+  if (t === "object" && schema.additionalProperties) return "map of " + typeName(schema.additionalProperties);
+  return (t || "any") + (schema.format ? " (" + schema.format + ")" : "");
+}
+// A readable outline of a schema: one line per field, nested objects indented.
+function outline(schema, indent, depth) {
+  var lines = [];
+  var shown = resolve(schema);
+  if (shown.allOf) { shown.allOf.forEach(function (part) { lines = lines.concat(outline(part, indent, depth)); }); return lines; }
+  var nonNullTypes = Array.isArray(shown.type) ? shown.type.filter(function (x) { return x !== "null"; }) : [shown.type];
+  if (nonNullTypes.indexOf("array") >= 0 && shown.items) {
+    var item = resolve(shown.items);
+    if (item.properties && depth < 6) {
+      lines.push(indent + "[ each: " + typeName(shown.items));
+      lines = lines.concat(outline(shown.items, indent + "    ", depth + 1));
+      lines.push(indent + "]");
+    }
+    return lines;
+  }
+  if (!shown.properties) return lines;
+  var required = shown.required || [];
+  Object.keys(shown.properties).forEach(function (name) {
+    var field = shown.properties[name];
+    var fieldShown = resolve(field);
+    var line = indent + name + (required.indexOf(name) >= 0 ? "" : "?") + ": " + typeName(field);
+    var description = field.description || fieldShown.description;
+    if (description && !field.$ref) line += "    // " + description;
+    lines.push(line);
+    if (depth < 6) lines = lines.concat(outline(field, indent + "    ", depth + 1));
+  });
+  return lines;
+}
+function schemaBlock(schema) {
+  var head = typeName(schema);
+  var body = outline(schema, "  ", 0);
+  return '<div class="schema">' + esc(head + (body.length ? " {\n" + body.join("\n") + "\n}" : "")) + "</div>";
+}
+function contentBlock(content) {
+  var html = "";
+  Object.keys(content || {}).forEach(function (type) {
+    var media = content[type];
+    html += '<div class="muted">' + esc(type) + "</div>";
+    html += media.schema ? schemaBlock(media.schema) : "";
+  });
+  return html;
+}
+function paramsTable(params) {
+  if (!params || !params.length) return "";
+  var rows = params.map(function (p) {
+    p = p.$ref ? resolve(p) : p;
+    return "<tr><td><code>" + esc(p.name) + "</code></td><td>" + esc(p.in) + "</td><td>" +
+      esc(typeName(p.schema)) + "</td><td>" + (p.required ? "yes" : "no") + "</td><td>" + md(p.description) + "</td></tr>";
+  });
+  return "<h4>Parameters</h4><table><tr><th>Name</th><th>In</th><th>Type</th><th>Required</th><th>Description</th></tr>" +
+    rows.join("") + "</table>";
+}
+function securityText(op) {
+  var security = op.security || spec.security;
+  if (!security || !security.length) return '<p class="muted">No authentication.</p>';
+  var names = security.map(function (s) { return Object.keys(s).join(" + "); });
+  var schemes = (spec.components && spec.components.securitySchemes) || {};
+  return "<p><b>Authentication</b> (any one): " + names.map(function (name) {
+    var scheme = schemes[name];
+    return "<code>" + esc(name) + "</code>" + (scheme && scheme.description ? " " + md(scheme.description) : "");
+  }).join("; ") + "</p>";
+}
+function render() {
+  document.title = (spec.info && spec.info.title || "API") + " API reference";
+  document.getElementById("title").textContent = document.title + " (" + (spec.info && spec.info.version || "") + ")";
+  document.getElementById("intro").innerHTML = md(spec.info && spec.info.description) +
+    ' <a style="color:#9cc4ff" href="/openapi.json">openapi.json</a> (OpenAPI ' + esc(spec.openapi) + ")";
+  var groups = {};
+  var order = [];
+  (spec.tags || []).forEach(function (tag) { groups[tag.name] = { tag: tag, ops: [] }; order.push(tag.name); });
+  Object.keys(spec.paths || {}).forEach(function (path) {
+    var item = spec.paths[path];
+    ["get", "post", "put", "patch", "delete", "head", "options"].forEach(function (method) {
+      var op = item[method];
+      if (!op) return;
+      var tag = (op.tags && op.tags[0]) || "Other";
+      if (!groups[tag]) { groups[tag] = { tag: { name: tag }, ops: [] }; order.push(tag); }
+      groups[tag].ops.push({ path: path, method: method, op: op, shared: item.parameters || [] });
+    });
+  });
+  var nav = [];
+  var html = "";
+  var count = 0;
+  order.forEach(function (name, index) {
+    var group = groups[name];
+    if (!group.ops.length) return;
+    nav.push('<a href="#tag-' + index + '">' + esc(name) + " (" + group.ops.length + ")</a>");
+    html += '<h2 id="tag-' + index + '">' + esc(name) + "</h2>";
+    if (group.tag.description) html += "<p>" + md(group.tag.description) + "</p>";
+    group.ops.forEach(function (entry) {
+      var op = entry.op;
+      count += 1;
+      html += '<details class="op" data-method="' + entry.method + '" data-path="' + esc(entry.path) + '"><summary>' +
+        '<span class="method ' + entry.method + '">' + entry.method.toUpperCase() + "</span>" +
+        '<span class="path">' + esc(entry.path) + "</span>" +
+        '<span class="summary">' + md(op.summary) + "</span></summary><div class=\"body\">";
+      if (op.description) html += "<p>" + md(op.description) + "</p>";
+      html += securityText(op);
+      html += paramsTable(entry.shared.concat(op.parameters || []));
+      if (op.requestBody) {
+        var requestBody = op.requestBody.$ref ? resolve(op.requestBody) : op.requestBody;
+        html += "<h4>Request body" + (requestBody.required ? " (required)" : "") + "</h4>" +
+          (requestBody.description ? "<p>" + md(requestBody.description) + "</p>" : "") + contentBlock(requestBody.content);
+      }
+      html += "<h4>Responses</h4><table><tr><th>Status</th><th>Description</th><th>Body</th></tr>";
+      Object.keys(op.responses || {}).forEach(function (status) {
+        var response = op.responses[status];
+        html += '<tr><td class="status s' + esc(status.charAt(0)) + '">' + esc(status) + "</td><td>" + md(response.description) +
+          "</td><td>" + contentBlock(response.content) + "</td></tr>";
+      });
+      html += "</table></div></details>";
+    });
+  });
+  document.getElementById("nav").innerHTML = nav.join("") +
+    ' <a href="#" id="expand">expand all</a> <span class="muted">' + count + " operations</span>";
+  document.getElementById("ops").innerHTML = html;
+  document.getElementById("expand").addEventListener("click", function (event) {
+    event.preventDefault();
+    var all = document.querySelectorAll("details.op");
+    var open = !all[0] || !all[0].open;
+    all.forEach(function (d) { d.open = open; });
+  });
+  if (location.search.indexOf("expand") >= 0) document.querySelectorAll("details.op").forEach(function (d) { d.open = true; });
+}
+fetch("/openapi.json")
+  .then(function (response) {
+    if (!response.ok) throw new Error("GET /openapi.json answered " + response.status);
+    return response.json();
+  })
+  .then(function (body) { spec = body; render(); })
+  .catch(function (error) {
+    document.getElementById("error").textContent = "Could not load /openapi.json: " + error.message;
+  });
+</script>
+</body>
+</html>
+"##;
