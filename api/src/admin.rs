@@ -107,14 +107,10 @@ pub struct NewTenantBody {
     request_body(content = NewTenantBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<TenantData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
         (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("adminToken" = []))
 )]
 pub(crate) async fn create_tenant(
     State(state): State<Arc<AppState>>,
@@ -182,11 +178,7 @@ struct TenantsData {
     description = "Admin token required. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<TenantsData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("adminToken" = []))
 )]
 pub(crate) async fn list_tenants(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let tenants = state
@@ -209,12 +201,8 @@ pub(crate) async fn list_tenants(State(state): State<Arc<AppState>>) -> impl Int
     ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<TenantData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("adminToken" = []))
 )]
 pub(crate) async fn get_tenant(
     State(state): State<Arc<AppState>>,
@@ -260,15 +248,11 @@ pub struct TenantPatchBody {
     request_body(content = TenantPatchBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<TenantData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
         (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("adminToken" = []))
 )]
 pub(crate) async fn update_tenant(
     State(state): State<Arc<AppState>>,
@@ -344,14 +328,10 @@ fn key_data(key: ApiKeyRecord, secret: Option<String>) -> KeyData {
     request_body(content = NewKeyBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<KeyData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
         (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("adminToken" = []))
 )]
 pub(crate) async fn create_key(
     State(state): State<Arc<AppState>>,
@@ -388,12 +368,8 @@ struct KeysData {
     ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<KeysData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("adminToken" = []))
 )]
 pub(crate) async fn list_keys(
     State(state): State<Arc<AppState>>,
@@ -428,12 +404,8 @@ struct RevokedData {
     ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<RevokedData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("adminToken" = []))
 )]
 pub(crate) async fn revoke_key(
     State(state): State<Arc<AppState>>,
@@ -471,16 +443,12 @@ pub struct CreditsBody {
     request_body(content = CreditsBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<crate::native::account::TransactionData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
         (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
         (status = 422, description = "Idempotency-Key reused with a different body", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("adminToken" = []))
 )]
 pub(crate) async fn add_credits(
     State(state): State<Arc<AppState>>,
@@ -535,15 +503,11 @@ pub struct SenderIdBody {
     request_body(content = SenderIdBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<crate::native::account::SenderIdData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
         (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("adminToken" = []))
 )]
 pub(crate) async fn create_sender_id(
     State(state): State<Arc<AppState>>,
@@ -572,12 +536,8 @@ pub(crate) async fn create_sender_id(
     ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<crate::native::account::SenderIdsData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("adminToken" = []))
 )]
 pub(crate) async fn list_sender_ids(
     State(state): State<Arc<AppState>>,

@@ -105,15 +105,11 @@ fn bind_data(record: BindRecord, state: BindSnapshot) -> BindData {
     request_body(content = NewBindBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<BindData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
         (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("adminToken" = []))
 )]
 pub async fn create_bind(
     State(state): State<Arc<AppState>>,
@@ -167,11 +163,7 @@ struct BindsData {
     description = "Admin token required. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<BindsData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("adminToken" = []))
 )]
 pub async fn list_binds(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, ApiError> {
     let binds = state
@@ -194,12 +186,8 @@ pub async fn list_binds(State(state): State<Arc<AppState>>) -> Result<impl IntoR
     ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<BindData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("adminToken" = []))
 )]
 pub async fn get_bind(
     State(state): State<Arc<AppState>>,
@@ -230,12 +218,8 @@ struct DeletedData {
     ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<DeletedData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("adminToken" = []))
 )]
 pub async fn delete_bind(
     State(state): State<Arc<AppState>>,
@@ -289,15 +273,11 @@ impl From<RouteRecord> for RouteData {
     request_body(content = NewRouteBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<RouteData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
         (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("adminToken" = []))
 )]
 pub async fn create_route(
     State(state): State<Arc<AppState>>,
@@ -335,11 +315,7 @@ struct RoutesData {
     description = "Admin token required. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<RoutesData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("adminToken" = []))
 )]
 pub async fn list_routes(
     State(state): State<Arc<AppState>>,
@@ -364,12 +340,8 @@ pub async fn list_routes(
     ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<DeletedData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("adminToken" = []))
 )]
 pub async fn delete_route(
     State(state): State<Arc<AppState>>,

@@ -68,7 +68,7 @@ use utoipa::{Modify, OpenApi};
         crate::carriers::delete_route,
     ),
     components(schemas(crate::error::ErrorBody)),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &CommonAnswers),
     tags(
         (name = "SMS", description = "Send, estimate, history, delivery reports, inbound"),
         (name = "Contacts", description = "Contacts, import, groups and membership"),
@@ -119,6 +119,78 @@ impl Modify for SecuritySchemes {
                     .build(),
             ),
         );
+    }
+}
+
+/// What every operation of an API answers besides its own outcomes, and how it is
+/// authenticated: added here once rather than repeated on each handler.
+struct CommonAnswers;
+
+impl Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::SecurityRequirement;
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+
+        const BAD_REQUEST: (&str, &str) = (
+            "400",
+            "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)",
+        );
+        const UNAUTHORIZED: (&str, &str) = ("401", "Missing or unknown credential");
+        const FORBIDDEN: (&str, &str) = ("403", "The API key lacks the required scope");
+        const RATE_LIMITED: (&str, &str) = ("429", "Rate limit exceeded (see Retry-After)");
+        const UNAVAILABLE: (&str, &str) = (
+            "503",
+            "Storage or engine temporarily unavailable (see Retry-After)",
+        );
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let (answers, schemes): (&[(&str, &str)], &[&str]) = if path.starts_with("/api/v1/") {
+                (
+                    &[
+                        BAD_REQUEST,
+                        UNAUTHORIZED,
+                        FORBIDDEN,
+                        RATE_LIMITED,
+                        UNAVAILABLE,
+                    ],
+                    &["apiKey", "apiKeyHeader", "apiKeyAuthorization"],
+                )
+            } else if path.starts_with("/admin/v1/") {
+                (&[BAD_REQUEST, UNAUTHORIZED, UNAVAILABLE], &["adminToken"])
+            } else {
+                continue;
+            };
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, description) in answers {
+                    let error = ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build();
+                    let response = ResponseBuilder::new()
+                        .description(*description)
+                        .content("application/json", error)
+                        .build();
+                    operation
+                        .responses
+                        .responses
+                        .entry((*status).to_string())
+                        .or_insert(response.into());
+                }
+                let security = operation.security.get_or_insert_with(Vec::new);
+                if security.is_empty() {
+                    security.extend(
+                        schemes
+                            .iter()
+                            .map(|scheme| SecurityRequirement::new(*scheme, Vec::<String>::new())),
+                    );
+                }
+            }
+        }
     }
 }
 

@@ -32,13 +32,7 @@ pub struct BalanceData {
     description = "Requires scope `balance:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<BalanceData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn balance(
     State(state): State<Arc<AppState>>,
@@ -92,13 +86,7 @@ impl From<flit_engine::model::SenderIdRecord> for SenderIdData {
     description = "Requires scope `senders:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<SenderIdsData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn sender_ids(
     State(state): State<Arc<AppState>>,
@@ -158,13 +146,7 @@ pub struct TransactionsData {
     ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<TransactionsData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn transactions(
     State(state): State<Arc<AppState>>,

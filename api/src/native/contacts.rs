@@ -218,14 +218,8 @@ pub struct DeletedData {
     ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<ContactsData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn list(
     State(state): State<Arc<AppState>>,
@@ -254,17 +248,11 @@ pub async fn list(
     request_body(content = CreateBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<ContactData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
         (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn create(
     State(state): State<Arc<AppState>>,
@@ -301,14 +289,8 @@ pub async fn create(
     ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<ContactData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn get(
     State(state): State<Arc<AppState>>,
@@ -335,17 +317,11 @@ pub async fn get(
     request_body(content = UpdateBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<ContactData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
         (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn update(
     State(state): State<Arc<AppState>>,
@@ -380,14 +356,8 @@ pub async fn update(
     ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<DeletedData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
@@ -411,16 +381,10 @@ pub async fn delete(
     request_body(content = ImportBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<ImportData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
         (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn import(
     State(state): State<Arc<AppState>>,
@@ -458,13 +422,7 @@ pub async fn import(
     description = "Requires scope `contacts:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<GroupsData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn groups(
     State(state): State<Arc<AppState>>,
@@ -494,16 +452,10 @@ pub async fn groups(
     request_body(content = GroupBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<GroupData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
         (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn create_group(
     State(state): State<Arc<AppState>>,
@@ -529,14 +481,8 @@ pub async fn create_group(
     ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<DeletedData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn delete_group(
     State(state): State<Arc<AppState>>,
@@ -563,16 +509,10 @@ pub async fn delete_group(
     request_body(content = MembersBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<MembersData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
         (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn add_members(
     state: State<Arc<AppState>>,
@@ -595,16 +535,10 @@ pub async fn add_members(
     request_body(content = MembersBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<MembersData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
         (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn remove_members(
     state: State<Arc<AppState>>,

@@ -72,19 +72,13 @@ pub struct SendData {
     request_body(content = SendBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<SendData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
         (status = 402, description = "Not enough credits", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
         (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
         (status = 422, description = "Idempotency-Key reused with a different body", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn send(
     State(state): State<Arc<AppState>>,
@@ -254,16 +248,10 @@ pub struct TextData {
     request_body(content = EstimateBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<EstimateData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
         (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn estimate(
     State(state): State<Arc<AppState>>,
@@ -375,14 +363,8 @@ impl MessageData {
     ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<MessageData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn status(
     State(state): State<Arc<AppState>>,
@@ -439,14 +421,8 @@ pub struct RecipientStats {
     ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<RecipientsData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn recipients(
     State(state): State<Arc<AppState>>,
@@ -516,13 +492,7 @@ pub struct ListData {
     ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<ListData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn list(
     State(state): State<Arc<AppState>>,
@@ -588,13 +558,7 @@ pub struct InboundListData {
     ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<InboundListData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn inbound(
     State(state): State<Arc<AppState>>,

@@ -59,13 +59,7 @@ pub struct TemplatesData {
     description = "Requires scope `templates:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<TemplatesData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn list(
     State(state): State<Arc<AppState>>,
@@ -87,16 +81,10 @@ pub async fn list(
     request_body(content = TemplateBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<TemplateData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
         (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn create(
     State(state): State<Arc<AppState>>,
@@ -128,14 +116,8 @@ pub async fn create(
     ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<TemplateData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn get(
     State(state): State<Arc<AppState>>,
@@ -162,17 +144,11 @@ pub async fn get(
     request_body(content = TemplateBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<TemplateData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
         (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
         (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn update(
     State(state): State<Arc<AppState>>,
@@ -211,14 +187,8 @@ struct DeletedData {
     ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<DeletedData>),
-        (status = 400, description = "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)", body = crate::error::ErrorBody),
-        (status = 401, description = "Missing or unknown credential", body = crate::error::ErrorBody),
-        (status = 403, description = "The API key lacks the required scope", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
-        (status = 429, description = "Rate limit exceeded (see Retry-After)", body = crate::error::ErrorBody),
-        (status = 503, description = "Storage or engine temporarily unavailable (see Retry-After)", body = crate::error::ErrorBody),
     ),
-    security(("apiKey" = []), ("apiKeyHeader" = []), ("apiKeyAuthorization" = []))
 )]
 pub async fn delete(
     State(state): State<Arc<AppState>>,
