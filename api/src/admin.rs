@@ -108,8 +108,6 @@ pub struct NewTenantBody {
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<TenantData>),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
-        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
-        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
     ),
 )]
 pub(crate) async fn create_tenant(
@@ -250,8 +248,6 @@ pub struct TenantPatchBody {
         (status = 200, description = "Success", body = crate::native::Envelope<TenantData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
-        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
-        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
     ),
 )]
 pub(crate) async fn update_tenant(
@@ -329,8 +325,6 @@ fn key_data(key: ApiKeyRecord, secret: Option<String>) -> KeyData {
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<KeyData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
-        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
-        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
     ),
 )]
 pub(crate) async fn create_key(
@@ -445,8 +439,6 @@ pub struct CreditsBody {
         (status = 201, description = "Success", body = crate::native::Envelope<crate::native::account::TransactionData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
-        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
-        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
         (status = 422, description = "Idempotency-Key reused with a different body", body = crate::error::ErrorBody),
     ),
 )]
@@ -505,8 +497,6 @@ pub struct SenderIdBody {
         (status = 201, description = "Success", body = crate::native::Envelope<crate::native::account::SenderIdData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
-        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
-        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
     ),
 )]
 pub(crate) async fn create_sender_id(

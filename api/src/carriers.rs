@@ -107,8 +107,6 @@ fn bind_data(record: BindRecord, state: BindSnapshot) -> BindData {
         (status = 201, description = "Success", body = crate::native::Envelope<BindData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
-        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
-        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
     ),
 )]
 pub async fn create_bind(
@@ -275,8 +273,6 @@ impl From<RouteRecord> for RouteData {
         (status = 201, description = "Success", body = crate::native::Envelope<RouteData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
-        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
-        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
     ),
 )]
 pub async fn create_route(

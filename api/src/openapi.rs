@@ -122,8 +122,9 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// What every operation of an API answers besides its own outcomes, and how it is
-/// authenticated: added here once rather than repeated on each handler.
+/// What every operation of an API answers besides its own outcomes (and every operation
+/// with a body, 413 and 415), and how it is authenticated: added here once rather than
+/// repeated on each handler.
 struct CommonAnswers;
 
 impl Modify for CommonAnswers {
@@ -138,6 +139,8 @@ impl Modify for CommonAnswers {
         const UNAUTHORIZED: (&str, &str) = ("401", "Missing or unknown credential");
         const FORBIDDEN: (&str, &str) = ("403", "The API key lacks the required scope");
         const RATE_LIMITED: (&str, &str) = ("429", "Rate limit exceeded (see Retry-After)");
+        const TOO_LARGE: (&str, &str) = ("413", "Body over the size limit");
+        const NOT_JSON: (&str, &str) = ("415", "Body is not JSON");
         const UNAVAILABLE: (&str, &str) = (
             "503",
             "Storage or engine temporarily unavailable (see Retry-After)",
@@ -167,7 +170,12 @@ impl Modify for CommonAnswers {
                 &mut item.patch,
             ];
             for operation in operations.into_iter().flatten() {
-                for (status, description) in answers {
+                let with_body: &[(&str, &str)] = if operation.request_body.is_some() {
+                    &[TOO_LARGE, NOT_JSON]
+                } else {
+                    &[]
+                };
+                for (status, description) in answers.iter().chain(with_body) {
                     let error = ContentBuilder::new()
                         .schema(Some(Ref::from_schema_name("ErrorBody")))
                         .build();

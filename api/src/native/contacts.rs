@@ -250,8 +250,6 @@ pub async fn list(
         (status = 201, description = "Success", body = crate::native::Envelope<ContactData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
-        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
-        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
     ),
 )]
 pub async fn create(
@@ -319,8 +317,6 @@ pub async fn get(
         (status = 200, description = "Success", body = crate::native::Envelope<ContactData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
-        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
-        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
     ),
 )]
 pub async fn update(
@@ -382,8 +378,6 @@ pub async fn delete(
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<ImportData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
-        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
-        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
     ),
 )]
 pub async fn import(
@@ -453,8 +447,6 @@ pub async fn groups(
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<GroupData>),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
-        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
-        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
     ),
 )]
 pub async fn create_group(
@@ -510,8 +502,6 @@ pub async fn delete_group(
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<MembersData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
-        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
-        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
     ),
 )]
 pub async fn add_members(
@@ -536,8 +526,6 @@ pub async fn add_members(
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<MembersData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
-        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
-        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
     ),
 )]
 pub async fn remove_members(

@@ -75,8 +75,6 @@ pub struct SendData {
         (status = 402, description = "Not enough credits", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
-        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
-        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
         (status = 422, description = "Idempotency-Key reused with a different body", body = crate::error::ErrorBody),
     ),
 )]
@@ -249,8 +247,6 @@ pub struct TextData {
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<EstimateData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
-        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
-        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
     ),
 )]
 pub async fn estimate(

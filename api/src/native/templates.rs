@@ -82,8 +82,6 @@ pub async fn list(
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<TemplateData>),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
-        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
-        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
     ),
 )]
 pub async fn create(
@@ -146,8 +144,6 @@ pub async fn get(
         (status = 200, description = "Success", body = crate::native::Envelope<TemplateData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
-        (status = 413, description = "Body over the size limit", body = crate::error::ErrorBody),
-        (status = 415, description = "Body is not JSON", body = crate::error::ErrorBody),
     ),
 )]
 pub async fn update(

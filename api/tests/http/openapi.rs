@@ -126,6 +126,14 @@ async fn openapi_describes_every_route() {
                 );
             }
         }
+        if operation["requestBody"].is_object() {
+            for status in ["413", "415"] {
+                assert!(
+                    operation["responses"][status].is_object(),
+                    "{method} {path} takes a body but lacks {status}"
+                );
+            }
+        }
         if path.starts_with("/api/v1") {
             for status in ["403", "429"] {
                 assert!(
