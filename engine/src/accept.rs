@@ -41,6 +41,7 @@ pub const MAX_CAMPAIGN_NAME_CHARS: usize = 100;
 pub const MAX_SCHEDULE_AHEAD_MS: i64 = 366 * 24 * 3600 * 1000;
 /// Recipient rows per durable batch for large sends (bounds memory and batch size).
 pub const CHUNK: usize = 5_000;
+const _: () = assert!(CHUNK.is_multiple_of(layout::RECIPIENT_BLOCK as usize));
 /// Placeholders every contact fills.
 pub const CONTACT_VARIABLES: [&str; 4] = ["firstName", "lastName", "phone", "email"];
 
@@ -336,8 +337,13 @@ impl Engine {
             });
         }
 
-        let message_id = MessageId::new();
         let count = plan.recipients.len();
+        let (queued, cap) = (self.dispatch().backlog(), self.config().max_backlog);
+        if queued + count > cap {
+            metrics::counter!("flit_sends_refused_total", "reason" => "backlog_full").increment(1);
+            return Err(EngineError::BacklogFull { queued, cap });
+        }
+        let message_id = MessageId::new();
         let message = MessageRecord {
             id: message_id,
             tenant,
@@ -356,18 +362,26 @@ impl Engine {
             sent_at: None,
             created_at: now,
         };
-        let recipient_row = |index: usize, planned: &Planned| {
-            let mut recipient = RecipientRecord::new(planned.msisdn, planned.parts);
-            recipient.text = planned.text.as_deref().map(str::to_string);
+        const BLOCK: usize = layout::RECIPIENT_BLOCK as usize;
+        // Block `number`: the recipients from index `number * BLOCK` on.
+        let recipient_block = |number: usize, planned: &[Planned]| {
+            let records: Vec<RecipientRecord> = planned
+                .iter()
+                .map(|planned| {
+                    let mut recipient = RecipientRecord::new(planned.msisdn, planned.parts);
+                    recipient.text = planned.text.as_deref().map(str::to_string);
+                    recipient
+                })
+                .collect();
             (
-                layout::recipient_key(message_id, index as u32),
-                codec::encode(&recipient),
+                layout::recipient_block_key(message_id, number as u32),
+                codec::encode(&records),
             )
         };
-        let mut batch = Batch::with_capacity(count.min(CHUNK) + 4);
+        let mut batch = Batch::with_capacity(count.min(CHUNK) / BLOCK + 5);
         if count <= CHUNK {
-            for (index, planned) in plan.recipients.iter().enumerate() {
-                let (key, value) = recipient_row(index, planned);
+            for (number, planned) in plan.recipients.chunks(BLOCK).enumerate() {
+                let (key, value) = recipient_block(number, planned);
                 batch.put(layout::RECIPIENTS, key, value);
             }
         } else {
@@ -379,9 +393,9 @@ impl Engine {
             }
             // Not yet referenced by any message: invisible until the final batch lands.
             for (chunk, planned) in plan.recipients.chunks(CHUNK).enumerate() {
-                let mut rows = Batch::with_capacity(planned.len());
-                for (offset, planned) in planned.iter().enumerate() {
-                    let (key, value) = recipient_row(chunk * CHUNK + offset, planned);
+                let mut rows = Batch::with_capacity(CHUNK / BLOCK);
+                for (offset, planned) in planned.chunks(BLOCK).enumerate() {
+                    let (key, value) = recipient_block(chunk * (CHUNK / BLOCK) + offset, planned);
                     rows.put(layout::RECIPIENTS, key, value);
                 }
                 self.store().commit(rows).await?;
@@ -472,11 +486,12 @@ impl Engine {
     /// Deletes the recipient rows of a large send whose charge was refused (best effort:
     /// unreferenced rows are harmless).
     fn forget_rows(&self, message: MessageId, count: usize) {
-        let mut batch = Batch::with_capacity(count);
-        for index in 0..count {
+        let blocks = count.div_ceil(layout::RECIPIENT_BLOCK as usize);
+        let mut batch = Batch::with_capacity(blocks);
+        for block in 0..blocks {
             batch.delete(
                 layout::RECIPIENTS,
-                layout::recipient_key(message, index as u32),
+                layout::recipient_block_key(message, block as u32),
             );
         }
         drop(self.store().submit(batch));

@@ -30,7 +30,14 @@ pub struct EngineConfig {
     pub default_rate_limit_per_minute: u32,
     pub default_price_per_part: i64,
     pub default_max_parts: u32,
+    /// Recipients accepted and not yet handed to a carrier (queued, parked, scheduled or in a
+    /// bind's window) beyond which sends are refused with `EngineError::BacklogFull`, so a
+    /// backlog with every carrier down cannot grow memory without bound.
+    pub max_backlog: usize,
 }
+
+/// About 100 bytes of memory per queued recipient: some 500 MB at the cap.
+pub const DEFAULT_MAX_BACKLOG: usize = 5_000_000;
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -39,6 +46,7 @@ impl Default for EngineConfig {
             default_rate_limit_per_minute: 100,
             default_price_per_part: 1,
             default_max_parts: crate::segment::DEFAULT_MAX_PARTS as u32,
+            max_backlog: DEFAULT_MAX_BACKLOG,
         }
     }
 }
@@ -205,22 +213,17 @@ impl Engine {
                 continue;
             };
             let pending: Vec<(u32, crate::msisdn::Msisdn, u16, Option<Arc<str>>)> = self
-                .inner
-                .store
-                .scan(&Scan::prefix(layout::RECIPIENTS, &message.id.to_bytes()))?
-                .items
+                .recipient_records(message.id)?
                 .into_iter()
                 .enumerate()
-                .filter_map(|(index, (_, value))| {
-                    let recipient: RecipientRecord = codec::decode(&value).ok()?;
-                    (recipient.status == crate::model::RecipientStatus::Pending).then(|| {
-                        (
-                            index as u32,
-                            recipient.msisdn,
-                            recipient.parts,
-                            recipient.text.map(Arc::from),
-                        )
-                    })
+                .filter(|(_, recipient)| recipient.status == crate::model::RecipientStatus::Pending)
+                .map(|(index, recipient)| {
+                    (
+                        index as u32,
+                        recipient.msisdn,
+                        recipient.parts,
+                        recipient.text.map(Arc::from),
+                    )
                 })
                 .collect();
             requeued += pending.len();
@@ -338,7 +341,7 @@ impl Engine {
             id: TenantId::new(),
             name,
             phone: new.phone,
-            default_country: country.to_ascii_uppercase(),
+            default_country: country.trim().to_ascii_uppercase(),
             rate_limit_per_minute: new
                 .rate_limit_per_minute
                 .unwrap_or(self.inner.config.default_rate_limit_per_minute),
@@ -382,7 +385,7 @@ impl Engine {
         let mut country = None;
         if let Some(code) = patch.default_country {
             country = Some(parse_country(&code)?);
-            record.default_country = code.to_ascii_uppercase();
+            record.default_country = code.trim().to_ascii_uppercase();
         }
         if let Some(limit) = patch.rate_limit_per_minute {
             record.rate_limit_per_minute = limit;
@@ -731,8 +734,14 @@ impl Engine {
         let Some(record) = self.message(tenant, message)? else {
             return Ok(None);
         };
-        let recipients = self.scan_all(Scan::prefix(layout::RECIPIENTS, &message.to_bytes()))?;
-        Ok(Some((record, recipients)))
+        Ok(Some((record, self.recipient_records(message)?)))
+    }
+
+    /// Every recipient of a message, in index order (its blocks, flattened).
+    fn recipient_records(&self, message: MessageId) -> Result<Vec<RecipientRecord>, EngineError> {
+        let blocks: Vec<Vec<RecipientRecord>> =
+            self.scan_all(Scan::prefix(layout::RECIPIENTS, &message.to_bytes()))?;
+        Ok(blocks.into_iter().flatten().collect())
     }
 
     /// Messages newest first.

@@ -20,6 +20,9 @@ pub enum EngineError {
     /// A part of the engine is down (actor restarting, store failing); the client may retry.
     #[error("{0}")]
     Unavailable(String),
+    /// Accepting the send would take the dispatch backlog past its configured cap.
+    #[error("{queued} recipients are waiting for a carrier (cap {cap}); retry later")]
+    BacklogFull { queued: usize, cap: usize },
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
 }

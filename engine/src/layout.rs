@@ -12,6 +12,9 @@ pub const TENANTS: &str = "tenants";
 pub const API_KEYS: &str = "api_keys";
 pub const SENDER_IDS: &str = "sender_ids";
 pub const MESSAGES: &str = "messages";
+/// `message id ++ block number (u32, big-endian)` → `Vec<RecipientRecord>`: recipients in
+/// blocks of `RECIPIENT_BLOCK`, so a bulk send and the answers for it write a few keys
+/// rather than one per recipient.
 pub const RECIPIENTS: &str = "recipients";
 pub const LEDGER: &str = "ledger";
 pub const IDEMPOTENCY: &str = "idempotency";
@@ -20,6 +23,10 @@ pub const META: &str = "meta";
 pub const DISPATCH: &str = "dispatch";
 /// `bind id ++ normalised SMSC message id` → which recipient parts that id covers.
 pub const SMSC_IDS: &str = "smsc_ids";
+/// `bind id ++ normalised SMSC message id` → `HeldReceipt`: a receipt that arrived before
+/// the `submit_sm_resp` naming its id, kept until that answer comes (the SMSC was told it
+/// was received, so it must survive a restart).
+pub const HELD_RECEIPTS: &str = "held_receipts";
 /// `tenant ++ message ++ index` → credits owed back for parts no carrier accepted; deleted in
 /// the same batch as the REFUND ledger entry that pays it.
 pub const REFUNDS_DUE: &str = "refunds_due";
@@ -74,10 +81,19 @@ pub fn owned_time_bound(tenant: TenantId, millis: i64) -> Vec<u8> {
     owned_key(tenant, (millis << 80).to_be_bytes())
 }
 
-pub fn recipient_key(message: MessageId, index: u32) -> Vec<u8> {
+/// Recipients per block. A divisor of the accept path's chunk size, so chunks hold whole
+/// blocks.
+pub const RECIPIENT_BLOCK: u32 = 250;
+
+/// The block holding recipient `index` of a message, and its offset in that block.
+pub fn recipient_block(index: u32) -> (u32, usize) {
+    (index / RECIPIENT_BLOCK, (index % RECIPIENT_BLOCK) as usize)
+}
+
+pub fn recipient_block_key(message: MessageId, block: u32) -> Vec<u8> {
     let mut key = Vec::with_capacity(20);
     key.extend_from_slice(&message.to_bytes());
-    key.extend_from_slice(&index.to_be_bytes());
+    key.extend_from_slice(&block.to_be_bytes());
     key
 }
 

@@ -22,7 +22,7 @@ pub mod tenant;
 
 pub use accept::{Estimate, SendRequest};
 pub use engine::{
-    Engine, EngineConfig, MessageFilter, NewTenant, PageRequest, Paged, TenantPatch,
-    TransactionFilter,
+    DEFAULT_MAX_BACKLOG, Engine, EngineConfig, MessageFilter, NewTenant, PageRequest, Paged,
+    TenantPatch, TransactionFilter,
 };
 pub use error::EngineError;

@@ -392,9 +392,26 @@ fn strict(digits: &Digits, country: Country) -> Result<Msisdn, MsisdnError> {
     if let Some(verdict) = VERDICTS.get(key) {
         return verdict;
     }
-    let verdict = libphonenumber_verdict(digits, country);
+    let verdict = libphonenumber_verdict(digits, country).and_then(|number| {
+        if reads_back(number, digits, country) {
+            Ok(number)
+        } else {
+            Err(MsisdnError::Invalid)
+        }
+    });
     VERDICTS.insert(key, verdict);
     verdict
+}
+
+/// Whether the crate also accepts `number`, written as `+` and its digits, as itself. It can
+/// answer with a number it then refuses: it strips a national prefix even from an international
+/// number (`+7 888 031 008103` came back as `+7 803 100 8103`, which it calls invalid), so the
+/// answer would be another subscriber's number that Flit could never read back.
+fn reads_back(number: Msisdn, digits: &Digits, country: Country) -> bool {
+    let typed = digits.international && digits.as_str() == number.to_string();
+    typed
+        || Digits::read(&number.international())
+            .is_ok_and(|again| libphonenumber_verdict(&again, country) == Ok(number))
 }
 
 /// Exactly the `phonenumber` crate's answer, uncached.
@@ -778,6 +795,21 @@ mod tests {
             MsisdnError::TooLong { digits: 20 }.to_string(),
             "the phone number has 20 digits; at most 15 are allowed, country code included"
         );
+    }
+
+    #[test]
+    fn a_strict_number_reads_back_as_itself() {
+        // Found by the `msisdn` fuzz target: the crate read `+78-880310-08103` as +78031008103,
+        // a different number that it then refuses when given back.
+        let india: Country = "IN".parse().unwrap();
+        assert_eq!(
+            Msisdn::parse("+78-880310-08103", india, Validation::Strict),
+            Err(MsisdnError::Invalid)
+        );
+        for (input, country) in [("+233 20 123 4567", gh()), ("0201234567", gh())] {
+            let number = Msisdn::parse(input, country, Validation::Strict).unwrap();
+            assert_eq!(number.as_u64(), 233_201_234_567);
+        }
     }
 
     #[test]

@@ -25,9 +25,21 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-/// Equality that takes the same time wherever the first difference is.
+/// Whether `presented` is the secret whose SHA-256 is `stored`. Every check of a presented
+/// secret against a stored one (the admin token's, for one) goes through here, so none can
+/// leak through its timing how much of the stored value it matched.
+pub fn secret_matches(presented: &[u8], stored: &[u8; 32]) -> bool {
+    constant_time_eq(&sha256(presented), stored)
+}
+
+/// Equality that takes the same time wherever the first difference is: every byte is looked
+/// at, and `black_box` keeps the optimiser from turning the loop into an early exit.
 pub fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    let mut difference = 0u8;
+    for (x, y) in a.iter().zip(b) {
+        difference |= std::hint::black_box(x ^ y);
+    }
+    std::hint::black_box(difference) == 0
 }
 
 /// The last four characters, shown in key listings so keys can be told apart.
@@ -52,9 +64,25 @@ mod tests {
     #[test]
     fn constant_time_eq_compares_every_byte() {
         let a = sha256(b"one");
-        let mut b = a;
-        assert!(constant_time_eq(&a, &b));
-        b[31] ^= 1;
-        assert!(!constant_time_eq(&a, &b));
+        assert!(constant_time_eq(&a, &a));
+        for index in 0..32 {
+            for bit in 0..8 {
+                let mut b = a;
+                b[index] ^= 1 << bit;
+                assert!(!constant_time_eq(&a, &b), "byte {index} bit {bit}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_secret_matches_only_its_own_hash() {
+        let secret = generate_secret("flt_admin_");
+        let stored = sha256(secret.as_bytes());
+        assert!(secret_matches(secret.as_bytes(), &stored));
+        assert!(!secret_matches(b"", &stored));
+        assert!(!secret_matches(&secret.as_bytes()[1..], &stored));
+        let mut longer = secret.clone();
+        longer.push('x');
+        assert!(!secret_matches(longer.as_bytes(), &stored));
     }
 }

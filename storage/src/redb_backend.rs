@@ -14,6 +14,9 @@ use redb::{
 use crate::scan::collect_page;
 use crate::{Backend, Batch, BatchOp, Page, Scan, StorageError, check_tree_name};
 
+/// The page cache, the same as the sled backend's.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 type TreeTable<'a> = TableDefinition<'a, &'static [u8], &'static [u8]>;
 
 pub(crate) struct RedbBackend {
@@ -22,8 +25,12 @@ pub(crate) struct RedbBackend {
 
 impl RedbBackend {
     pub(crate) fn open(path: &Path) -> Result<Self, StorageError> {
-        let db =
-            Database::create(path).map_err(|error| StorageError::backend("redb open", error))?;
+        // redb's own default is a 1 GiB page cache, which a long-running server fills with
+        // pages it read once (a restart's re-queue scan, say); the hot pages fit in far less.
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|error| StorageError::backend("redb open", error))?;
         Ok(RedbBackend { db })
     }
 

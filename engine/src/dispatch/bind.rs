@@ -1,14 +1,16 @@
 //! The bind actor: one per SMPP bind (and one for the sandbox simulator). It owns the session,
 //! turns session events into status events, and keeps the bind's live state.
 //!
-//! The bind's queue and its table of submitted jobs live in `BindShared`, outside the actor.
+//! The bind's queue, its table of submitted jobs and its session's fault counts (with the last
+//! error's text, the throttle pause) live in `BindShared`, outside the actor, so the admin view
+//! tells what happened to the bind across reconnects and restarts of the actor.
 //! Restart policy: restarted by the root supervisor at once. A new incarnation cannot know
 //! which of the old session's submits reached the carrier, so it hands every job of the table
 //! back to the router: a message can be sent twice, at most the old window's worth.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use dashmap::DashMap;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -18,6 +20,7 @@ use super::simulator::Simulator;
 use super::status::StatusEvent;
 use super::{DispatchShared, Job};
 use crate::ids::BindId;
+use crate::smpp::session::{SessionError, SessionStats};
 use crate::smpp::{SessionEvent, SubmitQueue};
 
 /// How long the sandbox waits before "delivering".
@@ -75,7 +78,13 @@ pub struct BindShared {
     accepted: AtomicU64,
     rejected: AtomicU64,
     receipts: AtomicU64,
-    errors: AtomicU64,
+    /// What the SMPP session went through; handed to every session this bind starts.
+    session_stats: Arc<SessionStats>,
+    /// Answers received from the session, numbered as the session counts them
+    /// (`SessionStats::answers`); each is reported to the status writer with its number.
+    answers: AtomicU64,
+    /// Receipts and inbound SMS received from the session, numbered the same way.
+    deliveries: AtomicU64,
 }
 
 /// Live state of a bind, for the admin API and metrics.
@@ -90,10 +99,38 @@ pub struct BindSnapshot {
     pub accepted: u64,
     pub rejected: u64,
     pub receipts: u64,
+    /// Every error below, added up.
     pub errors: u64,
+    /// Successful binds: the first one and every reconnect.
+    pub binds: u64,
+    /// Bound sessions lost (reset, closed, dead link, unbind from the SMSC).
+    pub disconnects: u64,
+    /// Connect or bind attempts that failed without an SMSC status.
+    pub connect_failures: u64,
+    pub bind_refusals: u64,
+    pub response_timeouts: u64,
+    pub generic_nacks: u64,
+    pub malformed_pdus: u64,
+    /// Submits answered 0x58/0x14, and the pauses they caused.
+    pub throttled: u64,
+    pub throttle_pauses: u64,
+    /// End and length of the current or last throttle pause.
+    pub paused_until: Option<SystemTime>,
+    pub last_pause: Option<Duration>,
+    pub last_error: Option<SessionError>,
 }
 
 impl BindShared {
+    /// The status writer has every answer up to number `upto` on disk: frees their window.
+    pub fn record_answers(&self, upto: u64) {
+        self.session_stats.record_answers(upto);
+    }
+
+    /// The same for receipts and inbound SMS: their `deliver_sm_resp` can go out.
+    pub fn record_deliveries(&self, upto: u64) {
+        self.session_stats.record_deliveries(upto);
+    }
+
     pub fn new(
         id: BindId,
         name: String,
@@ -102,7 +139,6 @@ impl BindShared {
     ) -> Arc<BindShared> {
         Arc::new(BindShared {
             id,
-            name,
             kind,
             owner,
             queue: Arc::new(SubmitQueue::new()),
@@ -114,7 +150,10 @@ impl BindShared {
             accepted: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             receipts: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
+            session_stats: Arc::new(SessionStats::for_bind(&name)),
+            answers: AtomicU64::new(0),
+            deliveries: AtomicU64::new(0),
+            name,
         })
     }
 
@@ -133,6 +172,9 @@ impl BindShared {
 
     pub fn snapshot(&self) -> BindSnapshot {
         let queued = self.queue.len() as u64;
+        let stats = &self.session_stats;
+        let count = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let pause = stats.pause();
         BindSnapshot {
             id: self.id,
             name: self.name.clone(),
@@ -143,7 +185,19 @@ impl BindShared {
             accepted: self.accepted.load(Ordering::Relaxed),
             rejected: self.rejected.load(Ordering::Relaxed),
             receipts: self.receipts.load(Ordering::Relaxed),
-            errors: self.errors.load(Ordering::Relaxed),
+            errors: stats.errors(),
+            binds: count(&stats.binds),
+            disconnects: count(&stats.disconnects),
+            connect_failures: count(&stats.connect_failures),
+            bind_refusals: count(&stats.bind_refusals),
+            response_timeouts: count(&stats.response_timeouts),
+            generic_nacks: count(&stats.generic_nacks),
+            malformed_pdus: count(&stats.malformed_pdus),
+            throttled: count(&stats.throttled),
+            throttle_pauses: count(&stats.throttle_pauses),
+            paused_until: pause.map(|(until, _)| until),
+            last_pause: pause.map(|(_, length)| length),
+            last_error: stats.last_error(),
         }
     }
 
@@ -221,6 +275,11 @@ impl Actor for BindActor {
     ) -> Result<BindState, ActorProcessingErr> {
         let bind = args.bind;
         bind.bound.store(false, Ordering::Release);
+        // Answers on their way to the previous incarnation are lost with it (their jobs are
+        // re-routed below); numbering restarts from what the session has counted.
+        let (answers, deliveries) = bind.session_stats.forget_unrecorded();
+        bind.answers.store(answers, Ordering::Release);
+        bind.deliveries.store(deliveries, Ordering::Release);
         let orphans = bind.take_all_jobs();
         if !orphans.is_empty() {
             tracing::warn!(bind = %bind.id, jobs = orphans.len(), "bind restarted; re-routing its jobs");
@@ -234,10 +293,11 @@ impl Actor for BindActor {
                 events_tx,
                 SANDBOX_RECEIPT_DELAY,
             )),
-            BindKind::Smpp(config) => Session::Smpp(crate::smpp::SessionHandle::spawn(
+            BindKind::Smpp(config) => Session::Smpp(crate::smpp::SessionHandle::spawn_with_stats(
                 config.clone(),
                 bind.queue.clone(),
                 events_tx,
+                bind.session_stats.clone(),
             )),
         };
         tokio::spawn(async move {
@@ -304,7 +364,6 @@ impl BindState {
             }
             SessionEvent::BindRefused { command_status } => {
                 tracing::warn!(bind = %bind.id, command_status = format!("{command_status:#010x}"), "bind refused");
-                bind.errors.fetch_add(1, Ordering::Relaxed);
                 self.went_down();
             }
             SessionEvent::PartAccepted {
@@ -315,14 +374,20 @@ impl BindState {
             } => {
                 bind.accepted.fetch_add(1, Ordering::Relaxed);
                 self.metrics.accepted.increment(1);
-                if let Some(job) = self.resolve(id, part, parts) {
-                    self.dispatch.report(StatusEvent::Accepted {
+                let answer = bind.answers.fetch_add(1, Ordering::AcqRel) + 1;
+                match self.resolve(id, part, parts) {
+                    Some(job) => self.dispatch.report(StatusEvent::Accepted {
                         job,
                         bind: bind.id,
+                        answer,
                         part,
                         parts,
                         smsc_id: smsc_message_id,
-                    });
+                    }),
+                    None => self.dispatch.report(StatusEvent::Answered {
+                        bind: bind.id,
+                        answer,
+                    }),
                 }
             }
             SessionEvent::PartRejected {
@@ -338,15 +403,21 @@ impl BindState {
                 } else {
                     self.metrics.rejected_permanent.increment(1);
                 }
-                if let Some(job) = self.resolve(id, part, parts) {
-                    self.dispatch.report(StatusEvent::Rejected {
+                let answer = bind.answers.fetch_add(1, Ordering::AcqRel) + 1;
+                match self.resolve(id, part, parts) {
+                    Some(job) => self.dispatch.report(StatusEvent::Rejected {
                         job,
                         bind: bind.id,
+                        answer,
                         part,
                         parts,
                         command_status,
                         temporary,
-                    });
+                    }),
+                    None => self.dispatch.report(StatusEvent::Answered {
+                        bind: bind.id,
+                        answer,
+                    }),
                 }
             }
             SessionEvent::Throttled { pause } => {
@@ -355,14 +426,20 @@ impl BindState {
             }
             SessionEvent::Receipt(receipt) => {
                 bind.receipts.fetch_add(1, Ordering::Relaxed);
+                let delivery = bind.deliveries.fetch_add(1, Ordering::AcqRel) + 1;
                 self.dispatch.report(StatusEvent::Receipt {
                     bind: bind.id,
+                    delivery,
                     receipt,
                 });
             }
             SessionEvent::Inbound(sms) => {
-                self.dispatch
-                    .report(StatusEvent::Inbound { bind: bind.id, sms });
+                let delivery = bind.deliveries.fetch_add(1, Ordering::AcqRel) + 1;
+                self.dispatch.report(StatusEvent::Inbound {
+                    bind: bind.id,
+                    delivery,
+                    sms,
+                });
             }
         }
     }
@@ -400,6 +477,6 @@ impl BindState {
 }
 
 fn retry_elsewhere(mut job: Job, bind: BindId) -> Job {
-    job.avoid = Some(bind);
+    job.set_avoid(Some(bind));
     job
 }

@@ -17,7 +17,7 @@ pub mod simulator;
 pub mod status;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam::queue::SegQueue;
 use dashmap::DashMap;
@@ -34,21 +34,58 @@ pub use bind::{BindShared, BindSnapshot};
 pub use router::{RouteRecord, RouterMsg};
 pub use status::{StatusEvent, StatusMsg};
 
-/// One recipient of one message, on its way to a channel.
-#[derive(Clone, Debug)]
-pub struct Job {
+const _: () = assert!(std::mem::size_of::<Job>() <= 64);
+
+/// What every recipient of one message shares: held once per message, not once per job.
+#[derive(Debug)]
+pub struct JobMessage {
     pub tenant: TenantId,
-    pub message: MessageId,
-    pub index: u32,
-    pub msisdn: Msisdn,
-    pub parts: u16,
+    pub id: MessageId,
     pub text: Arc<str>,
     pub sender: Arc<str>,
+    pub validity_until: Option<UnixMillis>,
+}
+
+/// One recipient of one message, on its way to a channel. Kept small (64 bytes): a backlog
+/// of a million queued recipients is a million of these.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub message: Arc<JobMessage>,
+    /// This recipient's own text when the send was personalised.
+    pub own_text: Option<Arc<str>>,
+    pub msisdn: Msisdn,
+    pub index: u32,
+    pub parts: u16,
     /// Attempts made before this one.
     pub attempt: u16,
-    pub validity_until: Option<UnixMillis>,
-    /// The bind that failed the previous attempt, avoided if another can take it.
-    pub avoid: Option<BindId>,
+    /// The bind that failed the previous attempt, avoided if another can take it (as bytes:
+    /// an id's 16-byte alignment would grow every job by 16 bytes).
+    avoid: Option<[u8; 16]>,
+}
+
+impl Job {
+    /// Steers the next attempt away from `bind` (if another bind can take it).
+    pub fn set_avoid(&mut self, bind: Option<BindId>) {
+        self.avoid = bind.map(BindId::to_bytes);
+    }
+    pub fn avoids(&self, bind: BindId) -> bool {
+        self.avoid == Some(bind.to_bytes())
+    }
+    pub fn tenant(&self) -> TenantId {
+        self.message.tenant
+    }
+    pub fn message(&self) -> MessageId {
+        self.message.id
+    }
+    pub fn text(&self) -> &str {
+        self.own_text.as_deref().unwrap_or(&self.message.text)
+    }
+    pub fn sender(&self) -> &str {
+        &self.message.sender
+    }
+    pub fn validity_until(&self) -> Option<UnixMillis> {
+        self.message.validity_until
+    }
 }
 
 /// A lock-free queue whose consumer is an actor woken by `Kick` messages; at most one kick is
@@ -140,6 +177,8 @@ pub struct DispatchShared {
     pub router: ActorSlot<RouterMsg>,
     pub status: ActorSlot<StatusMsg>,
     next_submit_id: AtomicU64,
+    /// Jobs waiting for their `scheduledAt`.
+    scheduled: AtomicUsize,
 }
 
 impl DispatchShared {
@@ -156,6 +195,7 @@ impl DispatchShared {
             router: ActorSlot::default(),
             status: ActorSlot::default(),
             next_submit_id: AtomicU64::new(1),
+            scheduled: AtomicUsize::new(0),
         })
     }
 
@@ -225,6 +265,13 @@ impl DispatchShared {
         }
     }
 
+    /// Recipients accepted and not yet answered by a carrier: ready, parked, scheduled, and
+    /// queued or in flight at a bind. (Retries waiting out their backoff are not counted.)
+    pub fn backlog(&self) -> usize {
+        let at_binds: usize = self.binds.iter().map(|bind| bind.jobs.len()).sum();
+        self.ready.len() + self.parked.len() + self.scheduled.load(Ordering::Relaxed) + at_binds
+    }
+
     pub fn next_submit_id(&self) -> u64 {
         self.next_submit_id.fetch_add(1, Ordering::Relaxed)
     }
@@ -273,20 +320,22 @@ pub fn jobs_for(
     message: &crate::model::MessageRecord,
     recipients: impl IntoIterator<Item = (u32, Msisdn, u16, Option<Arc<str>>)>,
 ) -> Vec<Job> {
-    let text: Arc<str> = Arc::from(message.text.as_str());
-    let sender: Arc<str> = Arc::from(message.sender.as_str());
+    let shared = Arc::new(JobMessage {
+        tenant: message.tenant,
+        id: message.id,
+        text: Arc::from(message.text.as_str()),
+        sender: Arc::from(message.sender.as_str()),
+        validity_until: message.validity_until,
+    });
     recipients
         .into_iter()
         .map(|(index, msisdn, parts, own_text)| Job {
-            tenant: message.tenant,
-            message: message.id,
-            index,
+            message: shared.clone(),
+            own_text,
             msisdn,
+            index,
             parts,
-            text: own_text.unwrap_or_else(|| text.clone()),
-            sender: sender.clone(),
             attempt: 0,
-            validity_until: message.validity_until,
             avoid: None,
         })
         .collect()
@@ -301,10 +350,12 @@ impl DispatchShared {
         match wait {
             None => self.enqueue(jobs),
             Some(wait) => {
+                self.scheduled.fetch_add(jobs.len(), Ordering::Relaxed);
                 let shared = Arc::downgrade(self);
                 tokio::spawn(async move {
                     tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
                     if let Some(shared) = shared.upgrade() {
+                        shared.scheduled.fetch_sub(jobs.len(), Ordering::Relaxed);
                         shared.enqueue(jobs);
                     }
                 });

@@ -88,7 +88,7 @@ impl RouterState {
         let now = crate::model::now_millis();
         while let Some(job) = self.shared.ready.pop() {
             self.turn = self.turn.wrapping_add(1);
-            if job.validity_until.is_some_and(|until| now >= until) {
+            if job.validity_until().is_some_and(|until| now >= until) {
                 self.shared.report(super::StatusEvent::Expired { job });
                 continue;
             }
@@ -97,9 +97,9 @@ impl RouterState {
                     let id = self.shared.next_submit_id();
                     let submit = Submit {
                         id,
-                        source: job.sender.to_string(),
+                        source: job.sender().to_string(),
                         destination: job.msisdn.to_string(),
-                        text: job.text.to_string(),
+                        text: job.text().to_string(),
                         registered_delivery: true,
                     };
                     bind.jobs.insert(id, super::bind::InFlight::new(job));
@@ -132,10 +132,8 @@ impl RouterState {
                 .filter(|bind| sandbox || !DispatchShared::is_sandbox_bind(bind.id))
                 .filter(|bind| bind.accepts_work())
                 .collect();
-            let preferred: Vec<&Arc<super::BindShared>> = binds
-                .iter()
-                .filter(|bind| Some(bind.id) != job.avoid)
-                .collect();
+            let preferred: Vec<&Arc<super::BindShared>> =
+                binds.iter().filter(|bind| !job.avoids(bind.id)).collect();
             let pool = if preferred.is_empty() {
                 binds.iter().collect()
             } else {
@@ -159,7 +157,7 @@ impl RouterState {
                 .collect();
             let preferred: Vec<&(Arc<super::BindShared>, u32)> = candidates
                 .iter()
-                .filter(|(bind, _)| Some(bind.id) != job.avoid)
+                .filter(|(bind, _)| !job.avoids(bind.id))
                 .collect();
             let pool = if preferred.is_empty() {
                 candidates.iter().collect()

@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flit_storage::{Batch, Scan, codec};
+use flit_storage::{Batch, Scan, StorageError, codec};
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{Deserialize, Serialize};
@@ -39,11 +39,18 @@ const DRAIN_LIMIT: usize = 8192;
 const HOLD_RECEIPTS_FOR: Duration = Duration::from_secs(600);
 /// After waiting this long in vain, a held receipt's id is also tried in the other base.
 const ALTERNATE_AFTER: Duration = Duration::from_secs(3);
+/// Cached records of recipients still waiting for answers or receipts, and of their messages,
+/// beyond which the caches are dropped (every record in them is already written): a carrier
+/// that never sends receipts must not grow the writer's memory without bound.
+const RECIPIENT_CACHE_CAP: usize = 200_000;
+const MESSAGE_CACHE_CAP: usize = 50_000;
 
 pub enum StatusEvent {
     Accepted {
         job: Job,
         bind: BindId,
+        /// The bind's number for this answer (`BindShared::record_answers`).
+        answer: u64,
         part: u8,
         parts: u8,
         smsc_id: String,
@@ -51,6 +58,7 @@ pub enum StatusEvent {
     Rejected {
         job: Job,
         bind: BindId,
+        answer: u64,
         part: u8,
         parts: u8,
         command_status: u32,
@@ -58,22 +66,33 @@ pub enum StatusEvent {
     },
     Receipt {
         bind: BindId,
+        /// The bind's number for this delivery (`BindShared::record_deliveries`).
+        delivery: u64,
         receipt: Receipt,
     },
     Inbound {
         bind: BindId,
+        delivery: u64,
         sms: InboundSms,
     },
+    /// An answer for no job this bind still holds (a late or repeated one): nothing to
+    /// apply, but its window is freed in order with the others.
+    Answered { bind: BindId, answer: u64 },
     /// The job's validity period ended before a carrier took it.
-    Expired {
-        job: Job,
-    },
+    Expired { job: Job },
 }
 
 pub enum StatusMsg {
     Kick,
     /// Periodic: retry held receipts (under their other-base spellings once they waited).
     Tick,
+}
+
+/// A receipt waiting for the answer that names its SMSC id, as stored.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct HeldReceipt {
+    pub receipt: Receipt,
+    pub held_at: crate::model::UnixMillis,
 }
 
 /// Which parts of which recipient an SMSC message id stands for.
@@ -91,14 +110,22 @@ pub struct SmscMapping {
 pub struct StatusActor;
 
 type RecipientKey = (MessageId, u32);
+/// A message and the number of one of its recipient blocks (`layout::recipient_block_key`).
+type BlockKey = (MessageId, u32);
 
 pub struct StatusState {
     shared: Arc<DispatchShared>,
-    recipients: HashMap<RecipientKey, RecipientRecord>,
+    /// Recipient blocks with a recipient still waiting for an answer or a receipt.
+    blocks: HashMap<BlockKey, Vec<RecipientRecord>>,
     messages: HashMap<MessageId, MessageRecord>,
     attempts: HashMap<RecipientKey, Attempt>,
     mappings: HashMap<(BindId, String), SmscMapping>,
     held: HashMap<(BindId, String), (Receipt, Instant)>,
+    /// The last drain's batch, committing in the background (which then frees the binds'
+    /// window for the answers it recorded). The next drain waits for it before it reads
+    /// anything from the store, so a record dropped from the caches is never read back older
+    /// than what this writer last wrote.
+    unsettled: Option<tokio::task::JoinHandle<Result<(), StorageError>>>,
 }
 
 /// One submission of one recipient: how its parts were answered.
@@ -114,15 +141,29 @@ struct Attempt {
 #[derive(Default)]
 struct Drain {
     batch: Batch,
-    recipients: HashSet<RecipientKey>,
+    /// Blocks whose records changed: each is written once, however many of its records did.
+    blocks: HashSet<BlockKey>,
     messages: HashSet<MessageId>,
     refunds: HashMap<(TenantId, MessageId), Owed>,
+    /// Per bind, the number of the last answer and the last delivery this drain applied.
+    answers: HashMap<BindId, u64>,
+    deliveries: HashMap<BindId, u64>,
 }
 
 impl Drain {
+    fn answered(&mut self, bind: BindId, answer: u64) {
+        let last = self.answers.entry(bind).or_default();
+        *last = (*last).max(answer);
+    }
+
+    fn delivered(&mut self, bind: BindId, delivery: u64) {
+        let last = self.deliveries.entry(bind).or_default();
+        *last = (*last).max(delivery);
+    }
+
     fn is_empty(&self) -> bool {
         self.batch.is_empty()
-            && self.recipients.is_empty()
+            && self.blocks.is_empty()
             && self.messages.is_empty()
             && self.refunds.is_empty()
     }
@@ -148,13 +189,15 @@ impl Actor for StatusActor {
     ) -> Result<StatusState, ActorProcessingErr> {
         // Batches of a previous incarnation must be on disk before records are re-read.
         shared.store.commit(Batch::new()).await?;
+        let held = load_held(&shared)?;
         Ok(StatusState {
             shared,
-            recipients: HashMap::new(),
+            blocks: HashMap::new(),
             messages: HashMap::new(),
             attempts: HashMap::new(),
             mappings: HashMap::new(),
-            held: HashMap::new(),
+            held,
+            unsettled: None,
         })
     }
 
@@ -163,7 +206,7 @@ impl Actor for StatusActor {
         _myself: ActorRef<StatusMsg>,
         state: &mut StatusState,
     ) -> Result<(), ActorProcessingErr> {
-        state.drain().await
+        state.drain(true).await
     }
 
     async fn handle(
@@ -173,19 +216,27 @@ impl Actor for StatusActor {
         state: &mut StatusState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            StatusMsg::Kick | StatusMsg::Tick => state.drain().await,
+            StatusMsg::Kick => state.drain(false).await,
+            StatusMsg::Tick => state.drain(true).await,
         }
     }
 }
 
 impl StatusState {
-    async fn drain(&mut self) -> Result<(), ActorProcessingErr> {
-        let mut first = true;
+    /// Applies queued events in batches; `upkeep` (the periodic tick) also retries held
+    /// receipts, expires those held in vain and bounds the caches.
+    async fn drain(&mut self, upkeep: bool) -> Result<(), ActorProcessingErr> {
+        if upkeep {
+            self.bound_caches().await?;
+        }
+        let mut first = upkeep;
         loop {
+            self.settle().await?;
             self.shared.status_events.clear_kick();
             let mut drain = Drain::default();
             if std::mem::take(&mut first) {
                 self.retry_held(&mut drain)?;
+                self.expire_held(&mut drain);
             }
             let mut handled = 0;
             while handled < DRAIN_LIMIT {
@@ -210,19 +261,25 @@ impl StatusState {
             StatusEvent::Accepted {
                 job,
                 bind,
+                answer,
                 part,
                 parts,
                 smsc_id,
-            } => self.accepted(job, bind, part, parts, smsc_id, drain),
+            } => {
+                drain.answered(bind, answer);
+                self.accepted(job, bind, part, parts, smsc_id, drain)
+            }
             StatusEvent::Rejected {
                 job,
                 bind,
+                answer,
                 part: _,
                 parts,
                 command_status,
                 temporary,
             } => {
-                let attempt = self.attempts.entry((job.message, job.index)).or_default();
+                drain.answered(bind, answer);
+                let attempt = self.attempts.entry((job.message(), job.index)).or_default();
                 attempt.bind = Some(bind);
                 if temporary {
                     attempt.temporary = true;
@@ -231,11 +288,25 @@ impl StatusState {
                 }
                 self.answered(job, parts, drain)
             }
-            StatusEvent::Receipt { bind, receipt } => {
+            StatusEvent::Answered { bind, answer } => {
+                drain.answered(bind, answer);
+                Ok(())
+            }
+            StatusEvent::Receipt {
+                bind,
+                delivery,
+                receipt,
+            } => {
+                drain.delivered(bind, delivery);
                 self.receipt(bind, receipt, false, drain)?;
                 Ok(())
             }
-            StatusEvent::Inbound { bind, sms } => {
+            StatusEvent::Inbound {
+                bind,
+                delivery,
+                sms,
+            } => {
+                drain.delivered(bind, delivery);
                 self.inbound(bind, sms, drain);
                 Ok(())
             }
@@ -249,7 +320,7 @@ impl StatusState {
                         "validity period expired",
                         drain,
                     )?;
-                    self.store_recipient(job.recipient_ref(), recipient, drain);
+                    self.store_recipient(job.recipient_ref(), recipient, drain)?;
                 }
                 Ok(())
             }
@@ -284,15 +355,15 @@ impl StatusState {
                     RecipientStatus::Sent,
                     drain,
                 )?;
-                if let Some(message) = self.messages.get_mut(&job.message) {
+                if let Some(message) = self.messages.get_mut(&job.message()) {
                     message.sent_at.get_or_insert(now);
                 }
             }
-            self.store_recipient(job.recipient_ref(), recipient, drain);
+            self.store_recipient(job.recipient_ref(), recipient, drain)?;
             let keys = vec![normalise_smsc_id(&smsc_id)];
             let mapping = SmscMapping {
-                tenant: job.tenant,
-                message: job.message,
+                tenant: job.tenant(),
+                message: job.message(),
                 index: job.index,
                 part_bits: bits,
                 keys: keys.clone(),
@@ -306,15 +377,19 @@ impl StatusState {
                 self.mappings.insert((bind, key.clone()), mapping.clone());
             }
             // A receipt that raced ahead of this answer.
-            let early = keys
-                .iter()
-                .find_map(|key| self.held.remove(&(bind, key.clone())));
+            let early = keys.iter().find_map(|key| {
+                let receipt = self.held.remove(&(bind, key.clone()))?;
+                drain
+                    .batch
+                    .delete(layout::HELD_RECEIPTS, layout::smsc_id_key(bind, key));
+                Some(receipt)
+            });
             if let Some((receipt, _)) = early {
                 self.receipt(bind, receipt, false, drain)?;
             }
         }
         self.attempts
-            .entry((job.message, job.index))
+            .entry((job.message(), job.index))
             .or_default()
             .bind = Some(bind);
         self.answered(job, parts, drain)
@@ -327,7 +402,7 @@ impl StatusState {
         parts: u8,
         drain: &mut Drain,
     ) -> Result<(), ActorProcessingErr> {
-        let key = (job.message, job.index);
+        let key = (job.message(), job.index);
         let attempt = self.attempts.entry(key).or_default();
         attempt.answered = attempt.answered.saturating_add(1);
         if attempt.answered < parts.max(1) {
@@ -353,7 +428,7 @@ impl StatusState {
             )?;
         } else if attempt.temporary && recipient.accepted_parts & all_parts != all_parts {
             let expired = job
-                .validity_until
+                .validity_until()
                 .is_some_and(|until| now_millis() >= until);
             if expired {
                 self.fail(
@@ -368,12 +443,12 @@ impl StatusState {
             } else {
                 let mut retry = job.clone();
                 retry.attempt = recipient.attempts;
-                retry.avoid = attempt.bind;
+                retry.set_avoid(attempt.bind);
                 self.shared
                     .enqueue_later(retry, backoff(recipient.attempts));
             }
         }
-        self.store_recipient(job.recipient_ref(), recipient, drain);
+        self.store_recipient(job.recipient_ref(), recipient, drain)?;
         Ok(())
     }
 
@@ -388,9 +463,14 @@ impl StatusState {
             .map(|(key, _)| key.clone())
             .collect();
         for key in due {
-            if let Some((receipt, since)) = self.held.remove(&key)
-                && !self.receipt(key.0, receipt.clone(), true, drain)?
-            {
+            let Some((receipt, since)) = self.held.remove(&key) else {
+                continue;
+            };
+            if self.receipt(key.0, receipt.clone(), true, drain)? {
+                drain
+                    .batch
+                    .delete(layout::HELD_RECEIPTS, layout::smsc_id_key(key.0, &key.1));
+            } else {
                 // Still unknown: keep waiting (until HOLD_RECEIPTS_FOR).
                 self.held.insert(key, (receipt, since));
             }
@@ -432,9 +512,19 @@ impl StatusState {
         }
         let Some(mapping) = found else {
             if !alternates {
-                // The submit_sm_resp may still be on its way: hold the receipt for it.
+                // The submit_sm_resp may still be on its way: hold the receipt for it, on disk
+                // too (the SMSC is told it arrived once this drain is recorded).
+                let held = HeldReceipt {
+                    receipt,
+                    held_at: now_millis(),
+                };
+                drain.batch.put(
+                    layout::HELD_RECEIPTS,
+                    layout::smsc_id_key(bind, &canonical),
+                    codec::encode(&held),
+                );
                 self.held
-                    .insert((bind, canonical), (receipt, Instant::now()));
+                    .insert((bind, canonical), (held.receipt, Instant::now()));
                 metrics::counter!("flit_receipts_total", "result" => "held").increment(1);
             }
             return Ok(false);
@@ -486,7 +576,7 @@ impl StatusState {
             };
             self.set_status(job_key, &mut recipient, status, drain)?;
         }
-        self.store_recipient(job_key, recipient, drain);
+        self.store_recipient(job_key, recipient, drain)?;
         Ok(true)
     }
 
@@ -579,28 +669,47 @@ impl StatusState {
         job: RecipientRef,
         recipient: RecipientRecord,
         drain: &mut Drain,
-    ) {
-        let key = (job.message, job.index);
-        drain.recipients.insert(key);
-        self.recipients.insert(key, recipient);
+    ) -> Result<(), ActorProcessingErr> {
+        let (block, offset) = layout::recipient_block(job.index);
+        let Some(records) = self.block(job.message, block)? else {
+            return Ok(());
+        };
+        if let Some(slot) = records.get_mut(offset) {
+            *slot = recipient;
+            drain.blocks.insert((job.message, block));
+        }
+        Ok(())
     }
 
     fn recipient(
         &mut self,
         job: RecipientRef,
     ) -> Result<Option<RecipientRecord>, ActorProcessingErr> {
-        let key = (job.message, job.index);
-        if let Some(recipient) = self.recipients.get(&key) {
-            return Ok(Some(recipient.clone()));
+        let (block, offset) = layout::recipient_block(job.index);
+        Ok(self
+            .block(job.message, block)?
+            .and_then(|records| records.get(offset))
+            .cloned())
+    }
+
+    /// The cached block, read from the store on first use.
+    fn block(
+        &mut self,
+        message: MessageId,
+        block: u32,
+    ) -> Result<Option<&mut Vec<RecipientRecord>>, ActorProcessingErr> {
+        let key = (message, block);
+        if !self.blocks.contains_key(&key) {
+            let Some(bytes) = self.shared.store.get(
+                layout::RECIPIENTS,
+                &layout::recipient_block_key(message, block),
+            )?
+            else {
+                return Ok(None);
+            };
+            self.blocks.insert(key, codec::decode(&bytes)?);
         }
-        let stored = self.shared.store.get(
-            layout::RECIPIENTS,
-            &layout::recipient_key(job.message, job.index),
-        )?;
-        Ok(match stored {
-            Some(bytes) => Some(codec::decode(&bytes)?),
-            None => None,
-        })
+        Ok(self.blocks.get_mut(&key))
     }
 
     fn message(
@@ -623,12 +732,12 @@ impl StatusState {
 
     /// Writes what the drain changed, pays refunds, and forgets what is final.
     async fn flush(&mut self, mut drain: Drain) -> Result<(), ActorProcessingErr> {
-        for key in &drain.recipients {
-            if let Some(recipient) = self.recipients.get(key) {
+        for key in &drain.blocks {
+            if let Some(records) = self.blocks.get(key) {
                 drain.batch.put(
                     layout::RECIPIENTS,
-                    layout::recipient_key(key.0, key.1),
-                    codec::encode(recipient),
+                    layout::recipient_block_key(key.0, key.1),
+                    codec::encode(records),
                 );
             }
         }
@@ -645,28 +754,102 @@ impl StatusState {
             }
         }
         // Submitted before the refunds, so the debts exist on disk before they are paid.
-        // Not awaited: nothing is acknowledged on it, and a failure fails the store (stop).
-        drop(self.shared.store.submit(std::mem::take(&mut drain.batch)));
+        // Awaited by the next drain: nothing is acknowledged on it, so events can gather
+        // while it commits.
+        let ticket = self.shared.store.submit(std::mem::take(&mut drain.batch));
+        // Weak: the task must not keep the store open past shutdown.
+        let dispatch = Arc::downgrade(&self.shared);
+        let answers = std::mem::take(&mut drain.answers);
+        let deliveries = std::mem::take(&mut drain.deliveries);
+        self.unsettled = Some(tokio::spawn(async move {
+            ticket.await?;
+            let Some(dispatch) = dispatch.upgrade() else {
+                return Ok(());
+            };
+            for (bind, upto) in answers {
+                if let Some(bind) = dispatch.binds.get(&bind) {
+                    bind.record_answers(upto);
+                }
+            }
+            for (bind, upto) in deliveries {
+                if let Some(bind) = dispatch.binds.get(&bind) {
+                    bind.record_deliveries(upto);
+                }
+            }
+            Ok(())
+        }));
+        self.forget_final(&drain.blocks, &drain.messages);
         for ((tenant, message), owed) in drain.refunds {
             self.shared
                 .pay_refund(tenant, message, owed.credits, owed.parts, owed.debts)
                 .await;
         }
-        // Forget records that can no longer change.
-        self.recipients
-            .retain(|_, recipient| !is_final(recipient.status));
-        self.messages
-            .retain(|_, message| message.counts.pending > 0 || message.counts.sent > 0);
+        Ok(())
+    }
+
+    /// Waits until the last drain's batch is on disk.
+    async fn settle(&mut self) -> Result<(), ActorProcessingErr> {
+        if let Some(unsettled) = self.unsettled.take() {
+            unsettled.await??;
+        }
+        Ok(())
+    }
+
+    /// Forgets what the last drain made final: only the records it touched, so the cost of a
+    /// drain follows its events, not the number of recipients waiting for receipts.
+    fn forget_final(&mut self, blocks: &HashSet<BlockKey>, messages: &HashSet<MessageId>) {
+        for key in blocks {
+            if self
+                .blocks
+                .get(key)
+                .is_some_and(|records| records.iter().all(|record| is_final(record.status)))
+            {
+                self.blocks.remove(key);
+            }
+        }
+        for id in messages {
+            if self
+                .messages
+                .get(id)
+                .is_some_and(|message| message.counts.pending == 0 && message.counts.sent == 0)
+            {
+                self.messages.remove(id);
+            }
+        }
+    }
+
+    /// Receipts held longer than `HOLD_RECEIPTS_FOR` will never match: drop and count them.
+    fn expire_held(&mut self, drain: &mut Drain) {
         let now = Instant::now();
         let held = self.held.len();
-        self.held
-            .retain(|_, (_, since)| now.duration_since(*since) < HOLD_RECEIPTS_FOR);
+        self.held.retain(|(bind, id), (_, since)| {
+            let keep = now.duration_since(*since) < HOLD_RECEIPTS_FOR;
+            if !keep {
+                drain
+                    .batch
+                    .delete(layout::HELD_RECEIPTS, layout::smsc_id_key(*bind, id));
+            }
+            keep
+        });
         let expired = held - self.held.len();
         if expired > 0 {
             // Held in vain: no submit_sm_resp ever named their SMSC id.
             metrics::counter!("flit_receipts_total", "result" => "unmatched")
                 .increment(expired as u64);
         }
+    }
+
+    /// Drops the record caches when they outgrow their caps. Every cached record was written
+    /// by an earlier drain; the barrier makes sure those writes are on disk before a record is
+    /// read back from the store.
+    async fn bound_caches(&mut self) -> Result<(), ActorProcessingErr> {
+        let recipients: usize = self.blocks.values().map(Vec::len).sum();
+        if recipients <= RECIPIENT_CACHE_CAP && self.messages.len() <= MESSAGE_CACHE_CAP {
+            return Ok(());
+        }
+        self.settle().await?;
+        self.blocks = HashMap::new();
+        self.messages = HashMap::new();
         Ok(())
     }
 }
@@ -735,6 +918,34 @@ impl DispatchShared {
     }
 }
 
+/// The receipts a previous run held for their SMSC ids, with the time they have waited.
+fn load_held(
+    shared: &DispatchShared,
+) -> Result<HashMap<(BindId, String), (Receipt, Instant)>, ActorProcessingErr> {
+    let mut held = HashMap::new();
+    let now = (Instant::now(), now_millis());
+    for (key, value) in shared
+        .store
+        .scan(&Scan::prefix(layout::HELD_RECEIPTS, &[]))?
+        .items
+    {
+        let (Some(bind), Some(id)) = (
+            key.get(0..16).and_then(|b| <[u8; 16]>::try_from(b).ok()),
+            key.get(16..).and_then(|b| std::str::from_utf8(b).ok()),
+        ) else {
+            continue;
+        };
+        let stored: HeldReceipt = codec::decode(&value)?;
+        let waited = Duration::from_millis(u64::try_from(now.1 - stored.held_at).unwrap_or(0));
+        let since = now.0.checked_sub(waited).unwrap_or(now.0);
+        held.insert(
+            (BindId::from_bytes(bind), id.to_string()),
+            (stored.receipt, since),
+        );
+    }
+    Ok(held)
+}
+
 /// Names one recipient of one message.
 #[derive(Clone, Copy, Debug)]
 pub struct RecipientRef {
@@ -746,8 +957,8 @@ pub struct RecipientRef {
 impl Job {
     pub fn recipient_ref(&self) -> RecipientRef {
         RecipientRef {
-            tenant: self.tenant,
-            message: self.message,
+            tenant: self.tenant(),
+            message: self.message(),
             index: self.index,
         }
     }

@@ -112,11 +112,11 @@ pub fn encode_message(
         (Encoding::Gsm7, Gsm7Mode::Latin1) => (DATA_CODING_DEFAULT, Gsm7Mode::Unpacked),
         (Encoding::Gsm7, mode) => (DATA_CODING_DEFAULT, mode),
     };
-    // Body bytes of `units` (septets or UTF-16BE), with `fill` bits before packed septets.
-    let body = |units: &[u8], fill: usize| -> Vec<u8> {
+    // Body bytes of `units` (septets or UTF-16BE) after a UDH of `header_octets`.
+    let body = |units: &[u8], header_octets: usize| -> Vec<u8> {
         match (split.encoding, gsm7) {
             (Encoding::Ucs2, _) | (Encoding::Gsm7, Gsm7Mode::Unpacked) => units.to_vec(),
-            (Encoding::Gsm7, Gsm7Mode::Packed) => pack_septets(units, fill),
+            (Encoding::Gsm7, Gsm7Mode::Packed) => pack_user_data(units, header_octets),
             (Encoding::Gsm7, Gsm7Mode::Latin1) => segment::gsm7_decode(units)
                 .chars()
                 // Checked above: every char is ≤ U+00FF, so this keeps them all.
@@ -165,7 +165,7 @@ pub fn encode_message(
                     let mut short_message = vec![0x05, 0x00, 0x03, reference_low, total_u8, seq];
                     // 6 header octets = 48 bits; septets start on the next septet boundary
                     // (49 bits), so one fill bit.
-                    short_message.extend(body(units, udh_fill_bits(short_message.len())));
+                    short_message.extend(body(units, short_message.len()));
                     EncodedPart {
                         short_message,
                         udhi: true,
@@ -219,6 +219,24 @@ pub fn pack_septets(septets: &[u8], fill: usize) -> Vec<u8> {
         *last |= 0x0D << 1;
     }
     out
+}
+
+/// User data octets of one SMS on the air interface, the UDH included.
+const MAX_USER_DATA_OCTETS: usize = 140;
+
+/// [`pack_septets`] after a UDH of `header_octets` (0 for none). A CR that is the last septet
+/// and ends on an octet boundary looks like CR padding, which a receiver drops, so a second CR
+/// follows it (CR CR means CR; TS 23.038 §6.1.2.3.1), if the user data has room for one.
+fn pack_user_data(septets: &[u8], header_octets: usize) -> Vec<u8> {
+    let fill = udh_fill_bits(header_octets);
+    let mut packed = pack_septets(septets, fill);
+    if (fill + 7 * septets.len()).is_multiple_of(8)
+        && septets.last() == Some(&0x0D)
+        && header_octets + packed.len() < MAX_USER_DATA_OCTETS
+    {
+        packed.push(0x0D);
+    }
+    packed
 }
 
 /// Septets packed after `fill` bits; a trailing CR that only pads the last octet is dropped.
@@ -609,6 +627,39 @@ mod tests {
         assert_eq!(udh_fill_bits(6), 1);
         assert_eq!(udh_fill_bits(7), 0);
         assert_eq!(udh_fill_bits(8), 6);
+    }
+
+    #[test]
+    fn a_final_cr_on_an_octet_boundary_is_doubled_so_it_is_not_taken_for_padding() {
+        // Found by the `segment` fuzz target: a backslash and 14 CRs are 16 septets, 14 octets
+        // exactly; the last CR went out as if it were padding and was read back as nothing.
+        let read_back = |text: &str, concatenation| -> Vec<String> {
+            let message = encode_message(text, Gsm7Mode::Packed, concatenation, 9);
+            let mut reassembler = Reassembler::new();
+            let mut texts = Vec::new();
+            for part in &message.parts {
+                assert!(part.short_message.len() <= 140);
+                let esm_class = if part.udhi { ESM_UDHI } else { 0 };
+                let mut delivered = content(esm_class, 0, part.short_message.clone());
+                delivered.sar = part.sar;
+                let fragment = fragment_from(&delivered, Gsm7Mode::Packed);
+                texts.extend(
+                    reassembler
+                        .push(fragment, Instant::now())
+                        .map(|sms| sms.text),
+                );
+            }
+            texts
+        };
+        for text in ["1234567\r", &format!("{}\r", "x".repeat(15))] {
+            assert_eq!(read_back(text, Concatenation::Udh), [format!("{text}\r")]);
+        }
+        // A last part of 9 septets after the 6-octet UDH and its fill bit ends on a boundary.
+        let long = format!("{}{}\r", "y".repeat(153), "z".repeat(8));
+        assert_eq!(read_back(&long, Concatenation::Udh), [format!("{long}\r")]);
+        // With no room left in the 140 octets nothing is added (the CR cannot be kept).
+        let full = format!("{}\r", "x".repeat(159));
+        assert_eq!(read_back(&full, Concatenation::Sar), ["x".repeat(159)]);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! Nothing here touches the wire; [`super::coding`] hands in the decoded text and TLV values.
 
 /// The final or intermediate state of a submitted part, as an SMSC reports it.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ReceiptState {
     Delivered,
     Expired,
@@ -67,7 +67,7 @@ impl ReceiptState {
 }
 
 /// A delivery receipt as the session reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Receipt {
     /// From the `receipted_message_id` TLV if present, else the text's `id:`. Match it with
     /// [`smsc_id_keys`], never by string equality.

@@ -9,11 +9,18 @@
 //! dropped, which is treated the same). Every part in flight when a connection is lost is
 //! reported `PartRejected { temporary: true, command_status: 0 }` so the caller can requeue; parts
 //! of the current message not yet sent stay with the session and go out after the reconnect.
+//!
+//! Faults the SMSC causes are survived where SMPP allows: a `generic_nack` to a submit is a
+//! temporary rejection (a throttle when it carries 0x58/0x14), a well-framed PDU whose body
+//! cannot be decoded is skipped (its submit, if it answered one, is rejected temporary) and
+//! only bytes that cannot be framed end the connection. A burst of throttle answers to submits
+//! sent before the pause began is one throttle episode, not one doubling per answer. Each
+//! fault is counted, with the last one's text, in [`SessionStats`].
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use futures::{SinkExt, StreamExt};
 use rand::Rng;
@@ -24,12 +31,13 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
-use tokio_util::codec::Framed;
+use tokio_util::bytes::BytesMut;
+use tokio_util::codec::{Decoder, Encoder, Framed};
 use tracing::{debug, info, warn};
 
 use super::coding::{self, Reassembler};
 use super::pdu::{self, BindKind};
-use super::{BindConfig, BindMode, SessionEvent, Submit, SubmitQueue};
+use super::{BindConfig, BindMode, Gsm7Mode, SessionEvent, Submit, SubmitQueue};
 
 /// First pause after a 0x58/0x14 response; doubles on each further one, up to the maximum.
 const THROTTLE_PAUSE_MIN: Duration = Duration::from_secs(1);
@@ -38,10 +46,331 @@ const THROTTLE_PAUSE_MAX: Duration = Duration::from_secs(60);
 const MAX_SEQUENCE: u32 = 0x7FFF_FFFF;
 /// Wake-up when nothing is scheduled; any event wakes the task earlier.
 const IDLE_WAKE: Duration = Duration::from_secs(3600);
+/// How long a window full of unrecorded answers may block the session (see `SessionStats`).
+const RECORDS_OVERDUE: Duration = Duration::from_secs(5);
+
+/// Largest PDU accepted from an SMSC (rusmpp's default limit).
+const MAX_COMMAND_LENGTH: usize = 8192;
+/// The 16-octet PDU header: command_length, command_id, command_status, sequence_number.
+const HEADER_LENGTH: usize = 16;
+/// `generic_nack` status for a PDU whose body could not be decoded.
+const STATUS_INVALID_COMMAND_LENGTH: u32 = 0x02;
+
+/// What went wrong on a bind, by kind (the `error` label of `flit_bind_errors_total`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum SessionErrorKind {
+    /// TCP connect or the bind exchange failed without an SMSC status.
+    ConnectFailed,
+    /// The SMSC answered the bind with an error status.
+    BindRefused,
+    /// A bound session was lost (closed, reset, unbind from the SMSC, dead link).
+    Disconnected,
+    /// A `submit_sm_resp` did not come within the response timeout.
+    ResponseTimeout,
+    /// The SMSC answered a submit with `generic_nack`.
+    GenericNack,
+    /// A well-framed PDU from the SMSC could not be decoded and was skipped.
+    MalformedPdu,
+}
+
+impl SessionErrorKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::ConnectFailed => "connect_failed",
+            Self::BindRefused => "bind_refused",
+            Self::Disconnected => "disconnected",
+            Self::ResponseTimeout => "response_timeout",
+            Self::GenericNack => "generic_nack",
+            Self::MalformedPdu => "malformed_pdu",
+        }
+    }
+}
+
+/// The last error of a bind, as an operator reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionError {
+    pub kind: SessionErrorKind,
+    /// A sentence, e.g. `bind refused: invalid password (0x0000000E)`.
+    pub message: String,
+    /// The SMPP command_status involved, when the SMSC gave one.
+    pub command_status: Option<u32>,
+    pub at: SystemTime,
+}
+
+/// What a session has been through, readable while it runs. A bind keeps one across the
+/// restarts of its actor, so the counts are the bind's, not one connection's.
+#[derive(Debug, Default)]
+pub struct SessionStats {
+    /// The `bind` label of the error metrics; empty leaves the metrics alone.
+    metric_label: String,
+    /// Successful binds (the first one and every reconnect).
+    pub binds: AtomicU64,
+    pub connect_failures: AtomicU64,
+    pub bind_refusals: AtomicU64,
+    pub disconnects: AtomicU64,
+    pub response_timeouts: AtomicU64,
+    pub generic_nacks: AtomicU64,
+    pub malformed_pdus: AtomicU64,
+    /// Submits answered 0x58 or 0x14 (by `submit_sm_resp` or `generic_nack`).
+    pub throttled: AtomicU64,
+    /// Pauses those answers caused (a burst from one window is one pause).
+    pub throttle_pauses: AtomicU64,
+    /// When the current (or last) throttle pause ends, and how long it was.
+    pause: Mutex<Option<(SystemTime, Duration)>>,
+    last_error: Mutex<Option<SessionError>>,
+    /// Answers (accepted or rejected parts) this bind's sessions have reported, and how many of
+    /// them the owner has confirmed are recorded on disk (`record_answers`). The difference
+    /// counts against the window: a part leaves the window only once what the carrier said
+    /// about it is durable, so a crash re-sends at most one window's worth.
+    answers: AtomicU64,
+    recorded: AtomicU64,
+    /// The same for receipts and inbound SMS (`deliver_sm`): the SMSC gets its
+    /// `deliver_sm_resp` only once what it delivered is recorded, so a crash never loses a
+    /// receipt the SMSC believes delivered (it sends it again instead).
+    deliveries: AtomicU64,
+    deliveries_recorded: AtomicU64,
+    /// Wakes a session waiting for window room that only recording can free.
+    recorded_wake: tokio::sync::Notify,
+}
+
+impl SessionStats {
+    /// Stats whose errors also count in `flit_bind_errors_total{bind = label}`.
+    pub fn for_bind(label: &str) -> SessionStats {
+        SessionStats {
+            metric_label: label.to_string(),
+            ..SessionStats::default()
+        }
+    }
+
+    /// Answers reported and not yet recorded on disk.
+    pub fn unrecorded(&self) -> usize {
+        let answers = self.answers.load(Ordering::Acquire);
+        let recorded = self.recorded.load(Ordering::Acquire);
+        usize::try_from(answers.saturating_sub(recorded)).unwrap_or(usize::MAX)
+    }
+
+    /// Counts one more answer reported; the owner numbers the answers it receives the same way
+    /// (1, 2, … in order), starting from `forget_unrecorded`.
+    fn next_answer(&self) -> u64 {
+        self.answers.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Counts one more delivery reported, numbered like answers.
+    fn next_delivery(&self) -> u64 {
+        self.deliveries.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Every delivery up to number `upto` is on disk.
+    pub fn record_deliveries(&self, upto: u64) {
+        if self.deliveries_recorded.fetch_max(upto, Ordering::AcqRel) < upto {
+            self.recorded_wake.notify_one();
+        }
+    }
+
+    fn deliveries_recorded(&self) -> u64 {
+        self.deliveries_recorded.load(Ordering::Acquire)
+    }
+
+    /// Every answer up to number `upto` is on disk.
+    pub fn record_answers(&self, upto: u64) {
+        if self.recorded.fetch_max(upto, Ordering::AcqRel) < upto {
+            // A permit is kept when the session is not waiting yet, so no wake-up is lost.
+            self.recorded_wake.notify_one();
+        }
+    }
+
+    /// Counts every answer reported so far as recorded: for a new owner, since answers that
+    /// were on their way to the old one are lost with it (their jobs are re-sent).
+    pub fn forget_unrecorded(&self) -> (u64, u64) {
+        let answers = self.answers.load(Ordering::Acquire);
+        self.record_answers(answers);
+        let deliveries = self.deliveries.load(Ordering::Acquire);
+        self.record_deliveries(deliveries);
+        (answers, deliveries)
+    }
+
+    pub fn last_error(&self) -> Option<SessionError> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The end and length of the current or last throttle pause.
+    pub fn pause(&self) -> Option<(SystemTime, Duration)> {
+        *self.pause.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sum of every error count.
+    pub fn errors(&self) -> u64 {
+        [
+            &self.connect_failures,
+            &self.bind_refusals,
+            &self.disconnects,
+            &self.response_timeouts,
+            &self.generic_nacks,
+            &self.malformed_pdus,
+        ]
+        .iter()
+        .map(|counter| counter.load(Ordering::Relaxed))
+        .sum()
+    }
+
+    fn record(&self, kind: SessionErrorKind, message: String, command_status: Option<u32>) {
+        let counter = match kind {
+            SessionErrorKind::ConnectFailed => &self.connect_failures,
+            SessionErrorKind::BindRefused => &self.bind_refusals,
+            SessionErrorKind::Disconnected => &self.disconnects,
+            SessionErrorKind::ResponseTimeout => &self.response_timeouts,
+            SessionErrorKind::GenericNack => &self.generic_nacks,
+            SessionErrorKind::MalformedPdu => &self.malformed_pdus,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if !self.metric_label.is_empty() {
+            metrics::counter!("flit_bind_errors_total", "bind" => self.metric_label.clone(), "error" => kind.label())
+                .increment(1);
+        }
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(SessionError {
+            kind,
+            message,
+            command_status,
+            at: SystemTime::now(),
+        });
+    }
+
+    fn paused(&self, pause: Duration) {
+        self.throttle_pauses.fetch_add(1, Ordering::Relaxed);
+        *self.pause.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((SystemTime::now() + pause, pause));
+    }
+}
+
+/// An SMPP command_status as an operator reads it: `invalid password (0x0000000E)`.
+pub fn describe_status(status: u32) -> String {
+    let name = match status {
+        0x00 => "ok",
+        0x01 => "invalid message length",
+        0x02 => "invalid command length",
+        0x03 => "invalid command id",
+        0x04 => "incorrect bind status",
+        0x05 => "already bound",
+        0x08 => "system error",
+        0x0A => "invalid source address",
+        0x0B => "invalid destination address",
+        0x0D => "bind failed",
+        0x0E => "invalid password",
+        0x0F => "invalid system_id",
+        0x14 => "message queue full",
+        0x45 => "submit_sm failed",
+        0x58 => "throttled",
+        0x61 => "invalid scheduled delivery time",
+        0x62 => "invalid validity period",
+        _ => "error",
+    };
+    format!("{name} (0x{status:08X})")
+}
+
+/// A frame as the session reads it: a decoded command, or a well-framed PDU whose body rusmpp
+/// could not decode (its header is still known, so the stream goes on after it).
+enum Frame {
+    /// Boxed: a decoded command is large, and most frames are.
+    Command(Box<Command>),
+    Malformed {
+        command_id: u32,
+        command_status: u32,
+        sequence: u32,
+        error: String,
+    },
+}
+
+/// rusmpp's codec, behind a framing step that cuts each PDU out by its command_length first:
+/// rusmpp's decoder leaves the stream mid-frame after a body it cannot decode, so it only ever
+/// sees one whole frame here, and a bad body costs that PDU, not the connection.
+struct FrameCodec {
+    inner: CommandCodec,
+}
+
+impl FrameCodec {
+    fn new() -> FrameCodec {
+        FrameCodec {
+            inner: CommandCodec::new(),
+        }
+    }
+}
+
+fn header_word(frame: &[u8], at: usize) -> u32 {
+    frame
+        .get(at..at + 4)
+        .and_then(|bytes| <[u8; 4]>::try_from(bytes).ok())
+        .map_or(0, u32::from_be_bytes)
+}
+
+impl Decoder for FrameCodec {
+    type Item = Frame;
+    type Error = DecodeError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
+        if src.len() < HEADER_LENGTH {
+            return Ok(None);
+        }
+        let length = usize::try_from(header_word(src, 0)).unwrap_or(usize::MAX);
+        if !(HEADER_LENGTH..=MAX_COMMAND_LENGTH).contains(&length) {
+            // Unframeable: rusmpp reports why, and the connection cannot go on.
+            return self
+                .inner
+                .decode(src)
+                .map(|command| command.map(|command| Frame::Command(Box::new(command))));
+        }
+        if src.len() < length {
+            src.reserve(length - src.len());
+            return Ok(None);
+        }
+        let mut frame = src.split_to(length);
+        let (command_id, command_status, sequence) = (
+            header_word(&frame, 4),
+            header_word(&frame, 8),
+            header_word(&frame, 12),
+        );
+        // A fresh codec per frame: whatever happens inside, the next frame starts clean.
+        self.inner = CommandCodec::new();
+        let error = match self.inner.decode(&mut frame) {
+            Ok(Some(command)) => return Ok(Some(Frame::Command(Box::new(command)))),
+            Ok(None) => "truncated PDU".to_string(),
+            Err(err) => err.to_string(),
+        };
+        Ok(Some(Frame::Malformed {
+            command_id,
+            command_status,
+            sequence,
+            error,
+        }))
+    }
+}
+
+impl Encoder<Command> for FrameCodec {
+    type Error = <CommandCodec as Encoder<Command>>::Error;
+
+    fn encode(&mut self, command: Command, dst: &mut BytesMut) -> Result<(), Self::Error> {
+        self.inner.encode(command, dst)
+    }
+}
+
+/// How a submit was answered.
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Answer {
+    SubmitSmResp,
+    GenericNack,
+    /// A `submit_sm_resp` whose body could not be decoded (its message id is lost).
+    Unreadable,
+}
 
 /// Handle to a running session task.
 pub struct SessionHandle {
     shared: Arc<Shared>,
+    stats: Arc<SessionStats>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -60,6 +389,16 @@ impl SessionHandle {
         queue: Arc<SubmitQueue>,
         events: mpsc::Sender<SessionEvent>,
     ) -> SessionHandle {
+        Self::spawn_with_stats(config, queue, events, Arc::default())
+    }
+
+    /// [`spawn`](Self::spawn), counting into `stats` (which may outlive the session).
+    pub fn spawn_with_stats(
+        config: BindConfig,
+        queue: Arc<SubmitQueue>,
+        events: mpsc::Sender<SessionEvent>,
+        stats: Arc<SessionStats>,
+    ) -> SessionHandle {
         let (stop, stop_rx) = watch::channel(false);
         let shared = Arc::new(Shared::default());
         let session = Session {
@@ -68,6 +407,7 @@ impl SessionHandle {
             queue,
             events,
             shared: shared.clone(),
+            stats: stats.clone(),
             stop: stop_rx,
             stopping: false,
             outbox: VecDeque::new(),
@@ -77,7 +417,16 @@ impl SessionHandle {
             reassembler: Reassembler::new(),
         };
         let task = tokio::spawn(session.run());
-        SessionHandle { shared, stop, task }
+        SessionHandle {
+            shared,
+            stats,
+            stop,
+            task,
+        }
+    }
+
+    pub fn stats(&self) -> &Arc<SessionStats> {
+        &self.stats
     }
 
     /// `submit_sm` awaiting a response.
@@ -122,10 +471,11 @@ struct InFlight {
     id: u64,
     part: u8,
     parts: u8,
+    sent_at: Instant,
     deadline: Instant,
 }
 
-type Transport = Framed<TcpStream, CommandCodec>;
+type Transport = Framed<TcpStream, FrameCodec>;
 
 /// One bound connection.
 struct Link {
@@ -158,6 +508,9 @@ struct Connection {
     tx: Link,
     rx: Option<Link>,
     pending: HashMap<u32, InFlight>,
+    /// `deliver_sm`s whose response waits until the delivery is recorded:
+    /// (delivery number, link, sequence), in delivery order.
+    unanswered: VecDeque<(u64, Side, u32)>,
 }
 
 #[derive(Copy, Clone, PartialEq, Eq)]
@@ -187,14 +540,23 @@ struct Throttle {
     /// The pause the next throttle response causes; `None` after success.
     next: Option<Duration>,
     until: Option<Instant>,
+    /// When the current pause began: answers to parts sent before it belong to it.
+    since: Option<Instant>,
 }
 
 impl Throttle {
-    fn hit(&mut self, now: Instant) -> Duration {
+    /// A throttle answer to a part sent at `sent_at`: a new pause (doubling the last one), or
+    /// `None` when the part left before the current pause began (same episode, one window of
+    /// throttle answers must not double the pause once per answer).
+    fn hit(&mut self, now: Instant, sent_at: Instant) -> Option<Duration> {
+        if self.since.is_some_and(|since| sent_at <= since) {
+            return None;
+        }
         let pause = self.next.unwrap_or(THROTTLE_PAUSE_MIN);
         self.next = Some((pause * 2).min(THROTTLE_PAUSE_MAX));
         self.until = Some(now + pause);
-        pause
+        self.since = Some(now);
+        Some(pause)
     }
 
     fn paused(&self, now: Instant) -> bool {
@@ -249,6 +611,7 @@ struct Session {
     queue: Arc<SubmitQueue>,
     events: mpsc::Sender<SessionEvent>,
     shared: Arc<Shared>,
+    stats: Arc<SessionStats>,
     stop: watch::Receiver<bool>,
     /// Set once shutdown was asked for (or the handle dropped).
     stopping: bool,
@@ -275,6 +638,11 @@ impl Session {
                 Ended::Shutdown => break,
                 Ended::Refused(command_status) => {
                     warn!(command_status, "SMSC refused the bind");
+                    self.stats.record(
+                        SessionErrorKind::BindRefused,
+                        format!("bind refused: {}", describe_status(command_status)),
+                        Some(command_status),
+                    );
                     self.emit(SessionEvent::BindRefused { command_status })
                         .await;
                 }
@@ -282,6 +650,14 @@ impl Session {
                     info!(%reason, "SMPP session lost");
                     if was_bound {
                         self.backoff = self.config.reconnect_min;
+                        self.stats.record(
+                            SessionErrorKind::Disconnected,
+                            format!("connection lost: {reason}"),
+                            None,
+                        );
+                    } else {
+                        self.stats
+                            .record(SessionErrorKind::ConnectFailed, reason.clone(), None);
                     }
                     self.emit(SessionEvent::Disconnected { reason }).await;
                 }
@@ -304,6 +680,13 @@ impl Session {
     }
 
     async fn emit(&self, event: SessionEvent) {
+        if matches!(
+            event,
+            SessionEvent::PartAccepted { .. } | SessionEvent::PartRejected { .. }
+        ) {
+            // Numbered in the order the owner receives them (see `SessionStats::answers`).
+            self.stats.next_answer();
+        }
         // A closed channel means nobody listens any more; the session still winds down cleanly.
         let _ = self.events.send(event).await;
     }
@@ -325,12 +708,14 @@ impl Session {
             None => None,
         };
         self.shared.bound.store(true, Ordering::Relaxed);
+        self.stats.binds.fetch_add(1, Ordering::Relaxed);
         info!(%system_id, "SMPP session bound");
         self.emit(SessionEvent::Bound { system_id }).await;
         let mut connection = Connection {
             tx,
             rx,
             pending: HashMap::new(),
+            unanswered: VecDeque::new(),
         };
         match self.serve(&mut connection).await {
             Ok(()) => {
@@ -369,7 +754,7 @@ impl Session {
             warn!(%err, "could not set TCP_NODELAY");
         }
         let mut link = Link {
-            framed: Framed::new(stream, CommandCodec::new()),
+            framed: Framed::new(stream, FrameCodec::new()),
             sequence: 0,
             last_activity: Instant::now(),
             enquire: None,
@@ -385,7 +770,17 @@ impl Session {
                 _ = self.stop.changed() => return Err(Ended::Shutdown),
             };
             let command = match frame {
-                Some(Ok(command)) => command,
+                Some(Ok(Frame::Command(command))) => command,
+                Some(Ok(Frame::Malformed {
+                    sequence: got,
+                    error,
+                    ..
+                })) => {
+                    if got == sequence {
+                        return Err(failed(format!("undecodable bind response: {error}")));
+                    }
+                    continue;
+                }
                 Some(Err(err)) => return Err(failed(format!("undecodable frame: {err}"))),
                 None => return Err(failed("connection closed during bind".into())),
             };
@@ -419,6 +814,7 @@ impl Session {
     async fn serve(&mut self, connection: &mut Connection) -> Result<(), String> {
         let mut drain_deadline = None;
         loop {
+            self.answer_recorded_deliveries(connection).await?;
             if !self.stopping {
                 self.fill(connection).await?;
             }
@@ -444,13 +840,34 @@ impl Session {
                 frame = connection.tx.framed.next() => self.handle(connection, Side::Tx, frame).await?,
                 frame = next_frame(connection.rx.as_mut()) => self.handle(connection, Side::Rx, frame).await?,
                 _ = self.queue.notified(), if want_work => {}
+                _ = self.stats.recorded_wake.notified(),
+                    if self.stats.unrecorded() > 0 || !connection.unanswered.is_empty() => {}
+                _ = tokio::time::sleep(RECORDS_OVERDUE), if self.waiting_for_records(connection) => {
+                    // Records normally land within milliseconds: answers and deliveries this
+                    // long unrecorded were lost on their way (an owner that died with them).
+                    let forgotten = self.stats.unrecorded() + connection.unanswered.len();
+                    self.stats.forget_unrecorded();
+                    warn!(forgotten, "answers or deliveries never recorded; moving on");
+                }
                 _ = sleep_until(wake) => self.on_timer(connection).await?,
             }
         }
     }
 
+    /// Parts in the window: awaiting their answer, or answered but not yet recorded on disk.
+    fn window_used(&self, connection: &Connection) -> usize {
+        connection.pending.len() + self.stats.unrecorded()
+    }
+
+    /// Nothing in flight, yet the window is full of answers waiting to be recorded.
+    fn waiting_for_records(&self, connection: &Connection) -> bool {
+        connection.pending.is_empty()
+            && (self.stats.unrecorded() >= self.config.window_size.max(1)
+                || !connection.unanswered.is_empty())
+    }
+
     fn can_send(&self, connection: &Connection, now: Instant) -> bool {
-        connection.pending.len() < self.config.window_size.max(1) && !self.throttle.paused(now)
+        self.window_used(connection) < self.config.window_size.max(1) && !self.throttle.paused(now)
     }
 
     /// Sends parts while window, throttle and TPS allow, taking new work from the queue.
@@ -491,6 +908,7 @@ impl Session {
                     id: out.submit.id,
                     part: out.part,
                     parts: out.parts,
+                    sent_at: now,
                     deadline: now + self.config.response_timeout,
                 },
             );
@@ -559,7 +977,10 @@ impl Session {
             return wake.min(until);
         }
         let has_work = !self.outbox.is_empty() || !self.queue.is_empty();
-        if has_work && !self.stopping && connection.pending.len() < self.config.window_size.max(1) {
+        if has_work
+            && !self.stopping
+            && self.window_used(connection) < self.config.window_size.max(1)
+        {
             wake = wake.min(self.bucket.next_token(self.config.tps, now));
         }
         wake
@@ -580,6 +1001,14 @@ impl Session {
                     id = in_flight.id,
                     part = in_flight.part,
                     "submit_sm_resp timed out"
+                );
+                self.stats.record(
+                    SessionErrorKind::ResponseTimeout,
+                    format!(
+                        "no submit_sm_resp within {:?}",
+                        self.config.response_timeout
+                    ),
+                    None,
                 );
                 self.reject(&in_flight, 0, true).await;
             }
@@ -627,10 +1056,27 @@ impl Session {
         &mut self,
         connection: &mut Connection,
         side: Side,
-        frame: Option<Result<Command, DecodeError>>,
+        frame: Option<Result<Frame, DecodeError>>,
     ) -> Result<(), String> {
         let command = match frame {
-            Some(Ok(command)) => command,
+            Some(Ok(Frame::Command(command))) => command,
+            Some(Ok(Frame::Malformed {
+                command_id,
+                command_status,
+                sequence,
+                error,
+            })) => {
+                return self
+                    .on_malformed(
+                        connection,
+                        side,
+                        command_id,
+                        command_status,
+                        sequence,
+                        error,
+                    )
+                    .await;
+            }
             // rusmpp's codec cannot resynchronise after a bad frame, and neither could we.
             Some(Err(err)) => return Err(format!("undecodable frame: {err}")),
             None => return Err("connection closed by the SMSC".into()),
@@ -644,22 +1090,41 @@ impl Session {
         match command.id() {
             CommandId::SubmitSmResp => {
                 let smsc_message_id = pdu::submit_sm_resp_id(command.pdu());
-                self.on_submit_response(connection, sequence, status, Some(smsc_message_id))
-                    .await;
+                self.on_submit_response(
+                    connection,
+                    sequence,
+                    status,
+                    Answer::SubmitSmResp,
+                    Some(smsc_message_id),
+                )
+                .await;
             }
             CommandId::GenericNack => {
                 if link.enquire.is_some_and(|(s, _)| s == sequence) {
                     link.enquire = None;
                 } else {
-                    self.on_submit_response(connection, sequence, status, None)
-                        .await;
+                    self.on_submit_response(
+                        connection,
+                        sequence,
+                        status,
+                        Answer::GenericNack,
+                        None,
+                    )
+                    .await;
                 }
             }
             CommandId::DeliverSm => {
-                if let Some(Pdu::DeliverSm(deliver)) = command.pdu() {
-                    self.on_deliver(pdu::deliver_content(deliver)).await;
+                let delivery = match command.pdu() {
+                    Some(Pdu::DeliverSm(deliver)) => {
+                        self.on_deliver(pdu::deliver_content(deliver)).await
+                    }
+                    _ => None,
+                };
+                match delivery {
+                    // Answered once recorded (`answer_recorded_deliveries`).
+                    Some(number) => connection.unanswered.push_back((number, side, sequence)),
+                    None => link.send(pdu::deliver_sm_resp(sequence)).await?,
                 }
-                link.send(pdu::deliver_sm_resp(sequence)).await?;
             }
             CommandId::EnquireLink => {
                 link.send(pdu::response(sequence, Pdu::EnquireLinkResp))
@@ -684,11 +1149,53 @@ impl Session {
         Ok(())
     }
 
+    /// A well-framed PDU rusmpp could not decode: skipped, never fatal. An operation gets a
+    /// `generic_nack` (the SMSC may send it again); an unreadable `submit_sm_resp` leaves its
+    /// part's fate unknown, so the part is rejected temporary and sent again.
+    async fn on_malformed(
+        &mut self,
+        connection: &mut Connection,
+        side: Side,
+        command_id: u32,
+        command_status: u32,
+        sequence: u32,
+        error: String,
+    ) -> Result<(), String> {
+        warn!(
+            command_id = format!("{command_id:#010x}"),
+            sequence, %error, "undecodable PDU from the SMSC skipped"
+        );
+        self.stats.record(
+            SessionErrorKind::MalformedPdu,
+            format!("malformed PDU skipped (command_id {command_id:#010x}, sequence {sequence}): {error}"),
+            (command_status != 0).then_some(command_status),
+        );
+        let Some(link) = connection.link(side) else {
+            return Ok(());
+        };
+        link.last_activity = Instant::now();
+        if command_id & 0x8000_0000 == 0 {
+            link.send(pdu::generic_nack(sequence, STATUS_INVALID_COMMAND_LENGTH))
+                .await?;
+        } else if command_id == u32::from(CommandId::SubmitSmResp) {
+            self.on_submit_response(
+                connection,
+                sequence,
+                command_status,
+                Answer::Unreadable,
+                None,
+            )
+            .await;
+        }
+        Ok(())
+    }
+
     async fn on_submit_response(
         &mut self,
         connection: &mut Connection,
         sequence: u32,
         status: u32,
+        answer: Answer,
         smsc_message_id: Option<String>,
     ) {
         let Some(in_flight) = connection.pending.remove(&sequence) else {
@@ -701,7 +1208,14 @@ impl Session {
         self.shared
             .in_flight
             .store(connection.pending.len(), Ordering::Relaxed);
-        if status == 0 {
+        if answer == Answer::GenericNack {
+            self.stats.record(
+                SessionErrorKind::GenericNack,
+                format!("generic_nack to submit_sm: {}", describe_status(status)),
+                Some(status),
+            );
+        }
+        if status == 0 && answer == Answer::SubmitSmResp {
             self.throttle.next = None;
             self.emit(SessionEvent::PartAccepted {
                 id: in_flight.id,
@@ -712,33 +1226,59 @@ impl Session {
             .await;
             return;
         }
-        let temporary = matches!(
-            status,
-            pdu::STATUS_THROTTLED | pdu::STATUS_MESSAGE_QUEUE_FULL | pdu::STATUS_SYSTEM_ERROR
-        );
+        // A generic_nack says the SMSC could not take the PDU, not that the message is bad;
+        // an unreadable answer says nothing: both are sent again (status writer's attempts).
+        let temporary = answer != Answer::SubmitSmResp
+            || status == 0
+            || matches!(
+                status,
+                pdu::STATUS_THROTTLED | pdu::STATUS_MESSAGE_QUEUE_FULL | pdu::STATUS_SYSTEM_ERROR
+            );
         self.reject(&in_flight, status, temporary).await;
         if matches!(
             status,
             pdu::STATUS_THROTTLED | pdu::STATUS_MESSAGE_QUEUE_FULL
         ) {
-            let pause = self.throttle.hit(Instant::now());
-            warn!(status, ?pause, "SMSC throttles: pausing submits");
-            self.emit(SessionEvent::Throttled { pause }).await;
+            self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+            let now = Instant::now();
+            if let Some(pause) = self.throttle.hit(now, in_flight.sent_at) {
+                warn!(status, ?pause, "SMSC throttles: pausing submits");
+                self.stats.paused(pause);
+                self.emit(SessionEvent::Throttled { pause }).await;
+            }
         }
     }
 
-    async fn on_deliver(&mut self, content: coding::DeliverContent) {
-        if content.is_receipt() {
-            match coding::receipt_from(&content) {
-                Some(receipt) => self.emit(SessionEvent::Receipt(receipt)).await,
-                None => warn!(?content, "receipt without id or state ignored"),
+    /// Reports a receipt or a (reassembled) inbound SMS; its delivery number when one was
+    /// reported. A part of an inbound SMS still waiting for its other parts reports nothing.
+    async fn on_deliver(&mut self, content: coding::DeliverContent) -> Option<u64> {
+        let event = deliver_event(
+            content,
+            self.config.gsm7,
+            &mut self.reassembler,
+            Instant::now(),
+        )?;
+        let number = self.stats.next_delivery();
+        self.emit(event).await;
+        Some(number)
+    }
+
+    /// Sends the `deliver_sm_resp` of every delivery recorded by now.
+    async fn answer_recorded_deliveries(
+        &mut self,
+        connection: &mut Connection,
+    ) -> Result<(), String> {
+        let recorded = self.stats.deliveries_recorded();
+        while let Some(&(number, side, sequence)) = connection.unanswered.front() {
+            if number > recorded {
+                break;
             }
-            return;
+            connection.unanswered.pop_front();
+            if let Some(link) = connection.link(side) {
+                link.send(pdu::deliver_sm_resp(sequence)).await?;
+            }
         }
-        let fragment = coding::fragment_from(&content, self.config.gsm7);
-        if let Some(sms) = self.reassembler.push(fragment, Instant::now()) {
-            self.emit(SessionEvent::Inbound(sms)).await;
-        }
+        Ok(())
     }
 
     /// After a loss: every part in flight is reported temporary, for the caller to requeue.
@@ -799,12 +1339,14 @@ impl Session {
                     _ = sleep_until(deadline) => break,
                 };
                 match frame {
-                    Some(Ok(command)) if command.id() == CommandId::UnbindResp => break,
-                    Some(Ok(command)) if command.id() == CommandId::DeliverSm => {
+                    Some(Ok(Frame::Command(command))) if command.id() == CommandId::UnbindResp => {
+                        break;
+                    }
+                    Some(Ok(Frame::Command(command))) if command.id() == CommandId::DeliverSm => {
                         // Not acknowledged: the SMSC will deliver it again on the next bind.
                         debug!("deliver_sm during unbind left for the next session");
                     }
-                    Some(Ok(command)) if command.id() == CommandId::EnquireLink => {
+                    Some(Ok(Frame::Command(command))) if command.id() == CommandId::EnquireLink => {
                         let _ = link
                             .send(pdu::response(
                                 command.sequence_number(),
@@ -822,7 +1364,100 @@ impl Session {
     }
 }
 
-async fn next_frame(link: Option<&mut Link>) -> Option<Result<Command, DecodeError>> {
+/// What a `deliver_sm` becomes: a receipt, an inbound message once its last part is in
+/// `reassembler`, or nothing (a part is missing, or a receipt has no id or state).
+fn deliver_event(
+    content: coding::DeliverContent,
+    gsm7: Gsm7Mode,
+    reassembler: &mut Reassembler,
+    now: Instant,
+) -> Option<SessionEvent> {
+    if content.is_receipt() {
+        let receipt = coding::receipt_from(&content);
+        if receipt.is_none() {
+            warn!(?content, "receipt without id or state ignored");
+        }
+        return receipt.map(SessionEvent::Receipt);
+    }
+    let fragment = coding::fragment_from(&content, gsm7);
+    reassembler.push(fragment, now).map(SessionEvent::Inbound)
+}
+
+/// One frame from the SMSC as a bound session reads it, apart from the answers it writes back
+/// (`deliver_sm_resp`, `enquire_link_resp`, `generic_nack`) and its window bookkeeping.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Inbound {
+    /// A `submit_sm_resp` (`smsc_message_id` empty if the SMSC sent none) or a `generic_nack`
+    /// (`smsc_message_id` `None`) for the request sent under `sequence`.
+    Response {
+        sequence: u32,
+        command_status: u32,
+        smsc_message_id: Option<String>,
+    },
+    /// A `deliver_sm`: the event the session reports for it, if any.
+    Deliver(Option<SessionEvent>),
+    /// A well-framed PDU whose body could not be decoded; the session skips it.
+    Malformed { command_id: u32, sequence: u32 },
+    /// Anything else (enquire_link, unbind, unsupported operations, stray responses).
+    Other(CommandId),
+}
+
+/// The decode entry point: bytes as an SMSC sends them, cut into frames and decoded by the
+/// codec a session's transport uses, each frame read as a bound session reads it. Parts of
+/// inbound messages wait in `reassembler` across calls, as they do across frames. Reading stops
+/// at the first error the codec returns, which is where a session drops the connection (bytes
+/// that cannot be framed), and returns it too. An incomplete last frame is left unread.
+pub fn decode_inbound(
+    bytes: &[u8],
+    gsm7: Gsm7Mode,
+    reassembler: &mut Reassembler,
+    now: Instant,
+) -> (Vec<Inbound>, Option<DecodeError>) {
+    let mut codec = FrameCodec::new();
+    let mut buffer = BytesMut::from(bytes);
+    let mut read = Vec::new();
+    loop {
+        let command = match codec.decode(&mut buffer) {
+            Ok(Some(Frame::Command(command))) => command,
+            Ok(Some(Frame::Malformed {
+                command_id,
+                sequence,
+                ..
+            })) => {
+                read.push(Inbound::Malformed {
+                    command_id,
+                    sequence,
+                });
+                continue;
+            }
+            Ok(None) => return (read, None),
+            Err(err) => return (read, Some(err)),
+        };
+        let sequence = command.sequence_number();
+        let command_status = u32::from(command.status());
+        read.push(match command.id() {
+            CommandId::SubmitSmResp => Inbound::Response {
+                sequence,
+                command_status,
+                smsc_message_id: Some(pdu::submit_sm_resp_id(command.pdu())),
+            },
+            CommandId::GenericNack => Inbound::Response {
+                sequence,
+                command_status,
+                smsc_message_id: None,
+            },
+            CommandId::DeliverSm => Inbound::Deliver(match command.pdu() {
+                Some(Pdu::DeliverSm(deliver)) => {
+                    deliver_event(pdu::deliver_content(deliver), gsm7, reassembler, now)
+                }
+                _ => None,
+            }),
+            id => Inbound::Other(id),
+        });
+    }
+}
+
+async fn next_frame(link: Option<&mut Link>) -> Option<Result<Frame, DecodeError>> {
     match link {
         Some(link) => link.framed.next().await,
         None => std::future::pending().await,

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::codec::Framed;
 
 use super::*;
+use crate::smpp::session::SessionStats;
 
 type Smsc = Framed<TcpStream, CommandCodec>;
 
@@ -143,7 +144,51 @@ fn spawn(
 ) {
     let queue = Arc::new(SubmitQueue::new());
     let (tx, rx) = mpsc::channel(1024);
-    (SessionHandle::spawn(config, queue.clone(), tx), queue, rx)
+    let stats = Arc::new(SessionStats::default());
+    let (owner_tx, mut owner_rx) = mpsc::channel(1024);
+    // The owner: records every answer and delivery at once (as the status writer does once
+    // its batch is on disk), then hands the event to the test.
+    let recorder = stats.clone();
+    tokio::spawn(async move {
+        let (mut answers, mut deliveries) = (0, 0);
+        while let Some(event) = owner_rx.recv().await {
+            match &event {
+                SessionEvent::PartAccepted { .. } | SessionEvent::PartRejected { .. } => {
+                    answers += 1;
+                    recorder.record_answers(answers);
+                }
+                SessionEvent::Receipt(_) | SessionEvent::Inbound(_) => {
+                    deliveries += 1;
+                    recorder.record_deliveries(deliveries);
+                }
+                _ => {}
+            }
+            if tx.send(event).await.is_err() {
+                break;
+            }
+        }
+    });
+    (
+        SessionHandle::spawn_with_stats(config, queue.clone(), owner_tx, stats),
+        queue,
+        rx,
+    )
+}
+
+/// A session whose owner records nothing until the test says so.
+fn spawn_unrecorded(
+    config: BindConfig,
+) -> (
+    SessionHandle,
+    Arc<SubmitQueue>,
+    mpsc::Receiver<SessionEvent>,
+    Arc<SessionStats>,
+) {
+    let queue = Arc::new(SubmitQueue::new());
+    let (tx, rx) = mpsc::channel(1024);
+    let stats = Arc::new(SessionStats::default());
+    let session = SessionHandle::spawn_with_stats(config, queue.clone(), tx, stats.clone());
+    (session, queue, rx, stats)
 }
 
 async fn expect_bound(events: &mut mpsc::Receiver<SessionEvent>) {
@@ -652,6 +697,77 @@ async fn tps_limits_parts_per_second() {
         elapsed >= Duration::from_millis(900),
         "10 parts at 5/s took {elapsed:?}"
     );
+    drop(conn);
+    session.shutdown().await;
+}
+
+#[tokio::test]
+async fn answers_and_receipts_hold_the_window_until_recorded() {
+    let smsc = TestSmsc::start().await;
+    let (session, queue, mut events, stats) = spawn_unrecorded(BindConfig {
+        window_size: 2,
+        ..smsc.config()
+    });
+    let mut conn = smsc.accept_bind(0).await;
+    expect_bound(&mut events).await;
+    for id in 0..4 {
+        queue.push(submit(id, "durable"));
+    }
+    // Two parts fill the window; answering them does not free it while nothing is recorded.
+    let mut sequences = Vec::new();
+    for _ in 0..2 {
+        let command = recv_work(&mut conn).await;
+        assert_eq!(command.id(), CommandId::SubmitSm);
+        sequences.push(command.sequence_number());
+    }
+    for sequence in &sequences {
+        send(
+            &mut conn,
+            submit_resp(*sequence, 0, &format!("M{sequence}")),
+        )
+        .await;
+    }
+    for _ in 0..2 {
+        assert!(matches!(
+            event(&mut events).await,
+            SessionEvent::PartAccepted { .. }
+        ));
+    }
+    assert_eq!(stats.unrecorded(), 2);
+    match tokio::time::timeout(Duration::from_millis(300), conn.next()).await {
+        Err(_) => {}
+        Ok(other) => panic!("sent past a window of unrecorded answers: {other:?}"),
+    }
+
+    // A receipt is answered only once recorded.
+    let receipt = DeliverSm::builder()
+        .source_addr(COctetString::from_str("447700900123").expect("addr"))
+        .destination_addr(COctetString::from_str("Flit").expect("addr"))
+        .esm_class(EsmClass::from(0x04))
+        .short_message(OctetString::from_str("id:M1 stat:DELIVRD err:000").expect("sm"))
+        .build();
+    send(
+        &mut conn,
+        Command::new(CommandStatus::EsmeRok, 700, receipt),
+    )
+    .await;
+    assert!(matches!(event(&mut events).await, SessionEvent::Receipt(_)));
+    match tokio::time::timeout(Duration::from_millis(300), conn.next()).await {
+        Err(_) => {}
+        Ok(other) => panic!("deliver_sm answered before it was recorded: {other:?}"),
+    }
+    stats.record_deliveries(1);
+    let resp = recv_work(&mut conn).await;
+    assert_eq!(
+        (resp.id(), resp.sequence_number()),
+        (CommandId::DeliverSmResp, 700)
+    );
+
+    // Recording the answers frees the window: the next two parts go out.
+    stats.record_answers(2);
+    for _ in 0..2 {
+        assert_eq!(recv_work(&mut conn).await.id(), CommandId::SubmitSm);
+    }
     drop(conn);
     session.shutdown().await;
 }
