@@ -3,6 +3,9 @@
 //! Each subcommand of the `flit-loadtest` binary is one module here, usable as a library so that
 //! the tests of other crates can start the same peers in-process:
 //!
+//! - [`crash`]: the crash test: `flit serve` as a child process killed with SIGKILL again and
+//!   again under load, restarted each time, then checked for lost, double-charged and
+//!   duplicated messages and for ledgers that do not balance.
 //! - [`e2e`]: an end-to-end run against a live server: simulated SMSCs bound through the admin
 //!   API, HTTP submit load, and a wait for every receipt, with a summary of what was seen.
 //! - [`http`]: HTTP submit load (single or bulk, closed or open loop) with a progress bar, a
@@ -10,6 +13,7 @@
 //! - [`smsc`]: a simulated SMSC (SMPP 3.4 server) that acks submits, sends delivery receipts and
 //!   injects faults.
 
+pub mod crash;
 pub mod e2e;
 pub mod http;
 pub mod plot;

@@ -23,6 +23,10 @@ enum Command {
     /// Run an end-to-end test against a live server: simulated SMSCs, HTTP submit load, and a
     /// wait for every receipt.
     E2e(flit_loadtest::e2e::E2eArgs),
+    /// Run the crash test: start `flit serve`, drive load through a simulated SMSC, kill the
+    /// server with SIGKILL again and again, restart it, then check that nothing acknowledged
+    /// was lost or charged twice and that every ledger balances.
+    Crash(flit_loadtest::crash::CrashArgs),
 }
 
 #[tokio::main]
@@ -38,5 +42,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Smsc(args) => flit_loadtest::smsc::cli::run(args).await,
         Command::Http(args) => flit_loadtest::http::run(args).await,
         Command::E2e(args) => flit_loadtest::e2e::run(args).await,
+        Command::Crash(args) => flit_loadtest::crash::run(args).await,
     }
 }

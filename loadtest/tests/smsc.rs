@@ -667,3 +667,124 @@ async fn faults_can_change_at_run_time_and_stop_closes_sessions() {
     smsc.stop().await;
     assert!(again.next().await.is_none());
 }
+
+#[tokio::test]
+async fn a_throttle_storm_refuses_a_run_of_submits_in_a_row() {
+    let smsc = start(SmscConfig {
+        throttle_storm: Some("1:3".parse().expect("storm")),
+        ..config()
+    })
+    .await;
+    let mut esme = Esme::bound(&smsc, Mode::Transceiver).await;
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        statuses.push(esme.submit(&format!("23320000000{i}"), "storm").await.0);
+    }
+    let throttled = CommandStatus::EsmeRthrottled;
+    let ok = CommandStatus::EsmeRok;
+    assert_eq!(statuses, vec![ok, throttled, throttled, throttled, ok, ok]);
+    assert_eq!(smsc.stats().throttled, 3);
+}
+
+#[tokio::test]
+async fn generic_nack_answers_carry_the_configured_status() {
+    let smsc = start(SmscConfig {
+        generic_nack_every: Some(2),
+        generic_nack_status: 0x08,
+        ..config()
+    })
+    .await;
+    let mut esme = Esme::bound(&smsc, Mode::Transceiver).await;
+    let first = esme.submit_pdu("233200000001", b"one", 0).await;
+    assert_eq!(esme.response(first).await.id(), CommandId::SubmitSmResp);
+    let second = esme.submit_pdu("233200000002", b"two", 0).await;
+    let nack = esme.response(second).await;
+    assert_eq!(nack.id(), CommandId::GenericNack);
+    assert_eq!(nack.status(), CommandStatus::EsmeRsyserr);
+    let stats = smsc.stats();
+    assert_eq!((stats.accepted, stats.nacked_submits), (1, 1));
+    assert_eq!(smsc.received()[1].outcome, SubmitOutcome::Nacked);
+}
+
+#[tokio::test]
+async fn a_malformed_response_breaks_the_decoder_but_the_submit_was_taken() {
+    let smsc = start(SmscConfig {
+        malformed_every: Some(1),
+        ..config()
+    })
+    .await;
+    let mut esme = Esme::bound(&smsc, Mode::Transceiver).await;
+    esme.submit_pdu("233200000001", b"one", 0).await;
+    let decoded = tokio::time::timeout(WAIT, esme.framed.next())
+        .await
+        .expect("an answer");
+    assert!(
+        matches!(decoded, Some(Err(_))),
+        "the message_id runs past 65 octets: {decoded:?}"
+    );
+    let stats = smsc.stats();
+    assert_eq!((stats.accepted, stats.malformed_sent), (1, 1));
+    assert_eq!(smsc.received()[0].outcome, SubmitOutcome::Malformed);
+}
+
+#[tokio::test]
+async fn stray_receipts_name_ids_never_handed_out() {
+    let smsc = start(SmscConfig {
+        stray_receipts_every: Some(1),
+        ..config()
+    })
+    .await;
+    let mut esme = Esme::bound(&smsc, Mode::Transceiver).await;
+    let (status, id) = esme.submit("233200000001", "real").await;
+    assert_eq!(status, CommandStatus::EsmeRok);
+    let id = id.expect("message id");
+    let mut receipted: Vec<String> = Vec::new();
+    for _ in 0..2 {
+        let deliver = esme.deliver().await;
+        receipted.push(receipted_id(&deliver).expect("receipted_message_id"));
+    }
+    assert!(receipted.contains(&id), "{receipted:?}");
+    let stray: Vec<&String> = receipted.iter().filter(|r| **r != id).collect();
+    assert_eq!(stray.len(), 1, "{receipted:?}");
+    assert!(stray[0].starts_with("f1f1"), "{stray:?}");
+    assert_eq!(smsc.stats().stray_receipts, 1);
+}
+
+#[tokio::test]
+async fn a_restart_drops_sessions_and_listens_again_on_the_same_port() {
+    let smsc = start(SmscConfig {
+        restart_every: Some(2),
+        restart_downtime: Duration::from_millis(100),
+        receipt_delay: Duration::from_millis(300),
+        ..config()
+    })
+    .await;
+    let mut esme = Esme::bound(&smsc, Mode::Transceiver).await;
+    let (status, _) = esme.submit("233200000001", "before").await;
+    assert_eq!(status, CommandStatus::EsmeRok);
+    esme.submit_pdu("233200000002", b"restart", 0).await;
+    assert!(
+        esme.next().await.is_none(),
+        "the restart closes the session"
+    );
+    smsc.wait_for_stats(WAIT, |stats| stats.restarts == 1)
+        .await
+        .expect("listening again");
+    // The receipt of the submit taken before the restart still comes, to the next session.
+    let mut esme = Esme::bound(&smsc, Mode::Transceiver).await;
+    let receipt = esme.deliver().await;
+    assert!(text_of(&receipt).contains("stat:DELIVRD"));
+    smsc.restart().await.expect("restart on request");
+    assert_eq!(smsc.stats().restarts, 2);
+    // Closed or reset, as the kernel sees fit: either way no PDU comes.
+    let after = tokio::time::timeout(WAIT, esme.framed.next())
+        .await
+        .expect("the session ends");
+    assert!(!matches!(after, Some(Ok(_))), "{after:?}");
+    let mut again = Esme::bound(&smsc, Mode::Transceiver).await;
+    assert_eq!(
+        again.submit("233200000003", "after").await.0,
+        CommandStatus::EsmeRok
+    );
+    assert_eq!(smsc.received()[1].outcome, SubmitOutcome::Restarted);
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, ValueEnum};
 
-use super::{IdFormat, SmscConfig, SmscStats};
+use super::{IdFormat, SmscConfig, SmscStats, ThrottleStorm};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum IdFormatArg {
@@ -43,6 +43,27 @@ pub struct SmscArgs {
     /// Probability of answering a submit_sm with ESME_RTHROTTLED.
     #[arg(long, default_value_t = 0.0)]
     pub throttle_rate: f64,
+    /// A storm of throttles: after AFTER submits, answer the next COUNT with ESME_RTHROTTLED.
+    #[arg(long, value_name = "AFTER:COUNT")]
+    pub throttle_storm: Option<ThrottleStorm>,
+    /// Answer every Nth submit_sm with a generic_nack.
+    #[arg(long)]
+    pub generic_nack_every: Option<u64>,
+    /// The command_status of those generic_nacks.
+    #[arg(long, default_value_t = 0x03)]
+    pub generic_nack_status: u32,
+    /// Answer every Nth submit_sm with an undecodable submit_sm_resp (it is still accepted).
+    #[arg(long)]
+    pub malformed_every: Option<u64>,
+    /// After every Nth accepted submit_sm, also send a receipt for an id never handed out.
+    #[arg(long)]
+    pub stray_receipts_every: Option<u64>,
+    /// Restart (drop every session, stop listening, listen again) after every Nth submit_sm.
+    #[arg(long)]
+    pub restart_every: Option<u64>,
+    /// How long the listener stays closed during a restart.
+    #[arg(long, default_value_t = 500)]
+    pub restart_downtime_ms: u64,
     /// Drop the connection right after every Nth submit_sm.
     #[arg(long, conflicts_with = "disconnect_rate")]
     pub disconnect_every: Option<u64>,
@@ -99,6 +120,13 @@ impl SmscArgs {
             receipts_before_response: self.receipts_before_response,
             throttle_every: self.throttle_every,
             throttle_rate: self.throttle_rate,
+            throttle_storm: self.throttle_storm,
+            generic_nack_every: self.generic_nack_every,
+            generic_nack_status: self.generic_nack_status,
+            malformed_every: self.malformed_every,
+            stray_receipts_every: self.stray_receipts_every,
+            restart_every: self.restart_every,
+            restart_downtime: Duration::from_millis(self.restart_downtime_ms),
             disconnect_every: self.disconnect_every,
             disconnect_rate: self.disconnect_rate,
             garbage_every: self.garbage_every,
@@ -138,8 +166,9 @@ fn progress_line(stats: &SmscStats, previous: &SmscStats) -> String {
 
 fn summary_table(stats: &SmscStats, elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64().max(f64::EPSILON);
-    let rows: [(&str, u64); 21] = [
+    let rows: [(&str, u64); 25] = [
         ("connections", stats.connections),
+        ("restarts", stats.restarts),
         ("binds", stats.binds),
         ("bind failures", stats.bind_failures),
         ("unbinds", stats.unbinds),
@@ -152,6 +181,9 @@ fn summary_table(stats: &SmscStats, elapsed: Duration) -> String {
         ("throttled", stats.throttled),
         ("disconnects", stats.disconnects),
         ("garbage sent", stats.garbage_sent),
+        ("nacked submits", stats.nacked_submits),
+        ("malformed sent", stats.malformed_sent),
+        ("stray receipts", stats.stray_receipts),
         ("ignored", stats.ignored),
         ("receipts sent", stats.receipts_sent),
         ("receipts acked", stats.receipts_acked),

@@ -48,6 +48,26 @@ pub struct SmscConfig {
     pub garbage_every: Option<u64>,
     /// Probability in [0, 1] of writing garbage instead of a `submit_sm_resp`.
     pub garbage_rate: f64,
+    /// A storm: the `count` submits after the first `after` (counted over the whole server) are
+    /// all answered `ESME_RTHROTTLED`, back to back.
+    pub throttle_storm: Option<ThrottleStorm>,
+    /// Answer every Nth `submit_sm` with a `generic_nack` carrying `generic_nack_status`.
+    pub generic_nack_every: Option<u64>,
+    /// The command_status of those `generic_nack`s (default `ESME_RINVCMDID`, 0x03).
+    pub generic_nack_status: u32,
+    /// Answer every Nth `submit_sm` with a well-framed `submit_sm_resp` whose body cannot be
+    /// decoded (a message_id with no NUL terminator); the submit counts as accepted, so its
+    /// receipt follows under an id the client never read.
+    pub malformed_every: Option<u64>,
+    /// After every Nth accepted `submit_sm`, also send a receipt for a message id this SMSC
+    /// never handed out.
+    pub stray_receipts_every: Option<u64>,
+    /// Restart the SMSC right after receiving every Nth `submit_sm` (unanswered): every session
+    /// is dropped, the listener closes for `restart_downtime`, then listens again on the same
+    /// port. Counters, received submits and queued receipts survive, as on a real SMSC.
+    pub restart_every: Option<u64>,
+    /// How long the listener stays closed during a restart.
+    pub restart_downtime: Duration,
     /// Destinations ending with this suffix get an `UNDELIV` receipt (err:001, message_state 5).
     pub fail_suffix: Option<String>,
     /// Destinations with this ending are refused for good at submit (ESME_RINVDSTADR, 0x0B).
@@ -80,6 +100,13 @@ impl Default for SmscConfig {
             disconnect_rate: 0.0,
             garbage_every: None,
             garbage_rate: 0.0,
+            throttle_storm: None,
+            generic_nack_every: None,
+            generic_nack_status: 0x03,
+            malformed_every: None,
+            stray_receipts_every: None,
+            restart_every: None,
+            restart_downtime: Duration::from_millis(500),
             fail_suffix: None,
             reject_suffix: None,
             receipts: true,
@@ -88,6 +115,42 @@ impl Default for SmscConfig {
             max_window_check: None,
             record_received: true,
         }
+    }
+}
+
+/// A run of consecutive throttled answers (see [`SmscConfig::throttle_storm`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ThrottleStorm {
+    /// Submits answered normally before the storm starts.
+    pub after: u64,
+    /// Submits answered `ESME_RTHROTTLED` in a row.
+    pub count: u64,
+}
+
+impl ThrottleStorm {
+    /// Whether the submit with this 1-based ordinal falls in the storm.
+    pub fn covers(&self, ordinal: u64) -> bool {
+        ordinal > self.after && ordinal <= self.after.saturating_add(self.count)
+    }
+}
+
+impl std::str::FromStr for ThrottleStorm {
+    type Err = String;
+
+    /// `AFTER:COUNT`, e.g. `10:25`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (after, count) = text
+            .split_once(':')
+            .ok_or_else(|| format!("expected AFTER:COUNT, got {text:?}"))?;
+        let number = |part: &str| {
+            part.trim()
+                .parse::<u64>()
+                .map_err(|err| format!("{part:?} is not a count: {err}"))
+        };
+        Ok(ThrottleStorm {
+            after: number(after)?,
+            count: number(count)?,
+        })
     }
 }
 
@@ -113,5 +176,14 @@ mod tests {
         assert!(!fault_fires(Some(0), 0.0, 3));
         assert!(!fault_fires(None, 0.0, 3));
         assert!(fault_fires(None, 1.0, 3));
+    }
+
+    #[test]
+    fn a_storm_covers_its_run_only() {
+        let storm: ThrottleStorm = "2:3".parse().expect("parses");
+        let covered: Vec<u64> = (1..=7).filter(|n| storm.covers(*n)).collect();
+        assert_eq!(covered, vec![3, 4, 5]);
+        assert!("3".parse::<ThrottleStorm>().is_err());
+        assert!("a:3".parse::<ThrottleStorm>().is_err());
     }
 }

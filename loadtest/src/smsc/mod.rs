@@ -1,7 +1,8 @@
 //! A simulated SMSC: an SMPP 3.4 server that Flit's tests and benchmarks bind to. It acks
 //! `submit_sm` with fresh message ids, sends delivery receipts after a delay (queued while no
 //! receiver of the system_id is bound), sends mobile-originated messages on request, and injects
-//! faults: latency, throttling, dropped connections, garbage bytes and silence.
+//! faults: latency, throttling (also in storms), dropped connections, garbage bytes, malformed
+//! responses, `generic_nack` answers, receipts for ids it never gave, silence and restarts.
 //!
 //! PDUs are encoded and decoded by `rusmpp` only. `server` owns the shared state and the accept
 //! loop, `session` one connection, `received` what tests assert on, `text` receipt text and
@@ -15,7 +16,7 @@ mod session;
 mod stats;
 mod text;
 
-pub use config::{IdFormat, SmscConfig};
+pub use config::{IdFormat, SmscConfig, ThrottleStorm};
 pub use received::{Concat, ConcatKind, ReceivedSms, SessionId, SubmitOutcome};
 pub use server::{SmscHandle, start};
 pub use stats::SmscStats;

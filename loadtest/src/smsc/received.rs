@@ -55,6 +55,12 @@ pub enum SubmitOutcome {
     Garbage,
     /// Never answered (silent SMSC).
     Ignored,
+    /// Answered with a `generic_nack`.
+    Nacked,
+    /// Accepted, but answered with a `submit_sm_resp` the client cannot decode.
+    Malformed,
+    /// The SMSC restarted right after it arrived, unanswered.
+    Restarted,
 }
 
 /// One `submit_sm` as the SMSC received it.

@@ -13,7 +13,7 @@ use rusmpp::types::{COctetString, OctetString};
 use rusmpp::udhs::concatenation::ConcatenatedShortMessage8Bit;
 use rusmpp::values::{DataCoding, EsmClass, Npi, Ton};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::config::{IdFormat, SmscConfig};
@@ -95,8 +95,10 @@ pub(crate) struct Shared {
     next_session: AtomicU64,
     /// Concatenation reference for mobile-originated messages.
     next_inbound_ref: AtomicU8,
-    /// Bumped by `disconnect_all`; every session watches it.
+    /// Bumped by `disconnect_all` and by restarts; every session watches it.
     kick: watch::Sender<u64>,
+    /// Asks the accept loop to restart (the `restart_every` fault, `SmscHandle::restart`).
+    restart: Notify,
 }
 
 impl Shared {
@@ -116,6 +118,12 @@ impl Shared {
         if config.record_received {
             lock(&self.received).push(sms);
         }
+    }
+
+    /// Asks the accept loop to restart: drop every session, close the listener for
+    /// `restart_downtime`, listen again on the same address.
+    pub fn request_restart(&self) {
+        self.restart.notify_one();
     }
 
     pub fn subscribe_kick(&self) -> watch::Receiver<u64> {
@@ -247,6 +255,7 @@ pub async fn start(config: SmscConfig) -> anyhow::Result<SmscHandle> {
         next_session: AtomicU64::new(1),
         next_inbound_ref: AtomicU8::new(rand::random()),
         kick: watch::Sender::new(0),
+        restart: Notify::new(),
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let accept_task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), shutdown_rx));
@@ -259,7 +268,7 @@ pub async fn start(config: SmscConfig) -> anyhow::Result<SmscHandle> {
 }
 
 async fn accept_loop(
-    listener: TcpListener,
+    mut listener: TcpListener,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -270,6 +279,12 @@ async fn accept_loop(
             changed = shutdown.changed() => {
                 if changed.is_err() || *shutdown.borrow() {
                     break;
+                }
+            }
+            () = shared.restart.notified() => {
+                match restart(listener, &shared, &mut sessions, &mut shutdown).await {
+                    Some(reopened) => listener = reopened,
+                    None => return,
                 }
             }
             accepted = listener.accept() => match accepted {
@@ -294,7 +309,67 @@ async fn accept_loop(
     sessions.join_all().await;
 }
 
+/// Closes the listener, drops every session, waits `restart_downtime` and listens again on
+/// the same address. `None`: shutdown came first, or the address could not be taken back.
+async fn restart(
+    listener: TcpListener,
+    shared: &Shared,
+    sessions: &mut JoinSet<()>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Option<TcpListener> {
+    let addr = match listener.local_addr() {
+        Ok(addr) => addr,
+        Err(error) => {
+            tracing::warn!(%error, "SMSC cannot restart: its address is unknown");
+            return Some(listener);
+        }
+    };
+    drop(listener);
+    shared.kick.send_modify(|generation| *generation += 1);
+    while sessions.join_next().await.is_some() {}
+    tracing::debug!(%addr, "SMSC restarting");
+    let downtime = shared.config().restart_downtime;
+    tokio::select! {
+        () = tokio::time::sleep(downtime) => {}
+        _ = shutdown.changed() => return None,
+    }
+    // The port was ours a moment ago; a few tries cover a slow release.
+    for _ in 0..50 {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => {
+                super::stats::bump(&shared.counters.restarts);
+                return Some(listener);
+            }
+            Err(error) => {
+                tracing::debug!(%error, "SMSC cannot listen again yet");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    tracing::warn!(%addr, "SMSC could not listen again after a restart");
+    None
+}
+
 impl SmscHandle {
+    /// Restarts the SMSC as the `restart_every` fault does (every session dropped, the listener
+    /// closed for `restart_downtime`) and returns once it listens again on the same port.
+    pub async fn restart(&self) -> anyhow::Result<()> {
+        let before = self.shared.counters.restarts.load(Ordering::Relaxed);
+        self.shared.request_restart();
+        let deadline = tokio::time::Instant::now()
+            + self.shared.config().restart_downtime
+            + Duration::from_secs(5);
+        while self.shared.counters.restarts.load(Ordering::Relaxed) == before {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the SMSC did not listen again on {}",
+                self.addr
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> SmscStats {
         self.shared.counters.snapshot(self.shared.pending_len())

@@ -37,6 +37,9 @@ pub(crate) enum Outbound {
     SubmitResp(Command),
     /// Garbage in place of a `submit_sm_resp`; also closes one outstanding submit.
     Garbage,
+    /// A well-framed `submit_sm_resp` with an undecodable body, for this sequence number;
+    /// also closes one outstanding submit.
+    Malformed(u32),
     /// A receipt or inbound message to write and track until its `deliver_sm_resp`.
     Deliver(Deliver),
 }
@@ -194,6 +197,10 @@ impl Session {
                 self.outstanding_submits = self.outstanding_submits.saturating_sub(1);
                 self.write_garbage().await
             }
+            Outbound::Malformed(sequence) => {
+                self.outstanding_submits = self.outstanding_submits.saturating_sub(1);
+                self.write_malformed(sequence).await
+            }
             Outbound::Deliver(deliver) => {
                 let sequence = self.next_sequence();
                 let command = Command::new(CommandStatus::EsmeRok, sequence, deliver.pdu.clone());
@@ -215,12 +222,31 @@ impl Session {
         let noise = rand::random_range(12..48);
         bytes.extend((0..noise).map(|_| rand::random::<u8>()));
         bump(&self.shared.counters.garbage_sent);
+        self.write_raw(&bytes).await
+    }
+
+    /// Writes a `submit_sm_resp` whose header is sound but whose message_id runs past the 65
+    /// octets SMPP allows without a NUL terminator: the frame can be skipped, not decoded.
+    async fn write_malformed(&mut self, sequence: u32) -> Flow {
+        const BODY: usize = 70;
+        let length = u32::try_from(16 + BODY).unwrap_or(u32::MAX);
+        let mut bytes = Vec::with_capacity(16 + BODY);
+        for word in [length, u32::from(CommandId::SubmitSmResp), 0, sequence] {
+            bytes.extend_from_slice(&word.to_be_bytes());
+        }
+        bytes.extend(std::iter::repeat_n(b'7', BODY));
+        bump(&self.shared.counters.malformed_sent);
+        self.write_raw(&bytes).await
+    }
+
+    /// Writes bytes as they are, after whatever PDUs the codec still buffers.
+    async fn write_raw(&mut self, bytes: &[u8]) -> Flow {
         if let Err(error) = SinkExt::<Command>::flush(&mut self.framed).await {
             tracing::debug!(id = %self.id, %error, "SMSC flush failed; closing");
             return Flow::Close;
         }
         let stream = self.framed.get_mut();
-        match stream.write_all(&bytes).await {
+        match stream.write_all(bytes).await {
             Ok(()) => Flow::Continue,
             Err(_) => Flow::Close,
         }
@@ -392,6 +418,13 @@ impl Session {
             tracing::debug!(id = %self.id, ordinal, "SMSC drops the connection after a submit");
             return Flow::Close;
         }
+        if fault_fires(config.restart_every, 0.0, ordinal) {
+            record.outcome = SubmitOutcome::Restarted;
+            self.shared.record(&config, record);
+            tracing::debug!(id = %self.id, ordinal, "SMSC restarts after a submit");
+            self.shared.request_restart();
+            return Flow::Close;
+        }
         if config.silent {
             record.outcome = SubmitOutcome::Ignored;
             self.shared.record(&config, record);
@@ -403,7 +436,18 @@ impl Session {
             self.shared.record(&config, record);
             return self.respond(Outbound::Garbage, &config).await;
         }
-        if fault_fires(config.throttle_every, config.throttle_rate, ordinal) {
+        if fault_fires(config.generic_nack_every, 0.0, ordinal) {
+            record.outcome = SubmitOutcome::Nacked;
+            self.shared.record(&config, record);
+            bump(&counters.nacked_submits);
+            let status = CommandStatus::from(config.generic_nack_status);
+            let nack = header_only(CommandId::GenericNack, status, sequence);
+            return self.respond(Outbound::SubmitResp(nack), &config).await;
+        }
+        let storm = config
+            .throttle_storm
+            .is_some_and(|storm| storm.covers(ordinal));
+        if storm || fault_fires(config.throttle_every, config.throttle_rate, ordinal) {
             record.outcome = SubmitOutcome::Throttled;
             self.shared.record(&config, record);
             bump(&counters.throttled);
@@ -436,7 +480,7 @@ impl Session {
             // Unreachable: ids are at most 20 digits.
             return Flow::Close;
         };
-        bump(&counters.accepted);
+        let accepted = counters.accepted.fetch_add(1, Ordering::Relaxed) + 1;
         match &record.concat {
             Some(concat) => {
                 bump(&counters.parts);
@@ -446,16 +490,36 @@ impl Session {
             }
             None => bump(&counters.messages),
         }
-        record.outcome = SubmitOutcome::Accepted;
+        let malformed = fault_fires(config.malformed_every, 0.0, ordinal);
+        record.outcome = if malformed {
+            SubmitOutcome::Malformed
+        } else {
+            SubmitOutcome::Accepted
+        };
         record.message_id = Some(message_id);
-        let receipt = self.receipt_for(&config, &record, number);
+        let mut receipts: Vec<Deliver> = self
+            .receipt_for(&config, &record, number)
+            .into_iter()
+            .collect();
+        if fault_fires(config.stray_receipts_every, 0.0, accepted) {
+            // The top bits are never set in the ids handed out (seconds << 16 plus a counter).
+            let stray = 0xF1F1_0000_0000_0000 | accepted;
+            if let Some(deliver) = self.receipt_for(&config, &record, stray) {
+                bump(&counters.stray_receipts);
+                receipts.push(deliver);
+            }
+        }
         self.shared.record(&config, record);
-        let response = Command::new(
-            CommandStatus::EsmeRok,
-            sequence,
-            SubmitSmResp::builder().message_id(id_field).build(),
-        );
-        if let Some(deliver) = receipt {
+        let response = if malformed {
+            Outbound::Malformed(sequence)
+        } else {
+            Outbound::SubmitResp(Command::new(
+                CommandStatus::EsmeRok,
+                sequence,
+                SubmitSmResp::builder().message_id(id_field).build(),
+            ))
+        };
+        for deliver in receipts {
             let shared = Arc::clone(&self.shared);
             let delay = if config.receipts_before_response {
                 std::time::Duration::ZERO
@@ -467,7 +531,7 @@ impl Session {
                 shared.route(deliver);
             });
         }
-        self.respond(Outbound::SubmitResp(response), &config).await
+        self.respond(response, &config).await
     }
 
     /// Answers at once when there is no latency, else from a timer through our own channel.

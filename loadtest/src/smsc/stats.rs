@@ -34,6 +34,14 @@ pub struct SmscStats {
     pub disconnects: u64,
     /// Garbage writes made in place of a `submit_sm_resp`.
     pub garbage_sent: u64,
+    /// Submits answered with a `generic_nack` (the `generic_nack_every` fault).
+    pub nacked_submits: u64,
+    /// Undecodable `submit_sm_resp`s written (the `malformed_every` fault).
+    pub malformed_sent: u64,
+    /// Receipts made up for message ids never handed out (the `stray_receipts_every` fault).
+    pub stray_receipts: u64,
+    /// Times the SMSC restarted (dropped every session and listened again).
+    pub restarts: u64,
     /// Submits left unanswered because the SMSC is silent.
     pub ignored: u64,
     /// Delivery receipts written as `deliver_sm` (re-sends after a reconnect count again).
@@ -70,6 +78,10 @@ pub(crate) struct Counters {
     pub throttled: AtomicU64,
     pub disconnects: AtomicU64,
     pub garbage_sent: AtomicU64,
+    pub nacked_submits: AtomicU64,
+    pub malformed_sent: AtomicU64,
+    pub stray_receipts: AtomicU64,
+    pub restarts: AtomicU64,
     pub ignored: AtomicU64,
     pub receipts_sent: AtomicU64,
     pub receipts_acked: AtomicU64,
@@ -102,6 +114,10 @@ impl Counters {
             throttled: get(&self.throttled),
             disconnects: get(&self.disconnects),
             garbage_sent: get(&self.garbage_sent),
+            nacked_submits: get(&self.nacked_submits),
+            malformed_sent: get(&self.malformed_sent),
+            stray_receipts: get(&self.stray_receipts),
+            restarts: get(&self.restarts),
             ignored: get(&self.ignored),
             receipts_sent: get(&self.receipts_sent),
             receipts_acked: get(&self.receipts_acked),
