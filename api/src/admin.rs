@@ -87,15 +87,39 @@ fn tenant_data(state: &AppState, tenant: TenantRecord) -> TenantData {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewTenantBody {
+    // The required fields of the admin bodies are `Option`s so that a missing one gets the
+    // native error shape from the handler; `value_type` shows them as required.
+    #[schema(value_type = String, min_length = 1)]
     name: Option<String>,
     phone: Option<String>,
+    /// ISO 3166 alpha-2 code for local number forms (default: the server's, `GH`).
     default_country: Option<String>,
+    /// Requests per minute per API key (default 100).
+    #[schema(minimum = 1)]
     rate_limit_per_minute: Option<u32>,
+    /// Credits per SMS part (default 1).
+    #[schema(minimum = 0, maximum = 1_000_000)]
     price_per_part: Option<i64>,
     allow_device_failover: Option<bool>,
+    #[schema(schema_with = number_validation_schema)]
     number_validation: Option<String>,
     /// Opening balance, recorded as a BONUS transaction.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
     credits: Option<i64>,
+}
+
+fn number_validation_schema() -> utoipa::openapi::Object {
+    crate::openapi::string_enum(
+        "How numbers are checked: `strict` (valid per libphonenumber) or `structural`",
+        &["strict", "structural"],
+    )
+}
+
+fn number_validation_patch_schema() -> utoipa::openapi::Object {
+    crate::openapi::nullable_string_enum(
+        "`strict`, `structural`, or `null` for the server's default",
+        &["strict", "structural"],
+    )
 }
 
 #[utoipa::path(
@@ -104,7 +128,11 @@ pub struct NewTenantBody {
     tag = "Admin",
     summary = "Create a tenant",
     description = "Admin token required. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
-    request_body(content = NewTenantBody, content_type = "application/json"),
+    request_body(
+        content = NewTenantBody,
+        content_type = "application/json",
+        example = json!({"name": "Acme Ltd", "phone": "233201234567", "defaultCountry": "GH", "credits": 500}),
+    ),
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<TenantData>),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
@@ -223,14 +251,20 @@ fn clearable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TenantPatchBody {
+    #[schema(min_length = 1)]
     name: Option<String>,
+    /// `null` clears it.
     #[serde(default, deserialize_with = "clearable")]
     phone: Option<Option<String>>,
+    /// ISO 3166 alpha-2 code.
     default_country: Option<String>,
+    #[schema(minimum = 1)]
     rate_limit_per_minute: Option<u32>,
+    #[schema(minimum = 0, maximum = 1_000_000)]
     price_per_part: Option<i64>,
     allow_device_failover: Option<bool>,
     #[serde(default, deserialize_with = "clearable")]
+    #[schema(schema_with = number_validation_patch_schema)]
     number_validation: Option<Option<String>>,
 }
 
@@ -243,7 +277,11 @@ pub struct TenantPatchBody {
     params(
         ("tenant_id" = String, Path, description = "The tenant's id"),
     ),
-    request_body(content = TenantPatchBody, content_type = "application/json"),
+    request_body(
+        content = TenantPatchBody,
+        content_type = "application/json",
+        example = json!({"rateLimitPerMinute": 600, "pricePerPart": 2}),
+    ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<TenantData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
@@ -282,8 +320,22 @@ pub(crate) async fn update_tenant(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewKeyBody {
+    /// Default `API key`.
     name: Option<String>,
+    /// Default: every scope.
+    #[schema(schema_with = scopes_schema)]
     scopes: Option<Vec<String>>,
+}
+
+fn scopes_schema() -> utoipa::openapi::Array {
+    let names: Vec<&str> = flit_engine::model::Scopes::all()
+        .iter()
+        .map(|scope| scope.as_str())
+        .collect();
+    utoipa::openapi::ArrayBuilder::new()
+        .items(crate::openapi::string_enum("A permission", &names))
+        .description(Some("The key's permissions (default: all of them)"))
+        .build()
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -321,7 +373,11 @@ fn key_data(key: ApiKeyRecord, secret: Option<String>) -> KeyData {
     params(
         ("tenant_id" = String, Path, description = "The tenant's id"),
     ),
-    request_body(content = NewKeyBody, content_type = "application/json"),
+    request_body(
+        content = NewKeyBody,
+        content_type = "application/json",
+        example = json!({"name": "reporting", "scopes": ["sms:read", "balance:read"]}),
+    ),
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<KeyData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
@@ -418,10 +474,20 @@ pub(crate) async fn revoke_key(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreditsBody {
+    /// Not zero; negative only for ADJUSTMENT.
+    #[schema(value_type = i64, minimum = -1_000_000_000_000i64, maximum = 1_000_000_000_000i64)]
     amount: Option<i64>,
     #[serde(rename = "type")]
+    #[schema(schema_with = credit_kind_schema)]
     kind: Option<String>,
     description: Option<String>,
+}
+
+fn credit_kind_schema() -> utoipa::openapi::Object {
+    crate::openapi::string_enum(
+        "The transaction's type (default PURCHASE)",
+        &["PURCHASE", "BONUS", "ADJUSTMENT", "REFUND"],
+    )
 }
 
 #[utoipa::path(
@@ -434,9 +500,14 @@ pub struct CreditsBody {
         ("tenant_id" = String, Path, description = "The tenant's id"),
         ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body returns the first answer and never sends or charges twice"),
     ),
-    request_body(content = CreditsBody, content_type = "application/json"),
+    request_body(
+        content = CreditsBody,
+        content_type = "application/json",
+        example = json!({"amount": 1000, "type": "PURCHASE", "description": "Invoice 42"}),
+    ),
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<crate::native::account::TransactionData>),
+        (status = 402, description = "A negative ADJUSTMENT larger than the balance", body = crate::error::ErrorBody),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
         (status = 422, description = "Idempotency-Key reused with a different body", body = crate::error::ErrorBody),
@@ -480,6 +551,8 @@ pub(crate) async fn add_credits(
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct SenderIdBody {
+    /// Up to 11 letters and digits, or a phone number of up to 15 digits.
+    #[schema(value_type = String)]
     name: Option<String>,
 }
 
@@ -492,7 +565,11 @@ pub struct SenderIdBody {
     params(
         ("tenant_id" = String, Path, description = "The tenant's id"),
     ),
-    request_body(content = SenderIdBody, content_type = "application/json"),
+    request_body(
+        content = SenderIdBody,
+        content_type = "application/json",
+        example = json!({"name": "Acme"}),
+    ),
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<crate::native::account::SenderIdData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),

@@ -21,19 +21,58 @@ use crate::timefmt::iso;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewBindBody {
+    // `name`, `host`, `port` and `systemId` are `Option`s so that a missing one gets the
+    // native error shape from the handler; `value_type` shows them as required.
+    #[schema(value_type = String, min_length = 1)]
     name: Option<String>,
+    /// The SMSC's host name or address; an unreachable one is retried in the background.
+    #[schema(value_type = String, min_length = 1)]
     host: Option<String>,
+    #[schema(value_type = u16, minimum = 1, maximum = 65535)]
     port: Option<u16>,
+    /// 1 to 15 bytes (SMPP 3.4).
+    #[schema(value_type = String, min_length = 1, max_length = 15)]
     system_id: Option<String>,
+    /// At most 8 bytes (SMPP 3.4).
+    #[schema(max_length = 8)]
     password: Option<String>,
+    /// At most 12 bytes (SMPP 3.4).
+    #[schema(max_length = 12)]
     system_type: Option<String>,
+    #[schema(schema_with = bind_mode_schema)]
     bind_mode: Option<String>,
+    /// Submits in flight at once (default 50).
+    #[schema(minimum = 1, maximum = 1000)]
     window_size: Option<u32>,
+    /// Submits per second, 0 = unlimited (the default).
     tps: Option<u32>,
+    #[schema(schema_with = gsm7_schema)]
     gsm7: Option<String>,
+    #[schema(schema_with = concatenation_schema)]
     concatenation: Option<String>,
     /// The tenant that owns inbound messages arriving on this bind.
     tenant_id: Option<String>,
+}
+
+fn bind_mode_schema() -> utoipa::openapi::Object {
+    crate::openapi::string_enum(
+        "One bind_transceiver session, or a transmitter and a receiver (default `transceiver`)",
+        &["transceiver", "transmitter_receiver"],
+    )
+}
+
+fn gsm7_schema() -> utoipa::openapi::Object {
+    crate::openapi::string_enum(
+        "How GSM-7 text goes on the wire, as data_coding 0 (default `unpacked`)",
+        &["unpacked", "packed", "latin1"],
+    )
+}
+
+fn concatenation_schema() -> utoipa::openapi::Object {
+    crate::openapi::string_enum(
+        "How long messages are split (default `udh`)",
+        &["udh", "sar", "payload"],
+    )
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -65,7 +104,55 @@ pub struct BindStateData {
     accepted: u64,
     rejected: u64,
     receipts: u64,
+    /// Every error counted below, added up.
     errors: u64,
+    /// Successful binds, the first one included.
+    binds: u64,
+    /// Binds after the first: how often the bind came back.
+    reconnects: u64,
+    /// Bound sessions lost (reset, closed by the SMSC, dead link).
+    disconnects: u64,
+    /// Connect or bind attempts that failed without an SMSC answer.
+    connect_failures: u64,
+    /// Binds the SMSC refused (wrong password, unknown system_id, ...).
+    bind_refusals: u64,
+    /// Submits whose `submit_sm_resp` did not come in time (sent again).
+    response_timeouts: u64,
+    /// Submits answered with `generic_nack` (sent again).
+    generic_nacks: u64,
+    /// PDUs from the SMSC that could not be decoded and were skipped.
+    malformed_pdus: u64,
+    /// True while submits are paused because the SMSC throttles.
+    throttled: bool,
+    /// When the current or last throttle pause ends.
+    paused_until: Option<String>,
+    /// Length of the current or last throttle pause, in milliseconds.
+    last_pause_ms: Option<u64>,
+    /// Submits answered 0x58 (throttled) or 0x14 (queue full).
+    throttled_submits: u64,
+    /// Pauses those answers caused (a window's worth of them is one pause).
+    throttle_pauses: u64,
+    last_error: Option<BindErrorData>,
+}
+
+/// The last thing that went wrong on a bind.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BindErrorData {
+    /// `connect_failed`, `bind_refused`, `disconnected`, `response_timeout`, `generic_nack` or
+    /// `malformed_pdu`.
+    kind: String,
+    /// E.g. `bind refused: invalid password (0x0000000E)`.
+    message: String,
+    /// The SMPP command_status, as `0x0000000E`, when the SMSC gave one.
+    code: Option<String>,
+    at: String,
+}
+
+fn unix_millis(at: std::time::SystemTime) -> i64 {
+    at.duration_since(std::time::UNIX_EPOCH).map_or(0, |since| {
+        i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+    })
 }
 
 fn bind_data(record: BindRecord, state: BindSnapshot) -> BindData {
@@ -92,6 +179,29 @@ fn bind_data(record: BindRecord, state: BindSnapshot) -> BindData {
             rejected: state.rejected,
             receipts: state.receipts,
             errors: state.errors,
+            binds: state.binds,
+            reconnects: state.binds.saturating_sub(1),
+            disconnects: state.disconnects,
+            connect_failures: state.connect_failures,
+            bind_refusals: state.bind_refusals,
+            response_timeouts: state.response_timeouts,
+            generic_nacks: state.generic_nacks,
+            malformed_pdus: state.malformed_pdus,
+            throttled: state
+                .paused_until
+                .is_some_and(|until| until > std::time::SystemTime::now()),
+            paused_until: state.paused_until.map(|until| iso(unix_millis(until))),
+            last_pause_ms: state
+                .last_pause
+                .map(|pause| u64::try_from(pause.as_millis()).unwrap_or(u64::MAX)),
+            throttled_submits: state.throttled,
+            throttle_pauses: state.throttle_pauses,
+            last_error: state.last_error.map(|error| BindErrorData {
+                kind: error.kind.label().to_string(),
+                message: error.message,
+                code: error.command_status.map(|code| format!("0x{code:08X}")),
+                at: iso(unix_millis(error.at)),
+            }),
         },
     }
 }
@@ -102,7 +212,13 @@ fn bind_data(record: BindRecord, state: BindSnapshot) -> BindData {
     tag = "Carriers",
     summary = "Add an SMPP bind (started at once)",
     description = "Admin token required. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
-    request_body(content = NewBindBody, content_type = "application/json"),
+    request_body(
+        content = NewBindBody,
+        content_type = "application/json",
+        example = json!({"name": "carrier-a", "host": "smsc.example", "port": 2775, "systemId": "acme",
+                         "password": "secret", "bindMode": "transceiver", "windowSize": 50, "tps": 0,
+                         "gsm7": "unpacked", "concatenation": "udh"}),
+    ),
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<BindData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
@@ -234,9 +350,17 @@ pub async fn delete_bind(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewRouteBody {
+    /// Leading digits of the international number, up to 15 (`""`, the default, matches
+    /// every number).
+    #[schema(pattern = r"^\+?[0-9]{0,15}$")]
     prefix: Option<String>,
+    /// The binds this route sends through; at least one.
+    // An `Option` so that a missing one gets the native error shape from the handler.
+    #[schema(value_type = Vec<String>, min_items = 1)]
     bind_ids: Option<Vec<String>>,
+    /// Higher wins among routes of the same prefix length (default 0).
     priority: Option<i32>,
+    /// One weight per bind, for sharing traffic between them (default: equal).
     weights: Option<Vec<u32>>,
 }
 

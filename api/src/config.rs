@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use flit_storage::BackendKind;
 use serde::Deserialize;
@@ -17,6 +18,9 @@ pub struct FileConfig {
     pub storage: Option<String>,
     pub default_country: Option<String>,
     pub max_body_bytes: Option<usize>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub body_read_timeout_secs: Option<u64>,
+    pub max_backlog: Option<usize>,
     pub bootstrap_sender_ids: Option<Vec<String>>,
 }
 
@@ -41,6 +45,19 @@ pub struct Overrides {
     /// Largest request body in bytes [default: 4 MiB].
     #[arg(long, env = "FLIT_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Seconds a client has to send a whole request head, counted from when the connection
+    /// opens or its previous answer went out; a slower or idle connection is closed
+    /// [default: 15].
+    #[arg(long, env = "FLIT_HEADER_READ_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds a request body has to arrive in full once its head is in; a slower one
+    /// answers 408 [default: 60].
+    #[arg(long, env = "FLIT_BODY_READ_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_read_timeout_secs: Option<u64>,
+    /// Recipients waiting for a carrier beyond which sends answer 503 `backlog_full`
+    /// [default: 5000000].
+    #[arg(long, env = "FLIT_MAX_BACKLOG", value_parser = clap::value_parser!(usize))]
+    pub max_backlog: Option<usize>,
     /// Sender IDs approved for the bootstrap tenant, comma-separated [default: FlashSMS,MyBrand].
     #[arg(long, env = "FLIT_BOOTSTRAP_SENDER_IDS", value_delimiter = ',')]
     pub bootstrap_sender_ids: Option<Vec<String>>,
@@ -55,8 +72,24 @@ pub struct Config {
     pub storage: BackendKind,
     pub default_country: String,
     pub max_body_bytes: usize,
+    /// How long a connection may take to send a request head, from when it opens or from its
+    /// previous answer: bounds slow-loris clients and idle keep-alive connections alike.
+    pub header_read_timeout: Duration,
+    /// How long a request body may take to arrive once its head is in: bounds clients that
+    /// announce a body and then send it slowly or not at all.
+    pub body_read_timeout: Duration,
+    /// Recipients accepted and not yet handed to a carrier beyond which sends are refused.
+    pub max_backlog: usize,
     pub bootstrap_sender_ids: Vec<String>,
 }
+
+/// The default of `header_read_timeout`: ample for a real client on a slow link, short
+/// enough that stalled connections do not pile up.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The default of `body_read_timeout`: the largest body (4 MiB by default) at about half a
+/// megabit a second.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -72,6 +105,8 @@ pub enum ConfigError {
     },
     #[error("unknown storage backend `{0}` (use sled or redb)")]
     Storage(String),
+    #[error("`{0}` must be at least 1")]
+    ZeroTimeout(&'static str),
 }
 
 impl Config {
@@ -85,6 +120,20 @@ impl Config {
             Some(name) => name.parse().map_err(|_| ConfigError::Storage(name))?,
             None => BackendKind::default(),
         };
+        let header_read_timeout = timeout(
+            "header_read_timeout_secs",
+            overrides
+                .header_read_timeout_secs
+                .or(file.header_read_timeout_secs),
+            DEFAULT_HEADER_READ_TIMEOUT,
+        )?;
+        let body_read_timeout = timeout(
+            "body_read_timeout_secs",
+            overrides
+                .body_read_timeout_secs
+                .or(file.body_read_timeout_secs),
+            DEFAULT_BODY_READ_TIMEOUT,
+        )?;
         Ok(Config {
             data_dir: overrides
                 .data_dir
@@ -107,11 +156,30 @@ impl Config {
                 .max_body_bytes
                 .or(file.max_body_bytes)
                 .unwrap_or(crate::DEFAULT_MAX_BODY_BYTES),
+            header_read_timeout,
+            body_read_timeout,
+            max_backlog: overrides
+                .max_backlog
+                .or(file.max_backlog)
+                .unwrap_or(flit_engine::DEFAULT_MAX_BACKLOG),
             bootstrap_sender_ids: overrides
                 .bootstrap_sender_ids
                 .or(file.bootstrap_sender_ids)
                 .unwrap_or_else(|| vec!["FlashSMS".to_string(), "MyBrand".to_string()]),
         })
+    }
+}
+
+/// A timeout in whole seconds; zero would disable nothing and close everything, so it is refused.
+fn timeout(
+    key: &'static str,
+    seconds: Option<u64>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match seconds {
+        Some(0) => Err(ConfigError::ZeroTimeout(key)),
+        Some(seconds) => Ok(Duration::from_secs(seconds)),
+        None => Ok(default),
     }
 }
 
@@ -124,4 +192,57 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_default_and_can_be_set_but_not_to_zero() {
+        let defaults = Config::load(Overrides::default()).expect("defaults load");
+        assert_eq!(defaults.header_read_timeout, DEFAULT_HEADER_READ_TIMEOUT);
+        assert_eq!(defaults.body_read_timeout, DEFAULT_BODY_READ_TIMEOUT);
+        let set = Config::load(Overrides {
+            header_read_timeout_secs: Some(3),
+            body_read_timeout_secs: Some(7),
+            ..Overrides::default()
+        })
+        .expect("set");
+        assert_eq!(set.header_read_timeout, Duration::from_secs(3));
+        assert_eq!(set.body_read_timeout, Duration::from_secs(7));
+        for overrides in [
+            Overrides {
+                header_read_timeout_secs: Some(0),
+                ..Overrides::default()
+            },
+            Overrides {
+                body_read_timeout_secs: Some(0),
+                ..Overrides::default()
+            },
+        ] {
+            assert!(matches!(
+                Config::load(overrides),
+                Err(ConfigError::ZeroTimeout(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn the_file_sets_the_timeouts() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("flit.toml");
+        std::fs::write(
+            &path,
+            "header_read_timeout_secs = 5\nbody_read_timeout_secs = 9\n",
+        )
+        .expect("write");
+        let config = Config::load(Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        })
+        .expect("load");
+        assert_eq!(config.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(config.body_read_timeout, Duration::from_secs(9));
+    }
 }

@@ -79,6 +79,14 @@ impl From<EngineError> for ApiError {
                 "this Idempotency-Key was already used with a different request body",
             ),
             EngineError::Unavailable(message) => ApiError::unavailable(message),
+            error @ EngineError::BacklogFull { .. } => ApiError {
+                retry_after: Some(5),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "backlog_full",
+                    error.to_string(),
+                )
+            },
             EngineError::Storage(error) => {
                 tracing::error!(%error, "storage failure");
                 ApiError::unavailable("storage is unavailable; retry shortly")

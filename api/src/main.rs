@@ -5,6 +5,9 @@ use flit_api::admin_cli::{self, AdminArgs};
 use flit_api::config::{Config, Overrides};
 use flit_api::server::{Server, shutdown_signal};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "flit",

@@ -123,7 +123,7 @@ impl Modify for SecuritySchemes {
 }
 
 /// What every operation of an API answers besides its own outcomes (and every operation
-/// with a body, 413 and 415), and how it is authenticated: added here once rather than
+/// with a body, 408, 413 and 415), and how it is authenticated: added here once rather than
 /// repeated on each handler.
 struct CommonAnswers;
 
@@ -141,6 +141,7 @@ impl Modify for CommonAnswers {
         const RATE_LIMITED: (&str, &str) = ("429", "Rate limit exceeded (see Retry-After)");
         const TOO_LARGE: (&str, &str) = ("413", "Body over the size limit");
         const NOT_JSON: (&str, &str) = ("415", "Body is not JSON");
+        const TOO_SLOW: (&str, &str) = ("408", "Body did not arrive in time");
         const UNAVAILABLE: (&str, &str) = (
             "503",
             "Storage or engine temporarily unavailable (see Retry-After)",
@@ -171,7 +172,7 @@ impl Modify for CommonAnswers {
             ];
             for operation in operations.into_iter().flatten() {
                 let with_body: &[(&str, &str)] = if operation.request_body.is_some() {
-                    &[TOO_LARGE, NOT_JSON]
+                    &[TOO_SLOW, TOO_LARGE, NOT_JSON]
                 } else {
                     &[]
                 };
@@ -189,6 +190,12 @@ impl Modify for CommonAnswers {
                         .entry((*status).to_string())
                         .or_insert(response.into());
                 }
+                let rate_limited = path.starts_with("/api/v1/");
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    if let utoipa::openapi::RefOr::T(response) = response {
+                        add_headers(response, status, rate_limited);
+                    }
+                }
                 let security = operation.security.get_or_insert_with(Vec::new);
                 if security.is_empty() {
                     security.extend(
@@ -202,13 +209,313 @@ impl Modify for CommonAnswers {
     }
 }
 
+/// What a created object's id leads to: OpenAPI links from each create operation's answer to
+/// the operations that take that id, so a client (or a fuzzer) can follow them.
+/// One link: from the `status` answer of `method path` to `target_method target_path`,
+/// filling the target's parameters (and body) with runtime expressions.
+struct LinkSpec {
+    from: (&'static str, &'static str, &'static str),
+    name: &'static str,
+    to: (&'static str, &'static str),
+    parameters: &'static [(&'static str, &'static str)],
+    body: Option<fn() -> serde_json::Value>,
+}
+
+const DATA_ID: &str = "$response.body#/data/id";
+
+const LINKS: &[LinkSpec] = &[
+    LinkSpec {
+        from: ("post", "/api/v1/sms/send", "200"),
+        name: "MessageStatus",
+        to: ("get", "/api/v1/sms/status/{message_id}"),
+        parameters: &[("message_id", "$response.body#/data/messageId")],
+        body: None,
+    },
+    LinkSpec {
+        from: ("post", "/api/v1/sms/send", "200"),
+        name: "MessageRecipients",
+        to: ("get", "/api/v1/sms/{message_id}/recipients"),
+        parameters: &[("message_id", "$response.body#/data/messageId")],
+        body: None,
+    },
+    LinkSpec {
+        from: ("post", "/api/v1/templates", "201"),
+        name: "GetTemplate",
+        to: ("get", "/api/v1/templates/{template_id}"),
+        parameters: &[("template_id", DATA_ID)],
+        body: None,
+    },
+    LinkSpec {
+        from: ("post", "/api/v1/templates", "201"),
+        name: "UpdateTemplate",
+        to: ("put", "/api/v1/templates/{template_id}"),
+        parameters: &[("template_id", DATA_ID)],
+        body: None,
+    },
+    LinkSpec {
+        from: ("post", "/api/v1/templates", "201"),
+        name: "DeleteTemplate",
+        to: ("delete", "/api/v1/templates/{template_id}"),
+        parameters: &[("template_id", DATA_ID)],
+        body: None,
+    },
+    LinkSpec {
+        from: ("post", "/api/v1/contacts", "201"),
+        name: "GetContact",
+        to: ("get", "/api/v1/contacts/{contact_id}"),
+        parameters: &[("contact_id", DATA_ID)],
+        body: None,
+    },
+    LinkSpec {
+        from: ("post", "/api/v1/contacts", "201"),
+        name: "UpdateContact",
+        to: ("put", "/api/v1/contacts/{contact_id}"),
+        parameters: &[("contact_id", DATA_ID)],
+        body: None,
+    },
+    LinkSpec {
+        from: ("post", "/api/v1/contacts", "201"),
+        name: "DeleteContact",
+        to: ("delete", "/api/v1/contacts/{contact_id}"),
+        parameters: &[("contact_id", DATA_ID)],
+        body: None,
+    },
+    LinkSpec {
+        from: ("post", "/api/v1/contacts/groups", "201"),
+        name: "DeleteGroup",
+        to: ("delete", "/api/v1/contacts/groups/{group_id}"),
+        parameters: &[("group_id", DATA_ID)],
+        body: None,
+    },
+    LinkSpec {
+        from: ("post", "/api/v1/contacts/groups", "201"),
+        name: "AddMembers",
+        to: ("post", "/api/v1/contacts/groups/{group_id}/members"),
+        parameters: &[("group_id", DATA_ID)],
+        body: None,
+    },
+    LinkSpec {
+        from: ("post", "/api/v1/contacts/groups", "201"),
+        name: "RemoveMembers",
+        to: ("delete", "/api/v1/contacts/groups/{group_id}/members"),
+        parameters: &[("group_id", DATA_ID)],
+        body: None,
+    },
+    LinkSpec {
+        from: ("post", "/admin/v1/tenants", "201"),
+        name: "GetTenant",
+        to: ("get", "/admin/v1/tenants/{tenant_id}"),
+        parameters: &[("tenant_id", DATA_ID)],
+        body: None,
+    },
+    LinkSpec {
+        from: ("post", "/admin/v1/tenants", "201"),
+        name: "UpdateTenant",
+        to: ("patch", "/admin/v1/tenants/{tenant_id}"),
+        parameters: &[("tenant_id", DATA_ID)],
+        body: None,
+    },
+    LinkSpec {
+        from: ("post", "/admin/v1/tenants", "201"),
+        name: "CreateKey",
+        to: ("post", "/admin/v1/tenants/{tenant_id}/keys"),
+        parameters: &[("tenant_id", DATA_ID)],
+        body: None,
+    },
+    LinkSpec {
+        from: ("post", "/admin/v1/tenants", "201"),
+        name: "ListKeys",
+        to: ("get", "/admin/v1/tenants/{tenant_id}/keys"),
+        parameters: &[("tenant_id", DATA_ID)],
+        body: None,
+    },
+    LinkSpec {
+        from: ("post", "/admin/v1/tenants", "201"),
+        name: "AddCredits",
+        to: ("post", "/admin/v1/tenants/{tenant_id}/credits"),
+        parameters: &[("tenant_id", DATA_ID)],
+        body: None,
+    },
+    LinkSpec {
+        from: ("post", "/admin/v1/tenants", "201"),
+        name: "CreateSenderId",
+        to: ("post", "/admin/v1/tenants/{tenant_id}/sender-ids"),
+        parameters: &[("tenant_id", DATA_ID)],
+        body: None,
+    },
+    LinkSpec {
+        from: ("post", "/admin/v1/tenants", "201"),
+        name: "ListSenderIds",
+        to: ("get", "/admin/v1/tenants/{tenant_id}/sender-ids"),
+        parameters: &[("tenant_id", DATA_ID)],
+        body: None,
+    },
+    LinkSpec {
+        from: ("post", "/admin/v1/tenants/{tenant_id}/keys", "201"),
+        name: "RevokeKey",
+        to: ("delete", "/admin/v1/tenants/{tenant_id}/keys/{key_id}"),
+        parameters: &[
+            ("tenant_id", "$request.path.tenant_id"),
+            ("key_id", DATA_ID),
+        ],
+        body: None,
+    },
+    LinkSpec {
+        from: ("post", "/admin/v1/binds", "201"),
+        name: "GetBind",
+        to: ("get", "/admin/v1/binds/{bind_id}"),
+        parameters: &[("bind_id", DATA_ID)],
+        body: None,
+    },
+    LinkSpec {
+        from: ("post", "/admin/v1/binds", "201"),
+        name: "DeleteBind",
+        to: ("delete", "/admin/v1/binds/{bind_id}"),
+        parameters: &[("bind_id", DATA_ID)],
+        body: None,
+    },
+    LinkSpec {
+        from: ("post", "/admin/v1/binds", "201"),
+        name: "CreateRoute",
+        to: ("post", "/admin/v1/routes"),
+        parameters: &[],
+        body: Some(|| serde_json::json!({ "bindIds": [DATA_ID] })),
+    },
+    LinkSpec {
+        from: ("post", "/admin/v1/routes", "201"),
+        name: "DeleteRoute",
+        to: ("delete", "/admin/v1/routes/{route_id}"),
+        parameters: &[("route_id", DATA_ID)],
+        body: None,
+    },
+];
+
+/// Adds `LINKS` to the rendered document. Done on the JSON because utoipa 5 writes a link's
+/// fields in snake_case (`operation_id`), which OpenAPI readers do not recognise.
+fn add_links(document: &mut serde_json::Value) {
+    for spec in LINKS {
+        let (to_method, to_path) = spec.to;
+        // A target missing from the document is a mistake in the table above, which
+        // `tests/http/schema.rs` catches (every link resolves).
+        let Some(target) = document["paths"][to_path][to_method]["operationId"]
+            .as_str()
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        let (method, path, status) = spec.from;
+        let pointer = format!(
+            "/paths/{}/{method}/responses/{status}",
+            path.replace('~', "~0").replace('/', "~1")
+        );
+        let Some(response) = document
+            .pointer_mut(&pointer)
+            .and_then(serde_json::Value::as_object_mut)
+        else {
+            continue;
+        };
+        let mut link = serde_json::Map::new();
+        link.insert("operationId".into(), target.into());
+        if !spec.parameters.is_empty() {
+            let parameters: serde_json::Map<String, serde_json::Value> = spec
+                .parameters
+                .iter()
+                .map(|(name, expression)| (name.to_string(), (*expression).into()))
+                .collect();
+            link.insert("parameters".into(), parameters.into());
+        }
+        if let Some(body) = spec.body {
+            link.insert("requestBody".into(), body());
+        }
+        let links = response
+            .entry("links")
+            .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+        if let Some(links) = links.as_object_mut() {
+            links.insert(spec.name.to_string(), link.into());
+        }
+    }
+}
+
+/// A string field that takes one of `values` (the spellings the handler documents; it also
+/// takes them in any case). Used through `#[schema(schema_with = ...)]`, which the derive
+/// needs for an `enum` over a plain `String` field.
+pub(crate) fn string_enum(description: &str, values: &[&str]) -> utoipa::openapi::Object {
+    use utoipa::openapi::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .description(Some(description))
+        .build()
+}
+
+/// As `string_enum`, for a field where `null` means "clear it".
+pub(crate) fn nullable_string_enum(description: &str, values: &[&str]) -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::SchemaType;
+    use utoipa::openapi::{ObjectBuilder, Type};
+    let values = values
+        .iter()
+        .map(|value| serde_json::Value::from(*value))
+        .chain([serde_json::Value::Null]);
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(values))
+        .description(Some(description))
+        .build()
+}
+
+/// The headers an answer carries: the rate-limit window on every answer of an API key's
+/// request that got past authentication (all but 401), and `Retry-After` on 429 and 503.
+fn add_headers(response: &mut utoipa::openapi::Response, status: &str, rate_limited: bool) {
+    use utoipa::openapi::{HeaderBuilder, ObjectBuilder, Type};
+
+    let integer = |description: &str| {
+        HeaderBuilder::new()
+            .schema(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(0)),
+            )
+            .description(Some(description))
+            .build()
+    };
+    if rate_limited && status != "401" {
+        for (name, description) in [
+            (
+                "X-RateLimit-Limit",
+                "Requests allowed per minute for this key",
+            ),
+            (
+                "X-RateLimit-Remaining",
+                "Requests left in the current window",
+            ),
+            (
+                "X-RateLimit-Reset",
+                "Unix seconds at which the window resets",
+            ),
+        ] {
+            response
+                .headers
+                .entry(name.to_string())
+                .or_insert_with(|| integer(description));
+        }
+    }
+    if status == "429" || status == "503" {
+        response
+            .headers
+            .entry("Retry-After".to_string())
+            .or_insert_with(|| integer("Seconds to wait before retrying"));
+    }
+}
+
 /// The description as JSON, rendered once.
 pub fn spec_json() -> &'static str {
     static SPEC: OnceLock<String> = OnceLock::new();
     SPEC.get_or_init(|| {
-        ApiDoc::openapi()
-            .to_json()
-            .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"))
+        let rendered = serde_json::to_value(ApiDoc::openapi()).map(|mut document| {
+            add_links(&mut document);
+            document.to_string()
+        });
+        rendered.unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"))
     })
 }
 

@@ -78,6 +78,30 @@ mod tests {
     }
 
     #[test]
+    fn threads_racing_on_one_key_never_overshoot_the_limit() {
+        let limiter = std::sync::Arc::new(RateLimiter::default());
+        let key = ApiKeyId::new();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let limiter = limiter.clone();
+                std::thread::spawn(move || {
+                    (0..500)
+                        .filter(|_| limiter.check(key, 1000, 5000).allowed)
+                        .count()
+                })
+            })
+            .collect();
+        let allowed: usize = threads
+            .into_iter()
+            .map(|thread| thread.join().expect("thread"))
+            .sum();
+        assert_eq!(allowed, 1000);
+        let after = limiter.check(key, 1000, 5000);
+        assert!(!after.allowed);
+        assert_eq!(after.remaining, 0);
+    }
+
+    #[test]
     fn keys_are_counted_apart() {
         let limiter = RateLimiter::default();
         let (a, b) = (ApiKeyId::new(), ApiKeyId::new());

@@ -1,17 +1,41 @@
 //! Starting and stopping Flit: open the store, start the engine, bootstrap, serve HTTP until
 //! told to stop, then shut down in order (stop accepting, drain requests, stop actors).
+//!
+//! HTTP/1.1 is served by hyper's connection builder rather than `axum::serve`, which takes no
+//! configuration: every connection gets a header-read deadline, so a client that opens a
+//! connection and sends its request head slowly or not at all (slow loris), or leaves a
+//! keep-alive connection idle, is disconnected instead of holding a socket forever. A body
+//! gets its own deadline, and one announced larger than the limit is refused before a byte of
+//! it is read.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
 
 use anyhow::Context;
+use axum::Router;
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::serve::Listener;
 use flit_engine::{Engine, EngineConfig};
 use flit_storage::{Store, StoreOptions};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::PrometheusHandle;
-use tokio::sync::oneshot;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::error::ApiError;
 use crate::ratelimit::RateLimiter;
 use crate::state::AppState;
 use crate::{app, bootstrap};
@@ -39,6 +63,7 @@ impl Server {
             store,
             EngineConfig {
                 default_country: config.default_country.clone(),
+                max_backlog: config.max_backlog,
                 ..EngineConfig::default()
             },
         )
@@ -59,16 +84,15 @@ impl Server {
             admin_token_hash,
             metrics,
         });
-        let router = app(state, config.max_body_bytes);
+        let router = app(state, config.max_body_bytes).layer(axum::middleware::from_fn_with_state(
+            BodyGuard {
+                max_bytes: config.max_body_bytes,
+                read_timeout: config.body_read_timeout,
+            },
+            guard_body,
+        ));
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .context("HTTP server failed")
-        });
+        let task = tokio::spawn(serve(listener, router, config.header_read_timeout, stopped));
         tracing::info!(%addr, storage = %config.storage, "Flit is listening");
         if engine.is_sandbox() {
             tracing::warn!("{}", crate::SANDBOX_WARNING);
@@ -87,6 +111,147 @@ impl Server {
         let served = self.task.await.context("server task panicked")?;
         self.engine.shutdown().await;
         served
+    }
+}
+
+/// Accepts connections until `stopped` fires, then asks every open connection to finish its
+/// request in flight and close, and returns once all have.
+async fn serve(
+    mut listener: TcpListener,
+    router: Router,
+    header_read_timeout: Duration,
+    mut stopped: oneshot::Receiver<()>,
+) -> anyhow::Result<()> {
+    let mut http = http1::Builder::new();
+    // The timer starts when hyper waits for a request head: at connect, and again after each
+    // answer on a keep-alive connection, so one deadline bounds both slow and idle clients.
+    http.timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    // `true` once shutdown begins; every connection task holds a receiver, so the sender's
+    // `closed()` also tells when the last connection has ended.
+    let (stopping, stopping_seen) = watch::channel(false);
+    loop {
+        let (stream, peer) = tokio::select! {
+            // axum's `Listener` retries failed accepts (out of file descriptors, say) itself.
+            accepted = Listener::accept(&mut listener) => accepted,
+            _ = &mut stopped => break,
+        };
+        let http = http.clone();
+        let service = TowerToHyperService::new(router.clone());
+        let mut stop_seen = stopping_seen.clone();
+        tokio::spawn(async move {
+            let connection = http.serve_connection(TokioIo::new(stream), service);
+            let mut connection = std::pin::pin!(connection);
+            let mut told_to_stop = false;
+            loop {
+                tokio::select! {
+                    served = connection.as_mut() => {
+                        if let Err(error) = served {
+                            tracing::debug!(%peer, %error, "HTTP connection ended with an error");
+                        }
+                        break;
+                    }
+                    _ = stop_seen.wait_for(|stop| *stop), if !told_to_stop => {
+                        told_to_stop = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+        });
+    }
+    drop(listener);
+    drop(stopping_seen);
+    let _ = stopping.send(true);
+    stopping.closed().await;
+    Ok(())
+}
+
+/// The limits every request body is held to before any handler sees it.
+#[derive(Clone, Copy)]
+struct BodyGuard {
+    max_bytes: usize,
+    read_timeout: Duration,
+}
+
+/// Refuses at once a body whose `Content-Length` is over the limit (the size limit proper
+/// only trips once that many bytes have arrived, which a client may never send), and gives
+/// the body `read_timeout` from now to arrive: a handler reading a body that stalls gets an
+/// error, and the client a 408.
+async fn guard_body(State(guard): State<BodyGuard>, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > guard.max_bytes as u64) {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is larger than this server accepts",
+        )
+        .into_response();
+    }
+    if request.body().is_end_stream() {
+        // No body to wait for (most GETs): no timer either.
+        return next.run(request).await;
+    }
+    let expired = Arc::new(AtomicBool::new(false));
+    let deadline = tokio::time::Instant::now() + guard.read_timeout;
+    let request = request.map(|inner| {
+        Body::new(DeadlineBody {
+            inner,
+            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            expired: expired.clone(),
+        })
+    });
+    let response = next.run(request).await;
+    // The handler saw a body error and answered 400; the real cause is the client's pace.
+    if expired.load(Ordering::Acquire) && response.status() == StatusCode::BAD_REQUEST {
+        return ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "the request body did not arrive in time",
+        )
+        .into_response();
+    }
+    response
+}
+
+/// A request body that fails once its deadline passes.
+struct DeadlineBody {
+    inner: Body,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    /// Set when the deadline cut the body short, so the answer can say 408.
+    expired: Arc<AtomicBool>,
+}
+
+impl HttpBody for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        let this = &mut *self;
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        if this.deadline.as_mut().poll(cx).is_ready() {
+            this.expired.store(true, Ordering::Release);
+            return Poll::Ready(Some(Err(axum::Error::new(
+                "the request body did not arrive in time",
+            ))));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -40,6 +40,10 @@ impl PhoneInput {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateBody {
+    /// One live contact per phone per tenant.
+    // An `Option` so that a missing phone gets the native error shape from the handler;
+    // `value_type` shows it as required. So for the other required fields below.
+    #[schema(value_type = PhoneInput)]
     phone: Option<PhoneInput>,
     first_name: Option<String>,
     last_name: Option<String>,
@@ -79,18 +83,23 @@ pub struct ImportRow {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportBody {
+    /// At most 10,000 rows.
+    #[schema(value_type = Vec<ImportRow>, max_items = 10000)]
     contacts: Option<Vec<ImportRow>>,
     group_id: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct GroupBody {
+    /// Unique among the tenant's groups.
+    #[schema(value_type = String)]
     name: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MembersBody {
+    #[schema(value_type = Vec<String>)]
     contact_ids: Option<Vec<String>>,
 }
 
@@ -207,6 +216,7 @@ pub struct DeletedData {
 #[utoipa::path(
     get,
     path = "/api/v1/contacts",
+    operation_id = "list_contacts",
     tag = "Contacts",
     summary = "List contacts",
     description = "Requires scope `contacts:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
@@ -242,10 +252,15 @@ pub async fn list(
 #[utoipa::path(
     post,
     path = "/api/v1/contacts",
+    operation_id = "create_contact",
     tag = "Contacts",
     summary = "Create a contact",
     description = "Requires scope `contacts:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
-    request_body(content = CreateBody, content_type = "application/json"),
+    request_body(
+        content = CreateBody,
+        content_type = "application/json",
+        example = json!({"phone": "0201234567", "firstName": "Ama", "lastName": "Mensah", "email": "ama@example.com"}),
+    ),
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<ContactData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
@@ -279,6 +294,7 @@ pub async fn create(
 #[utoipa::path(
     get,
     path = "/api/v1/contacts/{contact_id}",
+    operation_id = "get_contact",
     tag = "Contacts",
     summary = "Get a contact",
     description = "Requires scope `contacts:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
@@ -306,13 +322,18 @@ pub async fn get(
 #[utoipa::path(
     put,
     path = "/api/v1/contacts/{contact_id}",
+    operation_id = "update_contact",
     tag = "Contacts",
     summary = "Update a contact (absent fields stay; null clears)",
     description = "Requires scope `contacts:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     params(
         ("contact_id" = String, Path, description = "The contact's id"),
     ),
-    request_body(content = UpdateBody, content_type = "application/json"),
+    request_body(
+        content = UpdateBody,
+        content_type = "application/json",
+        example = json!({"firstName": "Akosua", "email": null}),
+    ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<ContactData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
@@ -344,6 +365,7 @@ pub async fn update(
 #[utoipa::path(
     delete,
     path = "/api/v1/contacts/{contact_id}",
+    operation_id = "delete_contact",
     tag = "Contacts",
     summary = "Delete a contact",
     description = "Requires scope `contacts:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
@@ -374,7 +396,11 @@ pub async fn delete(
     tag = "Contacts",
     summary = "Import up to 10,000 contacts",
     description = "Requires scope `contacts:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
-    request_body(content = ImportBody, content_type = "application/json"),
+    request_body(
+        content = ImportBody,
+        content_type = "application/json",
+        example = json!({"contacts": [{"phone": "0201234567", "firstName": "Ama"}, {"phone": "233241234567"}]}),
+    ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<ImportData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
@@ -443,7 +469,11 @@ pub async fn groups(
     tag = "Contacts",
     summary = "Create a contact group",
     description = "Requires scope `contacts:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
-    request_body(content = GroupBody, content_type = "application/json"),
+    request_body(
+        content = GroupBody,
+        content_type = "application/json",
+        example = json!({"name": "Customers"}),
+    ),
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<GroupData>),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),

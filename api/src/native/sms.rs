@@ -22,17 +22,28 @@ use crate::timefmt::{DayEnd, iso, iso_opt, parse_instant};
 /// History listings show at most this much of each text (as documented).
 const LISTING_TEXT_CHARS: usize = 160;
 
+/// Who gets the message (`recipients`, `to`, `groupId`, `groupIds`, `contactIds`,
+/// `sendToAllContacts`: at least one) and what it says (`message`, or `templateId`).
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SendBody {
+    /// Numbers in E.164 or the tenant's local form; invalid ones are listed in
+    /// `invalidRecipients`, never sent, never charged.
+    #[schema(max_items = 1000)]
     recipients: Option<Vec<String>>,
+    /// One more number, as `recipients` takes them.
     to: Option<String>,
+    /// The text (`{{placeholders}}` filled per contact); required unless `templateId` is given.
     message: Option<String>,
+    /// One of the tenant's approved sender IDs (default: the first approved one).
     sender_id: Option<String>,
+    #[schema(max_length = 100)]
     campaign_name: Option<String>,
     is_scheduled: Option<bool>,
+    /// ISO 8601 instant in the future (at most a year ahead); required when `isScheduled`.
     schedule_date: Option<String>,
     /// Seconds the message may wait for a channel before it expires.
+    #[schema(minimum = 1, maximum = 604800)]
     validity_period: Option<u32>,
     group_id: Option<String>,
     group_ids: Option<Vec<String>>,
@@ -69,7 +80,11 @@ pub struct SendData {
     params(
         ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body returns the first answer and never sends or charges twice"),
     ),
-    request_body(content = SendBody, content_type = "application/json"),
+    request_body(
+        content = SendBody,
+        content_type = "application/json",
+        example = json!({"recipients": ["0201234567", "+233241234567"], "message": "Hello from Flit!", "senderId": "MyBrand"}),
+    ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<SendData>),
         (status = 402, description = "Not enough credits", body = crate::error::ErrorBody),
@@ -205,12 +220,18 @@ impl Sources {
     }
 }
 
+/// Either a text and a `recipientCount`, or a text (or `templateId`) and recipient sources
+/// as `POST /sms/send` takes them, which are then resolved and priced as the send would be.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EstimateBody {
+    /// The text; required unless `templateId` is given with a recipient source.
     message: Option<String>,
+    /// Required when no recipient source is given.
+    #[schema(minimum = 1, maximum = 10000)]
     recipient_count: Option<u64>,
     /// With any recipient source, the estimate resolves and prices the real send.
+    #[schema(max_items = 1000)]
     recipients: Option<Vec<String>>,
     group_id: Option<String>,
     group_ids: Option<Vec<String>>,
@@ -243,7 +264,11 @@ pub struct TextData {
     tag = "SMS",
     summary = "Estimate parts and credits for a send",
     description = "Requires scope `sms:send`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
-    request_body(content = EstimateBody, content_type = "application/json"),
+    request_body(
+        content = EstimateBody,
+        content_type = "application/json",
+        example = json!({"message": "Hello from Flit!", "recipientCount": 2}),
+    ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<EstimateData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),

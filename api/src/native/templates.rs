@@ -16,8 +16,22 @@ use crate::extract::{JsonBody, PathParam};
 use crate::state::AppState;
 use crate::timefmt::iso;
 
+/// A new template.
+// The fields are `Option`s so that a missing one gets the native error shape from the
+// handler; `value_type` shows them as required.
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct TemplateBody {
+    /// Unique among the tenant's templates.
+    #[schema(value_type = String)]
+    name: Option<String>,
+    /// The text, with `{{placeholders}}`.
+    #[schema(value_type = String)]
+    content: Option<String>,
+}
+
+/// A template's changes: absent fields stay as they are.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct TemplatePatchBody {
     name: Option<String>,
     content: Option<String>,
 }
@@ -54,6 +68,7 @@ pub struct TemplatesData {
 #[utoipa::path(
     get,
     path = "/api/v1/templates",
+    operation_id = "list_templates",
     tag = "Templates",
     summary = "List templates",
     description = "Requires scope `templates:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
@@ -75,10 +90,15 @@ pub async fn list(
 #[utoipa::path(
     post,
     path = "/api/v1/templates",
+    operation_id = "create_template",
     tag = "Templates",
     summary = "Create a template",
     description = "Requires scope `templates:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
-    request_body(content = TemplateBody, content_type = "application/json"),
+    request_body(
+        content = TemplateBody,
+        content_type = "application/json",
+        example = json!({"name": "Welcome", "content": "Hi {{firstName}}, welcome to {{shop}}!"}),
+    ),
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<TemplateData>),
         (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
@@ -106,6 +126,7 @@ pub async fn create(
 #[utoipa::path(
     get,
     path = "/api/v1/templates/{template_id}",
+    operation_id = "get_template",
     tag = "Templates",
     summary = "Get a template",
     description = "Requires scope `templates:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
@@ -133,13 +154,18 @@ pub async fn get(
 #[utoipa::path(
     put,
     path = "/api/v1/templates/{template_id}",
+    operation_id = "update_template",
     tag = "Templates",
     summary = "Update a template",
     description = "Requires scope `templates:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     params(
         ("template_id" = String, Path, description = "The template's id"),
     ),
-    request_body(content = TemplateBody, content_type = "application/json"),
+    request_body(
+        content = TemplatePatchBody,
+        content_type = "application/json",
+        example = json!({"content": "Hello {{firstName}}!"}),
+    ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<TemplateData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
@@ -150,7 +176,7 @@ pub async fn update(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     PathParam(template_id): PathParam<String>,
-    body: JsonBody<TemplateBody>,
+    body: JsonBody<TemplatePatchBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = template_id_param(&template_id)?;
     let body = body.value;
@@ -175,6 +201,7 @@ struct DeletedData {
 #[utoipa::path(
     delete,
     path = "/api/v1/templates/{template_id}",
+    operation_id = "delete_template",
     tag = "Templates",
     summary = "Delete a template",
     description = "Requires scope `templates:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",

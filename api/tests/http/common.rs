@@ -52,6 +52,40 @@ impl TestServer {
 
     /// Starts (or restarts) on an existing data dir.
     pub async fn start_in(data_dir: PathBuf, storage: &str) -> TestServer {
+        Self::start_in_with_metrics(data_dir, storage, None, |config| config).await
+    }
+
+    /// A server on a fresh dir with its configuration changed by `adjust`.
+    pub async fn start_adjusted(adjust: impl FnOnce(Config) -> Config) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut server =
+            Self::start_in_with_metrics(dir.path().to_path_buf(), "sled", None, adjust).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server whose `/metrics` renders `metrics` (a recorder installed for the process).
+    pub async fn start_with_metrics(
+        metrics: metrics_exporter_prometheus::PrometheusHandle,
+    ) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut server = Self::start_in_with_metrics(
+            dir.path().to_path_buf(),
+            "sled",
+            Some(metrics),
+            |config| config,
+        )
+        .await;
+        server._dir = Some(dir);
+        server
+    }
+
+    async fn start_in_with_metrics(
+        data_dir: PathBuf,
+        storage: &str,
+        metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+        adjust: impl FnOnce(Config) -> Config,
+    ) -> TestServer {
         let config = Config::load(Overrides {
             data_dir: Some(data_dir.clone()),
             listen: Some("127.0.0.1:0".parse().expect("addr")),
@@ -59,11 +93,11 @@ impl TestServer {
             ..Overrides::default()
         })
         .expect("config");
-        let config = Config {
+        let config = adjust(Config {
             admin_token: Some(ADMIN_TOKEN.to_string()),
             ..config
-        };
-        let server = Server::start(config, None).await.expect("server starts");
+        });
+        let server = Server::start(config, metrics).await.expect("server starts");
         let bootstrap: Value = serde_json::from_slice(
             &std::fs::read(data_dir.join("bootstrap.json")).expect("bootstrap.json"),
         )

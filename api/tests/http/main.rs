@@ -1,15 +1,19 @@
 //! HTTP tests: the real `flit` server on a random loopback port, spoken to over TCP.
 
+mod abuse;
 mod admin;
 mod auth;
+mod backlog;
 mod bad_input;
 mod common;
 mod contacts;
 mod credits;
+mod faults;
 mod native;
 mod openapi;
 mod personalised;
 mod restart;
+mod schema;
 mod smpp_node;
 mod smpp_sim;
 mod templates;
