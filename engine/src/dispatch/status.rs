@@ -110,6 +110,9 @@ pub struct SmscMapping {
 pub struct StatusActor;
 
 type RecipientKey = (MessageId, u32);
+/// Receipts waiting for the answer that names their SMSC id, by bind and normalised id, with
+/// when they began to wait.
+type HeldReceipts = HashMap<(BindId, String), (Receipt, Instant)>;
 /// A message and the number of one of its recipient blocks (`layout::recipient_block_key`).
 type BlockKey = (MessageId, u32);
 
@@ -120,7 +123,7 @@ pub struct StatusState {
     messages: HashMap<MessageId, MessageRecord>,
     attempts: HashMap<RecipientKey, Attempt>,
     mappings: HashMap<(BindId, String), SmscMapping>,
-    held: HashMap<(BindId, String), (Receipt, Instant)>,
+    held: HeldReceipts,
     /// The last drain's batch, committing in the background (which then frees the binds'
     /// window for the answers it recorded). The next drain waits for it before it reads
     /// anything from the store, so a record dropped from the caches is never read back older
@@ -919,9 +922,7 @@ impl DispatchShared {
 }
 
 /// The receipts a previous run held for their SMSC ids, with the time they have waited.
-fn load_held(
-    shared: &DispatchShared,
-) -> Result<HashMap<(BindId, String), (Receipt, Instant)>, ActorProcessingErr> {
+fn load_held(shared: &DispatchShared) -> Result<HeldReceipts, ActorProcessingErr> {
     let mut held = HashMap::new();
     let now = (Instant::now(), now_millis());
     for (key, value) in shared
