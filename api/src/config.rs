@@ -36,7 +36,7 @@ pub struct Overrides {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "FLIT_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// Storage backend: sled or redb [default: sled].
+    /// Storage backend: redb or sled [default: redb].
     #[arg(long, env = "FLIT_STORAGE")]
     pub storage: Option<String>,
     /// Country for local numbers of new tenants [default: GH].

@@ -32,11 +32,12 @@ pub use store::{CommitStats, CommitTicket, Store};
 /// Which embedded database backs a [`Store`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum BackendKind {
-    /// sled 0.34: the design's choice, and the default until the crash test and the benchmark
-    /// say otherwise.
-    #[default]
+    /// sled 0.34: passes the crash test too; faster end to end through binds, slower on the
+    /// HTTP accept path, and its latency suffers for a while after large write volumes.
     Sled,
-    /// redb: stable on-disk format, ACID transactions.
+    /// redb: stable on-disk format, ACID transactions. The default: it passes the crash test
+    /// and accepts single and bulk sends faster (BENCHMARKS.md).
+    #[default]
     Redb,
 }
 

@@ -39,8 +39,9 @@ impl Reply {
 }
 
 impl TestServer {
+    /// A server on the default backend.
     pub async fn start() -> TestServer {
-        Self::start_with("sled").await
+        Self::start_with(flit_storage::BackendKind::default().as_str()).await
     }
 
     pub async fn start_with(storage: &str) -> TestServer {
@@ -58,8 +59,13 @@ impl TestServer {
     /// A server on a fresh dir with its configuration changed by `adjust`.
     pub async fn start_adjusted(adjust: impl FnOnce(Config) -> Config) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut server =
-            Self::start_in_with_metrics(dir.path().to_path_buf(), "sled", None, adjust).await;
+        let mut server = Self::start_in_with_metrics(
+            dir.path().to_path_buf(),
+            flit_storage::BackendKind::default().as_str(),
+            None,
+            adjust,
+        )
+        .await;
         server._dir = Some(dir);
         server
     }
