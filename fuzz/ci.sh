@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The short fuzz run (CI): every target for FUZZ_SECONDS (default 10) on stable Rust, from the
 # committed seeds. A crash fails the run; its input is left in fuzz/artifacts/<target>/.
-# The longer run: FUZZ_SECONDS=600 bash fuzz/ci.sh
+# The longer run: FUZZ_SECONDS=300 bash fuzz/ci.sh
 set -euo pipefail
 cd "$(dirname "$0")"
 

@@ -213,7 +213,7 @@ fn backend_kind_parses_and_prints() {
         Err(StorageError::UnknownBackend(_))
     ));
     assert_eq!(BackendKind::Redb.to_string(), "redb");
-    assert_eq!(BackendKind::default(), BackendKind::Sled);
+    assert_eq!(BackendKind::default(), BackendKind::Redb);
 }
 
 #[test]
