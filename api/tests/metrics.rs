@@ -212,7 +212,8 @@ async fn metrics_count_what_a_known_workload_did() {
         "every group holds at least one batch"
     );
 
-    // The shipped dashboard asks only for series this server exports (refunds need a failure).
+    // The shipped dashboard asks only for series this server exports (refunds, bind errors and
+    // refused sends need a failure first).
     let dashboard = include_str!("../dashboards/flit.json");
     let exported: Vec<&str> = text
         .lines()
@@ -229,7 +230,13 @@ async fn metrics_count_what_a_known_workload_did() {
             .find_map(|suffix| name.strip_suffix(suffix))
             .unwrap_or(&name);
         assert!(
-            exported.contains(&base) || base == "flit_credits_refunded_total",
+            exported.contains(&base)
+                || [
+                    "flit_credits_refunded_total",
+                    "flit_bind_errors_total",
+                    "flit_sends_refused_total"
+                ]
+                .contains(&base),
             "the dashboard uses {name}, which /metrics does not export"
         );
     }
