@@ -36,7 +36,7 @@ pub struct Overrides {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "FLIT_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// Storage backend: redb or sled [default: redb].
+    /// Storage backend: redb or sled [default: the one the data dir holds, else redb].
     #[arg(long, env = "FLIT_STORAGE")]
     pub storage: Option<String>,
     /// Country for local numbers of new tenants [default: GH].
@@ -83,6 +83,9 @@ pub struct Config {
     pub bootstrap_sender_ids: Vec<String>,
 }
 
+/// Where the store lives inside the data dir.
+pub const STORE_DIR: &str = "store";
+
 /// The default of `header_read_timeout`: ample for a real client on a slow link, short
 /// enough that stalled connections do not pile up.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
@@ -115,10 +118,17 @@ impl Config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
+        let data_dir = overrides
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./flit-data"));
         let storage = overrides.storage.or(file.storage);
         let storage = match storage {
             Some(name) => name.parse().map_err(|_| ConfigError::Storage(name))?,
-            None => BackendKind::default(),
+            // Unnamed: the backend the data dir already holds, else the default.
+            None => {
+                flit_storage::Store::existing_backend(&data_dir.join(STORE_DIR)).unwrap_or_default()
+            }
         };
         let header_read_timeout = timeout(
             "header_read_timeout_secs",
@@ -135,10 +145,7 @@ impl Config {
             DEFAULT_BODY_READ_TIMEOUT,
         )?;
         Ok(Config {
-            data_dir: overrides
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from("./flit-data")),
+            data_dir,
             listen: overrides
                 .listen
                 .or(file.listen)
@@ -244,5 +251,33 @@ mod tests {
         .expect("load");
         assert_eq!(config.header_read_timeout, Duration::from_secs(5));
         assert_eq!(config.body_read_timeout, Duration::from_secs(9));
+    }
+
+    #[test]
+    fn an_unnamed_backend_is_the_one_the_data_dir_holds() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let load = |storage: Option<&str>| {
+            Config::load(Overrides {
+                data_dir: Some(dir.path().to_path_buf()),
+                storage: storage.map(str::to_string),
+                ..Overrides::default()
+            })
+            .expect("config")
+            .storage
+        };
+        assert_eq!(load(None), BackendKind::default(), "an empty data dir");
+        let store = dir.path().join(STORE_DIR);
+        flit_storage::Store::open(
+            BackendKind::Sled,
+            &store,
+            flit_storage::StoreOptions::default(),
+        )
+        .expect("a sled store");
+        assert_eq!(load(None), BackendKind::Sled, "sled data keeps sled");
+        assert_eq!(
+            load(Some("redb")),
+            BackendKind::Redb,
+            "a named backend wins"
+        );
     }
 }

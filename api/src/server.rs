@@ -56,7 +56,7 @@ impl Server {
     ) -> anyhow::Result<Server> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
-        let store_dir = config.data_dir.join("store");
+        let store_dir = config.data_dir.join(crate::config::STORE_DIR);
         let store = Store::open(config.storage, &store_dir, StoreOptions::default())
             .with_context(|| format!("cannot open the store in {}", store_dir.display()))?;
         let engine = Engine::open(

@@ -84,6 +84,16 @@ impl Future for CommitTicket {
 }
 
 impl Store {
+    /// The backend whose data is in `dir`, if exactly one has data there: a data dir keeps
+    /// its backend when the operator names none, whatever the default is.
+    pub fn existing_backend(dir: &Path) -> Option<BackendKind> {
+        match (dir.join(SLED_DIR).exists(), dir.join(REDB_FILE).exists()) {
+            (true, false) => Some(BackendKind::Sled),
+            (false, true) => Some(BackendKind::Redb),
+            _ => None,
+        }
+    }
+
     /// Opens (creating if needed) a store of `kind` in `dir`.
     pub fn open(
         kind: BackendKind,
