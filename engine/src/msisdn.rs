@@ -410,8 +410,25 @@ fn strict(digits: &Digits, country: Country) -> Result<Msisdn, MsisdnError> {
 fn reads_back(number: Msisdn, digits: &Digits, country: Country) -> bool {
     let typed = digits.international && digits.as_str() == number.to_string();
     typed
+        || plainly_local(number, digits, country)
         || Digits::read(&number.international())
             .is_ok_and(|again| libphonenumber_verdict(&again, country) == Ok(number))
+}
+
+/// The answer is the typed local digits after the country code, without one trunk `0`, and
+/// the national part does not begin with `0` (which a second reading could strip): nothing was
+/// dropped or rewritten, so there is nothing to read back. Spares the second parse for the
+/// usual local numbers (`0201234567` in GH is +233201234567).
+fn plainly_local(number: Msisdn, digits: &Digits, country: Country) -> bool {
+    if digits.international {
+        return false;
+    }
+    let answer = number.to_string();
+    let Some(national) = answer.strip_prefix(&country.calling_code().to_string()) else {
+        return false;
+    };
+    let typed = digits.as_str();
+    !national.starts_with('0') && typed.strip_prefix('0').unwrap_or(typed) == national
 }
 
 /// Exactly the `phonenumber` crate's answer, uncached.
@@ -810,6 +827,40 @@ mod tests {
             let number = Msisdn::parse(input, country, Validation::Strict).unwrap();
             assert_eq!(number.as_u64(), 233_201_234_567);
         }
+    }
+
+    #[test]
+    fn plain_local_numbers_need_no_second_reading() {
+        let digits = |text: &str| Digits::read(text).unwrap();
+        let number = Msisdn;
+        // The typed digits after the country code, trunk `0` dropped: nothing to check.
+        assert!(plainly_local(
+            number(233_201_234_567),
+            &digits("0201234567"),
+            gh()
+        ));
+        let us: Country = "US".parse().unwrap();
+        assert!(plainly_local(
+            number(14_155_552_671),
+            &digits("4155552671"),
+            us
+        ));
+        // Anything else is read back: digits rewritten, a national `0` left, international input.
+        assert!(!plainly_local(
+            number(233_201_234_568),
+            &digits("0201234567"),
+            gh()
+        ));
+        assert!(!plainly_local(
+            number(2_330_201_234_567),
+            &digits("0201234567"),
+            gh()
+        ));
+        assert!(!plainly_local(
+            number(233_201_234_567),
+            &digits("+233201234567"),
+            gh()
+        ));
     }
 
     #[test]
