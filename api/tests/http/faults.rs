@@ -9,14 +9,13 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use flit_loadtest::smsc::{self, SmscConfig, SmscHandle, SubmitOutcome, ThrottleStorm};
+use flit_loadtest::smsc::{SmscHandle, SubmitOutcome, ThrottleStorm};
 use metrics_exporter_prometheus::PrometheusHandle;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::carrier::{WINDOW, add_bind, bind_state, send, smsc_with, wait_bound, wait_state};
 use crate::common::TestServer;
-
-const WINDOW: u64 = 10;
 
 /// One recorder for the whole test process (a recorder is global); every server of this
 /// module renders it on `/metrics`, so series carry a bind name unique to their test.
@@ -36,87 +35,9 @@ async fn server() -> TestServer {
     TestServer::start_with_metrics(recorder()).await
 }
 
-async fn smsc_with(config: impl FnOnce(&mut SmscConfig)) -> SmscHandle {
-    let mut base = SmscConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        system_id: Some("flit".into()),
-        password: Some("secret".into()),
-        receipt_delay: Duration::from_millis(200),
-        ..SmscConfig::default()
-    };
-    config(&mut base);
-    smsc::start(base).await.expect("smsc starts")
-}
-
-/// Registers a bind named `name` (window 10) to `port`, with `extra` fields; returns its id.
-async fn add_bind(server: &TestServer, name: &str, port: u16, extra: Value) -> String {
-    let mut body = json!({
-        "name": name, "host": "127.0.0.1", "port": port,
-        "systemId": "flit", "password": "secret", "windowSize": WINDOW
-    });
-    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
-        body.extend(extra.clone());
-    }
-    let created = server.admin(Method::POST, "/binds", Some(body)).await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    created.body["data"]["id"].as_str().expect("id").to_string()
-}
-
-/// The bind's live state (`data.state` of `GET /admin/v1/binds/:id`).
-async fn bind_state(server: &TestServer, bind: &str) -> Value {
-    let reply = server
-        .admin(Method::GET, &format!("/binds/{bind}"), None)
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    reply.body["data"]["state"].clone()
-}
-
-/// Polls the bind's state until `done` holds; panics with the last state after `within`.
-async fn wait_state(
-    server: &TestServer,
-    bind: &str,
-    within: Duration,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let state = bind_state(server, bind).await;
-        if done(&state) {
-            return state;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "bind {bind} did not reach the expected state within {within:?}: {state}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn wait_bound(server: &TestServer, bind: &str) {
-    wait_state(server, bind, Duration::from_secs(10), |state| {
-        state["bound"] == true
-    })
-    .await;
-}
-
 /// `count` distinct Ghana mobile numbers, `tag` (10..=99) keeping tests apart.
 fn numbers(tag: u32, count: u32) -> Vec<String> {
     (0..count).map(|i| format!("020{tag}{i:05}")).collect()
-}
-
-/// Sends `text` to `recipients`; returns the message id.
-async fn send(server: &TestServer, recipients: &[String], text: &str) -> String {
-    let sent = server
-        .post(
-            "/api/v1/sms/send",
-            json!({"recipients": recipients, "message": text}),
-        )
-        .await;
-    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
-    sent.body["data"]["messageId"]
-        .as_str()
-        .expect("id")
-        .to_string()
 }
 
 /// A sample of the `/metrics` text: the value of `name` whose labels include every `labels`

@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod backlog;
 mod bad_input;
+mod carrier;
 mod common;
 mod contacts;
 mod credits;

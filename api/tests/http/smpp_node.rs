@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::carrier::bind_state;
 use crate::common::TestServer;
 
 /// `interop/smsc.js` running under node, killed on drop.
@@ -160,14 +161,6 @@ async fn bind(server: &TestServer, port: u16, concatenation: &str) -> String {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("bind {id} to node-smpp never bound");
-}
-
-async fn bind_state(server: &TestServer, bind: &str) -> Value {
-    let reply = server
-        .admin(Method::GET, &format!("/binds/{bind}"), None)
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    reply.body["data"]["state"].clone()
 }
 
 /// Sends `text` to one number; returns (message id, credits used).

@@ -3,72 +3,17 @@
 
 use std::time::Duration;
 
-use flit_loadtest::smsc::{self, SmscConfig, SmscHandle};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::carrier::{add_bind, send, smsc_with, wait_bound};
 use crate::common::TestServer;
-
-async fn smsc_with(config: impl FnOnce(&mut SmscConfig)) -> SmscHandle {
-    let mut base = SmscConfig {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        system_id: Some("flit".into()),
-        password: Some("secret".into()),
-        receipt_delay: Duration::from_millis(200),
-        ..SmscConfig::default()
-    };
-    config(&mut base);
-    smsc::start(base).await.expect("smsc starts")
-}
-
-/// Registers a bind to `port` and returns its id.
-async fn add_bind(server: &TestServer, port: u16, extra: Value) -> String {
-    let mut body = json!({
-        "name": "sim", "host": "127.0.0.1", "port": port,
-        "systemId": "flit", "password": "secret", "windowSize": 10
-    });
-    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
-        body.extend(extra.clone());
-    }
-    let created = server.admin(Method::POST, "/binds", Some(body)).await;
-    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
-    assert!(created.body["data"].get("password").is_none());
-    created.body["data"]["id"].as_str().expect("id").to_string()
-}
-
-async fn wait_bound(server: &TestServer, bind: &str) {
-    for _ in 0..100 {
-        let state = server
-            .admin(Method::GET, &format!("/binds/{bind}"), None)
-            .await;
-        if state.body["data"]["state"]["bound"] == true {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("bind {bind} never bound");
-}
-
-/// Sends `text` to `recipients` with the default key; returns the message id.
-async fn send(server: &TestServer, recipients: &[&str], text: &str) -> String {
-    let sent = server
-        .post(
-            "/api/v1/sms/send",
-            json!({"recipients": recipients, "message": text}),
-        )
-        .await;
-    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
-    sent.body["data"]["messageId"]
-        .as_str()
-        .expect("id")
-        .to_string()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_leave_through_a_bind_and_come_back_delivered() {
     let smsc = smsc_with(|_| {}).await;
     let server = TestServer::start().await;
-    let bind = add_bind(&server, smsc.addr.port(), json!({})).await;
+    let bind = add_bind(&server, "sim", smsc.addr.port(), json!({})).await;
     wait_bound(&server, &bind).await;
     let health = server.request(Method::GET, "/health", None, None).await;
     assert_eq!(health.body["sandbox"], false);
@@ -109,7 +54,7 @@ async fn throttling_and_disconnects_lose_nothing_and_refund_nothing() {
     })
     .await;
     let server = TestServer::start().await;
-    let bind = add_bind(&server, smsc.addr.port(), json!({"windowSize": 5})).await;
+    let bind = add_bind(&server, "sim", smsc.addr.port(), json!({"windowSize": 5})).await;
     wait_bound(&server, &bind).await;
     let recipients: Vec<String> = (0..40).map(|i| format!("02012{i:05}")).collect();
     let recipients: Vec<&str> = recipients.iter().map(String::as_str).collect();
@@ -132,7 +77,7 @@ async fn work_waits_for_a_bind_that_is_down_and_goes_when_it_comes_up() {
         listener.local_addr().expect("addr").port()
     };
     let server = TestServer::start().await;
-    let bind = add_bind(&server, port, json!({})).await;
+    let bind = add_bind(&server, "sim", port, json!({})).await;
     let id = send(&server, &["0201234567"], "patience").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let waiting = server.get(&format!("/api/v1/sms/status/{id}")).await;
@@ -153,7 +98,7 @@ async fn expired_validity_fails_and_refunds_what_never_left() {
         listener.local_addr().expect("addr").port()
     };
     let server = TestServer::start().await;
-    add_bind(&server, port, json!({})).await;
+    add_bind(&server, "sim", port, json!({})).await;
     let sent = server
         .post(
             "/api/v1/sms/send",
@@ -179,7 +124,7 @@ async fn expired_validity_fails_and_refunds_what_never_left() {
 async fn receipts_that_arrive_after_a_restart_still_match() {
     let smsc = smsc_with(|config| config.receipt_delay = Duration::from_millis(1500)).await;
     let server = TestServer::start().await;
-    let bind = add_bind(&server, smsc.addr.port(), json!({})).await;
+    let bind = add_bind(&server, "sim", smsc.addr.port(), json!({})).await;
     wait_bound(&server, &bind).await;
     let id = send(&server, &["0201234567"], "across a restart").await;
     smsc.wait_for_stats(Duration::from_secs(5), |stats| stats.accepted == 1)
@@ -195,7 +140,7 @@ async fn receipts_that_arrive_after_a_restart_still_match() {
 async fn binds_and_routes_are_managed_at_run_time() {
     let smsc = smsc_with(|_| {}).await;
     let server = TestServer::start().await;
-    let bind = add_bind(&server, smsc.addr.port(), json!({})).await;
+    let bind = add_bind(&server, "sim", smsc.addr.port(), json!({})).await;
     let route = server
         .admin(
             Method::POST,
@@ -282,7 +227,7 @@ async fn inbound_sms_reach_the_tenant_that_owns_the_bind_or_the_number() {
         )
         .await;
     assert_eq!(owned.status, StatusCode::CREATED);
-    let bind = add_bind(&server, smsc.addr.port(), json!({})).await;
+    let bind = add_bind(&server, "sim", smsc.addr.port(), json!({})).await;
     wait_bound(&server, &bind).await;
     let long = format!("{} end", "a reply that needs two parts ".repeat(7));
     smsc.send_inbound("233241234567", "233501234567", &long)
@@ -322,7 +267,7 @@ async fn receipts_racing_ahead_of_their_response_are_held_and_matched() {
     })
     .await;
     let server = TestServer::start().await;
-    let bind = add_bind(&server, smsc.addr.port(), json!({})).await;
+    let bind = add_bind(&server, "sim", smsc.addr.port(), json!({})).await;
     wait_bound(&server, &bind).await;
     let id = send(&server, &["0201234567", "0241234567"], &"y".repeat(300)).await;
     let report = server.settled(&id, Duration::from_secs(15)).await;
@@ -339,7 +284,7 @@ async fn garbage_and_slow_responses_lose_nothing() {
     })
     .await;
     let server = TestServer::start().await;
-    let bind = add_bind(&server, smsc.addr.port(), json!({})).await;
+    let bind = add_bind(&server, "sim", smsc.addr.port(), json!({})).await;
     wait_bound(&server, &bind).await;
     let recipients: Vec<String> = (0..30).map(|i| format!("02433{i:05}")).collect();
     let recipients: Vec<&str> = recipients.iter().map(String::as_str).collect();
@@ -355,7 +300,7 @@ async fn garbage_and_slow_responses_lose_nothing() {
 async fn a_permanent_refusal_fails_with_its_code_and_refunds_the_parts() {
     let smsc = smsc_with(|config| config.reject_suffix = Some("9999".into())).await;
     let server = TestServer::start().await;
-    let bind = add_bind(&server, smsc.addr.port(), json!({})).await;
+    let bind = add_bind(&server, "sim", smsc.addr.port(), json!({})).await;
     wait_bound(&server, &bind).await;
     let id = send(&server, &["0201239999", "0201234567"], &"z".repeat(200)).await;
     let report = server.settled(&id, Duration::from_secs(15)).await;
@@ -378,8 +323,8 @@ async fn a_route_fails_over_to_the_bind_that_is_up() {
         listener.local_addr().expect("addr").port()
     };
     let server = TestServer::start().await;
-    let down = add_bind(&server, dead_port, json!({"name": "down"})).await;
-    let up = add_bind(&server, smsc.addr.port(), json!({"name": "up"})).await;
+    let down = add_bind(&server, "sim", dead_port, json!({"name": "down"})).await;
+    let up = add_bind(&server, "sim", smsc.addr.port(), json!({"name": "up"})).await;
     wait_bound(&server, &up).await;
     let route = server
         .admin(
@@ -407,6 +352,7 @@ async fn transmitter_and_receiver_binds_carry_submits_and_receipts() {
     let server = TestServer::start().await;
     let bind = add_bind(
         &server,
+        "sim",
         smsc.addr.port(),
         json!({"bindMode": "transmitter_receiver", "gsm7": "packed"}),
     )
@@ -425,7 +371,7 @@ async fn recipients_not_yet_sent_are_requeued_after_a_restart() {
         listener.local_addr().expect("addr").port()
     };
     let server = TestServer::start().await;
-    let bind = add_bind(&server, port, json!({})).await;
+    let bind = add_bind(&server, "sim", port, json!({})).await;
     let id = send(&server, &["0201234567", "0241234567"], "kept on disk").await;
     let server = server.restart().await;
     let smsc = smsc_with(|config| {
