@@ -13,6 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use flit_storage::{Batch, codec};
+use ractor::ActorRef;
 use ractor::rpc::CallResult;
 
 use crate::contacts::ContactRecord;
@@ -26,7 +27,7 @@ use crate::model::{
 use crate::msisdn::{Country, Msisdn, Validation};
 use crate::segment::{self, TextInfo};
 use crate::templates;
-use crate::tenant::{Charge, IdempotencyClaim, TenantMsg};
+use crate::tenant::{Charge, Claimed, IdempotencyClaim, TenantMsg};
 
 /// Explicit recipients a single request may carry (FlashSMS limit).
 pub const MAX_EXPLICIT_RECIPIENTS: usize = 1_000;
@@ -101,8 +102,8 @@ struct Plan {
 }
 
 impl Plan {
-    fn credits(&self) -> i64 {
-        self.parts * self.price
+    fn credits(&self) -> Result<i64, EngineError> {
+        credits_for(self.parts, self.price)
     }
 }
 
@@ -125,44 +126,33 @@ impl Engine {
         tenant: TenantId,
         request: SendRequest,
     ) -> Result<SendOutcome, EngineError> {
-        let claim = request.idempotency;
-        match self.accept(tenant, request).await {
-            Err(
-                error @ (EngineError::Invalid { .. }
-                | EngineError::NotFound { .. }
-                | EngineError::InsufficientCredits { .. }),
-            ) => match claim {
-                Some(claim) => Ok(self.replay(tenant, claim).await?.ok_or(error)?),
-                None => Err(error),
-            },
-            other => other,
-        }
-    }
-
-    async fn replay(
-        &self,
-        tenant: TenantId,
-        claim: IdempotencyClaim,
-    ) -> Result<Option<SendOutcome>, EngineError> {
+        let Some(claim) = request.idempotency else {
+            return self.accept(tenant, request, None).await;
+        };
+        // The key is claimed before any planning: a retry of a send already accepted (or still
+        // being accepted) never plans, writes or charges anything.
         let entry = self.entry(tenant)?;
         let actor = self.actor(&entry)?;
-        let replayed = match actor
-            .call(|reply| TenantMsg::Replay(claim, reply), None)
+        let claimed = match actor
+            .call(|reply| TenantMsg::Claim(claim, reply), None)
             .await
         {
             Ok(CallResult::Success(result)) => result?,
-            _ => {
-                return Err(EngineError::Unavailable(
-                    "the tenant's account is restarting".into(),
-                ));
-            }
+            _ => return Err(restarting()),
         };
-        match replayed {
-            Some(charged) => {
-                charged.durable.await?;
-                Ok(Some(charged.outcome))
+        match claimed {
+            Claimed::Replay(first) => {
+                first.durable.await?;
+                Ok(first.outcome)
             }
-            None => Ok(None),
+            Claimed::Fresh => {
+                let guard = ClaimGuard {
+                    actor,
+                    key_hash: claim.key_hash,
+                    held: true,
+                };
+                self.accept(tenant, request, Some(guard)).await
+            }
         }
     }
 
@@ -309,10 +299,13 @@ impl Engine {
         })
     }
 
+    /// Plans, charges and stores a send; `claim` holds its `Idempotency-Key` until the charge
+    /// is recorded (dropping it on any early return lets the key go).
     async fn accept(
         &self,
         tenant: TenantId,
         request: SendRequest,
+        claim: Option<ClaimGuard>,
     ) -> Result<SendOutcome, EngineError> {
         let entry = self.entry(tenant)?;
         if let Some(campaign) = &request.campaign
@@ -328,7 +321,7 @@ impl Engine {
         let sender = self.resolve_sender(&entry, request.sender.as_deref())?;
         let request = Arc::new(request);
         let plan = self.plan_send(tenant, request.clone()).await?;
-        let cost = plan.credits();
+        let cost = plan.credits()?;
         if cost > entry.shared.balance() {
             // The actor decides for real below; this spares writing rows for a sure 402.
             return Err(EngineError::InsufficientCredits {
@@ -385,12 +378,6 @@ impl Engine {
                 batch.put(layout::RECIPIENTS, key, value);
             }
         } else {
-            // A retry of a large send must not write a second set of rows first.
-            if let Some(claim) = request.idempotency
-                && let Some(first) = self.replay(tenant, claim).await?
-            {
-                return Ok(first);
-            }
             // Not yet referenced by any message: invisible until the final batch lands.
             for (chunk, planned) in plan.recipients.chunks(CHUNK).enumerate() {
                 let mut rows = Batch::with_capacity(CHUNK / BLOCK);
@@ -446,16 +433,20 @@ impl Engine {
             )),
         };
         let charged = match charged {
-            Ok(charged) => charged,
+            Ok(charged) => {
+                // The actor holds the answer under the key from here on.
+                if let Some(claim) = claim {
+                    claim.disarm();
+                }
+                charged
+            }
             Err(error) => {
                 if count > CHUNK {
                     self.forget_rows(message_id, count);
                 }
                 return Err(match error {
                     crate::tenant::ChargeError::Storage(flit_storage::StorageError::Closed) => {
-                        EngineError::Unavailable(
-                            "the tenant's account is restarting; retry shortly".into(),
-                        )
+                        restarting()
                     }
                     other => other.into(),
                 });
@@ -516,7 +507,7 @@ impl Engine {
                 format!("`recipientCount` must be between 1 and {MAX_ESTIMATE_RECIPIENTS}"),
             ));
         }
-        let credits_required = info.parts as i64 * recipient_count as i64 * price;
+        let credits_required = credits_for(info.parts as i64 * recipient_count as i64, price)?;
         let current_balance = entry.shared.balance();
         Ok(Estimate {
             text: info,
@@ -537,7 +528,7 @@ impl Engine {
         let entry = self.entry(tenant)?;
         let plan = self.plan_send(tenant, Arc::new(request)).await?;
         let current_balance = entry.shared.balance();
-        let credits_required = plan.credits();
+        let credits_required = plan.credits()?;
         Ok(Estimate {
             text: plan.info,
             recipient_count: plan.recipients.len() as u64,
@@ -577,6 +568,46 @@ impl Engine {
                 }),
         }
     }
+}
+
+/// An `Idempotency-Key` this request holds in its tenant's actor; dropped before the charge
+/// is recorded (an error, a refusal, a cancelled request), it lets the key go.
+struct ClaimGuard {
+    actor: ActorRef<TenantMsg>,
+    key_hash: [u8; 32],
+    held: bool,
+}
+
+impl ClaimGuard {
+    /// The charge is recorded: the actor answers retries from its own record now.
+    fn disarm(mut self) {
+        self.held = false;
+    }
+}
+
+impl Drop for ClaimGuard {
+    fn drop(&mut self) {
+        if self.held {
+            // A dead actor took its claims with it: nothing to release then.
+            let _ = self.actor.cast(TenantMsg::Release(self.key_hash));
+        }
+    }
+}
+
+/// The credits `parts` segments cost at `price` each.
+pub(crate) fn credits_for(parts: i64, price: i64) -> Result<i64, EngineError> {
+    parts.checked_mul(price).ok_or_else(too_costly)
+}
+
+fn too_costly() -> EngineError {
+    EngineError::invalid(
+        "invalid_amount",
+        "the cost of this send is beyond the representable range",
+    )
+}
+
+fn restarting() -> EngineError {
+    EngineError::Unavailable("the tenant's account is restarting; retry shortly".into())
 }
 
 fn analyse_text(text: &str, max_parts: usize) -> Result<TextInfo, EngineError> {
@@ -659,7 +690,10 @@ impl PlanBuilder<'_> {
                 info
             }
         };
-        self.parts += info.parts as i64;
+        self.parts = self
+            .parts
+            .checked_add(info.parts as i64)
+            .ok_or_else(too_costly)?;
         self.recipients.push(Planned {
             msisdn,
             text,

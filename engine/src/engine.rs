@@ -622,7 +622,7 @@ impl Engine {
         }
         if amount == 0
             || (kind != TransactionKind::Adjustment && amount < 0)
-            || amount.abs() > MAX_CREDIT_AMOUNT
+            || !(-MAX_CREDIT_AMOUNT..=MAX_CREDIT_AMOUNT).contains(&amount)
         {
             return Err(EngineError::invalid(
                 "invalid_amount",

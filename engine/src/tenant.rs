@@ -26,8 +26,11 @@ use crate::model::{
     now_millis,
 };
 
-/// Idempotency records kept in memory per tenant; older ones are still found on disk.
+/// Durable idempotency records kept in memory per tenant; older ones are still found on disk.
 const IDEMPOTENCY_MEMORY: usize = 10_000;
+/// Durable answers listing more invalid recipients than this stay on disk only, so memory
+/// stays bounded; until durable, every answer is kept whatever it holds.
+const IDEMPOTENCY_MEMORY_MAX_INVALID: usize = 16;
 
 /// State shared with readers, so `GET /balance` never queues behind charges.
 #[derive(Debug, Default)]
@@ -96,14 +99,26 @@ pub enum ChargeError {
     Storage(#[from] StorageError),
 }
 
+/// The actor's answer to a send that carries an `Idempotency-Key`, given before any planning.
+pub enum Claimed {
+    /// The key is this request's until it charges or lets go (`TenantMsg::Release`); retries
+    /// that arrive meanwhile wait for it.
+    Fresh,
+    /// A send under this key was accepted: its first answer.
+    Replay(Charged),
+}
+
 pub enum TenantMsg {
     Charge(Box<Charge>, RpcReplyPort<Result<Charged, ChargeError>>),
     Credit(Credit, RpcReplyPort<Result<Credited, ChargeError>>),
-    /// The first answer to a send under this key, if there was one.
-    Replay(
-        IdempotencyClaim,
-        RpcReplyPort<Result<Option<Charged>, ChargeError>>,
-    ),
+    /// Claims a key for a send about to be planned. The reply is held while another request
+    /// holds the claim: it comes when that one charges (a replay) or lets go (`Fresh`).
+    Claim(IdempotencyClaim, RpcReplyPort<Result<Claimed, ChargeError>>),
+    /// The holder of a claim gave up without charging (refused, failed or cancelled).
+    Release([u8; 32]),
+    /// Every batch submitted before this key's answer is durable: the answer no longer
+    /// needs to be held in memory to be found.
+    Settled([u8; 32]),
     /// A submitted batch failed to commit: re-read the balance from the durable ledger.
     Resync,
 }
@@ -121,8 +136,20 @@ pub struct TenantState {
     store: Store,
     shared: Arc<TenantShared>,
     balance: i64,
+    /// Keys claimed by a send still being planned, with the retries waiting for its answer.
+    claims: HashMap<[u8; 32], Claim>,
+    /// Answers submitted but maybe not durable yet: the store cannot find them, so they are
+    /// held here, whatever their size, until `Settled`.
+    unsettled: HashMap<[u8; 32], IdempotencyRecord>,
+    /// Durable answers, the most recent `IDEMPOTENCY_MEMORY`, so replays skip a disk read.
     recent_idempotency: HashMap<[u8; 32], IdempotencyRecord>,
     recent_order: VecDeque<[u8; 32]>,
+}
+
+/// A key claimed by a send in planning.
+struct Claim {
+    fingerprint: [u8; 32],
+    waiting: Vec<RpcReplyPort<Result<Claimed, ChargeError>>>,
 }
 
 impl Actor for TenantActor {
@@ -145,6 +172,8 @@ impl Actor for TenantActor {
             store: args.store,
             shared: args.shared,
             balance,
+            claims: HashMap::new(),
+            unsettled: HashMap::new(),
             recent_idempotency: HashMap::new(),
             recent_order: VecDeque::new(),
         })
@@ -152,20 +181,20 @@ impl Actor for TenantActor {
 
     async fn handle(
         &self,
-        _myself: ActorRef<TenantMsg>,
+        myself: ActorRef<TenantMsg>,
         message: TenantMsg,
         state: &mut TenantState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
             TenantMsg::Charge(charge, reply) => {
-                let _ = reply.send(state.charge(*charge));
+                let _ = reply.send(state.charge(*charge, &myself));
             }
             TenantMsg::Credit(credit, reply) => {
-                let _ = reply.send(state.credit(credit));
+                let _ = reply.send(state.credit(credit, &myself));
             }
-            TenantMsg::Replay(claim, reply) => {
-                let _ = reply.send(state.replay(&claim));
-            }
+            TenantMsg::Claim(claim, reply) => state.claim(claim, reply),
+            TenantMsg::Release(key_hash) => state.release(key_hash),
+            TenantMsg::Settled(key_hash) => state.settled(key_hash),
             TenantMsg::Resync => {
                 // A failed commit leaves the store failed (fail-stop): the barrier fails too and
                 // the actor stops, so nothing is charged on a ledger whose end is unknown.
@@ -179,7 +208,11 @@ impl Actor for TenantActor {
 }
 
 impl TenantState {
-    fn charge(&mut self, charge: Charge) -> Result<Charged, ChargeError> {
+    fn charge(
+        &mut self,
+        charge: Charge,
+        myself: &ActorRef<TenantMsg>,
+    ) -> Result<Charged, ChargeError> {
         if let Some(claim) = charge.idempotency
             && let Some(replayed) = self.replay(&claim)?
         {
@@ -209,11 +242,89 @@ impl TenantState {
             self.record_idempotent(&mut batch, claim, IdempotentOutcome::Send(outcome.clone()));
         }
         self.apply(transaction.balance);
+        let durable = self.store.submit(batch);
+        if let Some(claim) = charge.idempotency {
+            self.settle_later(claim.key_hash, myself);
+            // Retries that waited for this claim get its answer.
+            if let Some(waiting) = self.claims.remove(&claim.key_hash) {
+                for retry in waiting.waiting {
+                    let _ = retry.send(Ok(Claimed::Replay(Charged {
+                        outcome: outcome.clone(),
+                        durable: self.store.submit(Batch::new()),
+                        replayed: true,
+                    })));
+                }
+            }
+        }
         Ok(Charged {
             outcome,
-            durable: self.store.submit(batch),
+            durable,
             replayed: false,
         })
+    }
+
+    fn claim(
+        &mut self,
+        claim: IdempotencyClaim,
+        reply: RpcReplyPort<Result<Claimed, ChargeError>>,
+    ) {
+        if let Some(held) = self.claims.get_mut(&claim.key_hash) {
+            if held.fingerprint == claim.fingerprint {
+                held.waiting.push(reply);
+            } else {
+                let _ = reply.send(Err(ChargeError::IdempotencyConflict));
+            }
+            return;
+        }
+        let answer = match self.replay(&claim) {
+            Ok(Some(replayed)) => Ok(Claimed::Replay(replayed)),
+            Ok(None) => {
+                self.claims.insert(
+                    claim.key_hash,
+                    Claim {
+                        fingerprint: claim.fingerprint,
+                        waiting: Vec::new(),
+                    },
+                );
+                Ok(Claimed::Fresh)
+            }
+            Err(error) => Err(error),
+        };
+        let _ = reply.send(answer);
+    }
+
+    /// The holder let go without charging: the first retry still waiting takes the claim
+    /// over (and plans the send itself); the others wait on.
+    fn release(&mut self, key_hash: [u8; 32]) {
+        let Some(held) = self.claims.get_mut(&key_hash) else {
+            return;
+        };
+        while !held.waiting.is_empty() {
+            let next = held.waiting.remove(0);
+            if next.send(Ok(Claimed::Fresh)).is_ok() {
+                return;
+            }
+        }
+        self.claims.remove(&key_hash);
+    }
+
+    /// Asks to be told once everything submitted so far (this key's answer included) is
+    /// durable; batches commit in submission order, so an empty one is a barrier.
+    fn settle_later(&self, key_hash: [u8; 32], myself: &ActorRef<TenantMsg>) {
+        let barrier = self.store.submit(Batch::new());
+        let myself = myself.clone();
+        tokio::spawn(async move {
+            // A failed commit stops the actor (Resync): nothing to settle then.
+            if barrier.await.is_ok() {
+                let _ = myself.cast(TenantMsg::Settled(key_hash));
+            }
+        });
+    }
+
+    fn settled(&mut self, key_hash: [u8; 32]) {
+        if let Some(record) = self.unsettled.remove(&key_hash) {
+            self.remember_idempotent(key_hash, record);
+        }
     }
 
     fn replay(&self, claim: &IdempotencyClaim) -> Result<Option<Charged>, ChargeError> {
@@ -232,7 +343,11 @@ impl TenantState {
         }))
     }
 
-    fn credit(&mut self, credit: Credit) -> Result<Credited, ChargeError> {
+    fn credit(
+        &mut self,
+        credit: Credit,
+        myself: &ActorRef<TenantMsg>,
+    ) -> Result<Credited, ChargeError> {
         if let Some(claim) = credit.idempotency
             && let Some(first) = self.find_idempotent(&claim)?
         {
@@ -245,7 +360,11 @@ impl TenantState {
                 replayed: true,
             });
         }
-        if self.balance + credit.amount < 0 {
+        if self
+            .balance
+            .checked_add(credit.amount)
+            .is_some_and(|balance| balance < 0)
+        {
             return Err(ChargeError::InsufficientCredits {
                 required: -credit.amount,
                 balance: self.balance,
@@ -274,9 +393,13 @@ impl TenantState {
             );
         }
         self.apply(transaction.balance);
+        let durable = self.store.submit(batch);
+        if let Some(claim) = credit.idempotency {
+            self.settle_later(claim.key_hash, myself);
+        }
         Ok(Credited {
             transaction,
-            durable: self.store.submit(batch),
+            durable,
             replayed: false,
         })
     }
@@ -314,7 +437,11 @@ impl TenantState {
         &self,
         claim: &IdempotencyClaim,
     ) -> Result<Option<IdempotentOutcome>, ChargeError> {
-        let record = match self.recent_idempotency.get(&claim.key_hash) {
+        let held = self
+            .unsettled
+            .get(&claim.key_hash)
+            .or_else(|| self.recent_idempotency.get(&claim.key_hash));
+        let record = match held {
             Some(record) => record.clone(),
             None => {
                 let key = layout::idempotency_key(self.tenant, &claim.key_hash);
@@ -346,13 +473,13 @@ impl TenantState {
             layout::idempotency_key(self.tenant, &claim.key_hash),
             codec::encode(&record),
         );
-        self.remember_idempotent(claim.key_hash, record);
+        self.unsettled.insert(claim.key_hash, record);
     }
 
+    /// Keeps a durable answer in memory, unless it is big.
     fn remember_idempotent(&mut self, key_hash: [u8; 32], record: IdempotencyRecord) {
-        // Big answers (long invalid lists) stay on disk only, so memory stays bounded.
         if let IdempotentOutcome::Send(outcome) = &record.outcome
-            && outcome.invalid_recipients.len() > 16
+            && outcome.invalid_recipients.len() > IDEMPOTENCY_MEMORY_MAX_INVALID
         {
             return;
         }

@@ -149,6 +149,21 @@ async fn credits_are_ledgered_and_sender_ids_approved() {
             .await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
     }
+    // The most negative i64 has no absolute value: refused by the size check, not by luck.
+    let smallest = server
+        .admin(
+            Method::POST,
+            &format!("/tenants/{tenant}/credits"),
+            Some(json!({"amount": i64::MIN, "type": "ADJUSTMENT"})),
+        )
+        .await;
+    assert_eq!(
+        smallest.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        smallest.body
+    );
+    assert_eq!(smallest.code(), "invalid_amount");
     assert_eq!(server.ledger_sum(&key).await, 200);
 
     let sender = server

@@ -382,6 +382,47 @@ async fn concurrent_idempotent_retries_charge_once() {
     assert_eq!(server.balance().await, 999);
 }
 
+/// A retry that overlaps its original waits for it, whatever the answer holds: here an answer
+/// listing 17 invalid numbers, more than the tenant actor keeps in memory once durable.
+#[tokio::test]
+async fn overlapping_retries_with_a_long_invalid_list_charge_once() {
+    let server = TestServer::start().await;
+    let mut recipients = vec!["0201234567".to_string()];
+    recipients.extend((0..17).map(|i| format!("12{i}")));
+    for trial in 0..5 {
+        let key = format!("overlap-{trial}");
+        let body = json!({"recipients": recipients, "message": "once"});
+        let mut tasks = Vec::new();
+        for _ in 0..40 {
+            let request = server
+                .client
+                .post(format!("{}/api/v1/sms/send", server.base))
+                .bearer_auth(&server.api_key)
+                .header("Idempotency-Key", &key)
+                .json(&body);
+            tasks.push(tokio::spawn(async move {
+                TestServer::reply(request.send().await.expect("sent")).await
+            }));
+        }
+        let mut ids = std::collections::HashSet::new();
+        for task in tasks {
+            let reply = task.await.expect("task");
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            assert_eq!(
+                reply.body["data"]["invalidRecipients"]
+                    .as_array()
+                    .map(Vec::len),
+                Some(17)
+            );
+            ids.insert(reply.body["data"]["messageId"].to_string());
+        }
+        assert_eq!(ids.len(), 1, "trial {trial}: one message for one key");
+        assert_eq!(server.balance().await, 1000 - (trial + 1));
+    }
+    let history = server.get("/api/v1/sms").await;
+    assert_eq!(history.body["data"]["pagination"]["total"], 5);
+}
+
 #[tokio::test]
 async fn sandbox_delivers_and_fails_numbers_ending_in_0000() {
     let server = TestServer::start().await;

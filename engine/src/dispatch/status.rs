@@ -633,14 +633,17 @@ impl StatusState {
             .message(job.tenant, job.message)?
             .map(|message| message.price_per_part)
             .unwrap_or(0);
-        let amount = i64::from(owed_parts) * price;
+        let amount = crate::accept::credits_for(i64::from(owed_parts), price)?;
         if amount > 0 {
             let key = layout::refund_due_key(job.tenant, job.message, job.index);
             drain
                 .batch
                 .put(layout::REFUNDS_DUE, key.clone(), codec::encode(&amount));
             let owed = drain.refunds.entry((job.tenant, job.message)).or_default();
-            owed.credits += amount;
+            owed.credits = owed
+                .credits
+                .checked_add(amount)
+                .ok_or("refund beyond the representable range")?;
             owed.parts += u64::from(owed_parts);
             owed.debts.push(key);
         }
