@@ -10,9 +10,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
+use flit_engine::Validation;
 use flit_engine::ids::{ApiKeyId, TenantId};
-use flit_engine::model::{ApiKeyRecord, Scopes, TenantRecord, TransactionKind};
-use flit_engine::msisdn::Validation;
+use flit_engine::{ApiKeyRecord, Scopes, TenantRecord, TransactionKind};
 use flit_engine::{NewTenant, TenantPatch};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -150,13 +150,13 @@ pub(crate) async fn create_tenant(
     // Checked before anything is created, so a refused request leaves no tenant behind.
     if body
         .credits
-        .is_some_and(|credits| !(0..=flit_engine::engine::MAX_CREDIT_AMOUNT).contains(&credits))
+        .is_some_and(|credits| !(0..=flit_engine::MAX_CREDIT_AMOUNT).contains(&credits))
     {
         return Err(ApiError::bad_request(
             "invalid_amount",
             format!(
                 "`credits` must be from 0 to {}",
-                flit_engine::engine::MAX_CREDIT_AMOUNT
+                flit_engine::MAX_CREDIT_AMOUNT
             ),
         ));
     }
@@ -328,7 +328,7 @@ pub struct NewKeyBody {
 }
 
 fn scopes_schema() -> utoipa::openapi::Array {
-    let names: Vec<&str> = flit_engine::model::Scopes::all()
+    let names: Vec<&str> = flit_engine::Scopes::all()
         .iter()
         .map(|scope| scope.as_str())
         .collect();

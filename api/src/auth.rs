@@ -7,8 +7,8 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use flit_engine::model::{ApiKeyRecord, Scope};
 use flit_engine::secrets;
+use flit_engine::{ApiKeyRecord, Scope};
 
 use crate::error::ApiError;
 use crate::state::AppState;

@@ -8,9 +8,9 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
-use flit_engine::model::{Scopes, TransactionKind};
 use flit_engine::secrets;
 use flit_engine::{Engine, NewTenant};
+use flit_engine::{Scopes, TransactionKind};
 use serde::Serialize;
 
 use crate::config::Config;

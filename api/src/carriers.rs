@@ -6,10 +6,10 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use flit_engine::binds::{NewBind, NewRoute};
-use flit_engine::dispatch::{BindSnapshot, RouteRecord};
+use flit_engine::BindRecord;
 use flit_engine::ids::{BindId, RouteId, TenantId};
-use flit_engine::model::BindRecord;
+use flit_engine::{BindSnapshot, RouteRecord};
+use flit_engine::{NewBind, NewRoute};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use flit_storage::BackendKind;
+use flit_engine::{BackendKind, Engine};
 use serde::Deserialize;
 
 /// Keys of the configuration file; every one can also come from `FLIT_<KEY>` or a flag.
@@ -126,9 +126,7 @@ impl Config {
         let storage = match storage {
             Some(name) => name.parse().map_err(|_| ConfigError::Storage(name))?,
             // Unnamed: the backend the data dir already holds, else the default.
-            None => {
-                flit_storage::Store::existing_backend(&data_dir.join(STORE_DIR)).unwrap_or_default()
-            }
+            None => Engine::existing_backend(&data_dir.join(STORE_DIR)).unwrap_or_default(),
         };
         let header_read_timeout = timeout(
             "header_read_timeout_secs",

@@ -5,8 +5,8 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
+use flit_engine::IdempotencyClaim;
 use flit_engine::secrets::sha256;
-use flit_engine::tenant::IdempotencyClaim;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;

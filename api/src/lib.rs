@@ -80,7 +80,7 @@ pub(crate) async fn health(State(state): State<Arc<AppState>>) -> impl IntoRespo
         .collect();
     axum::Json(Health {
         status: "ok",
-        storage: state.engine.store().kind().to_string(),
+        storage: state.engine.backend().to_string(),
         sandbox,
         warnings: if sandbox {
             vec![SANDBOX_WARNING]

@@ -25,7 +25,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::serve::Listener;
 use flit_engine::{Engine, EngineConfig};
-use flit_storage::{Store, StoreOptions};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -57,17 +56,17 @@ impl Server {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
         let store_dir = config.data_dir.join(crate::config::STORE_DIR);
-        let store = Store::open(config.storage, &store_dir, StoreOptions::default())
-            .with_context(|| format!("cannot open the store in {}", store_dir.display()))?;
         let engine = Engine::open(
-            store,
+            &store_dir,
+            config.storage,
             EngineConfig {
                 default_country: config.default_country.clone(),
                 max_backlog: config.max_backlog,
                 ..EngineConfig::default()
             },
         )
-        .await?;
+        .await
+        .with_context(|| format!("cannot open the store in {}", store_dir.display()))?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;

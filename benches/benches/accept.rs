@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
+use flit_engine::TransactionKind;
 use flit_engine::ids::TenantId;
-use flit_engine::model::TransactionKind;
+use flit_engine::{BackendKind, CommitStats};
 use flit_engine::{Engine, EngineConfig, NewTenant, SendRequest};
-use flit_storage::{BackendKind, CommitStats, Store, StoreOptions};
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
 
@@ -40,8 +40,9 @@ struct Fixture {
 
 async fn fixture(kind: BackendKind) -> Fixture {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let store = Store::open(kind, dir.path(), StoreOptions::default()).unwrap();
-    let engine = Engine::open(store, EngineConfig::default()).await.unwrap();
+    let engine = Engine::open(dir.path(), kind, EngineConfig::default())
+        .await
+        .unwrap();
     let tenant = engine
         .create_tenant(NewTenant {
             name: "bench".into(),
@@ -122,7 +123,7 @@ fn report_drain(runtime: &Runtime, engine: &Engine, sent: &AtomicU64, what: &str
 /// Batches per sync since `before`: what group commit shared. During sends this includes the
 /// status writer's batches.
 fn report_commits(engine: &Engine, before: CommitStats, what: &str) {
-    let after = engine.store().stats();
+    let after = engine.commit_stats();
     let (batches, syncs) = (after.batches - before.batches, after.syncs - before.syncs);
     if syncs == 0 {
         return; // filtered out
@@ -179,7 +180,7 @@ fn accept(c: &mut Criterion) {
             &format!("{kind} send/1_recipient"),
         );
 
-        let before = engine.store().stats();
+        let before = engine.commit_stats();
         group.throughput(Throughput::Elements(CONCURRENT as u64));
         group.bench_function(
             BenchmarkId::new("send/64_concurrent_1_recipient", kind),
@@ -255,7 +256,7 @@ fn accept(c: &mut Criterion) {
             });
         });
 
-        let before = engine.store().stats();
+        let before = engine.commit_stats();
         group.throughput(Throughput::Elements(CONCURRENT as u64));
         group.bench_function(BenchmarkId::new("add_credits/64_concurrent", kind), |b| {
             b.iter_custom(|iters| {

@@ -19,10 +19,10 @@ use std::hint::black_box;
 use std::str::FromStr;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use flit_engine::smpp::coding::{self, DATA_CODING_DEFAULT, DATA_CODING_UCS2};
-use flit_engine::smpp::{
-    Concatenation, Gsm7Mode, ReceiptState, Submit, normalise_smsc_id, parse_receipt_text, pdu,
-    smsc_id_keys,
+use flit_engine::testing::smpp::coding::{self, DATA_CODING_DEFAULT, DATA_CODING_UCS2};
+use flit_engine::testing::smpp::{
+    Concatenation, Gsm7Mode, ReceiptState, Submit, alternate_smsc_ids, normalise_smsc_id,
+    parse_receipt_text, pdu,
 };
 use rusmpp::pdus::DeliverSm;
 use rusmpp::tlvs::MessageDeliveryRequestTlvValue;
@@ -158,7 +158,10 @@ fn receipt_frame(with_tlvs: bool) -> BytesMut {
 }
 
 /// What the session does with a frame off the wire that turns out to be a receipt.
-fn decode_receipt(codec: &mut CommandCodec, frame: &mut BytesMut) -> flit_engine::smpp::Receipt {
+fn decode_receipt(
+    codec: &mut CommandCodec,
+    frame: &mut BytesMut,
+) -> flit_engine::testing::smpp::Receipt {
     let command = codec.decode(frame).unwrap().unwrap();
     let Some(Pdu::DeliverSm(deliver)) = command.pdu() else {
         panic!("not a deliver_sm")
@@ -214,8 +217,8 @@ fn receipts(c: &mut Criterion) {
         group.bench_function(format!("normalise_smsc_id/{name}"), |b| {
             b.iter(|| normalise_smsc_id(black_box(id)))
         });
-        group.bench_function(format!("smsc_id_keys/{name}"), |b| {
-            b.iter(|| smsc_id_keys(black_box(id)))
+        group.bench_function(format!("alternate_smsc_ids/{name}"), |b| {
+            b.iter(|| alternate_smsc_ids(black_box(id)))
         });
     }
     group.finish();

@@ -6,8 +6,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use flit_engine::msisdn::{Country, Msisdn, Validation};
-use flit_engine::segment;
+use flit_engine::text;
+use flit_engine::{Country, Msisdn, Validation};
 
 fn segmentation(c: &mut Criterion) {
     let gsm_160: String = "Your code is 123456. It expires in 10 minutes. Do not share it. "
@@ -26,23 +26,23 @@ fn segmentation(c: &mut Criterion) {
         "Привет, мир! ".chars().cycle().take(60).collect::<String>(),
         "😀🎉👍🇬".chars().cycle().take(5).collect::<String>()
     );
-    assert_eq!(segment::analyse(&gsm_160).parts, 1);
-    assert_eq!(segment::analyse(&gsm_918).parts, 6);
-    assert_eq!(segment::analyse(&ucs2_70).units, 70);
-    assert_eq!(segment::analyse(&ucs2_70).parts, 1);
+    assert_eq!(text::analyse(&gsm_160).parts, 1);
+    assert_eq!(text::analyse(&gsm_918).parts, 6);
+    assert_eq!(text::analyse(&ucs2_70).units, 70);
+    assert_eq!(text::analyse(&ucs2_70).parts, 1);
 
     let mut group = c.benchmark_group("segment");
     group.bench_function("analyse/gsm7_160", |b| {
-        b.iter(|| segment::analyse(black_box(&gsm_160)))
+        b.iter(|| text::analyse(black_box(&gsm_160)))
     });
     group.bench_function("analyse/gsm7_918", |b| {
-        b.iter(|| segment::analyse(black_box(&gsm_918)))
+        b.iter(|| text::analyse(black_box(&gsm_918)))
     });
     group.bench_function("analyse/ucs2_70_emoji", |b| {
-        b.iter(|| segment::analyse(black_box(&ucs2_70)))
+        b.iter(|| text::analyse(black_box(&ucs2_70)))
     });
     group.bench_function("split/gsm7_918", |b| {
-        b.iter(|| segment::split(black_box(&gsm_918)))
+        b.iter(|| text::split(black_box(&gsm_918)))
     });
     group.finish();
 }

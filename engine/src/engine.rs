@@ -4,23 +4,24 @@
 use std::sync::{Arc, RwLock};
 
 use dashmap::DashMap;
-use flit_storage::{Batch, Scan, Store, codec};
+use flit_storage::{BackendKind, Batch, CommitStats, Scan, Store, StoreOptions, codec};
 use ractor::{Actor, ActorRef, rpc::CallResult};
 use serde::de::DeserializeOwned;
 
-use crate::dispatch::bind::BindKind;
+use crate::channel::bind::BindKind;
 use crate::dispatch::{BindShared, BindSnapshot, DispatchShared, TenantLink, jobs_for};
 use crate::error::EngineError;
 use crate::ids::{ApiKeyId, MessageId, SenderId, TenantId};
-use crate::layout;
-use crate::model::{
+use crate::numbers::{Country, Validation};
+use crate::secrets;
+use crate::slot::TenantSlot;
+use crate::store::records::{
     ApiKeyRecord, MessageRecord, MessageStatus, RecipientRecord, Scopes, SenderIdRecord,
     SenderStatus, TenantRecord, TransactionKind, TransactionRecord, UnixMillis, now_millis,
 };
-use crate::msisdn::{Country, Validation};
-use crate::secrets;
-use crate::supervisor::{RootSupervisor, SupervisorMsg, TenantSlot};
-use crate::tenant::{Credit, IdempotencyClaim, TenantMsg, TenantShared};
+use crate::store::tables;
+use crate::supervisor::{RootSupervisor, SupervisorMsg};
+use crate::tenants::actor::{Credit, IdempotencyClaim, TenantMsg, TenantShared};
 
 /// Settings that apply to tenants unless a tenant overrides them.
 #[derive(Clone, Debug)]
@@ -45,7 +46,7 @@ impl Default for EngineConfig {
             default_country: "GH".to_string(),
             default_rate_limit_per_minute: 100,
             default_price_per_part: 1,
-            default_max_parts: crate::segment::DEFAULT_MAX_PARTS as u32,
+            default_max_parts: crate::text::DEFAULT_MAX_PARTS as u32,
             max_backlog: DEFAULT_MAX_BACKLOG,
         }
     }
@@ -133,9 +134,25 @@ pub struct PageRequest {
 }
 
 impl Engine {
-    /// Opens the engine on `store`: loads tenants and keys, starts the supervision tree.
+    /// Opens (creating if needed) the store of `backend` in `dir`, then the engine on it.
     /// Must run inside a tokio runtime.
-    pub async fn open(store: Store, config: EngineConfig) -> Result<Engine, EngineError> {
+    pub async fn open(
+        dir: &std::path::Path,
+        backend: BackendKind,
+        config: EngineConfig,
+    ) -> Result<Engine, EngineError> {
+        let store = Store::open(backend, dir, StoreOptions::default())?;
+        Engine::open_on(store, config).await
+    }
+
+    /// The backend whose data is in `dir`, if one has data there: a data dir keeps its backend
+    /// when the operator names none.
+    pub fn existing_backend(dir: &std::path::Path) -> Option<BackendKind> {
+        Store::existing_backend(dir)
+    }
+
+    /// Opens the engine on `store`: loads tenants and keys, starts the supervision tree.
+    async fn open_on(store: Store, config: EngineConfig) -> Result<Engine, EngineError> {
         let (supervisor, _join) = Actor::spawn(None, RootSupervisor, store.clone())
             .await
             .map_err(|error| EngineError::Unavailable(format!("supervisor: {error}")))?;
@@ -150,10 +167,10 @@ impl Engine {
                 dispatch,
             }),
         };
-        for tenant in engine.scan_all::<TenantRecord>(Scan::prefix(layout::TENANTS, &[]))? {
+        for tenant in engine.scan_all::<TenantRecord>(Scan::prefix(tables::TENANTS, &[]))? {
             engine.start_tenant(tenant).await?;
         }
-        for key in engine.scan_all::<ApiKeyRecord>(Scan::prefix(layout::API_KEYS, &[]))? {
+        for key in engine.scan_all::<ApiKeyRecord>(Scan::prefix(tables::API_KEYS, &[]))? {
             if key.revoked_at.is_none() {
                 engine.inner.keys_by_hash.insert(key.secret_hash, key);
             }
@@ -200,7 +217,7 @@ impl Engine {
         for (key, value) in self
             .inner
             .store
-            .scan(&Scan::prefix(layout::DISPATCH, &[]))?
+            .scan(&Scan::prefix(tables::DISPATCH, &[]))?
             .items
         {
             let (Ok(message), Ok(tenant)) = (
@@ -212,11 +229,13 @@ impl Engine {
             let Some(message) = self.message(tenant, MessageId::from_bytes(message))? else {
                 continue;
             };
-            let pending: Vec<(u32, crate::msisdn::Msisdn, u16, Option<Arc<str>>)> = self
+            let pending: Vec<(u32, crate::numbers::Msisdn, u16, Option<Arc<str>>)> = self
                 .recipient_records(message.id)?
                 .into_iter()
                 .enumerate()
-                .filter(|(_, recipient)| recipient.status == crate::model::RecipientStatus::Pending)
+                .filter(|(_, recipient)| {
+                    recipient.status == crate::store::records::RecipientStatus::Pending
+                })
                 .map(|(index, recipient)| {
                     (
                         index as u32,
@@ -258,25 +277,6 @@ impl Engine {
         self.inner.dispatch.is_sandbox()
     }
 
-    /// The dispatch actors as they run now (router, status writer, each bind), so tests can
-    /// kill them and watch the supervisor bring them back.
-    pub fn dispatch_actors(&self) -> Vec<(String, ractor::ActorCell)> {
-        let dispatch = &self.inner.dispatch;
-        let mut actors = Vec::new();
-        if let Some(router) = dispatch.router.get() {
-            actors.push(("router".to_string(), router.get_cell()));
-        }
-        if let Some(status) = dispatch.status.get() {
-            actors.push(("status".to_string(), status.get_cell()));
-        }
-        for bind in dispatch.binds.iter() {
-            if let Some(actor) = bind.actor.get() {
-                actors.push((format!("bind {}", bind.name), actor.get_cell()));
-            }
-        }
-        actors
-    }
-
     /// Live state of every bind.
     pub fn binds(&self) -> Vec<BindSnapshot> {
         let mut binds: Vec<BindSnapshot> = self
@@ -296,8 +296,19 @@ impl Engine {
         self.inner.dispatch.record_gauges();
     }
 
-    pub fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The backend the store runs on.
+    pub fn backend(&self) -> BackendKind {
+        self.inner.store.kind()
+    }
+
+    /// Counts of the store's group commits so far (benchmarks read how many batches share
+    /// one sync).
+    pub fn commit_stats(&self) -> CommitStats {
+        self.inner.store.stats()
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -353,8 +364,8 @@ impl Engine {
         };
         let mut batch = Batch::new();
         batch.put(
-            layout::TENANTS,
-            layout::tenant_key(record.id),
+            tables::TENANTS,
+            tables::tenant_key(record.id),
             codec::encode(&record),
         );
         self.inner.store.commit(batch).await?;
@@ -402,8 +413,8 @@ impl Engine {
         }
         let mut batch = Batch::new();
         batch.put(
-            layout::TENANTS,
-            layout::tenant_key(record.id),
+            tables::TENANTS,
+            tables::tenant_key(record.id),
             codec::encode(&record),
         );
         self.inner.store.commit(batch).await?;
@@ -448,8 +459,8 @@ impl Engine {
     async fn start_tenant(&self, record: TenantRecord) -> Result<(), EngineError> {
         let country = parse_country(&record.default_country)?;
         let senders = self.scan_all::<SenderIdRecord>(Scan::prefix(
-            layout::SENDER_IDS,
-            &layout::tenant_key(record.id),
+            tables::SENDER_IDS,
+            &tables::tenant_key(record.id),
         ))?;
         let entry = Arc::new(TenantEntry {
             record: RwLock::new(record.clone()),
@@ -469,7 +480,6 @@ impl Engine {
         self.inner.dispatch.tenants.insert(
             record.id,
             TenantLink {
-                shared: entry.shared.clone(),
                 slot: entry.slot.clone(),
             },
         );
@@ -490,14 +500,6 @@ impl Engine {
         entry.slot.get().ok_or_else(|| {
             EngineError::Unavailable("the tenant's account is restarting; retry shortly".into())
         })
-    }
-
-    /// The tenant's actor, for tests that kill it and watch it come back.
-    pub fn tenant_actor(&self, tenant: TenantId) -> Option<ActorRef<TenantMsg>> {
-        self.inner
-            .tenants
-            .get(&tenant)
-            .and_then(|entry| entry.slot.get())
     }
 
     // ----- API keys ------------------------------------------------------------------------
@@ -523,8 +525,8 @@ impl Engine {
         };
         let mut batch = Batch::new();
         batch.put(
-            layout::API_KEYS,
-            layout::api_key_key(record.id),
+            tables::API_KEYS,
+            tables::api_key_key(record.id),
             codec::encode(&record),
         );
         self.inner.store.commit(batch).await?;
@@ -536,7 +538,7 @@ impl Engine {
 
     pub async fn revoke_api_key(&self, tenant: TenantId, key: ApiKeyId) -> Result<(), EngineError> {
         let mut record: ApiKeyRecord = self
-            .get(layout::API_KEYS, &layout::api_key_key(key))?
+            .get(tables::API_KEYS, &tables::api_key_key(key))?
             .filter(|record: &ApiKeyRecord| record.tenant == tenant)
             .ok_or(EngineError::NotFound { what: "API key" })?;
         if record.revoked_at.is_some() {
@@ -545,8 +547,8 @@ impl Engine {
         record.revoked_at = Some(now_millis());
         let mut batch = Batch::new();
         batch.put(
-            layout::API_KEYS,
-            layout::api_key_key(key),
+            tables::API_KEYS,
+            tables::api_key_key(key),
             codec::encode(&record),
         );
         // Revoke in memory first: a revoked key must stop working even if the write is slow.
@@ -557,7 +559,7 @@ impl Engine {
 
     pub fn api_keys(&self, tenant: TenantId) -> Result<Vec<ApiKeyRecord>, EngineError> {
         Ok(self
-            .scan_all::<ApiKeyRecord>(Scan::prefix(layout::API_KEYS, &[]))?
+            .scan_all::<ApiKeyRecord>(Scan::prefix(tables::API_KEYS, &[]))?
             .into_iter()
             .filter(|key| key.tenant == tenant)
             .collect())
@@ -575,14 +577,14 @@ impl Engine {
     // ----- admin token ---------------------------------------------------------------------
 
     pub fn admin_token_hash(&self) -> Result<Option<[u8; 32]>, EngineError> {
-        self.get(layout::META, layout::META_ADMIN_TOKEN_HASH)
+        self.get(tables::META, tables::META_ADMIN_TOKEN_HASH)
     }
 
     pub async fn set_admin_token(&self, token: &str) -> Result<(), EngineError> {
         let mut batch = Batch::new();
         batch.put(
-            layout::META,
-            layout::META_ADMIN_TOKEN_HASH.to_vec(),
+            tables::META,
+            tables::META_ADMIN_TOKEN_HASH.to_vec(),
             codec::encode(&secrets::sha256(token.as_bytes())),
         );
         Ok(self.inner.store.commit(batch).await?)
@@ -590,15 +592,15 @@ impl Engine {
 
     pub fn is_bootstrapped(&self) -> Result<bool, EngineError> {
         Ok(self
-            .get::<bool>(layout::META, layout::META_BOOTSTRAPPED)?
+            .get::<bool>(tables::META, tables::META_BOOTSTRAPPED)?
             .unwrap_or(false))
     }
 
     pub async fn mark_bootstrapped(&self) -> Result<(), EngineError> {
         let mut batch = Batch::new();
         batch.put(
-            layout::META,
-            layout::META_BOOTSTRAPPED.to_vec(),
+            tables::META,
+            tables::META_BOOTSTRAPPED.to_vec(),
             codec::encode(&true),
         );
         Ok(self.inner.store.commit(batch).await?)
@@ -690,8 +692,8 @@ impl Engine {
         };
         let mut batch = Batch::new();
         batch.put(
-            layout::SENDER_IDS,
-            layout::owned_key(tenant, record.id.to_bytes()),
+            tables::SENDER_IDS,
+            tables::owned_key(tenant, record.id.to_bytes()),
             codec::encode(&record),
         );
         self.inner.store.commit(batch).await?;
@@ -720,8 +722,8 @@ impl Engine {
         message: MessageId,
     ) -> Result<Option<MessageRecord>, EngineError> {
         self.get(
-            layout::MESSAGES,
-            &layout::owned_key(tenant, message.to_bytes()),
+            tables::MESSAGES,
+            &tables::owned_key(tenant, message.to_bytes()),
         )
     }
 
@@ -740,7 +742,7 @@ impl Engine {
     /// Every recipient of a message, in index order (its blocks, flattened).
     fn recipient_records(&self, message: MessageId) -> Result<Vec<RecipientRecord>, EngineError> {
         let blocks: Vec<Vec<RecipientRecord>> =
-            self.scan_all(Scan::prefix(layout::RECIPIENTS, &message.to_bytes()))?;
+            self.scan_all(Scan::prefix(tables::RECIPIENTS, &message.to_bytes()))?;
         Ok(blocks.into_iter().flatten().collect())
     }
 
@@ -751,7 +753,7 @@ impl Engine {
         filter: MessageFilter,
         page: PageRequest,
     ) -> Result<Paged<MessageRecord>, EngineError> {
-        let scan = time_range_scan(layout::MESSAGES, tenant, filter.from, filter.until);
+        let scan = time_range_scan(tables::MESSAGES, tenant, filter.from, filter.until);
         self.paged(scan, page, |message: &MessageRecord| {
             filter
                 .status
@@ -766,7 +768,7 @@ impl Engine {
         filter: TransactionFilter,
         page: PageRequest,
     ) -> Result<Paged<TransactionRecord>, EngineError> {
-        let scan = time_range_scan(layout::LEDGER, tenant, filter.from, filter.until);
+        let scan = time_range_scan(tables::LEDGER, tenant, filter.from, filter.until);
         self.paged(scan, page, |transaction: &TransactionRecord| {
             filter.kind.is_none_or(|kind| transaction.kind == kind)
         })
@@ -779,14 +781,14 @@ impl Engine {
         from: Option<UnixMillis>,
         until: Option<UnixMillis>,
         page: PageRequest,
-    ) -> Result<Paged<crate::model::InboundRecord>, EngineError> {
-        let scan = time_range_scan(layout::INBOUND, tenant, from, until);
-        self.paged(scan, page, |_: &crate::model::InboundRecord| true)
+    ) -> Result<Paged<crate::store::records::InboundRecord>, EngineError> {
+        let scan = time_range_scan(tables::INBOUND, tenant, from, until);
+        self.paged(scan, page, |_: &crate::store::records::InboundRecord| true)
     }
 
     /// Every ledger entry of a tenant, oldest first (audits and tests).
     pub fn ledger(&self, tenant: TenantId) -> Result<Vec<TransactionRecord>, EngineError> {
-        self.scan_all(Scan::prefix(layout::LEDGER, &layout::tenant_key(tenant)))
+        self.scan_all(Scan::prefix(tables::LEDGER, &tables::tenant_key(tenant)))
     }
 
     // ----- storage helpers -----------------------------------------------------------------
@@ -851,10 +853,10 @@ pub(crate) fn time_range_scan(
     until: Option<UnixMillis>,
 ) -> Scan {
     use std::ops::Bound;
-    let start = layout::owned_time_bound(tenant, from.unwrap_or(0));
+    let start = tables::owned_time_bound(tenant, from.unwrap_or(0));
     let end = match until {
-        Some(until) => Bound::Excluded(layout::owned_time_bound(tenant, until.saturating_add(1))),
-        None => flit_storage::prefix_end(&layout::tenant_key(tenant)),
+        Some(until) => Bound::Excluded(tables::owned_time_bound(tenant, until.saturating_add(1))),
+        None => flit_storage::prefix_end(&tables::tenant_key(tenant)),
     };
     Scan::range(tree, Bound::Included(start), end).reverse()
 }

@@ -2,7 +2,7 @@
 
 use flit_storage::StorageError;
 
-use crate::tenant::ChargeError;
+use crate::tenants::actor::ChargeError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

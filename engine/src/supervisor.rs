@@ -17,12 +17,14 @@ use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
 };
 
-use crate::dispatch::bind::{BindActor, BindArgs, BindMsg};
+use crate::channel::bind::BindShared;
+use crate::channel::bind::{BindActor, BindArgs};
+use crate::dispatch::DispatchShared;
 use crate::dispatch::router::RouterActor;
 use crate::dispatch::status::StatusActor;
-use crate::dispatch::{ActorSlot, BindShared, DispatchShared};
 use crate::ids::TenantId;
-use crate::tenant::{TenantActor, TenantArgs, TenantMsg, TenantShared};
+use crate::slot::TenantSlot;
+use crate::tenants::actor::{TenantActor, TenantArgs, TenantShared};
 
 const MAX_RESTARTS_PER_MINUTE: usize = 10;
 
@@ -41,9 +43,6 @@ pub enum SupervisorMsg {
     /// The process is stopping: children that exit from now on are not restarted.
     ShuttingDown(RpcReplyPort<()>),
 }
-
-/// Where the current actor of a tenant is published, swapped on restart.
-pub type TenantSlot = ActorSlot<TenantMsg>;
 
 pub struct RootSupervisor;
 
@@ -260,6 +259,3 @@ impl SupervisorState {
         Ok(())
     }
 }
-
-/// Keeps the type of a bind's actor nameable for `BindShared`.
-pub type BindSlot = ActorSlot<BindMsg>;

@@ -6,12 +6,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use flit_engine::binds::NewBind;
+use flit_engine::BackendKind;
+use flit_engine::NewBind;
 use flit_engine::ids::{MessageId, TenantId};
-use flit_engine::model::{RecipientStatus, TransactionKind};
 use flit_engine::{Engine, SendRequest};
+use flit_engine::{RecipientStatus, TransactionKind};
 use flit_loadtest::smsc::{self, SmscConfig};
-use flit_storage::BackendKind;
 
 mod common;
 use common::{engine, funded_tenant};

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use flit_engine::model::TransactionKind;
+use flit_engine::BackendKind;
+use flit_engine::TransactionKind;
 use flit_engine::{EngineError, NewTenant, SendRequest};
-use flit_storage::BackendKind;
 
 mod common;
 use common::{engine, funded_tenant};

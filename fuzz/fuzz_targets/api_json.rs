@@ -18,8 +18,8 @@ use axum::body::{Body, to_bytes};
 use axum::http::{Method, Request, StatusCode, header};
 use flit_api::ratelimit::RateLimiter;
 use flit_api::state::AppState;
+use flit_engine::BackendKind;
 use flit_engine::{Engine, EngineConfig};
-use flit_storage::{BackendKind, Store, StoreOptions};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
@@ -143,9 +143,9 @@ fn fixture() -> &'static Fixture {
             .tempdir_in(concat!(env!("CARGO_MANIFEST_DIR"), "/target"))
             .expect("a temp dir");
         let (app, api_key, params) = runtime.block_on(async {
-            let store = Store::open(BackendKind::Sled, &dir.path().join("store"), StoreOptions::default())
-                .expect("store opens");
-            let engine = Engine::open(store, EngineConfig::default()).await.expect("engine starts");
+            let engine = Engine::open(&dir.path().join("store"), BackendKind::Sled, EngineConfig::default())
+                .await
+                .expect("engine starts");
             engine.set_admin_token(ADMIN_TOKEN).await.expect("admin token");
             let state = Arc::new(AppState {
                 engine,

@@ -4,7 +4,7 @@
 
 #![no_main]
 
-use flit_engine::msisdn::{Country, MAX_DIGITS, MIN_DIGITS, Msisdn, Validation};
+use flit_engine::{Country, MAX_DIGITS, MIN_DIGITS, Msisdn, Validation};
 use libfuzzer_sys::fuzz_target;
 
 /// Default countries with different trunk prefixes, number lengths and shared calling codes.

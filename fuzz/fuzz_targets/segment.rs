@@ -5,15 +5,15 @@
 
 #![no_main]
 
-use flit_engine::segment::{self, Encoding};
-use flit_engine::smpp::coding::{self, DeliverContent, Reassembler};
-use flit_engine::smpp::{Concatenation, Gsm7Mode, InboundSms};
+use flit_engine::testing::smpp::coding::{self, DeliverContent, Reassembler};
+use flit_engine::testing::smpp::{Concatenation, Gsm7Mode, InboundSms};
+use flit_engine::text::{self, Encoding};
 use libfuzzer_sys::fuzz_target;
 use tokio::time::Instant;
 
 fuzz_target!(|text: &str| {
-    let info = segment::analyse(text);
-    let split = segment::split(text);
+    let info = text::analyse(text);
+    let split = text::split(text);
     assert_eq!(split.encoding, info.encoding);
     assert_eq!(
         split.parts.len(),
@@ -24,15 +24,15 @@ fuzz_target!(|text: &str| {
     let joined: Vec<u8> = split.parts.concat();
     match info.encoding {
         Encoding::Gsm7 => {
-            assert!(segment::is_gsm7(text));
-            let septets = segment::gsm7_encode(text).expect("analyse said GSM-7");
+            assert!(text::is_gsm7(text));
+            let septets = text::gsm7_encode(text).expect("analyse said GSM-7");
             assert_eq!(joined, septets);
             assert_eq!(info.units, septets.len());
-            assert_eq!(segment::gsm7_decode(&joined), text);
+            assert_eq!(text::gsm7_decode(&joined), text);
             let limit = if info.parts == 1 {
-                segment::GSM7_SINGLE
+                text::GSM7_SINGLE
             } else {
-                segment::GSM7_MULTI
+                text::GSM7_MULTI
             };
             for part in &split.parts {
                 assert!(
@@ -40,29 +40,25 @@ fuzz_target!(|text: &str| {
                     "a GSM-7 part of {} septets",
                     part.len()
                 );
-                let trailing_escapes = part
-                    .iter()
-                    .rev()
-                    .take_while(|s| **s == segment::ESC)
-                    .count();
+                let trailing_escapes = part.iter().rev().take_while(|s| **s == text::ESC).count();
                 assert!(
                     trailing_escapes % 2 == 0,
                     "an escape pair split across parts"
                 );
             }
-            let packed = segment::gsm7_pack(&joined);
-            assert_eq!(segment::gsm7_unpack(&packed, joined.len()), joined);
+            let packed = text::gsm7_pack(&joined);
+            assert_eq!(text::gsm7_unpack(&packed, joined.len()), joined);
         }
         Encoding::Ucs2 => {
-            assert!(!segment::is_gsm7(text));
+            assert!(!text::is_gsm7(text));
             let utf16: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
             assert_eq!(joined, utf16);
             assert_eq!(info.units, utf16.len() / 2);
-            assert_eq!(segment::ucs2_decode(&joined), text);
+            assert_eq!(text::ucs2_decode(&joined), text);
             let limit = if info.parts == 1 {
-                segment::UCS2_SINGLE
+                text::UCS2_SINGLE
             } else {
-                segment::UCS2_MULTI
+                text::UCS2_MULTI
             };
             for part in &split.parts {
                 assert!(
@@ -79,7 +75,7 @@ fuzz_target!(|text: &str| {
             }
         }
     }
-    if segment::check_max_parts(&info, segment::DEFAULT_MAX_PARTS).is_err() {
+    if text::check_max_parts(&info, text::DEFAULT_MAX_PARTS).is_err() {
         return;
     }
     for gsm7 in [Gsm7Mode::Unpacked, Gsm7Mode::Packed, Gsm7Mode::Latin1] {

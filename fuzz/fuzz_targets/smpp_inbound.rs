@@ -5,9 +5,9 @@
 
 #![no_main]
 
-use flit_engine::smpp::coding::Reassembler;
-use flit_engine::smpp::session::{Inbound, decode_inbound};
-use flit_engine::smpp::{Gsm7Mode, SessionEvent, smsc_id_keys};
+use flit_engine::testing::smpp::coding::Reassembler;
+use flit_engine::testing::smpp::{Gsm7Mode, SessionEvent, normalise_smsc_id};
+use flit_engine::testing::smpp::{Inbound, decode_inbound};
 use libfuzzer_sys::fuzz_target;
 use tokio::time::Instant;
 
@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
         match inbound {
             Inbound::Deliver(Some(SessionEvent::Receipt(receipt))) => {
                 assert!(!receipt.smsc_message_id.trim().is_empty());
-                assert!(!smsc_id_keys(&receipt.smsc_message_id).is_empty());
+                assert!(!normalise_smsc_id(&receipt.smsc_message_id).is_empty());
             }
             Inbound::Deliver(Some(SessionEvent::Inbound(sms))) => assert!(sms.parts >= 1),
             Inbound::Deliver(Some(other)) => panic!("a deliver_sm became {other:?}"),

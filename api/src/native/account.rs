@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::{Extension, State};
 use axum::response::IntoResponse;
 use flit_engine::TransactionFilter;
-use flit_engine::model::{TransactionKind, TransactionRecord};
+use flit_engine::{TransactionKind, TransactionRecord};
 use serde::Serialize;
 
 use super::{Pagination, blocking, date_param, ok, page_request};
@@ -66,8 +66,8 @@ pub struct SenderIdData {
     pub approved_at: Option<String>,
 }
 
-impl From<flit_engine::model::SenderIdRecord> for SenderIdData {
-    fn from(sender: flit_engine::model::SenderIdRecord) -> Self {
+impl From<flit_engine::SenderIdRecord> for SenderIdData {
+    fn from(sender: flit_engine::SenderIdRecord) -> Self {
         SenderIdData {
             id: sender.id.to_string(),
             name: sender.name,

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use flit_engine::contacts::{
+use flit_engine::ids::{ContactId, GroupId};
+use flit_engine::{
     Contact, ContactFilter, ContactPatch, GroupRecord, GroupSummary, ImportOutcome,
     MembershipChange, NewContact,
 };
-use flit_engine::ids::{ContactId, GroupId};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{Pagination, blocking, ok, page_request};

@@ -27,7 +27,7 @@ macro_rules! scoped {
 }
 
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
-    use flit_engine::model::Scope;
+    use flit_engine::Scope;
     Router::new()
         .route("/sms/send", post(sms::send).layer(scoped!(Scope::SmsSend)))
         .route(

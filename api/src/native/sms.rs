@@ -6,10 +6,10 @@ use std::sync::Arc;
 use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
+use flit_engine::Validation;
 use flit_engine::ids::{ContactId, GroupId, MessageId, TemplateId};
-use flit_engine::model::{MessageRecord, MessageStatus, RecipientStatus};
-use flit_engine::msisdn::Validation;
 use flit_engine::{MessageFilter, SendRequest};
+use flit_engine::{MessageRecord, MessageStatus, RecipientStatus};
 use serde::{Deserialize, Serialize};
 
 use super::{Pagination, blocking, date_param, ok, page_request};
@@ -151,7 +151,7 @@ pub async fn send(
         (false, _) => None,
     };
     let validity_until = body.validity_period.map(|seconds| {
-        schedule_at.unwrap_or_else(flit_engine::model::now_millis) + i64::from(seconds) * 1000
+        schedule_at.unwrap_or_else(flit_engine::now_millis) + i64::from(seconds) * 1000
     });
     let request = SendRequest {
         recipients,

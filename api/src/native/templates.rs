@@ -5,8 +5,9 @@ use std::sync::Arc;
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use flit_engine::TemplateRecord;
 use flit_engine::ids::TemplateId;
-use flit_engine::templates::{TemplateRecord, variables};
+use flit_engine::text::template::variables;
 use serde::{Deserialize, Serialize};
 
 use super::{blocking, ok};

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use flit_api::config::{Config, Overrides};
 use flit_api::server::Server;
-use flit_engine::model::Scope;
+use flit_engine::Scope;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use flit_engine::segment;
+use flit_engine::text;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -261,8 +261,8 @@ fn part(submit: &Value) -> Part {
 
 fn decode(part: &Part) -> String {
     match part.data_coding {
-        0 => segment::gsm7_decode(&part.body),
-        8 => segment::ucs2_decode(&part.body),
+        0 => text::gsm7_decode(&part.body),
+        8 => text::ucs2_decode(&part.body),
         other => panic!("unexpected data_coding {other}"),
     }
 }
@@ -327,11 +327,11 @@ fn texts() -> Vec<String> {
         ),
         format!("{}😀{}", "ɛ".repeat(66), "ɔ".repeat(40)),
     ];
-    let shapes: Vec<(segment::Encoding, usize)> = texts
+    let shapes: Vec<(text::Encoding, usize)> = texts
         .iter()
-        .map(|t| (segment::analyse(t).encoding, segment::analyse(t).parts))
+        .map(|t| (text::analyse(t).encoding, text::analyse(t).parts))
         .collect();
-    let (gsm7, ucs2) = (segment::Encoding::Gsm7, segment::Encoding::Ucs2);
+    let (gsm7, ucs2) = (text::Encoding::Gsm7, text::Encoding::Ucs2);
     assert_eq!(
         shapes,
         [(gsm7, 1), (gsm7, 3), (ucs2, 2)],
@@ -379,17 +379,17 @@ async fn round_trip(concatenation: &str) {
                 let seen: Vec<&String> = wire.iter().map(|(t, _)| t).collect();
                 panic!("{text:?} not on the wire byte-exact; saw {seen:#?}")
             });
-        let info = segment::analyse(text);
+        let info = text::analyse(text);
         let parts_priced = usize::try_from(*credits).expect("credits");
         assert_eq!(parts_priced, info.parts, "{text:?} priced per part");
-        let ucs2 = info.encoding == segment::Encoding::Ucs2;
+        let ucs2 = info.encoding == text::Encoding::Ucs2;
         let expected_coding = if ucs2 { 8 } else { 0 };
         // The concatenated bodies are exactly the text's unpacked septets / UTF-16BE.
         let bytes: Vec<u8> = parts.iter().flat_map(|p| p.body.clone()).collect();
         let encoded = if ucs2 {
             text.encode_utf16().flat_map(u16::to_be_bytes).collect()
         } else {
-            segment::gsm7_encode(text).expect("GSM-7 text")
+            text::gsm7_encode(text).expect("GSM-7 text")
         };
         assert_eq!(bytes, encoded, "{text:?}");
         for part in parts {

@@ -11,9 +11,7 @@
 //! not yet handed to a channel is also in storage (the `dispatch` marker of the message and its
 //! PENDING recipients), so a restart of the whole process re-queues it.
 
-pub mod bind;
 pub mod router;
-pub mod simulator;
 pub mod status;
 
 use std::sync::Arc;
@@ -22,15 +20,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use crossbeam::queue::SegQueue;
 use dashmap::DashMap;
 use flit_storage::Store;
-use ractor::ActorRef;
 
 use crate::ids::{BindId, MessageId, TenantId};
-use crate::model::UnixMillis;
-use crate::msisdn::Msisdn;
-use crate::smpp::SubmitQueue;
-use crate::tenant::TenantShared;
+use crate::numbers::Msisdn;
+use crate::slot::{ActorSlot, TenantSlot};
+use crate::store::records::UnixMillis;
 
-pub use bind::{BindShared, BindSnapshot};
+pub use crate::channel::bind::{BindShared, BindSnapshot};
 pub use router::{RouteRecord, RouterMsg};
 pub use status::{StatusEvent, StatusMsg};
 
@@ -114,9 +110,6 @@ impl<T> WorkQueue<T> {
     pub fn len(&self) -> usize {
         self.items.len()
     }
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
     /// True when the caller should send a kick (none is outstanding).
     fn claim_kick(&self) -> bool {
         !self.kicked.swap(true, Ordering::AcqRel)
@@ -127,38 +120,9 @@ impl<T> WorkQueue<T> {
     }
 }
 
-/// Where the current incarnation of a singleton actor is published (swapped on restart).
-pub struct ActorSlot<M: ractor::Message> {
-    actor: std::sync::RwLock<Option<ActorRef<M>>>,
-}
-
-impl<M: ractor::Message> Default for ActorSlot<M> {
-    fn default() -> Self {
-        ActorSlot {
-            actor: std::sync::RwLock::new(None),
-        }
-    }
-}
-
-impl<M: ractor::Message> ActorSlot<M> {
-    pub fn get(&self) -> Option<ActorRef<M>> {
-        self.actor
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
-    }
-    pub fn set(&self, actor: Option<ActorRef<M>>) {
-        *self
-            .actor
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = actor;
-    }
-}
-
 /// A tenant as dispatch sees it: where to send refunds.
 pub struct TenantLink {
-    pub shared: Arc<TenantShared>,
-    pub slot: Arc<crate::supervisor::TenantSlot>,
+    pub slot: Arc<TenantSlot>,
 }
 
 /// Everything dispatch shares across actor restarts.
@@ -312,12 +276,9 @@ impl DispatchShared {
     }
 }
 
-/// The queue a bind's session reads; shared so the router can fill it.
-pub type BindQueue = Arc<SubmitQueue>;
-
 /// The jobs of `message` for the given `(index, number, parts, own text)` recipients.
 pub fn jobs_for(
-    message: &crate::model::MessageRecord,
+    message: &crate::store::records::MessageRecord,
     recipients: impl IntoIterator<Item = (u32, Msisdn, u16, Option<Arc<str>>)>,
 ) -> Vec<Job> {
     let shared = Arc::new(JobMessage {
@@ -345,7 +306,7 @@ impl DispatchShared {
     /// Queues `jobs` now, or when `scheduled_at` comes.
     pub fn enqueue_at(self: &Arc<Self>, jobs: Vec<Job>, scheduled_at: Option<UnixMillis>) {
         let wait = scheduled_at
-            .map(|at| at - crate::model::now_millis())
+            .map(|at| at - crate::store::records::now_millis())
             .filter(|wait| *wait > 0);
         match wait {
             None => self.enqueue(jobs),

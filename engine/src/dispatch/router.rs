@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::{DispatchShared, Job};
+use crate::channel::smpp::Submit;
 use crate::ids::{BindId, RouteId};
-use crate::smpp::Submit;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RouteRecord {
@@ -85,7 +85,7 @@ impl RouterState {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone();
-        let now = crate::model::now_millis();
+        let now = crate::store::records::now_millis();
         while let Some(job) = self.shared.ready.pop() {
             self.turn = self.turn.wrapping_add(1);
             if job.validity_until().is_some_and(|until| now >= until) {
@@ -102,7 +102,8 @@ impl RouterState {
                         text: job.text().to_string(),
                         registered_delivery: true,
                     };
-                    bind.jobs.insert(id, super::bind::InFlight::new(job));
+                    bind.jobs
+                        .insert(id, crate::channel::bind::InFlight::new(job));
                     bind.queue.push(submit);
                 }
                 None => self.shared.parked.push(job),

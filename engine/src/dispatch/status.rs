@@ -23,13 +23,13 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::{Deserialize, Serialize};
 
 use super::{DispatchShared, Job};
+use crate::channel::smpp::{InboundSms, Receipt, alternate_smsc_ids, normalise_smsc_id};
 use crate::ids::{BindId, InboundId, MessageId, TenantId};
-use crate::layout;
-use crate::model::{
+use crate::store::records::{
     InboundRecord, MessageRecord, RecipientRecord, RecipientStatus, TransactionKind, now_millis,
 };
-use crate::smpp::{InboundSms, Receipt, alternate_smsc_ids, normalise_smsc_id};
-use crate::tenant::{Credit, TenantMsg};
+use crate::store::tables;
+use crate::tenants::actor::{Credit, TenantMsg};
 
 /// Submissions of one recipient before a temporary failure becomes final.
 pub const MAX_ATTEMPTS: u16 = 8;
@@ -59,7 +59,6 @@ pub enum StatusEvent {
         job: Job,
         bind: BindId,
         answer: u64,
-        part: u8,
         parts: u8,
         command_status: u32,
         temporary: bool,
@@ -92,7 +91,7 @@ pub enum StatusMsg {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct HeldReceipt {
     pub receipt: Receipt,
-    pub held_at: crate::model::UnixMillis,
+    pub held_at: crate::store::records::UnixMillis,
 }
 
 /// Which parts of which recipient an SMSC message id stands for.
@@ -113,7 +112,7 @@ type RecipientKey = (MessageId, u32);
 /// Receipts waiting for the answer that names their SMSC id, by bind and normalised id, with
 /// when they began to wait.
 type HeldReceipts = HashMap<(BindId, String), (Receipt, Instant)>;
-/// A message and the number of one of its recipient blocks (`layout::recipient_block_key`).
+/// A message and the number of one of its recipient blocks (`tables::recipient_block_key`).
 type BlockKey = (MessageId, u32);
 
 pub struct StatusState {
@@ -276,7 +275,6 @@ impl StatusState {
                 job,
                 bind,
                 answer,
-                part: _,
                 parts,
                 command_status,
                 temporary,
@@ -373,8 +371,8 @@ impl StatusState {
             };
             for key in &keys {
                 drain.batch.put(
-                    layout::SMSC_IDS,
-                    layout::smsc_id_key(bind, key),
+                    tables::SMSC_IDS,
+                    tables::smsc_id_key(bind, key),
                     codec::encode(&mapping),
                 );
                 self.mappings.insert((bind, key.clone()), mapping.clone());
@@ -384,7 +382,7 @@ impl StatusState {
                 let receipt = self.held.remove(&(bind, key.clone()))?;
                 drain
                     .batch
-                    .delete(layout::HELD_RECEIPTS, layout::smsc_id_key(bind, key));
+                    .delete(tables::HELD_RECEIPTS, tables::smsc_id_key(bind, key));
                 Some(receipt)
             });
             if let Some((receipt, _)) = early {
@@ -472,7 +470,7 @@ impl StatusState {
             if self.receipt(key.0, receipt.clone(), true, drain)? {
                 drain
                     .batch
-                    .delete(layout::HELD_RECEIPTS, layout::smsc_id_key(key.0, &key.1));
+                    .delete(tables::HELD_RECEIPTS, tables::smsc_id_key(key.0, &key.1));
             } else {
                 // Still unknown: keep waiting (until HOLD_RECEIPTS_FOR).
                 self.held.insert(key, (receipt, since));
@@ -507,7 +505,7 @@ impl StatusState {
             if let Some(bytes) = self
                 .shared
                 .store
-                .get(layout::SMSC_IDS, &layout::smsc_id_key(bind, key))?
+                .get(tables::SMSC_IDS, &tables::smsc_id_key(bind, key))?
             {
                 found = Some(codec::decode::<SmscMapping>(&bytes)?);
                 break;
@@ -522,8 +520,8 @@ impl StatusState {
                     held_at: now_millis(),
                 };
                 drain.batch.put(
-                    layout::HELD_RECEIPTS,
-                    layout::smsc_id_key(bind, &canonical),
+                    tables::HELD_RECEIPTS,
+                    tables::smsc_id_key(bind, &canonical),
                     codec::encode(&held),
                 );
                 self.held
@@ -536,7 +534,7 @@ impl StatusState {
             self.mappings.remove(&(bind, key.clone()));
             drain
                 .batch
-                .delete(layout::SMSC_IDS, layout::smsc_id_key(bind, key));
+                .delete(tables::SMSC_IDS, tables::smsc_id_key(bind, key));
         }
         let job_key = RecipientRef {
             tenant: mapping.tenant,
@@ -610,8 +608,8 @@ impl StatusState {
             received_at: now_millis(),
         };
         drain.batch.put(
-            layout::INBOUND,
-            layout::owned_key(tenant, record.id.to_bytes()),
+            tables::INBOUND,
+            tables::owned_key(tenant, record.id.to_bytes()),
             codec::encode(&record),
         );
         metrics::counter!("flit_inbound_messages_total", "result" => "stored").increment(1);
@@ -635,10 +633,10 @@ impl StatusState {
             .unwrap_or(0);
         let amount = crate::accept::credits_for(i64::from(owed_parts), price)?;
         if amount > 0 {
-            let key = layout::refund_due_key(job.tenant, job.message, job.index);
+            let key = tables::refund_due_key(job.tenant, job.message, job.index);
             drain
                 .batch
-                .put(layout::REFUNDS_DUE, key.clone(), codec::encode(&amount));
+                .put(tables::REFUNDS_DUE, key.clone(), codec::encode(&amount));
             let owed = drain.refunds.entry((job.tenant, job.message)).or_default();
             owed.credits = owed
                 .credits
@@ -676,7 +674,7 @@ impl StatusState {
         recipient: RecipientRecord,
         drain: &mut Drain,
     ) -> Result<(), ActorProcessingErr> {
-        let (block, offset) = layout::recipient_block(job.index);
+        let (block, offset) = tables::recipient_block(job.index);
         let Some(records) = self.block(job.message, block)? else {
             return Ok(());
         };
@@ -691,7 +689,7 @@ impl StatusState {
         &mut self,
         job: RecipientRef,
     ) -> Result<Option<RecipientRecord>, ActorProcessingErr> {
-        let (block, offset) = layout::recipient_block(job.index);
+        let (block, offset) = tables::recipient_block(job.index);
         Ok(self
             .block(job.message, block)?
             .and_then(|records| records.get(offset))
@@ -707,8 +705,8 @@ impl StatusState {
         let key = (message, block);
         if !self.blocks.contains_key(&key) {
             let Some(bytes) = self.shared.store.get(
-                layout::RECIPIENTS,
-                &layout::recipient_block_key(message, block),
+                tables::RECIPIENTS,
+                &tables::recipient_block_key(message, block),
             )?
             else {
                 return Ok(None);
@@ -727,7 +725,7 @@ impl StatusState {
             let Some(bytes) = self
                 .shared
                 .store
-                .get(layout::MESSAGES, &layout::owned_key(tenant, id.to_bytes()))?
+                .get(tables::MESSAGES, &tables::owned_key(tenant, id.to_bytes()))?
             else {
                 return Ok(None);
             };
@@ -741,8 +739,8 @@ impl StatusState {
         for key in &drain.blocks {
             if let Some(records) = self.blocks.get(key) {
                 drain.batch.put(
-                    layout::RECIPIENTS,
-                    layout::recipient_block_key(key.0, key.1),
+                    tables::RECIPIENTS,
+                    tables::recipient_block_key(key.0, key.1),
                     codec::encode(records),
                 );
             }
@@ -750,12 +748,12 @@ impl StatusState {
         for id in &drain.messages {
             if let Some(message) = self.messages.get(id) {
                 drain.batch.put(
-                    layout::MESSAGES,
-                    layout::owned_key(message.tenant, id.to_bytes()),
+                    tables::MESSAGES,
+                    tables::owned_key(message.tenant, id.to_bytes()),
                     codec::encode(message),
                 );
                 if message.counts.pending == 0 {
-                    drain.batch.delete(layout::DISPATCH, id.to_bytes().to_vec());
+                    drain.batch.delete(tables::DISPATCH, id.to_bytes().to_vec());
                 }
             }
         }
@@ -833,7 +831,7 @@ impl StatusState {
             if !keep {
                 drain
                     .batch
-                    .delete(layout::HELD_RECEIPTS, layout::smsc_id_key(*bind, id));
+                    .delete(tables::HELD_RECEIPTS, tables::smsc_id_key(*bind, id));
             }
             keep
         });
@@ -899,7 +897,7 @@ impl DispatchShared {
 
     /// Pays every refund still owed (after a crash between a failure and its refund).
     pub async fn pay_owed_refunds(&self) -> Result<(), crate::EngineError> {
-        let page = self.store.scan(&Scan::prefix(layout::REFUNDS_DUE, &[]))?;
+        let page = self.store.scan(&Scan::prefix(tables::REFUNDS_DUE, &[]))?;
         let mut owed: HashMap<(TenantId, MessageId), Owed> = HashMap::new();
         for (key, value) in page.items {
             let (Some(tenant), Some(message)) = (
@@ -930,7 +928,7 @@ fn load_held(shared: &DispatchShared) -> Result<HeldReceipts, ActorProcessingErr
     let now = (Instant::now(), now_millis());
     for (key, value) in shared
         .store
-        .scan(&Scan::prefix(layout::HELD_RECEIPTS, &[]))?
+        .scan(&Scan::prefix(tables::HELD_RECEIPTS, &[]))?
         .items
     {
         let (Some(bind), Some(id)) = (

@@ -2,15 +2,14 @@
 
 #![allow(dead_code)]
 
+use flit_engine::BackendKind;
+use flit_engine::TransactionKind;
 use flit_engine::ids::TenantId;
-use flit_engine::model::TransactionKind;
 use flit_engine::{Engine, EngineConfig, NewTenant};
-use flit_storage::{BackendKind, Store, StoreOptions};
 
 /// An engine on a store of `kind` in `dir`.
 pub async fn engine(dir: &std::path::Path, kind: BackendKind) -> Engine {
-    let store = Store::open(kind, dir, StoreOptions::default()).expect("store opens");
-    Engine::open(store, EngineConfig::default())
+    Engine::open(dir, kind, EngineConfig::default())
         .await
         .expect("engine opens")
 }

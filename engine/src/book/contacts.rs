@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 use crate::engine::{Engine, PageRequest, Paged, TenantEntry, read};
 use crate::error::EngineError;
 use crate::ids::{ContactId, GroupId, TenantId};
-use crate::layout;
-use crate::model::{UnixMillis, now_millis};
-use crate::msisdn::{Country, Msisdn, Validation};
+use crate::numbers::{Country, Msisdn, Validation};
+use crate::store::records::{UnixMillis, now_millis};
+use crate::store::tables;
 
 /// Rows one import may carry (FlashSMS limit).
 pub const MAX_IMPORT_CONTACTS: usize = 10_000;
@@ -226,13 +226,13 @@ fn parse_phone(raw: &str, country: Country, validation: Validation) -> Result<Ms
 // ----- keys ----------------------------------------------------------------------------------
 
 fn phone_key(tenant: TenantId, phone: Msisdn) -> Vec<u8> {
-    let mut key = layout::tenant_key(tenant);
+    let mut key = tables::tenant_key(tenant);
     key.extend_from_slice(&phone.as_u64().to_be_bytes());
     key
 }
 
 fn group_name_key(tenant: TenantId, name: &str) -> Vec<u8> {
-    let mut key = layout::tenant_key(tenant);
+    let mut key = tables::tenant_key(tenant);
     key.extend_from_slice(name.to_lowercase().as_bytes());
     key
 }
@@ -240,7 +240,7 @@ fn group_name_key(tenant: TenantId, name: &str) -> Vec<u8> {
 /// `tenant ++ first ++ second`: a membership, by group (`group, contact`) or by contact
 /// (`contact, group`).
 fn pair_key(tenant: TenantId, first: [u8; 16], second: [u8; 16]) -> Vec<u8> {
-    let mut key = layout::owned_key(tenant, first);
+    let mut key = tables::owned_key(tenant, first);
     key.extend_from_slice(&second);
     key
 }
@@ -254,8 +254,8 @@ fn last_id(key: &[u8]) -> Option<[u8; 16]> {
 
 fn put_contact(batch: &mut Batch, record: &ContactRecord) {
     batch.put(
-        layout::CONTACTS,
-        layout::owned_key(record.tenant, record.id.to_bytes()),
+        tables::CONTACTS,
+        tables::owned_key(record.tenant, record.id.to_bytes()),
         codec::encode(record),
     );
 }
@@ -263,12 +263,12 @@ fn put_contact(batch: &mut Batch, record: &ContactRecord) {
 fn put_membership(batch: &mut Batch, tenant: TenantId, group: GroupId, contact: ContactId) {
     let (group, contact) = (group.to_bytes(), contact.to_bytes());
     batch.put(
-        layout::GROUP_MEMBERS,
+        tables::GROUP_MEMBERS,
         pair_key(tenant, group, contact),
         Vec::new(),
     );
     batch.put(
-        layout::CONTACT_GROUPS,
+        tables::CONTACT_GROUPS,
         pair_key(tenant, contact, group),
         Vec::new(),
     );
@@ -276,8 +276,8 @@ fn put_membership(batch: &mut Batch, tenant: TenantId, group: GroupId, contact: 
 
 fn delete_membership(batch: &mut Batch, tenant: TenantId, group: GroupId, contact: ContactId) {
     let (group, contact) = (group.to_bytes(), contact.to_bytes());
-    batch.delete(layout::GROUP_MEMBERS, pair_key(tenant, group, contact));
-    batch.delete(layout::CONTACT_GROUPS, pair_key(tenant, contact, group));
+    batch.delete(tables::GROUP_MEMBERS, pair_key(tenant, group, contact));
+    batch.delete(tables::CONTACT_GROUPS, pair_key(tenant, contact, group));
 }
 
 fn contact_exists(phone: Msisdn, existing: ContactId) -> EngineError {
@@ -388,7 +388,7 @@ impl Engine {
         let mut batch = Batch::with_capacity(4);
         put_contact(&mut batch, &record);
         batch.put(
-            layout::CONTACT_PHONES,
+            tables::CONTACT_PHONES,
             phone_key(tenant, phone),
             codec::encode(&record.id),
         );
@@ -429,7 +429,7 @@ impl Engine {
                 self.paged_members(tenant, group, page, search.as_ref())?
             }
             None => {
-                let scan = Scan::prefix(layout::CONTACTS, &layout::tenant_key(tenant)).reverse();
+                let scan = Scan::prefix(tables::CONTACTS, &tables::tenant_key(tenant)).reverse();
                 self.paged(scan, page, |contact: &ContactRecord| {
                     contact.deleted_at.is_none()
                         && search.as_ref().is_none_or(|search| search.matches(contact))
@@ -484,9 +484,9 @@ impl Engine {
             if let Some(existing) = self.phone_owner(tenant, phone)? {
                 return Err(contact_exists(phone, existing));
             }
-            batch.delete(layout::CONTACT_PHONES, phone_key(tenant, record.phone));
+            batch.delete(tables::CONTACT_PHONES, phone_key(tenant, record.phone));
             batch.put(
-                layout::CONTACT_PHONES,
+                tables::CONTACT_PHONES,
                 phone_key(tenant, phone),
                 codec::encode(&contact),
             );
@@ -523,7 +523,7 @@ impl Engine {
         record.updated_at = now;
         let mut batch = Batch::new();
         put_contact(&mut batch, &record);
-        batch.delete(layout::CONTACT_PHONES, phone_key(tenant, record.phone));
+        batch.delete(tables::CONTACT_PHONES, phone_key(tenant, record.phone));
         for group in self.group_ids_of(tenant, contact)? {
             delete_membership(&mut batch, tenant, group, contact);
         }
@@ -632,7 +632,7 @@ impl Engine {
             };
             put_contact(&mut batch, &record);
             batch.put(
-                layout::CONTACT_PHONES,
+                tables::CONTACT_PHONES,
                 phone_key(tenant, phone),
                 codec::encode(&record.id),
             );
@@ -650,7 +650,7 @@ impl Engine {
     pub fn groups(&self, tenant: TenantId) -> Result<Vec<GroupSummary>, EngineError> {
         self.entry(tenant)?;
         let groups: Vec<GroupRecord> =
-            self.scan_all(Scan::prefix(layout::GROUPS, &layout::tenant_key(tenant)).reverse())?;
+            self.scan_all(Scan::prefix(tables::GROUPS, &tables::tenant_key(tenant)).reverse())?;
         groups
             .into_iter()
             .map(|group| {
@@ -667,7 +667,7 @@ impl Engine {
         tenant: TenantId,
         group: GroupId,
     ) -> Result<Option<GroupRecord>, EngineError> {
-        self.get(layout::GROUPS, &layout::owned_key(tenant, group.to_bytes()))
+        self.get(tables::GROUPS, &tables::owned_key(tenant, group.to_bytes()))
     }
 
     /// Creates a group; 409 `group_exists` if the tenant has one of that name in any case.
@@ -681,7 +681,7 @@ impl Engine {
         let _book = entry.book.lock().await;
         let name_key = group_name_key(tenant, &name);
         if self
-            .get::<GroupId>(layout::GROUP_NAMES, &name_key)?
+            .get::<GroupId>(tables::GROUP_NAMES, &name_key)?
             .is_some()
         {
             return Err(EngineError::Conflict {
@@ -697,11 +697,11 @@ impl Engine {
         };
         let mut batch = Batch::with_capacity(2);
         batch.put(
-            layout::GROUPS,
-            layout::owned_key(tenant, record.id.to_bytes()),
+            tables::GROUPS,
+            tables::owned_key(tenant, record.id.to_bytes()),
             codec::encode(&record),
         );
-        batch.put(layout::GROUP_NAMES, name_key, codec::encode(&record.id));
+        batch.put(tables::GROUP_NAMES, name_key, codec::encode(&record.id));
         self.store().commit(batch).await?;
         Ok(record)
     }
@@ -714,8 +714,8 @@ impl Engine {
         let _book = entry.book.lock().await;
         let record = self.existing_group(tenant, group)?;
         let members = Scan::prefix(
-            layout::GROUP_MEMBERS,
-            &layout::owned_key(tenant, group.to_bytes()),
+            tables::GROUP_MEMBERS,
+            &tables::owned_key(tenant, group.to_bytes()),
         )
         .limit(DELETE_CHUNK);
         loop {
@@ -733,8 +733,8 @@ impl Engine {
             }
             let last = page.next.is_none();
             if last {
-                batch.delete(layout::GROUPS, layout::owned_key(tenant, group.to_bytes()));
-                batch.delete(layout::GROUP_NAMES, group_name_key(tenant, &record.name));
+                batch.delete(tables::GROUPS, tables::owned_key(tenant, group.to_bytes()));
+                batch.delete(tables::GROUP_NAMES, group_name_key(tenant, &record.name));
             }
             self.store().commit(batch).await?;
             if last {
@@ -816,8 +816,8 @@ impl Engine {
     ) -> Result<(), EngineError> {
         self.existing_group(tenant, group)?;
         let mut scan = Scan::prefix(
-            layout::GROUP_MEMBERS,
-            &layout::owned_key(tenant, group.to_bytes()),
+            tables::GROUP_MEMBERS,
+            &tables::owned_key(tenant, group.to_bytes()),
         )
         .limit(chunk.max(1));
         loop {
@@ -849,7 +849,7 @@ impl Engine {
         mut f: impl FnMut(Vec<ContactRecord>) -> Result<(), EngineError>,
     ) -> Result<(), EngineError> {
         let chunk = chunk.max(1);
-        let mut scan = Scan::prefix(layout::CONTACTS, &layout::tenant_key(tenant)).limit(chunk);
+        let mut scan = Scan::prefix(tables::CONTACTS, &tables::tenant_key(tenant)).limit(chunk);
         let mut contacts = Vec::with_capacity(chunk.min(SCAN_PAGE * 8));
         loop {
             let page = self.store().scan(&scan)?;
@@ -897,8 +897,8 @@ impl Engine {
     ) -> Result<Option<ContactRecord>, EngineError> {
         Ok(self
             .get::<ContactRecord>(
-                layout::CONTACTS,
-                &layout::owned_key(tenant, contact.to_bytes()),
+                tables::CONTACTS,
+                &tables::owned_key(tenant, contact.to_bytes()),
             )?
             .filter(|record| record.deleted_at.is_none()))
     }
@@ -914,13 +914,13 @@ impl Engine {
         tenant: TenantId,
         phone: Msisdn,
     ) -> Result<Option<ContactId>, EngineError> {
-        self.get(layout::CONTACT_PHONES, &phone_key(tenant, phone))
+        self.get(tables::CONTACT_PHONES, &phone_key(tenant, phone))
     }
 
     fn member_count(&self, tenant: TenantId, group: GroupId) -> Result<u64, EngineError> {
         Ok(self.store().count(
-            layout::GROUP_MEMBERS,
-            &layout::owned_key(tenant, group.to_bytes()),
+            tables::GROUP_MEMBERS,
+            &tables::owned_key(tenant, group.to_bytes()),
         )?)
     }
 
@@ -931,8 +931,8 @@ impl Engine {
         contact: ContactId,
     ) -> Result<Vec<GroupId>, EngineError> {
         let page = self.store().scan(&Scan::prefix(
-            layout::CONTACT_GROUPS,
-            &layout::owned_key(tenant, contact.to_bytes()),
+            tables::CONTACT_GROUPS,
+            &tables::owned_key(tenant, contact.to_bytes()),
         ))?;
         Ok(page
             .items
@@ -973,8 +973,8 @@ impl Engine {
     ) -> Result<Paged<ContactRecord>, EngineError> {
         let skip = (u64::from(page.page.max(1)) - 1) * u64::from(page.limit);
         let mut scan = Scan::prefix(
-            layout::GROUP_MEMBERS,
-            &layout::owned_key(tenant, group.to_bytes()),
+            tables::GROUP_MEMBERS,
+            &tables::owned_key(tenant, group.to_bytes()),
         )
         .reverse()
         .limit(SCAN_PAGE);
@@ -1020,11 +1020,10 @@ impl Engine {
 mod tests {
     use super::*;
     use crate::{EngineConfig, NewTenant};
-    use flit_storage::{BackendKind, Store, StoreOptions};
+    use flit_storage::BackendKind;
 
     async fn engine(dir: &std::path::Path) -> (Engine, TenantId) {
-        let store = Store::open(BackendKind::Sled, dir, StoreOptions::default()).expect("store");
-        let engine = Engine::open(store, EngineConfig::default())
+        let engine = Engine::open(dir, BackendKind::Sled, EngineConfig::default())
             .await
             .expect("engine");
         let tenant = engine

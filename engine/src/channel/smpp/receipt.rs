@@ -70,7 +70,7 @@ impl ReceiptState {
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Receipt {
     /// From the `receipted_message_id` TLV if present, else the text's `id:`. Match it with
-    /// [`smsc_id_keys`], never by string equality.
+    /// [`normalise_smsc_id`] (then [`alternate_smsc_ids`]), never by string equality.
     pub smsc_message_id: String,
     /// From the `message_state` TLV if present, else the text's `stat:`.
     pub state: ReceiptState,
@@ -178,45 +178,10 @@ fn is_receipt_date(value: &str) -> bool {
     (value.len() == 10 || value.len() == 12) && value.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Every key an SMSC message id can be found under. SMSCs disagree on the base: some answer
-/// `submit_sm_resp` with hex (`0A1F`) and put the same id in decimal (`2591`) in the receipt, and
-/// leading zeros and case come and go. The keys are:
-///
-/// 1. the trimmed id, lowercased (covers non-numeric ids such as UUIDs);
-/// 2. if it is all hex digits (≤ 32): its value read as hex, as lowercase hex without leading zeros;
-/// 3. if it is all decimal digits (≤ 38): its value read as decimal, written the same way.
-///
-/// Store a mapping under every key of the `submit_sm_resp` id and look a receipt up by each key
-/// of its id: `0A1F`, `a1f`, `00a1f` and `2591` all share the key `a1f`. The price is that an
-/// all-digit id also matches the id whose hex spelling is the same digits; mappings are per bind
-/// and short-lived, so such a collision needs two live ids of one bind to alias.
-pub fn smsc_id_keys(id: &str) -> Vec<String> {
-    let raw = id.trim().to_ascii_lowercase();
-    if raw.is_empty() {
-        return Vec::new();
-    }
-    let mut keys = vec![raw.clone()];
-    let mut add = |key: String| {
-        if !keys.contains(&key) {
-            keys.push(key);
-        }
-    };
-    if raw.bytes().all(|b| b.is_ascii_hexdigit())
-        && let Ok(value) = u128::from_str_radix(&raw, 16)
-    {
-        add(format!("{value:x}"));
-    }
-    if raw.bytes().all(|b| b.is_ascii_digit())
-        && let Ok(value) = raw.parse::<u128>()
-    {
-        add(format!("{value:x}"));
-    }
-    keys
-}
-
 /// One canonical spelling: the id read as hex if it is all hex digits (lowercase, no leading
 /// zeros; `0A1F`, `a1f` and `00a1f` give `a1f`), else the trimmed id lowercased. It cannot know
-/// whether `2591` is decimal, so it does NOT unify bases: match with [`smsc_id_keys`].
+/// whether `2591` is decimal, so it does NOT unify bases: [`alternate_smsc_ids`] does, for
+/// receipts that found nothing under this spelling.
 pub fn normalise_smsc_id(id: &str) -> String {
     let raw = id.trim().to_ascii_lowercase();
     if !raw.is_empty()
@@ -362,9 +327,11 @@ mod tests {
         assert_eq!(ReceiptState::from_message_state(42), None);
     }
 
-    fn shares_key(a: &str, b: &str) -> bool {
-        let kb = smsc_id_keys(b);
-        smsc_id_keys(a).iter().any(|k| kb.contains(k))
+    /// Whether a receipt for `receipt` finds the mapping stored for `mapping`, as the status
+    /// writer looks: under the canonical spelling, then under the other base.
+    fn shares_key(mapping: &str, receipt: &str) -> bool {
+        let stored = normalise_smsc_id(mapping);
+        normalise_smsc_id(receipt) == stored || alternate_smsc_ids(receipt).contains(&stored)
     }
 
     #[test]
@@ -377,9 +344,9 @@ mod tests {
         assert!(!shares_key("0A1F", "0A20"));
         assert!(!shares_key("abc-1", "abc-2"));
         assert!(!shares_key("12", "13"));
-        assert_eq!(smsc_id_keys("  "), Vec::<String>::new());
-        assert_eq!(smsc_id_keys("0A1F"), vec!["0a1f", "a1f"]);
-        assert_eq!(smsc_id_keys("2591"), vec!["2591", "a1f"]);
+        assert_eq!(alternate_smsc_ids("  "), Vec::<String>::new());
+        assert_eq!(alternate_smsc_ids("0A1F"), vec!["2591"]);
+        assert_eq!(alternate_smsc_ids("2591"), vec!["a1f", "9617"]);
     }
 
     #[test]

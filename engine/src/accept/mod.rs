@@ -16,18 +16,17 @@ use flit_storage::{Batch, codec};
 use ractor::ActorRef;
 use ractor::rpc::CallResult;
 
-use crate::contacts::ContactRecord;
+use crate::book::contacts::ContactRecord;
 use crate::engine::{Engine, read};
 use crate::error::EngineError;
 use crate::ids::{ContactId, GroupId, MessageId, TemplateId, TenantId};
-use crate::layout;
-use crate::model::{
+use crate::numbers::{Country, Msisdn, Validation};
+use crate::store::records::{
     MessageRecord, RecipientRecord, SendOutcome, StatusCounts, UnixMillis, now_millis,
 };
-use crate::msisdn::{Country, Msisdn, Validation};
-use crate::segment::{self, TextInfo};
-use crate::templates;
-use crate::tenant::{Charge, Claimed, IdempotencyClaim, TenantMsg};
+use crate::store::tables;
+use crate::tenants::actor::{Charge, Claimed, IdempotencyClaim, TenantMsg};
+use crate::text::{self, TextInfo};
 
 /// Explicit recipients a single request may carry (FlashSMS limit).
 pub const MAX_EXPLICIT_RECIPIENTS: usize = 1_000;
@@ -42,7 +41,7 @@ pub const MAX_CAMPAIGN_NAME_CHARS: usize = 100;
 pub const MAX_SCHEDULE_AHEAD_MS: i64 = 366 * 24 * 3600 * 1000;
 /// Recipient rows per durable batch for large sends (bounds memory and batch size).
 pub const CHUNK: usize = 5_000;
-const _: () = assert!(CHUNK.is_multiple_of(layout::RECIPIENT_BLOCK as usize));
+const _: () = assert!(CHUNK.is_multiple_of(tables::RECIPIENT_BLOCK as usize));
 /// Placeholders every contact fills.
 pub const CONTACT_VARIABLES: [&str; 4] = ["firstName", "lastName", "phone", "email"];
 
@@ -179,7 +178,7 @@ impl Engine {
         asked: Option<Validation>,
     ) -> Result<Settings, EngineError> {
         let entry = self.entry(tenant)?;
-        let (country, validation) = crate::contacts::number_rules(&entry, asked);
+        let (country, validation) = crate::book::contacts::number_rules(&entry, asked);
         let record = read(&entry.record);
         Ok(Settings {
             price: record.price_per_part,
@@ -205,7 +204,7 @@ impl Engine {
                 "`message` must not be empty",
             ));
         }
-        let placeholders = templates::variables(&text);
+        let placeholders = crate::text::template::variables(&text);
         if let Some(missing) = placeholders.iter().find(|name| {
             !CONTACT_VARIABLES.contains(&name.as_str()) && !request.variables.contains_key(*name)
         }) {
@@ -288,7 +287,7 @@ impl Engine {
                 )
             });
         }
-        let info = segment::analyse(&text);
+        let info = text::analyse(&text);
         Ok(Plan {
             text,
             info,
@@ -355,7 +354,7 @@ impl Engine {
             sent_at: None,
             created_at: now,
         };
-        const BLOCK: usize = layout::RECIPIENT_BLOCK as usize;
+        const BLOCK: usize = tables::RECIPIENT_BLOCK as usize;
         // Block `number`: the recipients from index `number * BLOCK` on.
         let recipient_block = |number: usize, planned: &[Planned]| {
             let records: Vec<RecipientRecord> = planned
@@ -367,7 +366,7 @@ impl Engine {
                 })
                 .collect();
             (
-                layout::recipient_block_key(message_id, number as u32),
+                tables::recipient_block_key(message_id, number as u32),
                 codec::encode(&records),
             )
         };
@@ -375,7 +374,7 @@ impl Engine {
         if count <= CHUNK {
             for (number, planned) in plan.recipients.chunks(BLOCK).enumerate() {
                 let (key, value) = recipient_block(number, planned);
-                batch.put(layout::RECIPIENTS, key, value);
+                batch.put(tables::RECIPIENTS, key, value);
             }
         } else {
             // Not yet referenced by any message: invisible until the final batch lands.
@@ -383,19 +382,19 @@ impl Engine {
                 let mut rows = Batch::with_capacity(CHUNK / BLOCK);
                 for (offset, planned) in planned.chunks(BLOCK).enumerate() {
                     let (key, value) = recipient_block(chunk * (CHUNK / BLOCK) + offset, planned);
-                    rows.put(layout::RECIPIENTS, key, value);
+                    rows.put(tables::RECIPIENTS, key, value);
                 }
                 self.store().commit(rows).await?;
             }
         }
         batch.put(
-            layout::MESSAGES,
-            layout::owned_key(tenant, message_id.to_bytes()),
+            tables::MESSAGES,
+            tables::owned_key(tenant, message_id.to_bytes()),
             codec::encode(&message),
         );
         // Until every recipient is handed to a channel, a restart re-queues it from here.
         batch.put(
-            layout::DISPATCH,
+            tables::DISPATCH,
             message_id.to_bytes().to_vec(),
             codec::encode(&tenant),
         );
@@ -428,7 +427,7 @@ impl Engine {
             .await
         {
             Ok(CallResult::Success(result)) => result,
-            _ => Err(crate::tenant::ChargeError::Storage(
+            _ => Err(crate::tenants::actor::ChargeError::Storage(
                 flit_storage::StorageError::Closed,
             )),
         };
@@ -445,9 +444,9 @@ impl Engine {
                     self.forget_rows(message_id, count);
                 }
                 return Err(match error {
-                    crate::tenant::ChargeError::Storage(flit_storage::StorageError::Closed) => {
-                        restarting()
-                    }
+                    crate::tenants::actor::ChargeError::Storage(
+                        flit_storage::StorageError::Closed,
+                    ) => restarting(),
                     other => other.into(),
                 });
             }
@@ -477,12 +476,12 @@ impl Engine {
     /// Deletes the recipient rows of a large send whose charge was refused (best effort:
     /// unreferenced rows are harmless).
     fn forget_rows(&self, message: MessageId, count: usize) {
-        let blocks = count.div_ceil(layout::RECIPIENT_BLOCK as usize);
+        let blocks = count.div_ceil(tables::RECIPIENT_BLOCK as usize);
         let mut batch = Batch::with_capacity(blocks);
         for block in 0..blocks {
             batch.delete(
-                layout::RECIPIENTS,
-                layout::recipient_block_key(message, block as u32),
+                tables::RECIPIENTS,
+                tables::recipient_block_key(message, block as u32),
             );
         }
         drop(self.store().submit(batch));
@@ -546,7 +545,7 @@ impl Engine {
         let senders = read(&entry.senders);
         let mut approved = senders
             .iter()
-            .filter(|sender| sender.status == crate::model::SenderStatus::Approved);
+            .filter(|sender| sender.status == crate::store::records::SenderStatus::Approved);
         match asked.map(str::trim).filter(|name| !name.is_empty()) {
             Some(name) => approved
                 .find(|sender| sender.name.eq_ignore_ascii_case(name))
@@ -617,8 +616,8 @@ fn analyse_text(text: &str, max_parts: usize) -> Result<TextInfo, EngineError> {
             "`message` must not be empty",
         ));
     }
-    let info = segment::analyse(text);
-    segment::check_max_parts(&info, max_parts)
+    let info = text::analyse(text);
+    text::check_max_parts(&info, max_parts)
         .map_err(|error| EngineError::invalid("message_too_long", error.to_string()))?;
     Ok(info)
 }
@@ -666,7 +665,7 @@ impl PlanBuilder<'_> {
             ));
         }
         let text: Option<Arc<str>> = if self.personalised {
-            let rendered = templates::render(self.base, |name| {
+            let rendered = crate::text::template::render(self.base, |name| {
                 contact_value(name, msisdn, contact).or_else(|| self.variables.get(name).cloned())
             })
             .map_err(|missing| {

@@ -12,8 +12,9 @@
 //! - [`queue`]: the work queue that outlives sessions.
 //!
 //! Architecture invariant: PDUs are encoded and decoded only by `rusmpp` (its tokio codec);
-//! text is encoded only by [`crate::segment`], never by rusmpp's `extra` features.
+//! text is encoded only by [`crate::text`], never by rusmpp's `extra` features.
 
+pub mod binds;
 pub mod coding;
 pub mod pdu;
 pub mod queue;
@@ -24,18 +25,11 @@ pub mod session;
 mod tests;
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 pub use queue::SubmitQueue;
-pub use receipt::{
-    ParsedReceiptText, Receipt, ReceiptState, alternate_smsc_ids, normalise_smsc_id,
-    parse_receipt_text, smsc_id_keys,
-};
+pub use receipt::{Receipt, ReceiptState, alternate_smsc_ids, normalise_smsc_id};
 pub use session::SessionHandle;
-
-/// A bind's queue as the dispatcher and the session share it.
-pub type SharedQueue = Arc<SubmitQueue>;
 
 /// How the ESME binds.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]

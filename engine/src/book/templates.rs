@@ -1,7 +1,5 @@
 //! Message templates: reusable texts with `{{variable}}` placeholders, unique by name per
-//! tenant, and the renderer the send path uses for templates and per-contact personalisation.
-
-use std::collections::BTreeSet;
+//! tenant (the renderer is `text::template`).
 
 use flit_storage::{Batch, Scan, codec};
 use serde::{Deserialize, Serialize};
@@ -9,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::ids::{TemplateId, TenantId};
-use crate::layout;
-use crate::model::{UnixMillis, now_millis};
+use crate::store::records::{UnixMillis, now_millis};
+use crate::store::tables;
 
 /// Longest template text: more than any message may be (918 GSM-7 characters) leaves room for
 /// placeholders that render shorter.
@@ -27,44 +25,8 @@ pub struct TemplateRecord {
     pub updated_at: UnixMillis,
 }
 
-/// The distinct placeholder names of `content`, in order of first use.
-pub fn variables(content: &str) -> Vec<String> {
-    let mut seen = BTreeSet::new();
-    let mut names = Vec::new();
-    let mut rest = content;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else { break };
-        let name = after[..end].trim();
-        if !name.is_empty() && seen.insert(name.to_string()) {
-            names.push(name.to_string());
-        }
-        rest = &after[end + 2..];
-    }
-    names
-}
-
-/// Fills every `{{name}}` from `value`; the first name it cannot fill is the error.
-pub fn render(content: &str, value: impl Fn(&str) -> Option<String>) -> Result<String, String> {
-    let mut out = String::with_capacity(content.len());
-    let mut rest = content;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else { break };
-        out.push_str(&rest[..start]);
-        let name = after[..end].trim();
-        match value(name) {
-            Some(filled) => out.push_str(&filled),
-            None => return Err(name.to_string()),
-        }
-        rest = &after[end + 2..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
 fn name_key(tenant: TenantId, name: &str) -> Vec<u8> {
-    let mut key = layout::tenant_key(tenant);
+    let mut key = tables::tenant_key(tenant);
     key.extend_from_slice(name.to_lowercase().as_bytes());
     key
 }
@@ -98,7 +60,7 @@ impl Engine {
         let _book = entry.book.lock().await;
         if self
             .store()
-            .get(layout::TEMPLATE_NAMES, &name_key(tenant, name))?
+            .get(tables::TEMPLATE_NAMES, &name_key(tenant, name))?
             .is_some()
         {
             return Err(template_exists(name));
@@ -114,12 +76,12 @@ impl Engine {
         };
         let mut batch = Batch::new();
         batch.put(
-            layout::TEMPLATES,
-            layout::owned_key(tenant, record.id.to_bytes()),
+            tables::TEMPLATES,
+            tables::owned_key(tenant, record.id.to_bytes()),
             codec::encode(&record),
         );
         batch.put(
-            layout::TEMPLATE_NAMES,
+            tables::TEMPLATE_NAMES,
             name_key(tenant, name),
             codec::encode(&record.id),
         );
@@ -152,22 +114,22 @@ impl Engine {
         if record.name.to_lowercase() != old_name.to_lowercase() {
             if self
                 .store()
-                .get(layout::TEMPLATE_NAMES, &name_key(tenant, &record.name))?
+                .get(tables::TEMPLATE_NAMES, &name_key(tenant, &record.name))?
                 .is_some()
             {
                 return Err(template_exists(&record.name));
             }
-            batch.delete(layout::TEMPLATE_NAMES, name_key(tenant, &old_name));
+            batch.delete(tables::TEMPLATE_NAMES, name_key(tenant, &old_name));
             batch.put(
-                layout::TEMPLATE_NAMES,
+                tables::TEMPLATE_NAMES,
                 name_key(tenant, &record.name),
                 codec::encode(&record.id),
             );
         }
         record.updated_at = now_millis();
         batch.put(
-            layout::TEMPLATES,
-            layout::owned_key(tenant, record.id.to_bytes()),
+            tables::TEMPLATES,
+            tables::owned_key(tenant, record.id.to_bytes()),
             codec::encode(&record),
         );
         self.store().commit(batch).await?;
@@ -186,10 +148,10 @@ impl Engine {
             .ok_or(EngineError::NotFound { what: "template" })?;
         let mut batch = Batch::new();
         batch.delete(
-            layout::TEMPLATES,
-            layout::owned_key(tenant, record.id.to_bytes()),
+            tables::TEMPLATES,
+            tables::owned_key(tenant, record.id.to_bytes()),
         );
-        batch.delete(layout::TEMPLATE_NAMES, name_key(tenant, &record.name));
+        batch.delete(tables::TEMPLATE_NAMES, name_key(tenant, &record.name));
         self.store().commit(batch).await?;
         Ok(())
     }
@@ -199,12 +161,12 @@ impl Engine {
         tenant: TenantId,
         id: TemplateId,
     ) -> Result<Option<TemplateRecord>, EngineError> {
-        self.get(layout::TEMPLATES, &layout::owned_key(tenant, id.to_bytes()))
+        self.get(tables::TEMPLATES, &tables::owned_key(tenant, id.to_bytes()))
     }
 
     /// The tenant's templates, oldest first.
     pub fn templates(&self, tenant: TenantId) -> Result<Vec<TemplateRecord>, EngineError> {
-        self.scan_all(Scan::prefix(layout::TEMPLATES, &layout::tenant_key(tenant)))
+        self.scan_all(Scan::prefix(tables::TEMPLATES, &tables::tenant_key(tenant)))
     }
 }
 
@@ -212,33 +174,5 @@ fn template_exists(name: &str) -> EngineError {
     EngineError::Conflict {
         code: "template_exists",
         message: format!("a template named `{name}` already exists"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_are_found_once_each_and_trimmed() {
-        assert_eq!(
-            variables("Hi {{ name }}, your code is {{code}}. Bye {{name}}!"),
-            ["name", "code"]
-        );
-        assert!(variables("no placeholders {{ }} or {{unclosed").is_empty());
-    }
-
-    #[test]
-    fn render_fills_or_names_the_missing_variable() {
-        let value = |name: &str| (name == "name").then(|| "Ama".to_string());
-        assert_eq!(
-            render("Hi {{name}}, welcome!", value).as_deref(),
-            Ok("Hi Ama, welcome!")
-        );
-        assert_eq!(
-            render("Hi {{name}} {{code}}", value),
-            Err("code".to_string())
-        );
-        assert_eq!(render("{{unclosed", value).as_deref(), Ok("{{unclosed"));
     }
 }

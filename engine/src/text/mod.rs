@@ -4,6 +4,8 @@
 //! each part, and septet packing for the SMPP channel. Pricing and the accept path rely on
 //! [`analyse`] and [`split`] agreeing on the part count, so both use the same fill rule.
 
+pub mod template;
+
 use std::fmt;
 
 /// Septets in a single-part GSM-7 message.

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ApiKeyId, BindId, InboundId, MessageId, SenderId, TenantId, TransactionId};
-use crate::msisdn::Msisdn;
+use crate::numbers::Msisdn;
 
 /// Milliseconds since the unix epoch, UTC.
 pub type UnixMillis = i64;
@@ -30,7 +30,7 @@ pub struct TenantRecord {
     pub rate_limit_per_minute: u32,
     pub price_per_part: i64,
     pub allow_device_failover: bool,
-    /// `strict` or `structural` (see `msisdn::Validation`); `None` = each API's default.
+    /// `strict` or `structural` (see `numbers::Validation`); `None` = each API's default.
     pub number_validation: Option<String>,
     pub max_parts: u32,
     pub created_at: UnixMillis,

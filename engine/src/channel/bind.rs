@@ -16,12 +16,12 @@ use dashmap::DashMap;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::mpsc;
 
-use super::simulator::Simulator;
-use super::status::StatusEvent;
-use super::{DispatchShared, Job};
+use super::sandbox::Simulator;
+use crate::channel::smpp::session::{SessionError, SessionStats};
+use crate::channel::smpp::{SessionEvent, SubmitQueue};
+use crate::dispatch::status::StatusEvent;
+use crate::dispatch::{DispatchShared, Job};
 use crate::ids::BindId;
-use crate::smpp::session::{SessionError, SessionStats};
-use crate::smpp::{SessionEvent, SubmitQueue};
 
 /// How long the sandbox waits before "delivering".
 pub const SANDBOX_RECEIPT_DELAY: Duration = Duration::from_millis(1000);
@@ -30,7 +30,7 @@ pub const SANDBOX_RECEIPT_DELAY: Duration = Duration::from_millis(1000);
 #[derive(Clone, Debug)]
 pub enum BindKind {
     Simulator,
-    Smpp(crate::smpp::BindConfig),
+    Smpp(crate::channel::smpp::BindConfig),
 }
 
 /// The running session of one incarnation of a bind actor.
@@ -38,7 +38,7 @@ enum Session {
     /// Held only to keep the simulator running; dropping it stops it.
     #[allow(dead_code)]
     Simulator(Simulator),
-    Smpp(crate::smpp::SessionHandle),
+    Smpp(crate::channel::smpp::SessionHandle),
 }
 
 /// A job handed to a bind, and how many of its parts the session has answered for.
@@ -71,7 +71,7 @@ pub struct BindShared {
     /// Every submitted job by correlation id, from hand-over until all its parts are answered.
     pub jobs: DashMap<u64, InFlight>,
     /// The current incarnation of this bind's actor.
-    pub actor: crate::supervisor::BindSlot,
+    pub actor: crate::slot::BindSlot,
     bound: AtomicBool,
     removed: AtomicBool,
     submitted: AtomicU64,
@@ -143,7 +143,7 @@ impl BindShared {
             owner,
             queue: Arc::new(SubmitQueue::new()),
             jobs: DashMap::new(),
-            actor: crate::supervisor::BindSlot::default(),
+            actor: crate::slot::BindSlot::default(),
             bound: AtomicBool::new(false),
             removed: AtomicBool::new(false),
             submitted: AtomicU64::new(0),
@@ -293,7 +293,7 @@ impl Actor for BindActor {
                 events_tx,
                 SANDBOX_RECEIPT_DELAY,
             )),
-            BindKind::Smpp(config) => Session::Smpp(crate::smpp::SessionHandle::spawn_with_stats(
+            BindKind::Smpp(config) => Session::Smpp(crate::channel::smpp::SessionHandle::spawn(
                 config.clone(),
                 bind.queue.clone(),
                 events_tx,
@@ -409,7 +409,6 @@ impl BindState {
                         job,
                         bind: bind.id,
                         answer,
-                        part,
                         parts,
                         command_status,
                         temporary,

@@ -369,8 +369,9 @@ enum Answer {
 
 /// Handle to a running session task.
 pub struct SessionHandle {
+    /// Read by the session tests only: the bind's live state is kept in `BindShared`.
+    #[cfg_attr(not(test), allow(dead_code))]
     shared: Arc<Shared>,
-    stats: Arc<SessionStats>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -383,17 +384,9 @@ struct Shared {
 }
 
 impl SessionHandle {
-    /// Starts the session task: connect (TCP_NODELAY), bind, then pull work from `queue`.
+    /// Starts the session task: connect (TCP_NODELAY), bind, then pull work from `queue`,
+    /// counting into `stats` (which may outlive the session).
     pub fn spawn(
-        config: BindConfig,
-        queue: Arc<SubmitQueue>,
-        events: mpsc::Sender<SessionEvent>,
-    ) -> SessionHandle {
-        Self::spawn_with_stats(config, queue, events, Arc::default())
-    }
-
-    /// [`spawn`](Self::spawn), counting into `stats` (which may outlive the session).
-    pub fn spawn_with_stats(
         config: BindConfig,
         queue: Arc<SubmitQueue>,
         events: mpsc::Sender<SessionEvent>,
@@ -407,7 +400,7 @@ impl SessionHandle {
             queue,
             events,
             shared: shared.clone(),
-            stats: stats.clone(),
+            stats,
             stop: stop_rx,
             stopping: false,
             outbox: VecDeque::new(),
@@ -417,23 +410,16 @@ impl SessionHandle {
             reassembler: Reassembler::new(),
         };
         let task = tokio::spawn(session.run());
-        SessionHandle {
-            shared,
-            stats,
-            stop,
-            task,
-        }
-    }
-
-    pub fn stats(&self) -> &Arc<SessionStats> {
-        &self.stats
+        SessionHandle { shared, stop, task }
     }
 
     /// `submit_sm` awaiting a response.
+    #[cfg(test)]
     pub fn in_flight(&self) -> usize {
         self.shared.in_flight.load(Ordering::Relaxed)
     }
 
+    #[cfg(test)]
     pub fn is_bound(&self) -> bool {
         self.shared.bound.load(Ordering::Relaxed)
     }
@@ -1386,6 +1372,7 @@ fn deliver_event(
 /// One frame from the SMSC as a bound session reads it, apart from the answers it writes back
 /// (`deliver_sm_resp`, `enquire_link_resp`, `generic_nack`) and its window bookkeeping.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(not(feature = "test-support"), allow(dead_code))]
 pub enum Inbound {
     /// A `submit_sm_resp` (`smsc_message_id` empty if the SMSC sent none) or a `generic_nack`
     /// (`smsc_message_id` `None`) for the request sent under `sequence`.
@@ -1407,6 +1394,7 @@ pub enum Inbound {
 /// inbound messages wait in `reassembler` across calls, as they do across frames. Reading stops
 /// at the first error the codec returns, which is where a session drops the connection (bytes
 /// that cannot be framed), and returns it too. An incomplete last frame is left unread.
+#[cfg_attr(not(feature = "test-support"), allow(dead_code))]
 pub fn decode_inbound(
     bytes: &[u8],
     gsm7: Gsm7Mode,

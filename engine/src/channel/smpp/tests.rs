@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::codec::Framed;
 
 use super::*;
-use crate::smpp::session::SessionStats;
+use crate::channel::smpp::session::SessionStats;
 
 type Smsc = Framed<TcpStream, CommandCodec>;
 
@@ -169,7 +169,7 @@ fn spawn(
         }
     });
     (
-        SessionHandle::spawn_with_stats(config, queue.clone(), owner_tx, stats),
+        SessionHandle::spawn(config, queue.clone(), owner_tx, stats),
         queue,
         rx,
     )
@@ -187,7 +187,7 @@ fn spawn_unrecorded(
     let queue = Arc::new(SubmitQueue::new());
     let (tx, rx) = mpsc::channel(1024);
     let stats = Arc::new(SessionStats::default());
-    let session = SessionHandle::spawn_with_stats(config, queue.clone(), tx, stats.clone());
+    let session = SessionHandle::spawn(config, queue.clone(), tx, stats.clone());
     (session, queue, rx, stats)
 }
 

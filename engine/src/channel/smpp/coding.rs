@@ -2,7 +2,7 @@
 //! `data_coding`, source TON/NPI detection, concatenation (UDH with an 8-bit reference, SAR TLVs
 //! or one `message_payload`), septet packing with UDH fill bits, and the inbound direction:
 //! classifying a `deliver_sm` as receipt or message, decoding it, and reassembling parts.
-//! The GSM 03.38 alphabet and the split into parts belong to [`crate::segment`]; this module
+//! The GSM 03.38 alphabet and the split into parts belong to [`crate::text`]; this module
 //! never re-decides a part boundary, so what was priced is what is sent.
 //!
 //! Size check, per part of a concatenated message (air interface limit 140 octets):
@@ -21,7 +21,7 @@ use tokio::time::Instant;
 
 use super::receipt::{Receipt, ReceiptState, parse_receipt_text};
 use super::{Concatenation, Gsm7Mode, InboundSms};
-use crate::segment::{self, Encoding};
+use crate::text::{self, Encoding};
 
 /// `data_coding` values Flit sends.
 pub const DATA_CODING_DEFAULT: u8 = 0x00;
@@ -104,7 +104,7 @@ pub fn encode_message(
     concatenation: Concatenation,
     reference: u16,
 ) -> EncodedMessage {
-    let split = segment::split(text);
+    let split = text::split(text);
     let latin1 = matches!(gsm7, Gsm7Mode::Latin1) && text.chars().all(|c| u32::from(c) <= 0xFF);
     let (data_coding, gsm7) = match (split.encoding, gsm7) {
         (Encoding::Ucs2, _) => (DATA_CODING_UCS2, gsm7),
@@ -117,7 +117,7 @@ pub fn encode_message(
         match (split.encoding, gsm7) {
             (Encoding::Ucs2, _) | (Encoding::Gsm7, Gsm7Mode::Unpacked) => units.to_vec(),
             (Encoding::Gsm7, Gsm7Mode::Packed) => pack_user_data(units, header_octets),
-            (Encoding::Gsm7, Gsm7Mode::Latin1) => segment::gsm7_decode(units)
+            (Encoding::Gsm7, Gsm7Mode::Latin1) => text::gsm7_decode(units)
                 .chars()
                 // Checked above: every char is ≤ U+00FF, so this keeps them all.
                 .filter_map(|c| u8::try_from(u32::from(c)).ok())
@@ -195,11 +195,11 @@ pub fn udh_fill_bits(header_octets: usize) -> usize {
 }
 
 /// Packs septets after `fill` zero bits (3GPP TS 23.040 §9.2.3.24: septets after a UDH start on
-/// a septet boundary). Built on [`segment::gsm7_pack`], shifted. When the last octet would end
+/// a septet boundary). Built on [`text::gsm7_pack`], shifted. When the last octet would end
 /// with 7 spare bits, they hold CR rather than zeros, which a receiver would read as `@`
 /// (TS 23.038 §6.1.2.3.1).
 pub fn pack_septets(septets: &[u8], fill: usize) -> Vec<u8> {
-    let packed = segment::gsm7_pack(septets);
+    let packed = text::gsm7_pack(septets);
     let total_bits = fill + 7 * septets.len();
     let mut out = vec![0_u8; total_bits.div_ceil(8)];
     if fill == 0 {
@@ -254,7 +254,7 @@ pub fn unpack_septets(packed: &[u8], fill: usize) -> Vec<u8> {
             })
             .collect()
     };
-    let mut septets = segment::gsm7_unpack(&aligned, count);
+    let mut septets = text::gsm7_unpack(&aligned, count);
     if bits.is_multiple_of(7) && septets.last() == Some(&0x0D) && count > 0 {
         septets.pop();
     }
@@ -323,7 +323,7 @@ pub fn receipt_from(content: &DeliverContent) -> Option<Receipt> {
     // Receipt text is ASCII in practice whatever data_coding says; reading it as Latin-1 keeps
     // `_` and `@` as written, which GSM-7 decoding would not.
     let text = match alphabet(content.data_coding) {
-        Alphabet::Ucs2 => segment::ucs2_decode(raw),
+        Alphabet::Ucs2 => text::ucs2_decode(raw),
         Alphabet::Gsm7 | Alphabet::Latin1 => raw.iter().map(|&b| char::from(b)).collect(),
     };
     let parsed = parse_receipt_text(&text).unwrap_or_default();
@@ -414,8 +414,8 @@ pub fn concat_from_udh(udh: &[u8]) -> Option<(u16, u8, u8)> {
 
 fn decode_units(alphabet: Alphabet, units: &[u8]) -> String {
     match alphabet {
-        Alphabet::Gsm7 => segment::gsm7_decode(units),
-        Alphabet::Ucs2 => segment::ucs2_decode(units),
+        Alphabet::Gsm7 => text::gsm7_decode(units),
+        Alphabet::Ucs2 => text::ucs2_decode(units),
         Alphabet::Latin1 => units.iter().map(|&b| char::from(b)).collect(),
     }
 }
@@ -446,6 +446,8 @@ impl Reassembler {
         Self::default()
     }
 
+    /// Messages waiting for more parts (tests and fuzzing bound it).
+    #[cfg(any(test, feature = "test-support"))]
     pub fn pending(&self) -> usize {
         self.pending.len()
     }
@@ -572,7 +574,7 @@ mod tests {
             .iter()
             .flat_map(|p| p.short_message[6..].to_vec())
             .collect();
-        assert_eq!(segment::gsm7_decode(&joined), euro_text());
+        assert_eq!(text::gsm7_decode(&joined), euro_text());
     }
 
     #[test]
@@ -588,7 +590,7 @@ mod tests {
                 part.short_message.len()
             );
             let body = &part.short_message[6..];
-            texts.push_str(&segment::gsm7_decode(&unpack_septets(body, 1)));
+            texts.push_str(&text::gsm7_decode(&unpack_septets(body, 1)));
         }
         assert_eq!(texts, euro_text());
         // A full 153-septet part is exactly 140 octets, and its first septet 'a' (0x61) sits
@@ -602,13 +604,13 @@ mod tests {
     #[test]
     fn packing_known_vectors() {
         // "hellohello" packed, TS 23.038 example: E8 32 9B FD 46 97 D9 EC 37.
-        let septets = segment::gsm7_encode("hellohello").unwrap_or_default();
+        let septets = text::gsm7_encode("hellohello").unwrap_or_default();
         assert_eq!(
             pack_septets(&septets, 0),
             vec![0xE8, 0x32, 0x9B, 0xFD, 0x46, 0x97, 0xD9, 0xEC, 0x37]
         );
         // Seven septets leave 7 spare bits: they carry CR, and unpacking drops it again.
-        let seven = segment::gsm7_encode("1234567").unwrap_or_default();
+        let seven = text::gsm7_encode("1234567").unwrap_or_default();
         let packed = pack_septets(&seven, 0);
         assert_eq!(packed.len(), 7);
         assert_eq!(packed[6] >> 1, 0x0D);
@@ -688,7 +690,7 @@ mod tests {
         let long = format!("{}{{}}{}", "ä".repeat(150), "x".repeat(100));
         let message = encode_message(&long, Gsm7Mode::Latin1, Concatenation::Udh, 9);
         assert_eq!(message.data_coding, 3);
-        assert_eq!(message.parts.len(), segment::analyse(&long).parts);
+        assert_eq!(message.parts.len(), text::analyse(&long).parts);
         let joined: Vec<u8> = message
             .parts
             .iter()
@@ -734,7 +736,7 @@ mod tests {
         let text: String = message
             .parts
             .iter()
-            .map(|p| segment::ucs2_decode(&p.short_message[6..]))
+            .map(|p| text::ucs2_decode(&p.short_message[6..]))
             .collect();
         assert_eq!(text, emoji_text());
     }
@@ -759,7 +761,7 @@ mod tests {
                     Gsm7Mode::Packed => unpack_septets(&part.short_message, 0),
                     _ => part.short_message.clone(),
                 };
-                text.push_str(&segment::gsm7_decode(&septets));
+                text.push_str(&text::gsm7_decode(&septets));
             }
             assert_eq!(text, euro_text());
         }
@@ -779,18 +781,15 @@ mod tests {
         assert!(part.short_message.is_empty() && !part.udhi && part.sar.is_none());
         assert_eq!(
             part.message_payload.as_deref(),
-            segment::gsm7_encode(&euro_text()).as_deref()
+            text::gsm7_encode(&euro_text()).as_deref()
         );
         let packed = encode_message(&euro_text(), Gsm7Mode::Packed, Concatenation::Payload, 1);
         let payload = packed.parts[0].message_payload.clone().unwrap_or_default();
-        assert_eq!(
-            segment::gsm7_decode(&unpack_septets(&payload, 0)),
-            euro_text()
-        );
+        assert_eq!(text::gsm7_decode(&unpack_septets(&payload, 0)), euro_text());
         let ucs = encode_message(&emoji_text(), Gsm7Mode::Unpacked, Concatenation::Payload, 1);
         assert_eq!(ucs.data_coding, 8);
         assert_eq!(
-            segment::ucs2_decode(ucs.parts[0].message_payload.as_deref().unwrap_or_default()),
+            text::ucs2_decode(ucs.parts[0].message_payload.as_deref().unwrap_or_default()),
             emoji_text()
         );
     }

@@ -12,8 +12,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::segment;
-use crate::smpp::{Receipt, ReceiptState, SessionEvent, SubmitQueue};
+use crate::channel::smpp::{Receipt, ReceiptState, SessionEvent, SubmitQueue};
+use crate::text;
 
 /// Destinations with this ending are reported undeliverable.
 pub const FAILING_SUFFIX: &str = "0000";
@@ -53,7 +53,7 @@ async fn run(queue: Arc<SubmitQueue>, events: mpsc::Sender<SessionEvent>, receip
     }
     loop {
         while let Some(submit) = queue.pop() {
-            let parts = segment::analyse(&submit.text).parts.clamp(1, 255) as u8;
+            let parts = text::analyse(&submit.text).parts.clamp(1, 255) as u8;
             let fails = submit.destination.ends_with(FAILING_SUFFIX);
             for part in 1..=parts {
                 let smsc_message_id = format!("{:x}", NEXT_SMSC_ID.fetch_add(1, Ordering::Relaxed));

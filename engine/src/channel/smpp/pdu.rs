@@ -25,7 +25,6 @@ use super::{BindConfig, Submit};
 pub const STATUS_INVALID_MESSAGE_LENGTH: u32 = 0x01;
 pub const STATUS_INVALID_COMMAND_ID: u32 = 0x03;
 pub const STATUS_SYSTEM_ERROR: u32 = 0x08;
-pub const STATUS_INVALID_PASSWORD: u32 = 0x0E;
 pub const STATUS_INVALID_SOURCE_ADDRESS: u32 = 0x0A;
 pub const STATUS_INVALID_DESTINATION_ADDRESS: u32 = 0x0B;
 pub const STATUS_MESSAGE_QUEUE_FULL: u32 = 0x14;
@@ -251,7 +250,7 @@ pub fn generic_nack(sequence_number: u32, status: u32) -> Command {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::smpp::{Concatenation, Gsm7Mode};
+    use crate::channel::smpp::{Concatenation, Gsm7Mode};
     use rusmpp::tokio_codec::CommandCodec;
     use tokio_util::bytes::BytesMut;
     use tokio_util::codec::{Decoder, Encoder};

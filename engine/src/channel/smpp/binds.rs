@@ -4,14 +4,14 @@
 
 use flit_storage::{Batch, Scan, codec};
 
-use crate::dispatch::bind::BindKind;
+use crate::channel::bind::BindKind;
+use crate::channel::smpp::{BindConfig, BindMode, Concatenation, Gsm7Mode};
 use crate::dispatch::{BindShared, BindSnapshot, RouteRecord};
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::ids::{BindId, RouteId, TenantId};
-use crate::layout;
-use crate::model::{BindRecord, now_millis};
-use crate::smpp::{BindConfig, BindMode, Concatenation, Gsm7Mode};
+use crate::store::records::{BindRecord, now_millis};
+use crate::store::tables;
 use crate::supervisor::SupervisorMsg;
 
 /// A bind as the operator describes it; `None` takes the default.
@@ -66,7 +66,7 @@ impl Engine {
         }
         let mut batch = Batch::new();
         batch.put(
-            layout::BINDS,
+            tables::BINDS,
             record.id.to_bytes().to_vec(),
             codec::encode(&record),
         );
@@ -97,7 +97,7 @@ impl Engine {
             return Err(EngineError::NotFound { what: "bind" });
         }
         let mut batch = Batch::new();
-        batch.delete(layout::BINDS, id.to_bytes().to_vec());
+        batch.delete(tables::BINDS, id.to_bytes().to_vec());
         self.store().commit(batch).await?;
         if let Some((_, bind)) = self.dispatch().binds.remove(&id) {
             bind.mark_removed();
@@ -109,7 +109,7 @@ impl Engine {
     }
 
     pub fn bind_record(&self, id: BindId) -> Result<Option<BindRecord>, EngineError> {
-        match self.store().get(layout::BINDS, &id.to_bytes())? {
+        match self.store().get(tables::BINDS, &id.to_bytes())? {
             Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
             None => Ok(None),
         }
@@ -117,7 +117,7 @@ impl Engine {
 
     /// Every configured bind with its live state, oldest first.
     pub fn bind_records(&self) -> Result<Vec<(BindRecord, BindSnapshot)>, EngineError> {
-        let page = self.store().scan(&Scan::prefix(layout::BINDS, &[]))?;
+        let page = self.store().scan(&Scan::prefix(tables::BINDS, &[]))?;
         let mut binds = Vec::new();
         for (_, value) in page.items {
             let record: BindRecord = codec::decode(&value)?;
@@ -171,7 +171,7 @@ impl Engine {
         };
         let mut batch = Batch::new();
         batch.put(
-            layout::ROUTES,
+            tables::ROUTES,
             route.id.to_bytes().to_vec(),
             codec::encode(&route),
         );
@@ -181,18 +181,18 @@ impl Engine {
     }
 
     pub async fn remove_route(&self, id: RouteId) -> Result<(), EngineError> {
-        if self.store().get(layout::ROUTES, &id.to_bytes())?.is_none() {
+        if self.store().get(tables::ROUTES, &id.to_bytes())?.is_none() {
             return Err(EngineError::NotFound { what: "route" });
         }
         let mut batch = Batch::new();
-        batch.delete(layout::ROUTES, id.to_bytes().to_vec());
+        batch.delete(tables::ROUTES, id.to_bytes().to_vec());
         self.store().commit(batch).await?;
         self.reload_routes()?;
         Ok(())
     }
 
     pub fn routes(&self) -> Result<Vec<RouteRecord>, EngineError> {
-        let page = self.store().scan(&Scan::prefix(layout::ROUTES, &[]))?;
+        let page = self.store().scan(&Scan::prefix(tables::ROUTES, &[]))?;
         page.items
             .iter()
             .map(|(_, value)| codec::decode(value).map_err(EngineError::from))
@@ -213,7 +213,7 @@ impl Engine {
 
     /// Starts every stored bind (at engine start).
     pub(crate) async fn start_stored_binds(&self) -> Result<(), EngineError> {
-        let page = self.store().scan(&Scan::prefix(layout::BINDS, &[]))?;
+        let page = self.store().scan(&Scan::prefix(tables::BINDS, &[]))?;
         for (_, value) in page.items {
             let record: BindRecord = codec::decode(&value)?;
             let config = bind_config(&record)?;

@@ -20,11 +20,11 @@ use flit_storage::{Batch, CommitTicket, Scan, StorageError, Store, codec};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use crate::ids::{MessageId, TenantId, TransactionId};
-use crate::layout;
-use crate::model::{
+use crate::store::records::{
     IdempotencyRecord, IdempotentOutcome, SendOutcome, TransactionKind, TransactionRecord,
     now_millis,
 };
+use crate::store::tables;
 
 /// Durable idempotency records kept in memory per tenant; older ones are still found on disk.
 const IDEMPOTENCY_MEMORY: usize = 10_000;
@@ -84,7 +84,6 @@ pub struct Credited {
     pub transaction: TransactionRecord,
     /// Resolves when the credit (or, for a replay, the first credit) is durable.
     pub durable: CommitTicket,
-    pub replayed: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -232,8 +231,8 @@ impl TenantState {
             Some(charge.message_id.to_string()),
         )?;
         batch.put(
-            layout::LEDGER,
-            layout::owned_key(self.tenant, transaction.id.to_bytes()),
+            tables::LEDGER,
+            tables::owned_key(self.tenant, transaction.id.to_bytes()),
             codec::encode(&transaction),
         );
         let mut outcome = charge.outcome;
@@ -357,7 +356,6 @@ impl TenantState {
             return Ok(Credited {
                 transaction,
                 durable: self.store.submit(Batch::new()),
-                replayed: true,
             });
         }
         if self
@@ -378,12 +376,12 @@ impl TenantState {
         )?;
         let mut batch = Batch::new();
         batch.put(
-            layout::LEDGER,
-            layout::owned_key(self.tenant, transaction.id.to_bytes()),
+            tables::LEDGER,
+            tables::owned_key(self.tenant, transaction.id.to_bytes()),
             codec::encode(&transaction),
         );
         for debt in credit.settles {
-            batch.delete(layout::REFUNDS_DUE, debt);
+            batch.delete(tables::REFUNDS_DUE, debt);
         }
         if let Some(claim) = credit.idempotency {
             self.record_idempotent(
@@ -400,7 +398,6 @@ impl TenantState {
         Ok(Credited {
             transaction,
             durable,
-            replayed: false,
         })
     }
 
@@ -444,8 +441,8 @@ impl TenantState {
         let record = match held {
             Some(record) => record.clone(),
             None => {
-                let key = layout::idempotency_key(self.tenant, &claim.key_hash);
-                match self.store.get(layout::IDEMPOTENCY, &key)? {
+                let key = tables::idempotency_key(self.tenant, &claim.key_hash);
+                match self.store.get(tables::IDEMPOTENCY, &key)? {
                     Some(bytes) => codec::decode::<IdempotencyRecord>(&bytes)?,
                     None => return Ok(None),
                 }
@@ -469,8 +466,8 @@ impl TenantState {
             outcome,
         };
         batch.put(
-            layout::IDEMPOTENCY,
-            layout::idempotency_key(self.tenant, &claim.key_hash),
+            tables::IDEMPOTENCY,
+            tables::idempotency_key(self.tenant, &claim.key_hash),
             codec::encode(&record),
         );
         self.unsettled.insert(claim.key_hash, record);
@@ -496,7 +493,7 @@ impl TenantState {
 /// The balance after the tenant's last durable ledger entry (0 for an empty ledger).
 pub fn durable_balance(store: &Store, tenant: TenantId) -> Result<i64, StorageError> {
     let page = store.scan(
-        &Scan::prefix(layout::LEDGER, &layout::tenant_key(tenant))
+        &Scan::prefix(tables::LEDGER, &tables::tenant_key(tenant))
             .reverse()
             .limit(1),
     )?;

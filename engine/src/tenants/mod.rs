@@ -1,0 +1,4 @@
+//! Tenants: their actor (the single writer of a balance and ledger), credits, API keys and
+//! sender IDs.
+
+pub mod actor;

@@ -1,0 +1,45 @@
+//! Hooks for tests, fuzz targets and benchmarks (feature `test-support`), not part of the
+//! API: the live actors, so tests can kill them and watch the supervisor bring them back, and
+//! the SMPP codec functions a bound session runs, so fuzzing and benchmarks reach the code
+//! that handles carrier bytes.
+
+use crate::engine::Engine;
+use crate::ids::TenantId;
+
+impl Engine {
+    /// The tenant's actor as it runs now (`None` while it is being restarted).
+    pub fn tenant_actor(&self, tenant: TenantId) -> Option<ractor::ActorCell> {
+        self.entry(tenant)
+            .ok()
+            .and_then(|entry| entry.slot.get())
+            .map(|actor| actor.get_cell())
+    }
+
+    /// The dispatch actors as they run now (router, status writer, each bind).
+    pub fn dispatch_actors(&self) -> Vec<(String, ractor::ActorCell)> {
+        let dispatch = self.dispatch();
+        let mut actors = Vec::new();
+        if let Some(router) = dispatch.router.get() {
+            actors.push(("router".to_string(), router.get_cell()));
+        }
+        if let Some(status) = dispatch.status.get() {
+            actors.push(("status".to_string(), status.get_cell()));
+        }
+        for bind in dispatch.binds.iter() {
+            if let Some(actor) = bind.actor.get() {
+                actors.push((format!("bind {}", bind.name), actor.get_cell()));
+            }
+        }
+        actors
+    }
+}
+
+/// The SMPP channel's codec: PDU building and decoding, data coding, receipts.
+pub mod smpp {
+    pub use crate::channel::smpp::receipt::parse_receipt_text;
+    pub use crate::channel::smpp::session::{Inbound, decode_inbound};
+    pub use crate::channel::smpp::{
+        Concatenation, Gsm7Mode, InboundSms, Receipt, ReceiptState, SessionEvent, Submit,
+        alternate_smsc_ids, coding, normalise_smsc_id, pdu,
+    };
+}
