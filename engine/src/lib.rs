@@ -13,6 +13,7 @@ mod channel;
 mod dispatch;
 mod engine;
 mod error;
+mod history;
 pub mod ids;
 mod numbers;
 pub mod secrets;
@@ -30,25 +31,27 @@ pub use accept::{
     MAX_EXPLICIT_RECIPIENTS, MAX_SCHEDULE_AHEAD_MS, MAX_TOTAL_RECIPIENTS, SendRequest,
 };
 pub use book::contacts::{
-    Contact, ContactFilter, ContactPatch, ContactRecord, GroupRecord, GroupSummary, ImportOutcome,
-    MAX_EMAIL_CHARS, MAX_GROUP_NAME_CHARS, MAX_IMPORT_CONTACTS, MAX_MEMBERSHIP_IDS, MAX_NAME_CHARS,
+    Contact, ContactFilter, ContactPatch, GroupSummary, ImportOutcome, MAX_EMAIL_CHARS,
+    MAX_GROUP_NAME_CHARS, MAX_IMPORT_CONTACTS, MAX_MEMBERSHIP_IDS, MAX_NAME_CHARS,
     MembershipChange, NewContact,
 };
-pub use book::templates::{MAX_TEMPLATE_CHARS, MAX_TEMPLATE_NAME_CHARS, TemplateRecord};
+pub use book::templates::{MAX_TEMPLATE_CHARS, MAX_TEMPLATE_NAME_CHARS};
 pub use channel::bind::BindSnapshot;
-pub use channel::smpp::binds::{DEFAULT_WINDOW_SIZE, MAX_WINDOW_SIZE, NewBind, NewRoute};
+pub use channel::smpp::binds::{DEFAULT_WINDOW_SIZE, MAX_WINDOW_SIZE, NewBind};
 pub use channel::smpp::session::SessionError;
-pub use dispatch::router::RouteRecord;
-pub use engine::{
-    DEFAULT_MAX_BACKLOG, Engine, EngineConfig, MAX_CREDIT_AMOUNT, MAX_PRICE_PER_PART,
-    MessageFilter, NewTenant, PageRequest, Paged, TenantPatch, TransactionFilter,
-};
+pub use dispatch::routes::NewRoute;
+pub use engine::{DEFAULT_MAX_BACKLOG, Engine, EngineConfig};
 pub use error::EngineError;
 pub use flit_storage::{BackendKind, CommitStats};
+pub use history::MessageFilter;
 pub use numbers::{Country, MAX_DIGITS, MIN_DIGITS, Msisdn, MsisdnError, Validation};
 pub use store::records::{
-    ApiKeyRecord, BindRecord, InboundRecord, MessageRecord, MessageStatus, RecipientRecord,
-    RecipientStatus, Scope, Scopes, SendOutcome, SenderIdRecord, SenderStatus, StatusCounts,
-    TenantRecord, TransactionKind, TransactionRecord, UnixMillis, UnknownScope, now_millis,
+    ApiKeyRecord, BindRecord, ContactRecord, GroupRecord, InboundRecord, MessageRecord,
+    MessageStatus, RecipientRecord, RecipientStatus, RouteRecord, Scope, Scopes, SendOutcome,
+    SenderIdRecord, SenderStatus, StatusCounts, TemplateRecord, TenantRecord, TransactionKind,
+    TransactionRecord, UnixMillis, UnknownScope, now_millis,
 };
+pub use store::{PageRequest, Paged};
 pub use tenants::actor::IdempotencyClaim;
+pub use tenants::credits::{MAX_CREDIT_AMOUNT, TransactionFilter};
+pub use tenants::{MAX_PRICE_PER_PART, NewTenant, TenantPatch};

@@ -12,17 +12,17 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use flit_storage::{Batch, codec};
+use flit_storage::Batch;
 use ractor::ActorRef;
 use ractor::rpc::CallResult;
 
-use crate::book::contacts::ContactRecord;
 use crate::engine::{Engine, read};
 use crate::error::EngineError;
 use crate::ids::{ContactId, GroupId, MessageId, TemplateId, TenantId};
 use crate::numbers::{Country, Msisdn, Validation};
 use crate::store::records::{
-    MessageRecord, RecipientRecord, SendOutcome, StatusCounts, UnixMillis, now_millis,
+    ContactRecord, MessageRecord, RecipientRecord, SendOutcome, StatusCounts, UnixMillis,
+    now_millis,
 };
 use crate::store::tables;
 use crate::tenants::actor::{Charge, Claimed, IdempotencyClaim, TenantMsg};
@@ -317,7 +317,7 @@ impl Engine {
         }
         let now = now_millis();
         check_schedule(request.schedule_at, now)?;
-        let sender = self.resolve_sender(&entry, request.sender.as_deref())?;
+        let sender = entry.resolve_sender(request.sender.as_deref())?;
         let request = Arc::new(request);
         let plan = self.plan_send(tenant, request.clone()).await?;
         let cost = plan.credits()?;
@@ -356,7 +356,7 @@ impl Engine {
         };
         const BLOCK: usize = tables::RECIPIENT_BLOCK as usize;
         // Block `number`: the recipients from index `number * BLOCK` on.
-        let recipient_block = |number: usize, planned: &[Planned]| {
+        let put_block = |batch: &mut Batch, number: usize, planned: &[Planned]| {
             let records: Vec<RecipientRecord> = planned
                 .iter()
                 .map(|planned| {
@@ -365,39 +365,26 @@ impl Engine {
                     recipient
                 })
                 .collect();
-            (
-                tables::recipient_block_key(message_id, number as u32),
-                codec::encode(&records),
-            )
+            tables::RECIPIENTS.put(batch, &(message_id, number as u32), &records);
         };
         let mut batch = Batch::with_capacity(count.min(CHUNK) / BLOCK + 5);
         if count <= CHUNK {
             for (number, planned) in plan.recipients.chunks(BLOCK).enumerate() {
-                let (key, value) = recipient_block(number, planned);
-                batch.put(tables::RECIPIENTS, key, value);
+                put_block(&mut batch, number, planned);
             }
         } else {
             // Not yet referenced by any message: invisible until the final batch lands.
             for (chunk, planned) in plan.recipients.chunks(CHUNK).enumerate() {
                 let mut rows = Batch::with_capacity(CHUNK / BLOCK);
                 for (offset, planned) in planned.chunks(BLOCK).enumerate() {
-                    let (key, value) = recipient_block(chunk * (CHUNK / BLOCK) + offset, planned);
-                    rows.put(tables::RECIPIENTS, key, value);
+                    put_block(&mut rows, chunk * (CHUNK / BLOCK) + offset, planned);
                 }
                 self.store().commit(rows).await?;
             }
         }
-        batch.put(
-            tables::MESSAGES,
-            tables::owned_key(tenant, message_id.to_bytes()),
-            codec::encode(&message),
-        );
+        tables::MESSAGES.put(&mut batch, &(tenant, message_id), &message);
         // Until every recipient is handed to a channel, a restart re-queues it from here.
-        batch.put(
-            tables::DISPATCH,
-            message_id.to_bytes().to_vec(),
-            codec::encode(&tenant),
-        );
+        tables::DISPATCH.put(&mut batch, &message_id, &tenant);
         let description = format!(
             "API SMS: {} ({} recipient{})",
             request.campaign.as_deref().unwrap_or("message"),
@@ -479,10 +466,7 @@ impl Engine {
         let blocks = count.div_ceil(tables::RECIPIENT_BLOCK as usize);
         let mut batch = Batch::with_capacity(blocks);
         for block in 0..blocks {
-            batch.delete(
-                tables::RECIPIENTS,
-                tables::recipient_block_key(message, block as u32),
-            );
+            tables::RECIPIENTS.delete(&mut batch, &(message, block as u32));
         }
         drop(self.store().submit(batch));
     }
@@ -535,37 +519,6 @@ impl Engine {
             current_balance,
             can_afford: credits_required <= current_balance,
         })
-    }
-
-    fn resolve_sender(
-        &self,
-        entry: &crate::engine::TenantEntry,
-        asked: Option<&str>,
-    ) -> Result<String, EngineError> {
-        let senders = read(&entry.senders);
-        let mut approved = senders
-            .iter()
-            .filter(|sender| sender.status == crate::store::records::SenderStatus::Approved);
-        match asked.map(str::trim).filter(|name| !name.is_empty()) {
-            Some(name) => approved
-                .find(|sender| sender.name.eq_ignore_ascii_case(name))
-                .map(|sender| sender.name.clone())
-                .ok_or_else(|| {
-                    EngineError::invalid(
-                        "invalid_sender_id",
-                        format!("sender ID `{name}` is not one of your approved sender IDs"),
-                    )
-                }),
-            None => approved
-                .next()
-                .map(|sender| sender.name.clone())
-                .ok_or_else(|| {
-                    EngineError::invalid(
-                        "no_sender_id",
-                        "this account has no approved sender ID yet; ask the operator to add one",
-                    )
-                }),
-        }
     }
 }
 

@@ -15,15 +15,16 @@
 
 use std::collections::{HashMap, HashSet};
 
-use flit_storage::{Batch, Scan, codec};
-use serde::{Deserialize, Serialize};
+use flit_storage::Batch;
 
-use crate::engine::{Engine, PageRequest, Paged, TenantEntry, read};
+use crate::engine::{Engine, read};
 use crate::error::EngineError;
 use crate::ids::{ContactId, GroupId, TenantId};
 use crate::numbers::{Country, Msisdn, Validation};
-use crate::store::records::{UnixMillis, now_millis};
+use crate::store::records::{ContactRecord, GroupRecord, now_millis};
 use crate::store::tables;
+use crate::store::{NameKey, PageRequest, Paged};
+use crate::tenants::TenantEntry;
 
 /// Rows one import may carry (FlashSMS limit).
 pub const MAX_IMPORT_CONTACTS: usize = 10_000;
@@ -39,29 +40,6 @@ const IMPORT_CHUNK: usize = 2_500;
 const DELETE_CHUNK: usize = 5_000;
 /// Keys read per storage page while walking a range.
 const SCAN_PAGE: usize = 1_024;
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct ContactRecord {
-    pub id: ContactId,
-    pub tenant: TenantId,
-    pub phone: Msisdn,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub email: Option<String>,
-    /// Set by a delete: the record stays for history, but the contact is in no list, group or
-    /// send, and its phone is free.
-    pub deleted_at: Option<UnixMillis>,
-    pub created_at: UnixMillis,
-    pub updated_at: UnixMillis,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct GroupRecord {
-    pub id: GroupId,
-    pub tenant: TenantId,
-    pub name: String,
-    pub created_at: UnixMillis,
-}
 
 /// A live contact and the groups it belongs to (oldest group first).
 #[derive(Clone, Debug, PartialEq)]
@@ -225,24 +203,8 @@ fn parse_phone(raw: &str, country: Country, validation: Validation) -> Result<Ms
 
 // ----- keys ----------------------------------------------------------------------------------
 
-fn phone_key(tenant: TenantId, phone: Msisdn) -> Vec<u8> {
-    let mut key = tables::tenant_key(tenant);
-    key.extend_from_slice(&phone.as_u64().to_be_bytes());
-    key
-}
-
-fn group_name_key(tenant: TenantId, name: &str) -> Vec<u8> {
-    let mut key = tables::tenant_key(tenant);
-    key.extend_from_slice(name.to_lowercase().as_bytes());
-    key
-}
-
-/// `tenant ++ first ++ second`: a membership, by group (`group, contact`) or by contact
-/// (`contact, group`).
-fn pair_key(tenant: TenantId, first: [u8; 16], second: [u8; 16]) -> Vec<u8> {
-    let mut key = tables::owned_key(tenant, first);
-    key.extend_from_slice(&second);
-    key
+fn group_name_key(tenant: TenantId, name: &str) -> (TenantId, NameKey) {
+    (tenant, NameKey::of(name))
 }
 
 /// The id in the last 16 bytes of a membership key.
@@ -253,31 +215,17 @@ fn last_id(key: &[u8]) -> Option<[u8; 16]> {
 }
 
 fn put_contact(batch: &mut Batch, record: &ContactRecord) {
-    batch.put(
-        tables::CONTACTS,
-        tables::owned_key(record.tenant, record.id.to_bytes()),
-        codec::encode(record),
-    );
+    tables::CONTACTS.put(batch, &(record.tenant, record.id), record);
 }
 
 fn put_membership(batch: &mut Batch, tenant: TenantId, group: GroupId, contact: ContactId) {
-    let (group, contact) = (group.to_bytes(), contact.to_bytes());
-    batch.put(
-        tables::GROUP_MEMBERS,
-        pair_key(tenant, group, contact),
-        Vec::new(),
-    );
-    batch.put(
-        tables::CONTACT_GROUPS,
-        pair_key(tenant, contact, group),
-        Vec::new(),
-    );
+    tables::GROUP_MEMBERS.insert(batch, &(tenant, group, contact));
+    tables::CONTACT_GROUPS.insert(batch, &(tenant, contact, group));
 }
 
 fn delete_membership(batch: &mut Batch, tenant: TenantId, group: GroupId, contact: ContactId) {
-    let (group, contact) = (group.to_bytes(), contact.to_bytes());
-    batch.delete(tables::GROUP_MEMBERS, pair_key(tenant, group, contact));
-    batch.delete(tables::CONTACT_GROUPS, pair_key(tenant, contact, group));
+    tables::GROUP_MEMBERS.remove(batch, &(tenant, group, contact));
+    tables::CONTACT_GROUPS.remove(batch, &(tenant, contact, group));
 }
 
 fn contact_exists(phone: Msisdn, existing: ContactId) -> EngineError {
@@ -387,11 +335,7 @@ impl Engine {
         };
         let mut batch = Batch::with_capacity(4);
         put_contact(&mut batch, &record);
-        batch.put(
-            tables::CONTACT_PHONES,
-            phone_key(tenant, phone),
-            codec::encode(&record.id),
-        );
+        tables::CONTACT_PHONES.put(&mut batch, &(tenant, phone), &record.id);
         for group in &groups {
             put_membership(&mut batch, tenant, group.id, record.id);
         }
@@ -429,8 +373,8 @@ impl Engine {
                 self.paged_members(tenant, group, page, search.as_ref())?
             }
             None => {
-                let scan = Scan::prefix(tables::CONTACTS, &tables::tenant_key(tenant)).reverse();
-                self.paged(scan, page, |contact: &ContactRecord| {
+                let scan = tables::CONTACTS.scan(&tenant).reverse();
+                tables::CONTACTS.paged(self.store(), scan, page, |contact| {
                     contact.deleted_at.is_none()
                         && search.as_ref().is_none_or(|search| search.matches(contact))
                 })?
@@ -484,12 +428,8 @@ impl Engine {
             if let Some(existing) = self.phone_owner(tenant, phone)? {
                 return Err(contact_exists(phone, existing));
             }
-            batch.delete(tables::CONTACT_PHONES, phone_key(tenant, record.phone));
-            batch.put(
-                tables::CONTACT_PHONES,
-                phone_key(tenant, phone),
-                codec::encode(&contact),
-            );
+            tables::CONTACT_PHONES.delete(&mut batch, &(tenant, record.phone));
+            tables::CONTACT_PHONES.put(&mut batch, &(tenant, phone), &contact);
             record.phone = phone;
         }
         if let Some(first_name) = first_name {
@@ -523,7 +463,7 @@ impl Engine {
         record.updated_at = now;
         let mut batch = Batch::new();
         put_contact(&mut batch, &record);
-        batch.delete(tables::CONTACT_PHONES, phone_key(tenant, record.phone));
+        tables::CONTACT_PHONES.delete(&mut batch, &(tenant, record.phone));
         for group in self.group_ids_of(tenant, contact)? {
             delete_membership(&mut batch, tenant, group, contact);
         }
@@ -631,11 +571,7 @@ impl Engine {
                 updated_at: now,
             };
             put_contact(&mut batch, &record);
-            batch.put(
-                tables::CONTACT_PHONES,
-                phone_key(tenant, phone),
-                codec::encode(&record.id),
-            );
+            tables::CONTACT_PHONES.put(&mut batch, &(tenant, phone), &record.id);
             if let Some(group) = group {
                 put_membership(&mut batch, tenant, group, record.id);
             }
@@ -649,8 +585,7 @@ impl Engine {
     /// Every group, newest first, with its live member count.
     pub fn groups(&self, tenant: TenantId) -> Result<Vec<GroupSummary>, EngineError> {
         self.entry(tenant)?;
-        let groups: Vec<GroupRecord> =
-            self.scan_all(Scan::prefix(tables::GROUPS, &tables::tenant_key(tenant)).reverse())?;
+        let groups = tables::GROUPS.read(self.store(), &tables::GROUPS.scan(&tenant).reverse())?;
         groups
             .into_iter()
             .map(|group| {
@@ -667,7 +602,7 @@ impl Engine {
         tenant: TenantId,
         group: GroupId,
     ) -> Result<Option<GroupRecord>, EngineError> {
-        self.get(tables::GROUPS, &tables::owned_key(tenant, group.to_bytes()))
+        Ok(tables::GROUPS.get(self.store(), &(tenant, group))?)
     }
 
     /// Creates a group; 409 `group_exists` if the tenant has one of that name in any case.
@@ -680,10 +615,7 @@ impl Engine {
         let entry = self.entry(tenant)?;
         let _book = entry.book.lock().await;
         let name_key = group_name_key(tenant, &name);
-        if self
-            .get::<GroupId>(tables::GROUP_NAMES, &name_key)?
-            .is_some()
-        {
+        if tables::GROUP_NAMES.get(self.store(), &name_key)?.is_some() {
             return Err(EngineError::Conflict {
                 code: "group_exists",
                 message: format!("a group named `{name}` already exists"),
@@ -696,12 +628,8 @@ impl Engine {
             created_at: now_millis(),
         };
         let mut batch = Batch::with_capacity(2);
-        batch.put(
-            tables::GROUPS,
-            tables::owned_key(tenant, record.id.to_bytes()),
-            codec::encode(&record),
-        );
-        batch.put(tables::GROUP_NAMES, name_key, codec::encode(&record.id));
+        tables::GROUPS.put(&mut batch, &(tenant, record.id), &record);
+        tables::GROUP_NAMES.put(&mut batch, &name_key, &record.id);
         self.store().commit(batch).await?;
         Ok(record)
     }
@@ -713,11 +641,9 @@ impl Engine {
         let entry = self.entry(tenant)?;
         let _book = entry.book.lock().await;
         let record = self.existing_group(tenant, group)?;
-        let members = Scan::prefix(
-            tables::GROUP_MEMBERS,
-            &tables::owned_key(tenant, group.to_bytes()),
-        )
-        .limit(DELETE_CHUNK);
+        let members = tables::GROUP_MEMBERS
+            .scan(&(tenant, group))
+            .limit(DELETE_CHUNK);
         loop {
             let scan = members.clone();
             let page = off_thread({
@@ -733,8 +659,8 @@ impl Engine {
             }
             let last = page.next.is_none();
             if last {
-                batch.delete(tables::GROUPS, tables::owned_key(tenant, group.to_bytes()));
-                batch.delete(tables::GROUP_NAMES, group_name_key(tenant, &record.name));
+                tables::GROUPS.delete(&mut batch, &(tenant, group));
+                tables::GROUP_NAMES.delete(&mut batch, &group_name_key(tenant, &record.name));
             }
             self.store().commit(batch).await?;
             if last {
@@ -815,11 +741,9 @@ impl Engine {
         mut f: impl FnMut(Vec<ContactRecord>) -> Result<(), EngineError>,
     ) -> Result<(), EngineError> {
         self.existing_group(tenant, group)?;
-        let mut scan = Scan::prefix(
-            tables::GROUP_MEMBERS,
-            &tables::owned_key(tenant, group.to_bytes()),
-        )
-        .limit(chunk.max(1));
+        let mut scan = tables::GROUP_MEMBERS
+            .scan(&(tenant, group))
+            .limit(chunk.max(1));
         loop {
             let page = self.store().scan(&scan)?;
             let mut contacts = Vec::with_capacity(page.items.len());
@@ -849,12 +773,12 @@ impl Engine {
         mut f: impl FnMut(Vec<ContactRecord>) -> Result<(), EngineError>,
     ) -> Result<(), EngineError> {
         let chunk = chunk.max(1);
-        let mut scan = Scan::prefix(tables::CONTACTS, &tables::tenant_key(tenant)).limit(chunk);
+        let mut scan = tables::CONTACTS.scan(&tenant).limit(chunk);
         let mut contacts = Vec::with_capacity(chunk.min(SCAN_PAGE * 8));
         loop {
             let page = self.store().scan(&scan)?;
             for (_, value) in &page.items {
-                let contact: ContactRecord = codec::decode(value)?;
+                let contact = tables::CONTACTS.decode(value)?;
                 if contact.deleted_at.is_none() {
                     contacts.push(contact);
                 }
@@ -895,11 +819,8 @@ impl Engine {
         tenant: TenantId,
         contact: ContactId,
     ) -> Result<Option<ContactRecord>, EngineError> {
-        Ok(self
-            .get::<ContactRecord>(
-                tables::CONTACTS,
-                &tables::owned_key(tenant, contact.to_bytes()),
-            )?
+        Ok(tables::CONTACTS
+            .get(self.store(), &(tenant, contact))?
             .filter(|record| record.deleted_at.is_none()))
     }
 
@@ -914,14 +835,11 @@ impl Engine {
         tenant: TenantId,
         phone: Msisdn,
     ) -> Result<Option<ContactId>, EngineError> {
-        self.get(tables::CONTACT_PHONES, &phone_key(tenant, phone))
+        Ok(tables::CONTACT_PHONES.get(self.store(), &(tenant, phone))?)
     }
 
     fn member_count(&self, tenant: TenantId, group: GroupId) -> Result<u64, EngineError> {
-        Ok(self.store().count(
-            tables::GROUP_MEMBERS,
-            &tables::owned_key(tenant, group.to_bytes()),
-        )?)
+        Ok(tables::GROUP_MEMBERS.count(self.store(), &(tenant, group))?)
     }
 
     /// The ids of the groups a contact is in, oldest group first.
@@ -930,10 +848,9 @@ impl Engine {
         tenant: TenantId,
         contact: ContactId,
     ) -> Result<Vec<GroupId>, EngineError> {
-        let page = self.store().scan(&Scan::prefix(
-            tables::CONTACT_GROUPS,
-            &tables::owned_key(tenant, contact.to_bytes()),
-        ))?;
+        let page = self
+            .store()
+            .scan(&tables::CONTACT_GROUPS.scan(&(tenant, contact)))?;
         Ok(page
             .items
             .iter()
@@ -972,12 +889,10 @@ impl Engine {
         search: Option<&Search>,
     ) -> Result<Paged<ContactRecord>, EngineError> {
         let skip = (u64::from(page.page.max(1)) - 1) * u64::from(page.limit);
-        let mut scan = Scan::prefix(
-            tables::GROUP_MEMBERS,
-            &tables::owned_key(tenant, group.to_bytes()),
-        )
-        .reverse()
-        .limit(SCAN_PAGE);
+        let mut scan = tables::GROUP_MEMBERS
+            .scan(&(tenant, group))
+            .reverse()
+            .limit(SCAN_PAGE);
         let mut items = Vec::new();
         let mut total = 0u64;
         loop {

@@ -1,13 +1,13 @@
 //! Message templates: reusable texts with `{{variable}}` placeholders, unique by name per
 //! tenant (the renderer is `text::template`).
 
-use flit_storage::{Batch, Scan, codec};
-use serde::{Deserialize, Serialize};
+use flit_storage::Batch;
 
 use crate::engine::Engine;
 use crate::error::EngineError;
 use crate::ids::{TemplateId, TenantId};
-use crate::store::records::{UnixMillis, now_millis};
+use crate::store::NameKey;
+use crate::store::records::{TemplateRecord, now_millis};
 use crate::store::tables;
 
 /// Longest template text: more than any message may be (918 GSM-7 characters) leaves room for
@@ -15,20 +15,9 @@ use crate::store::tables;
 pub const MAX_TEMPLATE_CHARS: usize = 2000;
 pub const MAX_TEMPLATE_NAME_CHARS: usize = 100;
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct TemplateRecord {
-    pub id: TemplateId,
-    pub tenant: TenantId,
-    pub name: String,
-    pub content: String,
-    pub created_at: UnixMillis,
-    pub updated_at: UnixMillis,
-}
-
-fn name_key(tenant: TenantId, name: &str) -> Vec<u8> {
-    let mut key = tables::tenant_key(tenant);
-    key.extend_from_slice(name.to_lowercase().as_bytes());
-    key
+/// The key that makes a template name unique within its tenant.
+fn name_key(tenant: TenantId, name: &str) -> (TenantId, NameKey) {
+    (tenant, NameKey::of(name))
 }
 
 fn check(name: &str, content: &str) -> Result<(), EngineError> {
@@ -58,9 +47,8 @@ impl Engine {
         check(name, content)?;
         let entry = self.entry(tenant)?;
         let _book = entry.book.lock().await;
-        if self
-            .store()
-            .get(tables::TEMPLATE_NAMES, &name_key(tenant, name))?
+        if tables::TEMPLATE_NAMES
+            .get(self.store(), &name_key(tenant, name))?
             .is_some()
         {
             return Err(template_exists(name));
@@ -75,16 +63,8 @@ impl Engine {
             updated_at: now,
         };
         let mut batch = Batch::new();
-        batch.put(
-            tables::TEMPLATES,
-            tables::owned_key(tenant, record.id.to_bytes()),
-            codec::encode(&record),
-        );
-        batch.put(
-            tables::TEMPLATE_NAMES,
-            name_key(tenant, name),
-            codec::encode(&record.id),
-        );
+        tables::TEMPLATES.put(&mut batch, &(tenant, record.id), &record);
+        tables::TEMPLATE_NAMES.put(&mut batch, &name_key(tenant, name), &record.id);
         self.store().commit(batch).await?;
         Ok(record)
     }
@@ -112,26 +92,17 @@ impl Engine {
         check(&record.name, &record.content)?;
         let mut batch = Batch::new();
         if record.name.to_lowercase() != old_name.to_lowercase() {
-            if self
-                .store()
-                .get(tables::TEMPLATE_NAMES, &name_key(tenant, &record.name))?
+            if tables::TEMPLATE_NAMES
+                .get(self.store(), &name_key(tenant, &record.name))?
                 .is_some()
             {
                 return Err(template_exists(&record.name));
             }
-            batch.delete(tables::TEMPLATE_NAMES, name_key(tenant, &old_name));
-            batch.put(
-                tables::TEMPLATE_NAMES,
-                name_key(tenant, &record.name),
-                codec::encode(&record.id),
-            );
+            tables::TEMPLATE_NAMES.delete(&mut batch, &name_key(tenant, &old_name));
+            tables::TEMPLATE_NAMES.put(&mut batch, &name_key(tenant, &record.name), &record.id);
         }
         record.updated_at = now_millis();
-        batch.put(
-            tables::TEMPLATES,
-            tables::owned_key(tenant, record.id.to_bytes()),
-            codec::encode(&record),
-        );
+        tables::TEMPLATES.put(&mut batch, &(tenant, record.id), &record);
         self.store().commit(batch).await?;
         Ok(record)
     }
@@ -147,11 +118,8 @@ impl Engine {
             .template(tenant, id)?
             .ok_or(EngineError::NotFound { what: "template" })?;
         let mut batch = Batch::new();
-        batch.delete(
-            tables::TEMPLATES,
-            tables::owned_key(tenant, record.id.to_bytes()),
-        );
-        batch.delete(tables::TEMPLATE_NAMES, name_key(tenant, &record.name));
+        tables::TEMPLATES.delete(&mut batch, &(tenant, record.id));
+        tables::TEMPLATE_NAMES.delete(&mut batch, &name_key(tenant, &record.name));
         self.store().commit(batch).await?;
         Ok(())
     }
@@ -161,12 +129,12 @@ impl Engine {
         tenant: TenantId,
         id: TemplateId,
     ) -> Result<Option<TemplateRecord>, EngineError> {
-        self.get(tables::TEMPLATES, &tables::owned_key(tenant, id.to_bytes()))
+        Ok(tables::TEMPLATES.get(self.store(), &(tenant, id))?)
     }
 
     /// The tenant's templates, oldest first.
     pub fn templates(&self, tenant: TenantId) -> Result<Vec<TemplateRecord>, EngineError> {
-        self.scan_all(Scan::prefix(tables::TEMPLATES, &tables::tenant_key(tenant)))
+        Ok(tables::TEMPLATES.values(self.store(), &tenant)?)
     }
 }
 

@@ -11,7 +11,9 @@
 //! not yet handed to a channel is also in storage (the `dispatch` marker of the message and its
 //! PENDING recipients), so a restart of the whole process re-queues it.
 
+pub mod recovery;
 pub mod router;
+pub mod routes;
 pub mod status;
 
 use std::sync::Arc;
@@ -26,8 +28,8 @@ use crate::numbers::Msisdn;
 use crate::slot::{ActorSlot, TenantSlot};
 use crate::store::records::UnixMillis;
 
-pub use crate::channel::bind::{BindShared, BindSnapshot};
-pub use router::{RouteRecord, RouterMsg};
+pub use crate::channel::bind::BindShared;
+pub use router::RouterMsg;
 pub use status::{StatusEvent, StatusMsg};
 
 const _: () = assert!(std::mem::size_of::<Job>() <= 64);
@@ -137,7 +139,7 @@ pub struct DispatchShared {
     /// Numeric sender IDs (phone numbers, short codes) → the tenant that owns them: inbound
     /// SMS to such a number belong to that tenant.
     pub numbers: DashMap<String, TenantId>,
-    pub routes: std::sync::RwLock<Vec<RouteRecord>>,
+    pub routes: std::sync::RwLock<Vec<crate::store::records::RouteRecord>>,
     pub router: ActorSlot<RouterMsg>,
     pub status: ActorSlot<StatusMsg>,
     next_submit_id: AtomicU64,

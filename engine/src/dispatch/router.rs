@@ -9,23 +9,12 @@
 //! ready queue, so a crash loses at most the job in hand (which storage still holds PENDING).
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use super::{DispatchShared, Job};
 use crate::channel::smpp::Submit;
-use crate::ids::{BindId, RouteId};
-
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct RouteRecord {
-    pub id: RouteId,
-    /// Leading digits of the international number; empty = every destination.
-    pub prefix: String,
-    pub binds: Vec<BindId>,
-    pub priority: i32,
-    /// One weight per bind (same order); empty = equal weights.
-    pub weights: Vec<u32>,
-}
+use crate::ids::BindId;
+use crate::store::records::RouteRecord;
 
 pub enum RouterMsg {
     /// The ready queue has jobs.
@@ -210,6 +199,7 @@ fn pick_weighted(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::RouteId;
 
     fn route(prefix: &str, priority: i32) -> RouteRecord {
         RouteRecord {

@@ -17,18 +17,18 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flit_storage::{Batch, Scan, StorageError, codec};
+use flit_storage::{Batch, StorageError};
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use serde::{Deserialize, Serialize};
 
 use super::{DispatchShared, Job};
 use crate::channel::smpp::{InboundSms, Receipt, alternate_smsc_ids, normalise_smsc_id};
 use crate::ids::{BindId, InboundId, MessageId, TenantId};
 use crate::store::records::{
-    InboundRecord, MessageRecord, RecipientRecord, RecipientStatus, TransactionKind, now_millis,
+    HeldReceipt, InboundRecord, MessageRecord, RecipientRecord, RecipientStatus, SmscMapping,
+    TransactionKind, now_millis,
 };
-use crate::store::tables;
+use crate::store::tables::{self, RefundDue};
 use crate::tenants::actor::{Credit, TenantMsg};
 
 /// Submissions of one recipient before a temporary failure becomes final.
@@ -87,32 +87,13 @@ pub enum StatusMsg {
     Tick,
 }
 
-/// A receipt waiting for the answer that names its SMSC id, as stored.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct HeldReceipt {
-    pub receipt: Receipt,
-    pub held_at: crate::store::records::UnixMillis,
-}
-
-/// Which parts of which recipient an SMSC message id stands for.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct SmscMapping {
-    pub tenant: TenantId,
-    pub message: MessageId,
-    pub index: u32,
-    pub part_bits: u64,
-    /// The normalised id it is stored under (one key; a receipt's other-base spelling is only
-    /// tried later, see `ALTERNATE_AFTER`).
-    pub keys: Vec<String>,
-}
-
 pub struct StatusActor;
 
 type RecipientKey = (MessageId, u32);
 /// Receipts waiting for the answer that names their SMSC id, by bind and normalised id, with
 /// when they began to wait.
 type HeldReceipts = HashMap<(BindId, String), (Receipt, Instant)>;
-/// A message and the number of one of its recipient blocks (`tables::recipient_block_key`).
+/// A message and the number of one of its recipient blocks (`tables::RECIPIENTS`' key).
 type BlockKey = (MessageId, u32);
 
 pub struct StatusState {
@@ -176,7 +157,7 @@ impl Drain {
 struct Owed {
     credits: i64,
     parts: u64,
-    debts: Vec<Vec<u8>>,
+    debts: Vec<RefundDue>,
 }
 
 impl Actor for StatusActor {
@@ -370,19 +351,13 @@ impl StatusState {
                 keys: keys.clone(),
             };
             for key in &keys {
-                drain.batch.put(
-                    tables::SMSC_IDS,
-                    tables::smsc_id_key(bind, key),
-                    codec::encode(&mapping),
-                );
+                tables::SMSC_IDS.put(&mut drain.batch, &(bind, key.clone()), &mapping);
                 self.mappings.insert((bind, key.clone()), mapping.clone());
             }
             // A receipt that raced ahead of this answer.
             let early = keys.iter().find_map(|key| {
                 let receipt = self.held.remove(&(bind, key.clone()))?;
-                drain
-                    .batch
-                    .delete(tables::HELD_RECEIPTS, tables::smsc_id_key(bind, key));
+                tables::HELD_RECEIPTS.delete(&mut drain.batch, &(bind, key.clone()));
                 Some(receipt)
             });
             if let Some((receipt, _)) = early {
@@ -468,9 +443,7 @@ impl StatusState {
                 continue;
             };
             if self.receipt(key.0, receipt.clone(), true, drain)? {
-                drain
-                    .batch
-                    .delete(tables::HELD_RECEIPTS, tables::smsc_id_key(key.0, &key.1));
+                tables::HELD_RECEIPTS.delete(&mut drain.batch, &key);
             } else {
                 // Still unknown: keep waiting (until HOLD_RECEIPTS_FOR).
                 self.held.insert(key, (receipt, since));
@@ -502,12 +475,8 @@ impl StatusState {
                 found = Some(mapping.clone());
                 break;
             }
-            if let Some(bytes) = self
-                .shared
-                .store
-                .get(tables::SMSC_IDS, &tables::smsc_id_key(bind, key))?
-            {
-                found = Some(codec::decode::<SmscMapping>(&bytes)?);
+            if let Some(mapping) = tables::SMSC_IDS.get(&self.shared.store, &(bind, key.clone()))? {
+                found = Some(mapping);
                 break;
             }
         }
@@ -519,11 +488,7 @@ impl StatusState {
                     receipt,
                     held_at: now_millis(),
                 };
-                drain.batch.put(
-                    tables::HELD_RECEIPTS,
-                    tables::smsc_id_key(bind, &canonical),
-                    codec::encode(&held),
-                );
+                tables::HELD_RECEIPTS.put(&mut drain.batch, &(bind, canonical.clone()), &held);
                 self.held
                     .insert((bind, canonical), (held.receipt, Instant::now()));
                 metrics::counter!("flit_receipts_total", "result" => "held").increment(1);
@@ -532,9 +497,7 @@ impl StatusState {
         };
         for key in &mapping.keys {
             self.mappings.remove(&(bind, key.clone()));
-            drain
-                .batch
-                .delete(tables::SMSC_IDS, tables::smsc_id_key(bind, key));
+            tables::SMSC_IDS.delete(&mut drain.batch, &(bind, key.clone()));
         }
         let job_key = RecipientRef {
             tenant: mapping.tenant,
@@ -607,11 +570,7 @@ impl StatusState {
             bind: Some(bind),
             received_at: now_millis(),
         };
-        drain.batch.put(
-            tables::INBOUND,
-            tables::owned_key(tenant, record.id.to_bytes()),
-            codec::encode(&record),
-        );
+        tables::INBOUND.put(&mut drain.batch, &(tenant, record.id), &record);
         metrics::counter!("flit_inbound_messages_total", "result" => "stored").increment(1);
     }
 
@@ -633,10 +592,8 @@ impl StatusState {
             .unwrap_or(0);
         let amount = crate::accept::credits_for(i64::from(owed_parts), price)?;
         if amount > 0 {
-            let key = tables::refund_due_key(job.tenant, job.message, job.index);
-            drain
-                .batch
-                .put(tables::REFUNDS_DUE, key.clone(), codec::encode(&amount));
+            let key = (job.tenant, job.message, job.index);
+            tables::REFUNDS_DUE.put(&mut drain.batch, &key, &amount);
             let owed = drain.refunds.entry((job.tenant, job.message)).or_default();
             owed.credits = owed
                 .credits
@@ -704,14 +661,10 @@ impl StatusState {
     ) -> Result<Option<&mut Vec<RecipientRecord>>, ActorProcessingErr> {
         let key = (message, block);
         if !self.blocks.contains_key(&key) {
-            let Some(bytes) = self.shared.store.get(
-                tables::RECIPIENTS,
-                &tables::recipient_block_key(message, block),
-            )?
-            else {
+            let Some(records) = tables::RECIPIENTS.get(&self.shared.store, &key)? else {
                 return Ok(None);
             };
-            self.blocks.insert(key, codec::decode(&bytes)?);
+            self.blocks.insert(key, records);
         }
         Ok(self.blocks.get_mut(&key))
     }
@@ -722,14 +675,10 @@ impl StatusState {
         id: MessageId,
     ) -> Result<Option<&MessageRecord>, ActorProcessingErr> {
         if !self.messages.contains_key(&id) {
-            let Some(bytes) = self
-                .shared
-                .store
-                .get(tables::MESSAGES, &tables::owned_key(tenant, id.to_bytes()))?
-            else {
+            let Some(message) = tables::MESSAGES.get(&self.shared.store, &(tenant, id))? else {
                 return Ok(None);
             };
-            self.messages.insert(id, codec::decode(&bytes)?);
+            self.messages.insert(id, message);
         }
         Ok(self.messages.get(&id))
     }
@@ -738,22 +687,14 @@ impl StatusState {
     async fn flush(&mut self, mut drain: Drain) -> Result<(), ActorProcessingErr> {
         for key in &drain.blocks {
             if let Some(records) = self.blocks.get(key) {
-                drain.batch.put(
-                    tables::RECIPIENTS,
-                    tables::recipient_block_key(key.0, key.1),
-                    codec::encode(records),
-                );
+                tables::RECIPIENTS.put(&mut drain.batch, key, records);
             }
         }
         for id in &drain.messages {
             if let Some(message) = self.messages.get(id) {
-                drain.batch.put(
-                    tables::MESSAGES,
-                    tables::owned_key(message.tenant, id.to_bytes()),
-                    codec::encode(message),
-                );
+                tables::MESSAGES.put(&mut drain.batch, &(message.tenant, *id), message);
                 if message.counts.pending == 0 {
-                    drain.batch.delete(tables::DISPATCH, id.to_bytes().to_vec());
+                    tables::DISPATCH.delete(&mut drain.batch, id);
                 }
             }
         }
@@ -829,9 +770,7 @@ impl StatusState {
         self.held.retain(|(bind, id), (_, since)| {
             let keep = now.duration_since(*since) < HOLD_RECEIPTS_FOR;
             if !keep {
-                drain
-                    .batch
-                    .delete(tables::HELD_RECEIPTS, tables::smsc_id_key(*bind, id));
+                tables::HELD_RECEIPTS.delete(&mut drain.batch, &(*bind, id.clone()));
             }
             keep
         });
@@ -867,7 +806,7 @@ impl DispatchShared {
         message: MessageId,
         amount: i64,
         parts: u64,
-        settles: Vec<Vec<u8>>,
+        settles: Vec<RefundDue>,
     ) {
         let Some(actor) = self.tenants.get(&tenant).and_then(|link| link.slot.get()) else {
             tracing::warn!(%tenant, %message, "refund deferred: tenant actor unavailable");
@@ -897,22 +836,26 @@ impl DispatchShared {
 
     /// Pays every refund still owed (after a crash between a failure and its refund).
     pub async fn pay_owed_refunds(&self) -> Result<(), crate::EngineError> {
-        let page = self.store.scan(&Scan::prefix(tables::REFUNDS_DUE, &[]))?;
+        let page = self.store.scan(&tables::REFUNDS_DUE.scan(&()))?;
         let mut owed: HashMap<(TenantId, MessageId), Owed> = HashMap::new();
         for (key, value) in page.items {
-            let (Some(tenant), Some(message)) = (
+            let (Some(tenant), Some(message), Some(index)) = (
                 key.get(0..16).and_then(|b| <[u8; 16]>::try_from(b).ok()),
                 key.get(16..32).and_then(|b| <[u8; 16]>::try_from(b).ok()),
+                key.get(32..36).and_then(|b| <[u8; 4]>::try_from(b).ok()),
             ) else {
                 continue;
             };
-            let amount: i64 = codec::decode(&value)?;
-            let entry = owed
-                .entry((TenantId::from_bytes(tenant), MessageId::from_bytes(message)))
-                .or_default();
-            entry.credits += amount;
+            let amount = tables::REFUNDS_DUE.decode(&value)?;
+            let (tenant, message) = (TenantId::from_bytes(tenant), MessageId::from_bytes(message));
+            let entry = owed.entry((tenant, message)).or_default();
+            entry.credits = entry.credits.checked_add(amount).ok_or_else(|| {
+                StorageError::Codec("refunds owed beyond the representable range".into())
+            })?;
             entry.parts += 1;
-            entry.debts.push(key);
+            entry
+                .debts
+                .push((tenant, message, u32::from_be_bytes(index)));
         }
         for ((tenant, message), owed) in owed {
             self.pay_refund(tenant, message, owed.credits, owed.parts, owed.debts)
@@ -926,18 +869,14 @@ impl DispatchShared {
 fn load_held(shared: &DispatchShared) -> Result<HeldReceipts, ActorProcessingErr> {
     let mut held = HashMap::new();
     let now = (Instant::now(), now_millis());
-    for (key, value) in shared
-        .store
-        .scan(&Scan::prefix(tables::HELD_RECEIPTS, &[]))?
-        .items
-    {
+    for (key, value) in shared.store.scan(&tables::HELD_RECEIPTS.scan(&()))?.items {
         let (Some(bind), Some(id)) = (
             key.get(0..16).and_then(|b| <[u8; 16]>::try_from(b).ok()),
             key.get(16..).and_then(|b| std::str::from_utf8(b).ok()),
         ) else {
             continue;
         };
-        let stored: HeldReceipt = codec::decode(&value)?;
+        let stored = tables::HELD_RECEIPTS.decode(&value)?;
         let waited = Duration::from_millis(u64::try_from(now.1 - stored.held_at).unwrap_or(0));
         let since = now.0.checked_sub(waited).unwrap_or(now.0);
         held.insert(

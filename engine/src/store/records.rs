@@ -1,11 +1,17 @@
-//! The records Flit keeps: tenants, API keys, sender IDs, messages, recipients and the ledger.
+//! Every record Flit stores: tenants, API keys, sender IDs, messages, recipients, the ledger,
+//! the address book, binds and routes, and what dispatch keeps across restarts. `tables.rs`
+//! says which table holds each.
 //!
 //! These are storage records (serde + bincode through `flit_storage::codec`), not wire types:
 //! the HTTP shapes live in `flit-api`. Timestamps are unix milliseconds (`UnixMillis`).
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ApiKeyId, BindId, InboundId, MessageId, SenderId, TenantId, TransactionId};
+use crate::channel::smpp::Receipt;
+use crate::ids::{
+    ApiKeyId, BindId, ContactId, GroupId, InboundId, MessageId, RouteId, SenderId, TemplateId,
+    TenantId, TransactionId,
+};
 use crate::numbers::Msisdn;
 
 /// Milliseconds since the unix epoch, UTC.
@@ -462,4 +468,71 @@ pub struct InboundRecord {
     /// The bind it arrived on.
     pub bind: Option<BindId>,
     pub received_at: UnixMillis,
+}
+
+// ----- address book ---------------------------------------------------------------------
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ContactRecord {
+    pub id: ContactId,
+    pub tenant: TenantId,
+    pub phone: Msisdn,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    /// Set by a delete: the record stays for history, but the contact is in no list, group or
+    /// send, and its phone is free.
+    pub deleted_at: Option<UnixMillis>,
+    pub created_at: UnixMillis,
+    pub updated_at: UnixMillis,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct GroupRecord {
+    pub id: GroupId,
+    pub tenant: TenantId,
+    pub name: String,
+    pub created_at: UnixMillis,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TemplateRecord {
+    pub id: TemplateId,
+    pub tenant: TenantId,
+    pub name: String,
+    pub content: String,
+    pub created_at: UnixMillis,
+    pub updated_at: UnixMillis,
+}
+
+// ----- carriers ---------------------------------------------------------------------------
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RouteRecord {
+    pub id: RouteId,
+    /// Leading digits of the international number; empty = every destination.
+    pub prefix: String,
+    pub binds: Vec<BindId>,
+    pub priority: i32,
+    /// One weight per bind (same order); empty = equal weights.
+    pub weights: Vec<u32>,
+}
+
+/// A receipt waiting for the answer that names its SMSC id, as stored.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct HeldReceipt {
+    pub receipt: Receipt,
+    pub held_at: crate::store::records::UnixMillis,
+}
+
+/// Which parts of which recipient an SMSC message id stands for.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SmscMapping {
+    pub tenant: TenantId,
+    pub message: MessageId,
+    pub index: u32,
+    pub part_bits: u64,
+    /// The normalised id it is stored under (one key; a receipt's other-base spelling is only
+    /// tried later, see `ALTERNATE_AFTER`).
+    pub keys: Vec<String>,
 }

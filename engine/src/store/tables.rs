@@ -1,4 +1,5 @@
-//! Where each record lives in the store: tree names and key encodings.
+//! Every table the engine stores, with the type of its keys and of its values: the one place
+//! that says where each record lives.
 //!
 //! Keys start with the owning tenant's id wherever a tenant owns the record, so one tenant's
 //! data is one contiguous range and another tenant's id can never reach it. Recipients are
@@ -6,115 +7,89 @@
 //! found under the caller's tenant. Ids are time-sortable, so key order is creation order and
 //! a date filter is a key range.
 
-use crate::ids::{ApiKeyId, MessageId, TenantId};
+use crate::ids::{
+    ApiKeyId, BindId, ContactId, GroupId, InboundId, MessageId, RouteId, SenderId, TemplateId,
+    TenantId, TransactionId,
+};
+use crate::numbers::Msisdn;
+use crate::store::records::{
+    ApiKeyRecord, BindRecord, ContactRecord, GroupRecord, HeldReceipt, IdempotencyRecord,
+    InboundRecord, MessageRecord, RecipientRecord, RouteRecord, SenderIdRecord, SmscMapping,
+    TemplateRecord, TenantRecord, TransactionRecord,
+};
+use crate::store::{Cell, Key, KeySet, NameKey, Table};
 
-pub const TENANTS: &str = "tenants";
-pub const API_KEYS: &str = "api_keys";
-pub const SENDER_IDS: &str = "sender_ids";
-pub const MESSAGES: &str = "messages";
-/// `message id ++ block number (u32, big-endian)` → `Vec<RecipientRecord>`: recipients in
-/// blocks of `RECIPIENT_BLOCK`, so a bulk send and the answers for it write a few keys
-/// rather than one per recipient.
-pub const RECIPIENTS: &str = "recipients";
-pub const LEDGER: &str = "ledger";
-pub const IDEMPOTENCY: &str = "idempotency";
-pub const META: &str = "meta";
+pub(crate) const TENANTS: Table<TenantId, TenantRecord> = Table::new("tenants");
+pub(crate) const API_KEYS: Table<ApiKeyId, ApiKeyRecord> = Table::new("api_keys");
+pub(crate) const SENDER_IDS: Table<(TenantId, SenderId), SenderIdRecord> = Table::new("sender_ids");
+pub(crate) const LEDGER: Table<(TenantId, TransactionId), TransactionRecord> = Table::new("ledger");
+/// `tenant ++ SHA-256 of the key` → the first answer given under an `Idempotency-Key`.
+pub(crate) const IDEMPOTENCY: Table<(TenantId, [u8; 32]), IdempotencyRecord> =
+    Table::new("idempotency");
+
+pub(crate) const MESSAGES: Table<(TenantId, MessageId), MessageRecord> = Table::new("messages");
+/// `message id ++ block number` → recipients in blocks of `RECIPIENT_BLOCK`, so a bulk send
+/// and the answers for it write a few keys rather than one per recipient.
+pub(crate) const RECIPIENTS: Table<(MessageId, u32), Vec<RecipientRecord>> =
+    Table::new("recipients");
 /// `message id` → tenant: the message still has PENDING recipients to hand to a channel.
-pub const DISPATCH: &str = "dispatch";
+pub(crate) const DISPATCH: Table<MessageId, TenantId> = Table::new("dispatch");
 /// `bind id ++ normalised SMSC message id` → which recipient parts that id covers.
-pub const SMSC_IDS: &str = "smsc_ids";
-/// `bind id ++ normalised SMSC message id` → `HeldReceipt`: a receipt that arrived before
-/// the `submit_sm_resp` naming its id, kept until that answer comes (the SMSC was told it
-/// was received, so it must survive a restart).
-pub const HELD_RECEIPTS: &str = "held_receipts";
+pub(crate) const SMSC_IDS: Table<(BindId, String), SmscMapping> = Table::new("smsc_ids");
+/// `bind id ++ normalised SMSC message id` → a receipt that arrived before the
+/// `submit_sm_resp` naming its id, kept until that answer comes (the SMSC was told it was
+/// received, so it must survive a restart).
+pub(crate) const HELD_RECEIPTS: Table<(BindId, String), HeldReceipt> = Table::new("held_receipts");
 /// `tenant ++ message ++ index` → credits owed back for parts no carrier accepted; deleted in
 /// the same batch as the REFUND ledger entry that pays it.
-pub const REFUNDS_DUE: &str = "refunds_due";
-/// `tenant ++ inbound id` → `InboundRecord`.
-pub const INBOUND: &str = "inbound";
-/// `tenant ++ template id` → `TemplateRecord`.
-pub const TEMPLATES: &str = "templates";
-/// `tenant ++ lowercase name` → template id: names are unique per tenant.
-pub const TEMPLATE_NAMES: &str = "template_names";
-/// `tenant ++ contact id` → `ContactRecord`, soft-deleted contacts included (`deleted_at`).
-pub const CONTACTS: &str = "contacts";
-/// `tenant ++ msisdn (u64, big-endian)` → contact id: the one live contact with that phone.
-/// A soft delete removes the entry, so the phone can be added again.
-pub const CONTACT_PHONES: &str = "contact_phones";
-/// `tenant ++ group id` → `GroupRecord`.
-pub const GROUPS: &str = "groups";
-/// `tenant ++ lowercase name` → group id: names are unique per tenant, case-insensitively.
-pub const GROUP_NAMES: &str = "group_names";
-/// `tenant ++ group id ++ contact id` → empty: a group's live members, so its member count is
-/// a key count over one prefix (deleting a contact deletes its memberships).
-pub const GROUP_MEMBERS: &str = "group_members";
-/// `tenant ++ contact id ++ group id` → empty: the same memberships by contact, so a contact's
-/// groups (and what its deletion must remove) are one prefix.
-pub const CONTACT_GROUPS: &str = "contact_groups";
-/// `bind id` → `BindRecord`.
-pub const BINDS: &str = "binds";
-/// `route id` → `RouteRecord`.
-pub const ROUTES: &str = "routes";
+pub(crate) const REFUNDS_DUE: Table<RefundDue, i64> = Table::new("refunds_due");
+/// A refund owed: the tenant, the message and the recipient's index.
+pub(crate) type RefundDue = (TenantId, MessageId, u32);
+pub(crate) const INBOUND: Table<(TenantId, InboundId), InboundRecord> = Table::new("inbound");
 
-pub const META_ADMIN_TOKEN_HASH: &[u8] = b"admin_token_sha256";
-pub const META_BOOTSTRAPPED: &[u8] = b"bootstrapped";
+pub(crate) const TEMPLATES: Table<(TenantId, TemplateId), TemplateRecord> = Table::new("templates");
+/// Template names are unique per tenant, case-insensitively.
+pub(crate) const TEMPLATE_NAMES: Table<(TenantId, NameKey), TemplateId> =
+    Table::new("template_names");
+/// Soft-deleted contacts included (`deleted_at`).
+pub(crate) const CONTACTS: Table<(TenantId, ContactId), ContactRecord> = Table::new("contacts");
+/// The one live contact with that phone. A soft delete removes the entry, so the phone can be
+/// added again.
+pub(crate) const CONTACT_PHONES: Table<(TenantId, Msisdn), ContactId> =
+    Table::new("contact_phones");
+pub(crate) const GROUPS: Table<(TenantId, GroupId), GroupRecord> = Table::new("groups");
+/// Group names are unique per tenant, case-insensitively.
+pub(crate) const GROUP_NAMES: Table<(TenantId, NameKey), GroupId> = Table::new("group_names");
+/// A group's live members, so its member count is a key count over one prefix (deleting a
+/// contact deletes its memberships).
+pub(crate) const GROUP_MEMBERS: KeySet<(TenantId, GroupId, ContactId)> =
+    KeySet::new("group_members");
+/// The same memberships by contact, so a contact's groups (and what its deletion must remove)
+/// are one prefix.
+pub(crate) const CONTACT_GROUPS: KeySet<(TenantId, ContactId, GroupId)> =
+    KeySet::new("contact_groups");
 
-pub fn tenant_key(tenant: TenantId) -> Vec<u8> {
-    tenant.to_bytes().to_vec()
-}
+pub(crate) const BINDS: Table<BindId, BindRecord> = Table::new("binds");
+pub(crate) const ROUTES: Table<RouteId, RouteRecord> = Table::new("routes");
 
-pub fn api_key_key(key: ApiKeyId) -> Vec<u8> {
-    key.to_bytes().to_vec()
-}
-
-/// `tenant ++ id`: the key of every tenant-owned record.
-pub fn owned_key(tenant: TenantId, id: [u8; 16]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(32);
-    key.extend_from_slice(&tenant.to_bytes());
-    key.extend_from_slice(&id);
-    key
-}
+/// The SHA-256 of the admin token.
+pub(crate) const ADMIN_TOKEN_HASH: Cell<[u8; 32]> = Cell::new("meta", b"admin_token_sha256");
+/// Set once the first start created the default tenant.
+pub(crate) const BOOTSTRAPPED: Cell<bool> = Cell::new("meta", b"bootstrapped");
 
 /// `tenant ++ <first id of this millisecond>`: a range bound for date filters.
-pub fn owned_time_bound(tenant: TenantId, millis: i64) -> Vec<u8> {
+pub(crate) fn owned_time_bound(tenant: TenantId, millis: i64) -> Vec<u8> {
     let millis = millis.clamp(0, (1i64 << 48) - 1) as u128;
-    owned_key(tenant, (millis << 80).to_be_bytes())
+    let mut key = tenant.encode();
+    key.extend_from_slice(&(millis << 80).to_be_bytes());
+    key
 }
 
 /// Recipients per block. A divisor of the accept path's chunk size, so chunks hold whole
 /// blocks.
-pub const RECIPIENT_BLOCK: u32 = 250;
+pub(crate) const RECIPIENT_BLOCK: u32 = 250;
 
 /// The block holding recipient `index` of a message, and its offset in that block.
-pub fn recipient_block(index: u32) -> (u32, usize) {
+pub(crate) fn recipient_block(index: u32) -> (u32, usize) {
     (index / RECIPIENT_BLOCK, (index % RECIPIENT_BLOCK) as usize)
-}
-
-pub fn recipient_block_key(message: MessageId, block: u32) -> Vec<u8> {
-    let mut key = Vec::with_capacity(20);
-    key.extend_from_slice(&message.to_bytes());
-    key.extend_from_slice(&block.to_be_bytes());
-    key
-}
-
-pub fn idempotency_key(tenant: TenantId, key_hash: &[u8; 32]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(48);
-    key.extend_from_slice(&tenant.to_bytes());
-    key.extend_from_slice(key_hash);
-    key
-}
-
-pub fn smsc_id_key(bind: crate::ids::BindId, smsc_id: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(16 + smsc_id.len());
-    key.extend_from_slice(&bind.to_bytes());
-    key.extend_from_slice(smsc_id.as_bytes());
-    key
-}
-
-pub fn refund_due_key(tenant: TenantId, message: MessageId, index: u32) -> Vec<u8> {
-    let mut key = Vec::with_capacity(36);
-    key.extend_from_slice(&tenant.to_bytes());
-    key.extend_from_slice(&message.to_bytes());
-    key.extend_from_slice(&index.to_be_bytes());
-    key
 }

@@ -16,7 +16,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use flit_storage::{Batch, CommitTicket, Scan, StorageError, Store, codec};
+use flit_storage::{Batch, CommitTicket, StorageError, Store};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use crate::ids::{MessageId, TenantId, TransactionId};
@@ -24,7 +24,7 @@ use crate::store::records::{
     IdempotencyRecord, IdempotentOutcome, SendOutcome, TransactionKind, TransactionRecord,
     now_millis,
 };
-use crate::store::tables;
+use crate::store::tables::{self, RefundDue};
 
 /// Durable idempotency records kept in memory per tenant; older ones are still found on disk.
 const IDEMPOTENCY_MEMORY: usize = 10_000;
@@ -77,7 +77,7 @@ pub struct Credit {
     pub reference: Option<String>,
     pub idempotency: Option<IdempotencyClaim>,
     /// `refunds_due` keys this credit pays: deleted in the same batch as its ledger entry.
-    pub settles: Vec<Vec<u8>>,
+    pub settles: Vec<RefundDue>,
 }
 
 pub struct Credited {
@@ -230,11 +230,7 @@ impl TenantState {
             charge.description,
             Some(charge.message_id.to_string()),
         )?;
-        batch.put(
-            tables::LEDGER,
-            tables::owned_key(self.tenant, transaction.id.to_bytes()),
-            codec::encode(&transaction),
-        );
+        tables::LEDGER.put(&mut batch, &(self.tenant, transaction.id), &transaction);
         let mut outcome = charge.outcome;
         outcome.remaining_credits = transaction.balance;
         if let Some(claim) = charge.idempotency {
@@ -375,13 +371,9 @@ impl TenantState {
             credit.reference,
         )?;
         let mut batch = Batch::new();
-        batch.put(
-            tables::LEDGER,
-            tables::owned_key(self.tenant, transaction.id.to_bytes()),
-            codec::encode(&transaction),
-        );
-        for debt in credit.settles {
-            batch.delete(tables::REFUNDS_DUE, debt);
+        tables::LEDGER.put(&mut batch, &(self.tenant, transaction.id), &transaction);
+        for debt in &credit.settles {
+            tables::REFUNDS_DUE.delete(&mut batch, debt);
         }
         if let Some(claim) = credit.idempotency {
             self.record_idempotent(
@@ -441,9 +433,9 @@ impl TenantState {
         let record = match held {
             Some(record) => record.clone(),
             None => {
-                let key = tables::idempotency_key(self.tenant, &claim.key_hash);
-                match self.store.get(tables::IDEMPOTENCY, &key)? {
-                    Some(bytes) => codec::decode::<IdempotencyRecord>(&bytes)?,
+                let key = (self.tenant, claim.key_hash);
+                match tables::IDEMPOTENCY.get(&self.store, &key)? {
+                    Some(record) => record,
                     None => return Ok(None),
                 }
             }
@@ -465,11 +457,7 @@ impl TenantState {
             fingerprint: claim.fingerprint,
             outcome,
         };
-        batch.put(
-            tables::IDEMPOTENCY,
-            tables::idempotency_key(self.tenant, &claim.key_hash),
-            codec::encode(&record),
-        );
+        tables::IDEMPOTENCY.put(batch, &(self.tenant, claim.key_hash), &record);
         self.unsettled.insert(claim.key_hash, record);
     }
 
@@ -492,14 +480,9 @@ impl TenantState {
 
 /// The balance after the tenant's last durable ledger entry (0 for an empty ledger).
 pub fn durable_balance(store: &Store, tenant: TenantId) -> Result<i64, StorageError> {
-    let page = store.scan(
-        &Scan::prefix(tables::LEDGER, &tables::tenant_key(tenant))
-            .reverse()
-            .limit(1),
-    )?;
-    match page.items.first() {
-        Some((_, value)) => {
-            let last = codec::decode::<TransactionRecord>(value)?;
+    let last = tables::LEDGER.read(store, &tables::LEDGER.scan(&tenant).reverse().limit(1))?;
+    match last.first() {
+        Some(last) => {
             crate::ids::Id::observe(last.id.id());
             Ok(last.balance)
         }

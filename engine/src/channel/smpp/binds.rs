@@ -1,15 +1,15 @@
-//! Carrier configuration at run time (SPEC §8, §10): SMPP binds and the routes that choose
-//! between them. Both are persisted and take effect at once, with no restart: a new bind's actor
-//! starts and connects, a removed bind unbinds and hands its work back to the router.
+//! SMPP binds at run time (SPEC §8, §10): persisted, and in effect at once with no restart: a
+//! new bind's actor starts and connects, a removed bind unbinds and hands its work back to the
+//! router. The routes that choose between binds are `dispatch/routes.rs`.
 
-use flit_storage::{Batch, Scan, codec};
+use flit_storage::Batch;
 
 use crate::channel::bind::BindKind;
+use crate::channel::bind::{BindShared, BindSnapshot};
 use crate::channel::smpp::{BindConfig, BindMode, Concatenation, Gsm7Mode};
-use crate::dispatch::{BindShared, BindSnapshot, RouteRecord};
 use crate::engine::Engine;
 use crate::error::EngineError;
-use crate::ids::{BindId, RouteId, TenantId};
+use crate::ids::{BindId, TenantId};
 use crate::store::records::{BindRecord, now_millis};
 use crate::store::tables;
 use crate::supervisor::SupervisorMsg;
@@ -29,14 +29,6 @@ pub struct NewBind {
     pub gsm7: Option<String>,
     pub concatenation: Option<String>,
     pub tenant: Option<TenantId>,
-}
-
-#[derive(Clone, Debug, Default)]
-pub struct NewRoute {
-    pub prefix: String,
-    pub binds: Vec<BindId>,
-    pub priority: i32,
-    pub weights: Vec<u32>,
 }
 
 pub const DEFAULT_WINDOW_SIZE: u32 = 50;
@@ -65,11 +57,7 @@ impl Engine {
             self.entry(tenant)?;
         }
         let mut batch = Batch::new();
-        batch.put(
-            tables::BINDS,
-            record.id.to_bytes().to_vec(),
-            codec::encode(&record),
-        );
+        tables::BINDS.put(&mut batch, &record.id, &record);
         self.store().commit(batch).await?;
         self.start_bind(&record, config).await?;
         Ok(record)
@@ -97,7 +85,7 @@ impl Engine {
             return Err(EngineError::NotFound { what: "bind" });
         }
         let mut batch = Batch::new();
-        batch.delete(tables::BINDS, id.to_bytes().to_vec());
+        tables::BINDS.delete(&mut batch, &id);
         self.store().commit(batch).await?;
         if let Some((_, bind)) = self.dispatch().binds.remove(&id) {
             bind.mark_removed();
@@ -109,22 +97,19 @@ impl Engine {
     }
 
     pub fn bind_record(&self, id: BindId) -> Result<Option<BindRecord>, EngineError> {
-        match self.store().get(tables::BINDS, &id.to_bytes())? {
-            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
-            None => Ok(None),
-        }
+        Ok(tables::BINDS.get(self.store(), &id)?)
     }
 
     /// Every configured bind with its live state, oldest first.
     pub fn bind_records(&self) -> Result<Vec<(BindRecord, BindSnapshot)>, EngineError> {
-        let page = self.store().scan(&Scan::prefix(tables::BINDS, &[]))?;
-        let mut binds = Vec::new();
-        for (_, value) in page.items {
-            let record: BindRecord = codec::decode(&value)?;
-            let state = self.bind_state(record.id);
-            binds.push((record, state));
-        }
-        Ok(binds)
+        Ok(tables::BINDS
+            .values(self.store(), &())?
+            .into_iter()
+            .map(|record| {
+                let state = self.bind_state(record.id);
+                (record, state)
+            })
+            .collect())
     }
 
     pub fn bind_state(&self, id: BindId) -> BindSnapshot {
@@ -137,85 +122,9 @@ impl Engine {
             })
     }
 
-    pub async fn create_route(&self, new: NewRoute) -> Result<RouteRecord, EngineError> {
-        let prefix = new.prefix.trim().trim_start_matches('+').to_string();
-        if !prefix.bytes().all(|b| b.is_ascii_digit()) || prefix.len() > 15 {
-            return Err(EngineError::invalid(
-                "invalid_prefix",
-                "`prefix` must be up to 15 digits of the international number (\"\" = every number)",
-            ));
-        }
-        if new.binds.is_empty() {
-            return Err(EngineError::invalid(
-                "missing_binds",
-                "`bindIds` must name at least one bind",
-            ));
-        }
-        for bind in &new.binds {
-            if self.bind_record(*bind)?.is_none() {
-                return Err(EngineError::NotFound { what: "bind" });
-            }
-        }
-        if !new.weights.is_empty() && new.weights.len() != new.binds.len() {
-            return Err(EngineError::invalid(
-                "invalid_weights",
-                "`weights` must have one weight per bind",
-            ));
-        }
-        let route = RouteRecord {
-            id: RouteId::new(),
-            prefix,
-            binds: new.binds,
-            priority: new.priority,
-            weights: new.weights,
-        };
-        let mut batch = Batch::new();
-        batch.put(
-            tables::ROUTES,
-            route.id.to_bytes().to_vec(),
-            codec::encode(&route),
-        );
-        self.store().commit(batch).await?;
-        self.reload_routes()?;
-        Ok(route)
-    }
-
-    pub async fn remove_route(&self, id: RouteId) -> Result<(), EngineError> {
-        if self.store().get(tables::ROUTES, &id.to_bytes())?.is_none() {
-            return Err(EngineError::NotFound { what: "route" });
-        }
-        let mut batch = Batch::new();
-        batch.delete(tables::ROUTES, id.to_bytes().to_vec());
-        self.store().commit(batch).await?;
-        self.reload_routes()?;
-        Ok(())
-    }
-
-    pub fn routes(&self) -> Result<Vec<RouteRecord>, EngineError> {
-        let page = self.store().scan(&Scan::prefix(tables::ROUTES, &[]))?;
-        page.items
-            .iter()
-            .map(|(_, value)| codec::decode(value).map_err(EngineError::from))
-            .collect()
-    }
-
-    /// Publishes the stored routes to the router and lets parked work try them.
-    pub(crate) fn reload_routes(&self) -> Result<(), EngineError> {
-        let routes = self.routes()?;
-        *self
-            .dispatch()
-            .routes
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = routes;
-        self.dispatch().unpark();
-        Ok(())
-    }
-
     /// Starts every stored bind (at engine start).
     pub(crate) async fn start_stored_binds(&self) -> Result<(), EngineError> {
-        let page = self.store().scan(&Scan::prefix(tables::BINDS, &[]))?;
-        for (_, value) in page.items {
-            let record: BindRecord = codec::decode(&value)?;
+        for record in tables::BINDS.values(self.store(), &())? {
             let config = bind_config(&record)?;
             self.start_bind(&record, config).await?;
         }
