@@ -31,10 +31,10 @@ pub use accept::{
     MAX_EXPLICIT_RECIPIENTS, MAX_SCHEDULE_AHEAD_MS, MAX_TOTAL_RECIPIENTS, SendRequest,
 };
 pub use book::contacts::{
-    Contact, ContactFilter, ContactPatch, GroupSummary, ImportOutcome, MAX_EMAIL_CHARS,
-    MAX_GROUP_NAME_CHARS, MAX_IMPORT_CONTACTS, MAX_MEMBERSHIP_IDS, MAX_NAME_CHARS,
-    MembershipChange, NewContact,
+    Contact, ContactFilter, ContactPatch, MAX_EMAIL_CHARS, MAX_NAME_CHARS, NewContact,
 };
+pub use book::groups::{GroupSummary, MAX_GROUP_NAME_CHARS, MAX_MEMBERSHIP_IDS, MembershipChange};
+pub use book::import::{ImportOutcome, MAX_IMPORT_CONTACTS};
 pub use book::templates::{MAX_TEMPLATE_CHARS, MAX_TEMPLATE_NAME_CHARS};
 pub use channel::bind::BindSnapshot;
 pub use channel::smpp::binds::{DEFAULT_WINDOW_SIZE, MAX_WINDOW_SIZE, NewBind};

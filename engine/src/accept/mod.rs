@@ -178,7 +178,7 @@ impl Engine {
         asked: Option<Validation>,
     ) -> Result<Settings, EngineError> {
         let entry = self.entry(tenant)?;
-        let (country, validation) = crate::book::contacts::number_rules(&entry, asked);
+        let (country, validation) = crate::book::number_rules(&entry, asked);
         let record = read(&entry.record);
         Ok(Settings {
             price: record.price_per_part,

@@ -1,0 +1,149 @@
+//! Bulk contact import: rows checked one by one (invalid rows counted, not stored), phones
+//! already held by a live contact or repeated within the import skipped, and the rest written
+//! a durable batch per chunk.
+
+use std::collections::HashSet;
+
+use flit_storage::Batch;
+
+use super::contacts::{Fields, NewContact, put_contact};
+use super::groups::put_membership;
+use super::{number_rules, off_thread};
+use crate::engine::Engine;
+use crate::error::EngineError;
+use crate::ids::{ContactId, GroupId, TenantId};
+use crate::numbers::{Country, Msisdn, Validation};
+use crate::store::records::{ContactRecord, now_millis};
+use crate::store::tables;
+
+/// Rows one import may carry (FlashSMS limit).
+pub const MAX_IMPORT_CONTACTS: usize = 10_000;
+/// Import rows per durable batch: each row is up to four writes, so a batch stays near 10,000
+/// operations however large the import.
+const IMPORT_CHUNK: usize = 2_500;
+
+/// What an import did. `imported = created + skipped`; `invalid` rows were not stored.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ImportOutcome {
+    pub imported: u64,
+    /// New contacts.
+    pub created: u64,
+    /// Rows whose phone is already a live contact, or repeats a row before it.
+    pub skipped: u64,
+    /// Rows with a phone that is not a valid number, or a field over its limit.
+    pub invalid: u64,
+    /// Rows submitted.
+    pub total: u64,
+}
+
+/// What an import carries from one chunk to the next.
+struct ImportState {
+    seen: HashSet<Msisdn>,
+    outcome: ImportOutcome,
+}
+
+impl Engine {
+    pub async fn import_contacts(
+        &self,
+        tenant: TenantId,
+        rows: Vec<NewContact>,
+        group: Option<GroupId>,
+    ) -> Result<ImportOutcome, EngineError> {
+        if rows.len() > MAX_IMPORT_CONTACTS {
+            return Err(EngineError::invalid(
+                "too_many_contacts",
+                format!(
+                    "{} contacts given; at most {MAX_IMPORT_CONTACTS} per import",
+                    rows.len()
+                ),
+            ));
+        }
+        let entry = self.entry(tenant)?;
+        let (country, validation) = number_rules(&entry, None);
+        let _book = entry.book.lock().await;
+        if let Some(group) = group {
+            self.existing_group(tenant, group)?;
+        }
+        let mut state = ImportState {
+            seen: HashSet::with_capacity(rows.len()),
+            outcome: ImportOutcome {
+                total: rows.len() as u64,
+                ..ImportOutcome::default()
+            },
+        };
+        let mut rows = rows.into_iter();
+        loop {
+            let chunk: Vec<NewContact> = rows.by_ref().take(IMPORT_CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            // Parsing (libphonenumber) and one index read per row: CPU and storage work that
+            // stays off the async threads.
+            let engine = self.clone();
+            let (batch, next) = off_thread(move || {
+                engine.import_chunk(tenant, country, validation, group, chunk, state)
+            })
+            .await?;
+            state = next;
+            if !batch.is_empty() {
+                self.store().commit(batch).await?;
+            }
+        }
+        let mut outcome = state.outcome;
+        outcome.imported = outcome.created + outcome.skipped;
+        Ok(outcome)
+    }
+
+    fn import_chunk(
+        &self,
+        tenant: TenantId,
+        country: Country,
+        validation: Validation,
+        group: Option<GroupId>,
+        chunk: Vec<NewContact>,
+        mut state: ImportState,
+    ) -> Result<(Batch, ImportState), EngineError> {
+        let now = now_millis();
+        let mut batch = Batch::with_capacity(chunk.len() * 4);
+        for row in chunk {
+            let Ok(phone) = Msisdn::parse(&row.phone, country, validation) else {
+                state.outcome.invalid += 1;
+                continue;
+            };
+            let Ok(fields) = Fields::check(row.first_name, row.last_name, row.email) else {
+                state.outcome.invalid += 1;
+                continue;
+            };
+            // A repeat was handled (created or skipped, and added to the group) the first time.
+            if !state.seen.insert(phone) {
+                state.outcome.skipped += 1;
+                continue;
+            }
+            if let Some(existing) = self.phone_owner(tenant, phone)? {
+                state.outcome.skipped += 1;
+                if let Some(group) = group {
+                    put_membership(&mut batch, tenant, group, existing);
+                }
+                continue;
+            }
+            let record = ContactRecord {
+                id: ContactId::new(),
+                tenant,
+                phone,
+                first_name: fields.first_name,
+                last_name: fields.last_name,
+                email: fields.email,
+                deleted_at: None,
+                created_at: now,
+                updated_at: now,
+            };
+            put_contact(&mut batch, &record);
+            tables::CONTACT_PHONES.put(&mut batch, &(tenant, phone), &record.id);
+            if let Some(group) = group {
+                put_membership(&mut batch, tenant, group, record.id);
+            }
+            state.outcome.created += 1;
+        }
+        Ok((batch, state))
+    }
+}
