@@ -10,9 +10,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
-use flit_engine::Validation;
 use flit_engine::ids::{ApiKeyId, TenantId};
 use flit_engine::{ApiKeyRecord, Scopes, TenantRecord, TransactionKind};
+use flit_engine::{Country, Validation};
 use flit_engine::{NewTenant, TenantPatch};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -74,11 +74,11 @@ fn tenant_data(state: &AppState, tenant: TenantRecord) -> TenantData {
         id: tenant.id.to_string(),
         name: tenant.name,
         phone: tenant.phone,
-        default_country: tenant.default_country,
+        default_country: tenant.default_country.to_string(),
         rate_limit_per_minute: tenant.rate_limit_per_minute,
         price_per_part: tenant.price_per_part,
         allow_device_failover: tenant.allow_device_failover,
-        number_validation: tenant.number_validation,
+        number_validation: tenant.number_validation.map(|v| v.to_string()),
         max_parts: tenant.max_parts,
         created_at: iso(tenant.created_at),
     }
@@ -165,7 +165,11 @@ pub(crate) async fn create_tenant(
         .create_tenant(NewTenant {
             name,
             phone: body.phone,
-            default_country: body.default_country,
+            default_country: body
+                .default_country
+                .as_deref()
+                .map(parse_country)
+                .transpose()?,
             rate_limit_per_minute: body.rate_limit_per_minute,
             price_per_part: body.price_per_part,
             allow_device_failover: body.allow_device_failover,
@@ -307,7 +311,11 @@ pub(crate) async fn update_tenant(
             TenantPatch {
                 name: body.name,
                 phone: body.phone,
-                default_country: body.default_country,
+                default_country: body
+                    .default_country
+                    .as_deref()
+                    .map(parse_country)
+                    .transpose()?,
                 rate_limit_per_minute: body.rate_limit_per_minute,
                 price_per_part: body.price_per_part,
                 allow_device_failover: body.allow_device_failover,
@@ -620,6 +628,15 @@ pub(crate) async fn list_sender_ids(
 
 fn tenant_id_param(raw: &str) -> Result<TenantId, ApiError> {
     raw.parse().map_err(|_| ApiError::not_found("tenant"))
+}
+
+fn parse_country(raw: &str) -> Result<Country, ApiError> {
+    raw.parse().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_country",
+            format!("`{raw}` is not an ISO 3166 country code"),
+        )
+    })
 }
 
 fn parse_validation(raw: &str) -> Result<Validation, ApiError> {

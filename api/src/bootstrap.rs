@@ -67,7 +67,7 @@ pub async fn default_tenant(
             engine
                 .create_tenant(NewTenant {
                     name: BOOTSTRAP_TENANT.to_string(),
-                    default_country: Some(config.default_country.clone()),
+                    default_country: Some(config.default_country),
                     ..NewTenant::default()
                 })
                 .await?

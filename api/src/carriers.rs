@@ -163,11 +163,11 @@ fn bind_data(record: BindRecord, state: BindSnapshot) -> BindData {
         port: record.port,
         system_id: record.system_id,
         system_type: record.system_type,
-        bind_mode: record.bind_mode,
+        bind_mode: record.bind_mode.to_string(),
         window_size: record.window_size,
         tps: record.tps,
-        gsm7: record.gsm7,
-        concatenation: record.concatenation,
+        gsm7: record.gsm7.to_string(),
+        concatenation: record.concatenation.to_string(),
         tenant_id: record.tenant.map(|tenant| tenant.to_string()),
         created_at: iso(record.created_at),
         state: BindStateData {
@@ -252,11 +252,23 @@ pub async fn create_bind(
             system_id: required(body.system_id, "systemId")?,
             password: body.password.unwrap_or_default(),
             system_type: body.system_type,
-            bind_mode: body.bind_mode,
+            bind_mode: setting(
+                body.bind_mode,
+                "invalid_bind_mode",
+                "`bindMode` must be `transceiver` or `transmitter_receiver`",
+            )?,
             window_size: body.window_size,
             tps: body.tps,
-            gsm7: body.gsm7,
-            concatenation: body.concatenation,
+            gsm7: setting(
+                body.gsm7,
+                "invalid_gsm7",
+                "`gsm7` must be `unpacked`, `packed` or `latin1`",
+            )?,
+            concatenation: setting(
+                body.concatenation,
+                "invalid_concatenation",
+                "`concatenation` must be `udh`, `sar` or `payload`",
+            )?,
             tenant,
         })
         .await?;
@@ -477,4 +489,17 @@ pub async fn delete_route(
 
 fn bind_id_param(raw: &str) -> Result<BindId, ApiError> {
     raw.parse().map_err(|_| ApiError::not_found("bind"))
+}
+
+/// A bind setting by its name; absent takes the engine's default.
+fn setting<T: std::str::FromStr>(
+    raw: Option<String>,
+    code: &'static str,
+    message: &'static str,
+) -> Result<Option<T>, ApiError> {
+    raw.map(|raw| {
+        raw.parse()
+            .map_err(|_| ApiError::bad_request(code, message))
+    })
+    .transpose()
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use flit_engine::{BackendKind, Engine};
+use flit_engine::{BackendKind, Country, Engine};
 use serde::Deserialize;
 
 /// Keys of the configuration file; every one can also come from `FLIT_<KEY>` or a flag.
@@ -70,7 +70,7 @@ pub struct Config {
     /// From `FLIT_ADMIN_TOKEN` or the file; `None` = keep or generate one.
     pub admin_token: Option<String>,
     pub storage: BackendKind,
-    pub default_country: String,
+    pub default_country: Country,
     pub max_body_bytes: usize,
     /// How long a connection may take to send a request head, from when it opens or from its
     /// previous answer: bounds slow-loris clients and idle keep-alive connections alike.
@@ -110,6 +110,8 @@ pub enum ConfigError {
     Storage(String),
     #[error("`{0}` must be at least 1")]
     ZeroTimeout(&'static str),
+    #[error("`{0}` is not an ISO 3166 country code (default_country)")]
+    Country(String),
 }
 
 impl Config {
@@ -153,10 +155,10 @@ impl Config {
                 .filter(|token| !token.is_empty())
                 .or(file.admin_token),
             storage,
-            default_country: overrides
-                .default_country
-                .or(file.default_country)
-                .unwrap_or_else(|| "GH".to_string()),
+            default_country: match overrides.default_country.or(file.default_country) {
+                Some(code) => code.parse().map_err(|_| ConfigError::Country(code))?,
+                None => Country::GHANA,
+            },
             max_body_bytes: overrides
                 .max_body_bytes
                 .or(file.max_body_bytes)

@@ -60,7 +60,7 @@ impl Server {
             &store_dir,
             config.storage,
             EngineConfig {
-                default_country: config.default_country.clone(),
+                default_country: config.default_country,
                 max_backlog: config.max_backlog,
                 ..EngineConfig::default()
             },

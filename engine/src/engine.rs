@@ -13,6 +13,7 @@ use crate::channel::bind::BindSnapshot;
 use crate::dispatch::DispatchShared;
 use crate::error::EngineError;
 use crate::ids::TenantId;
+use crate::numbers::Country;
 use crate::secrets;
 use crate::store::records::ApiKeyRecord;
 use crate::store::tables;
@@ -22,8 +23,8 @@ use crate::tenants::TenantEntry;
 /// Settings that apply to tenants unless a tenant overrides them.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
-    /// ISO country for new tenants' local numbers.
-    pub default_country: String,
+    /// The country of new tenants' local numbers.
+    pub default_country: Country,
     pub default_rate_limit_per_minute: u32,
     pub default_price_per_part: i64,
     pub default_max_parts: u32,
@@ -39,7 +40,7 @@ pub const DEFAULT_MAX_BACKLOG: usize = 5_000_000;
 impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
-            default_country: "GH".to_string(),
+            default_country: Country::GHANA,
             default_rate_limit_per_minute: 100,
             default_price_per_part: 1,
             default_max_parts: crate::text::DEFAULT_MAX_PARTS as u32,

@@ -239,7 +239,7 @@ impl Engine {
         let search = filter
             .search
             .as_deref()
-            .and_then(|term| Search::new(term, *read(&entry.country)));
+            .and_then(|term| Search::new(term, read(&entry.record).default_country));
         let records = match filter.group {
             Some(group) => {
                 self.existing_group(tenant, group)?;

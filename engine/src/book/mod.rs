@@ -32,13 +32,12 @@ pub(crate) fn number_rules(
     entry: &TenantEntry,
     asked: Option<Validation>,
 ) -> (Country, Validation) {
-    let validation = read(&entry.record)
+    let record = read(&entry.record);
+    let validation = record
         .number_validation
-        .as_deref()
-        .and_then(|v| v.parse().ok())
         .or(asked)
         .unwrap_or(Validation::Strict);
-    (*read(&entry.country), validation)
+    (record.default_country, validation)
 }
 
 pub(super) fn parse_phone(

@@ -101,6 +101,9 @@ pub struct ValidationParseError;
 pub struct Country(phonenumber::country::Id);
 
 impl Country {
+    /// Ghana: the default country, so the FlashSMS examples' local numbers work as written.
+    pub const GHANA: Country = Country(phonenumber::country::Id::GH);
+
     pub fn from_id(id: phonenumber::country::Id) -> Option<Country> {
         DATABASE.by_id(id.as_ref()).map(|_| Country(id))
     }

@@ -12,7 +12,57 @@ use crate::ids::{
     ApiKeyId, BindId, ContactId, GroupId, InboundId, MessageId, RouteId, SenderId, TemplateId,
     TenantId, TransactionId,
 };
-use crate::numbers::Msisdn;
+use crate::numbers::{Country, Msisdn, Validation};
+
+/// Settings stored by their names (`strict`, `GH`, `transceiver`, …), so they read the same
+/// in the store as on the wire, and are parsed once, when a record is read.
+mod as_text {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<T: Display, S: Serializer>(
+        value: &T,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(value)
+    }
+
+    pub fn deserialize<'de, T: FromStr, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<T, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse()
+            .map_err(|_| serde::de::Error::custom(format!("unknown setting `{text}`")))
+    }
+}
+
+/// [`as_text`] for a setting that may be absent.
+mod as_text_opt {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Display, S: Serializer>(
+        value: &Option<T>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        value.as_ref().map(T::to_string).serialize(serializer)
+    }
+
+    pub fn deserialize<'de, T: FromStr, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<T>, D::Error> {
+        Option::<String>::deserialize(deserializer)?
+            .map(|text| {
+                text.parse()
+                    .map_err(|_| serde::de::Error::custom(format!("unknown setting `{text}`")))
+            })
+            .transpose()
+    }
+}
 
 /// Milliseconds since the unix epoch, UTC.
 pub type UnixMillis = i64;
@@ -30,14 +80,16 @@ pub struct TenantRecord {
     pub id: TenantId,
     pub name: String,
     pub phone: Option<String>,
-    /// ISO 3166 alpha-2, e.g. `GH`: local numbers are read in this country.
-    pub default_country: String,
+    /// Local numbers are read in this country.
+    #[serde(with = "as_text")]
+    pub default_country: Country,
     /// Requests per minute per API key (at least 1).
     pub rate_limit_per_minute: u32,
     pub price_per_part: i64,
     pub allow_device_failover: bool,
-    /// `strict` or `structural` (see `numbers::Validation`); `None` = each API's default.
-    pub number_validation: Option<String>,
+    /// How strictly numbers are checked; `None` = each API's default.
+    #[serde(with = "as_text_opt")]
+    pub number_validation: Option<Validation>,
     pub max_parts: u32,
     pub created_at: UnixMillis,
 }
@@ -431,6 +483,85 @@ pub struct IdempotencyRecord {
     pub outcome: IdempotentOutcome,
 }
 
+// ----- carriers' settings -----------------------------------------------------------------
+
+/// How the ESME binds.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum BindMode {
+    /// One connection, `bind_transceiver`.
+    #[default]
+    Transceiver,
+    /// Two connections: `bind_transmitter` for submits, `bind_receiver` for deliveries.
+    TransmitterReceiver,
+}
+
+/// How GSM-7 text is laid out in `short_message` with `data_coding` 0 (or 3).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum Gsm7Mode {
+    /// One septet per octet, `data_coding` 0 (what most SMSCs expect).
+    #[default]
+    Unpacked,
+    /// 8 septets in 7 octets, `data_coding` 0; septets after a UDH are aligned with fill bits.
+    Packed,
+    /// ISO-8859-1, `data_coding` 3 (texts with `€` or Greek capitals fall back to unpacked).
+    Latin1,
+}
+
+/// How a multi-part message is sent.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum Concatenation {
+    /// `esm_class` 0x40 and the header `05 00 03 ref total seq` in each part.
+    #[default]
+    Udh,
+    /// `sar_msg_ref_num`, `sar_total_segments`, `sar_segment_seqnum` TLVs.
+    Sar,
+    /// One `submit_sm` with the whole text in `message_payload`.
+    Payload,
+}
+
+macro_rules! setting_names {
+    ($type:ty { $($variant:ident = $name:literal),* $(,)? }) => {
+        impl std::fmt::Display for $type {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(match self {
+                    $(<$type>::$variant => $name,)*
+                })
+            }
+        }
+
+        impl std::str::FromStr for $type {
+            type Err = UnknownSetting;
+
+            fn from_str(text: &str) -> Result<Self, UnknownSetting> {
+                match text {
+                    $($name => Ok(<$type>::$variant),)*
+                    _ => Err(UnknownSetting),
+                }
+            }
+        }
+    };
+}
+
+setting_names!(BindMode {
+    Transceiver = "transceiver",
+    TransmitterReceiver = "transmitter_receiver",
+});
+setting_names!(Gsm7Mode {
+    Unpacked = "unpacked",
+    Packed = "packed",
+    Latin1 = "latin1",
+});
+setting_names!(Concatenation {
+    Udh = "udh",
+    Sar = "sar",
+    Payload = "payload",
+});
+
+/// A setting's name that is not one of its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unknown setting")]
+pub struct UnknownSetting;
+
 /// An SMPP bind to a carrier, as the operator configured it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct BindRecord {
@@ -442,15 +573,15 @@ pub struct BindRecord {
     /// Needed in clear to bind; only the operator API ever sees bind records.
     pub password: String,
     pub system_type: String,
-    /// `transceiver` or `transmitter_receiver`.
-    pub bind_mode: String,
+    #[serde(with = "as_text")]
+    pub bind_mode: BindMode,
     pub window_size: u32,
     /// Parts per second; 0 = unlimited.
     pub tps: u32,
-    /// `unpacked`, `packed` or `latin1`.
-    pub gsm7: String,
-    /// `udh`, `sar` or `payload`.
-    pub concatenation: String,
+    #[serde(with = "as_text")]
+    pub gsm7: Gsm7Mode,
+    #[serde(with = "as_text")]
+    pub concatenation: Concatenation,
     /// The tenant that owns inbound messages arriving on this bind, if any.
     pub tenant: Option<TenantId>,
     pub created_at: UnixMillis,

@@ -28,7 +28,6 @@ pub const MAX_PRICE_PER_PART: i64 = 1_000_000;
 /// What the engine keeps in memory for a tenant.
 pub(crate) struct TenantEntry {
     pub(crate) record: RwLock<TenantRecord>,
-    pub(crate) country: RwLock<Country>,
     pub(crate) shared: Arc<TenantShared>,
     pub(crate) slot: Arc<TenantSlot>,
     /// Approved and pending sender IDs, oldest first (the first approved is the default).
@@ -44,7 +43,7 @@ pub(crate) struct TenantEntry {
 pub struct NewTenant {
     pub name: String,
     pub phone: Option<String>,
-    pub default_country: Option<String>,
+    pub default_country: Option<Country>,
     pub rate_limit_per_minute: Option<u32>,
     pub price_per_part: Option<i64>,
     pub allow_device_failover: Option<bool>,
@@ -56,7 +55,7 @@ pub struct NewTenant {
 pub struct TenantPatch {
     pub name: Option<String>,
     pub phone: Option<Option<String>>,
-    pub default_country: Option<String>,
+    pub default_country: Option<Country>,
     pub rate_limit_per_minute: Option<u32>,
     pub price_per_part: Option<i64>,
     pub allow_device_failover: Option<bool>,
@@ -72,10 +71,6 @@ impl Engine {
                 "`name` must not be empty",
             ));
         }
-        let country = new
-            .default_country
-            .unwrap_or_else(|| self.config().default_country.clone());
-        parse_country(&country)?;
         let price_per_part = new
             .price_per_part
             .unwrap_or(self.config().default_price_per_part);
@@ -84,13 +79,13 @@ impl Engine {
             id: TenantId::new(),
             name,
             phone: new.phone,
-            default_country: country.trim().to_ascii_uppercase(),
+            default_country: new.default_country.unwrap_or(self.config().default_country),
             rate_limit_per_minute: new
                 .rate_limit_per_minute
                 .unwrap_or(self.config().default_rate_limit_per_minute),
             price_per_part,
             allow_device_failover: new.allow_device_failover.unwrap_or(false),
-            number_validation: new.number_validation.map(|v| v.to_string()),
+            number_validation: new.number_validation,
             max_parts: self.config().default_max_parts,
             created_at: now_millis(),
         };
@@ -121,10 +116,8 @@ impl Engine {
         if let Some(phone) = patch.phone {
             record.phone = phone;
         }
-        let mut country = None;
-        if let Some(code) = patch.default_country {
-            country = Some(parse_country(&code)?);
-            record.default_country = code.trim().to_ascii_uppercase();
+        if let Some(country) = patch.default_country {
+            record.default_country = country;
         }
         if let Some(limit) = patch.rate_limit_per_minute {
             record.rate_limit_per_minute = limit;
@@ -137,14 +130,11 @@ impl Engine {
             record.allow_device_failover = allow;
         }
         if let Some(validation) = patch.number_validation {
-            record.number_validation = validation.map(|v| v.to_string());
+            record.number_validation = validation;
         }
         let mut batch = Batch::new();
         tables::TENANTS.put(&mut batch, &record.id, &record);
         self.store().commit(batch).await?;
-        if let Some(country) = country {
-            *write(&entry.country) = country;
-        }
         *write(&entry.record) = record.clone();
         Ok(record)
     }
@@ -178,11 +168,9 @@ impl Engine {
     }
 
     pub(crate) async fn start_tenant(&self, record: TenantRecord) -> Result<(), EngineError> {
-        let country = parse_country(&record.default_country)?;
         let senders = tables::SENDER_IDS.values(self.store(), &record.id)?;
         let entry = Arc::new(TenantEntry {
             record: RwLock::new(record.clone()),
-            country: RwLock::new(country),
             shared: Arc::new(TenantShared::default()),
             slot: Arc::new(TenantSlot::default()),
             senders: RwLock::new(senders),
@@ -229,13 +217,4 @@ fn check_price(price: i64) -> Result<(), EngineError> {
             format!("`pricePerPart` must be between 0 and {MAX_PRICE_PER_PART}"),
         ))
     }
-}
-
-pub(crate) fn parse_country(code: &str) -> Result<Country, EngineError> {
-    code.parse::<Country>().map_err(|_| {
-        EngineError::invalid(
-            "invalid_country",
-            format!("`{code}` is not an ISO 3166 country code"),
-        )
-    })
 }

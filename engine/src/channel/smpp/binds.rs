@@ -23,11 +23,11 @@ pub struct NewBind {
     pub system_id: String,
     pub password: String,
     pub system_type: Option<String>,
-    pub bind_mode: Option<String>,
+    pub bind_mode: Option<BindMode>,
     pub window_size: Option<u32>,
     pub tps: Option<u32>,
-    pub gsm7: Option<String>,
-    pub concatenation: Option<String>,
+    pub gsm7: Option<Gsm7Mode>,
+    pub concatenation: Option<Concatenation>,
     pub tenant: Option<TenantId>,
 }
 
@@ -44,11 +44,11 @@ impl Engine {
             system_id: new.system_id,
             password: new.password,
             system_type: new.system_type.unwrap_or_default(),
-            bind_mode: new.bind_mode.unwrap_or_else(|| "transceiver".to_string()),
+            bind_mode: new.bind_mode.unwrap_or_default(),
             window_size: new.window_size.unwrap_or(DEFAULT_WINDOW_SIZE),
             tps: new.tps.unwrap_or(0),
-            gsm7: new.gsm7.unwrap_or_else(|| "unpacked".to_string()),
-            concatenation: new.concatenation.unwrap_or_else(|| "udh".to_string()),
+            gsm7: new.gsm7.unwrap_or_default(),
+            concatenation: new.concatenation.unwrap_or_default(),
             tenant: new.tenant,
             created_at: now_millis(),
         };
@@ -168,49 +168,17 @@ pub fn bind_config(record: &BindRecord) -> Result<BindConfig, EngineError> {
             format!("`windowSize` must be from 1 to {MAX_WINDOW_SIZE}"),
         ));
     }
-    let bind_mode = match record.bind_mode.as_str() {
-        "transceiver" => BindMode::Transceiver,
-        "transmitter_receiver" => BindMode::TransmitterReceiver,
-        _ => {
-            return Err(invalid(
-                "invalid_bind_mode",
-                "`bindMode` must be `transceiver` or `transmitter_receiver`",
-            ));
-        }
-    };
-    let gsm7 = match record.gsm7.as_str() {
-        "unpacked" => Gsm7Mode::Unpacked,
-        "packed" => Gsm7Mode::Packed,
-        "latin1" => Gsm7Mode::Latin1,
-        _ => {
-            return Err(invalid(
-                "invalid_gsm7",
-                "`gsm7` must be `unpacked`, `packed` or `latin1`",
-            ));
-        }
-    };
-    let concatenation = match record.concatenation.as_str() {
-        "udh" => Concatenation::Udh,
-        "sar" => Concatenation::Sar,
-        "payload" => Concatenation::Payload,
-        _ => {
-            return Err(invalid(
-                "invalid_concatenation",
-                "`concatenation` must be `udh`, `sar` or `payload`",
-            ));
-        }
-    };
     Ok(BindConfig {
         host: record.host.clone(),
         port: record.port,
         system_id: record.system_id.clone(),
         password: record.password.clone(),
         system_type: record.system_type.clone(),
-        bind_mode,
+        bind_mode: record.bind_mode,
         window_size: record.window_size as usize,
         tps: record.tps,
-        gsm7,
-        concatenation,
+        gsm7: record.gsm7,
+        concatenation: record.concatenation,
         ..BindConfig::default()
     })
 }

@@ -31,39 +31,7 @@ pub use queue::SubmitQueue;
 pub use receipt::{Receipt, ReceiptState, alternate_smsc_ids, normalise_smsc_id};
 pub use session::SessionHandle;
 
-/// How the ESME binds.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
-pub enum BindMode {
-    /// One connection, `bind_transceiver`.
-    #[default]
-    Transceiver,
-    /// Two connections: `bind_transmitter` for submits, `bind_receiver` for deliveries.
-    TransmitterReceiver,
-}
-
-/// How GSM-7 text is laid out in `short_message` with `data_coding` 0 (or 3).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
-pub enum Gsm7Mode {
-    /// One septet per octet, `data_coding` 0 (what most SMSCs expect).
-    #[default]
-    Unpacked,
-    /// 8 septets in 7 octets, `data_coding` 0; septets after a UDH are aligned with fill bits.
-    Packed,
-    /// ISO-8859-1, `data_coding` 3 (texts with `€` or Greek capitals fall back to unpacked).
-    Latin1,
-}
-
-/// How a multi-part message is sent.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
-pub enum Concatenation {
-    /// `esm_class` 0x40 and the header `05 00 03 ref total seq` in each part.
-    #[default]
-    Udh,
-    /// `sar_msg_ref_num`, `sar_total_segments`, `sar_segment_seqnum` TLVs.
-    Sar,
-    /// One `submit_sm` with the whole text in `message_payload`.
-    Payload,
-}
+pub use crate::store::records::{BindMode, Concatenation, Gsm7Mode};
 
 /// Everything a session needs to reach and use one SMSC account.
 #[derive(Clone, PartialEq, Eq)]
