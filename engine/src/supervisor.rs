@@ -7,15 +7,18 @@
 //! `MAX_RESTARTS_PER_MINUTE` times a minute; past that it stays down (requests that need it
 //! answer 503) so a poisoned actor cannot spin the whole process. A bind removed by the operator
 //! is not restarted, and after `SupervisorMsg::ShuttingDown` no child is.
+//!
+//! The minute is measured on tokio's clock, so tests can run it with paused time.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flit_storage::Store;
 use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
 };
+use tokio::time::Instant;
 
 use crate::channel::bind::BindShared;
 use crate::channel::bind::{BindActor, BindArgs};
@@ -27,6 +30,7 @@ use crate::slot::TenantSlot;
 use crate::tenants::actor::{TenantActor, TenantArgs, TenantShared};
 
 const MAX_RESTARTS_PER_MINUTE: usize = 10;
+const RESTART_WINDOW: Duration = Duration::from_secs(60);
 
 pub enum SupervisorMsg {
     /// Start a tenant actor.
@@ -55,7 +59,33 @@ pub struct SupervisorState {
 
 struct Child {
     kind: ChildKind,
-    restarts: Vec<Instant>,
+    restarts: RestartBudget,
+}
+
+/// The restarts of one child within the last `RESTART_WINDOW`, oldest first.
+#[derive(Default)]
+struct RestartBudget {
+    recent: VecDeque<Instant>,
+}
+
+impl RestartBudget {
+    /// Counts a failure now: `Ok` when it may be restarted, or `Err(failures)`, the failures
+    /// within the window (this one included), when that would pass `MAX_RESTARTS_PER_MINUTE`.
+    fn admit(&mut self) -> Result<(), usize> {
+        let now = Instant::now();
+        while self
+            .recent
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= RESTART_WINDOW)
+        {
+            self.recent.pop_front();
+        }
+        if self.recent.len() >= MAX_RESTARTS_PER_MINUTE {
+            return Err(self.recent.len() + 1);
+        }
+        self.recent.push_back(now);
+        Ok(())
+    }
 }
 
 enum ChildKind {
@@ -182,15 +212,10 @@ impl Actor for RootSupervisor {
             tracing::debug!(%what, %reason, "actor stopped");
             return Ok(());
         }
-        let now = Instant::now();
-        child
-            .restarts
-            .retain(|at| now.duration_since(*at) < Duration::from_secs(60));
-        if child.restarts.len() >= MAX_RESTARTS_PER_MINUTE {
-            tracing::error!(%what, %reason, "actor keeps failing; leaving it stopped");
+        if let Err(failures) = child.restarts.admit() {
+            tracing::error!(%what, %reason, failures, "actor keeps failing; leaving it stopped");
             return Ok(());
         }
-        child.restarts.push(now);
         tracing::warn!(%what, %reason, "actor exited; restarting");
         if let Err(error) = state.spawn(myself.get_cell(), child).await {
             tracing::error!(%what, %error, "actor could not be restarted");
@@ -203,7 +228,7 @@ impl Child {
     fn new(kind: ChildKind) -> Child {
         Child {
             kind,
-            restarts: Vec::new(),
+            restarts: RestartBudget::default(),
         }
     }
 }
@@ -257,5 +282,43 @@ impl SupervisorState {
         };
         self.children.insert(id, child);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn ten_restarts_a_minute_pass_and_the_eleventh_failure_does_not() {
+        let mut budget = RestartBudget::default();
+        for _ in 0..MAX_RESTARTS_PER_MINUTE {
+            assert_eq!(budget.admit(), Ok(()));
+            tokio::time::advance(Duration::from_secs(5)).await;
+        }
+        // 50 s after the first restart: still inside its minute.
+        assert_eq!(budget.admit(), Err(11));
+        // A refused failure is not counted: the next is the eleventh again.
+        assert_eq!(budget.admit(), Err(11));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn restarts_older_than_a_minute_stop_counting() {
+        let mut budget = RestartBudget::default();
+        for _ in 0..MAX_RESTARTS_PER_MINUTE {
+            assert_eq!(budget.admit(), Ok(()));
+        }
+        tokio::time::advance(RESTART_WINDOW - Duration::from_millis(1)).await;
+        assert_eq!(
+            budget.admit(),
+            Err(11),
+            "one millisecond short of the minute"
+        );
+        tokio::time::advance(Duration::from_millis(1)).await;
+        // The first ten aged out together: a whole new budget.
+        for _ in 0..MAX_RESTARTS_PER_MINUTE {
+            assert_eq!(budget.admit(), Ok(()));
+        }
+        assert_eq!(budget.admit(), Err(11));
     }
 }
