@@ -13,6 +13,7 @@ mod channel;
 mod dispatch;
 mod engine;
 mod error;
+mod health;
 pub mod ids;
 mod numbers;
 pub mod secrets;
@@ -45,6 +46,7 @@ pub use engine::{
 };
 pub use error::EngineError;
 pub use flit_storage::{BackendKind, CommitStats};
+pub use health::EngineHealth;
 pub use numbers::{Country, MAX_DIGITS, MIN_DIGITS, Msisdn, MsisdnError, Validation};
 pub use store::records::{
     ApiKeyRecord, BindRecord, InboundRecord, MessageRecord, MessageStatus, RecipientRecord,

@@ -4,9 +4,13 @@
 //! ractor's default is to stop the parent when any child exits; Flit's policy instead is: a
 //! child that exits for any reason (panic, error, kill) is restarted at once, its state read
 //! back from storage and from the lock-free queues it left behind, up to
-//! `MAX_RESTARTS_PER_MINUTE` times a minute; past that it stays down (requests that need it
-//! answer 503) so a poisoned actor cannot spin the whole process. A bind removed by the operator
-//! is not restarted, and after `SupervisorMsg::ShuttingDown` no child is.
+//! `MAX_RESTARTS_PER_MINUTE` times a minute; past that it stays down so a poisoned actor cannot
+//! spin the whole process, and the supervisor says so where someone will see it: the engine's
+//! `EngineHealth` turns unhealthy with a reason naming the actor (sends are refused and
+//! `GET /health` answers 503 from then on), one error is logged, and
+//! `flit_actor_gave_up_total{actor}` counts it (`flit_actor_restarts_total{actor}` counts every
+//! restart). A child that cannot be restarted at all is given up on the same way. A bind
+//! removed by the operator is not restarted, and after `SupervisorMsg::ShuttingDown` no child is.
 //!
 //! The minute is measured on tokio's clock, so tests can run it with paused time.
 
@@ -25,6 +29,7 @@ use crate::channel::bind::{BindActor, BindArgs};
 use crate::dispatch::DispatchShared;
 use crate::dispatch::router::RouterActor;
 use crate::dispatch::status::StatusActor;
+use crate::health::EngineHealth;
 use crate::ids::TenantId;
 use crate::slot::TenantSlot;
 use crate::tenants::actor::{TenantActor, TenantArgs, TenantShared};
@@ -50,8 +55,16 @@ pub enum SupervisorMsg {
 
 pub struct RootSupervisor;
 
+/// What the supervisor is started with.
+pub struct SupervisorArgs {
+    pub store: Store,
+    /// Where the supervisor records giving up on a child; the engine reads it.
+    pub health: Arc<EngineHealth>,
+}
+
 pub struct SupervisorState {
     store: Store,
+    health: Arc<EngineHealth>,
     dispatch: Option<Arc<DispatchShared>>,
     children: HashMap<ActorId, Child>,
     shutting_down: bool,
@@ -109,6 +122,16 @@ impl ChildKind {
         }
     }
 
+    /// The `actor` label of the restart metrics: the kind only, so the label set stays small.
+    fn label(&self) -> &'static str {
+        match self {
+            ChildKind::Tenant { .. } => "tenant",
+            ChildKind::Router(_) => "router",
+            ChildKind::Status(_) => "status_writer",
+            ChildKind::Bind(..) => "bind",
+        }
+    }
+
     /// Unpublishes the actor that just exited.
     fn vacate(&self) {
         match self {
@@ -128,15 +151,16 @@ impl ChildKind {
 impl Actor for RootSupervisor {
     type Msg = SupervisorMsg;
     type State = SupervisorState;
-    type Arguments = Store;
+    type Arguments = SupervisorArgs;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<SupervisorMsg>,
-        store: Store,
+        SupervisorArgs { store, health }: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
         Ok(SupervisorState {
             store,
+            health,
             dispatch: None,
             children: HashMap::new(),
             shutting_down: false,
@@ -212,13 +236,23 @@ impl Actor for RootSupervisor {
             tracing::debug!(%what, %reason, "actor stopped");
             return Ok(());
         }
+        let label = child.kind.label();
         if let Err(failures) = child.restarts.admit() {
             tracing::error!(%what, %reason, failures, "actor keeps failing; leaving it stopped");
+            state.give_up(
+                label,
+                format!("the {what} actor failed {failures} times in a minute"),
+            );
             return Ok(());
         }
         tracing::warn!(%what, %reason, "actor exited; restarting");
+        metrics::counter!("flit_actor_restarts_total", "actor" => label).increment(1);
         if let Err(error) = state.spawn(myself.get_cell(), child).await {
-            tracing::error!(%what, %error, "actor could not be restarted");
+            tracing::error!(%what, %error, "actor could not be restarted; leaving it stopped");
+            state.give_up(
+                label,
+                format!("the {what} actor could not be restarted: {error}"),
+            );
         }
         Ok(())
     }
@@ -234,6 +268,12 @@ impl Child {
 }
 
 impl SupervisorState {
+    /// A child is down for good: the engine turns unhealthy and says which.
+    fn give_up(&self, label: &'static str, reason: String) {
+        metrics::counter!("flit_actor_gave_up_total", "actor" => label).increment(1);
+        self.health.gave_up(reason);
+    }
+
     async fn spawn(&mut self, supervisor: ActorCell, child: Child) -> Result<(), String> {
         let id = match &child.kind {
             ChildKind::Tenant {
