@@ -79,6 +79,17 @@ impl From<EngineError> for ApiError {
                 "this Idempotency-Key was already used with a different request body",
             ),
             EngineError::Unavailable(message) => ApiError::unavailable(message),
+            // The reason names internal actors: it is for operators, on `GET /health`. Nothing
+            // comes back in this process, so the retry is meant for after a restart.
+            EngineError::Unhealthy { .. } => ApiError {
+                retry_after: Some(30),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "engine_unhealthy",
+                    "Flit is unhealthy and refuses sends until it is restarted; \
+                     GET /health says why",
+                )
+            },
             error @ EngineError::BacklogFull { .. } => ApiError {
                 retry_after: Some(5),
                 ..ApiError::new(

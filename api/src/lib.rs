@@ -52,7 +52,11 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct Health {
+    /// `ok`, or `unhealthy` (answered with 503) once an actor kept failing and was left stopped.
     status: &'static str,
+    /// Why the server is unhealthy; absent while it is `ok`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
     storage: String,
     sandbox: bool,
     warnings: Vec<&'static str>,
@@ -64,9 +68,13 @@ struct Health {
     path = "/health",
     tag = "System",
     summary = "Liveness, storage kind, sandbox mode and what is bound",
-    responses((status = 200, description = "The server is up", body = Health)),
+    responses(
+        (status = 200, description = "The server is up", body = Health),
+        (status = 503, description = "An internal actor kept failing and was left stopped: sends are refused until the server restarts (`reason` says which)", body = Health),
+    ),
 )]
 pub(crate) async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let reason = state.engine.health().reason();
     let sandbox = state.engine.is_sandbox();
     let binds = state
         .engine
@@ -78,8 +86,13 @@ pub(crate) async fn health(State(state): State<Arc<AppState>>) -> impl IntoRespo
             bound: bind.bound,
         })
         .collect();
-    axum::Json(Health {
-        status: "ok",
+    let (code, status) = match reason {
+        None => (StatusCode::OK, "ok"),
+        Some(_) => (StatusCode::SERVICE_UNAVAILABLE, "unhealthy"),
+    };
+    let health = Health {
+        status,
+        reason,
         storage: state.engine.backend().to_string(),
         sandbox,
         warnings: if sandbox {
@@ -88,7 +101,8 @@ pub(crate) async fn health(State(state): State<Arc<AppState>>) -> impl IntoRespo
             Vec::new()
         },
         binds,
-    })
+    };
+    (code, axum::Json(health))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -177,6 +177,10 @@ async fn metrics_count_what_a_known_workload_did() {
         assert_eq!(value("flit_queue_depth", &[("queue", queue)]), 0.0);
     }
 
+    // Supervision: every actor running, none restarted.
+    assert_eq!(value("flit_engine_healthy", &[]), 1.0);
+    assert!(metrics.find("flit_actor_restarts_total", &[]).is_none());
+
     // HTTP: by route template, method and status.
     let send_ok = [("route", SEND), ("method", "POST"), ("status", "200")];
     assert_eq!(value("flit_http_requests_total", &send_ok), 4.0);

@@ -12,12 +12,13 @@ use ractor::{Actor, ActorRef, rpc::CallResult};
 use crate::channel::bind::BindSnapshot;
 use crate::dispatch::DispatchShared;
 use crate::error::EngineError;
+use crate::health::EngineHealth;
 use crate::ids::TenantId;
 use crate::numbers::Country;
 use crate::secrets;
 use crate::store::records::ApiKeyRecord;
 use crate::store::tables;
-use crate::supervisor::{RootSupervisor, SupervisorMsg};
+use crate::supervisor::{RootSupervisor, SupervisorArgs, SupervisorMsg};
 use crate::tenants::TenantEntry;
 
 /// Settings that apply to tenants unless a tenant overrides them.
@@ -61,6 +62,8 @@ struct Inner {
     /// Every live (not revoked) key by the SHA-256 of its secret: auth is one map lookup.
     keys_by_hash: DashMap<[u8; 32], ApiKeyRecord>,
     supervisor: ActorRef<SupervisorMsg>,
+    /// Written by the supervisor when it gives up on an actor; sends and `/health` read it.
+    health: Arc<EngineHealth>,
     dispatch: Arc<DispatchShared>,
 }
 
@@ -84,7 +87,12 @@ impl Engine {
 
     /// Opens the engine on `store`: loads tenants and keys, starts the supervision tree.
     async fn open_on(store: Store, config: EngineConfig) -> Result<Engine, EngineError> {
-        let (supervisor, _join) = Actor::spawn(None, RootSupervisor, store.clone())
+        let health = Arc::new(EngineHealth::new());
+        let args = SupervisorArgs {
+            store: store.clone(),
+            health: health.clone(),
+        };
+        let (supervisor, _join) = Actor::spawn(None, RootSupervisor, args)
             .await
             .map_err(|error| EngineError::Unavailable(format!("supervisor: {error}")))?;
         let dispatch = DispatchShared::new(store.clone());
@@ -95,6 +103,7 @@ impl Engine {
                 tenants: DashMap::new(),
                 keys_by_hash: DashMap::new(),
                 supervisor,
+                health,
                 dispatch,
             }),
         };
@@ -166,6 +175,11 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    /// Whether every supervised actor is still running (or being restarted), and if not, why.
+    pub fn health(&self) -> &EngineHealth {
+        &self.inner.health
     }
 
     /// Stops every actor and waits until they are gone; queued commits still finish, and the

@@ -20,6 +20,10 @@ pub enum EngineError {
     /// A part of the engine is down (actor restarting, store failing); the client may retry.
     #[error("{0}")]
     Unavailable(String),
+    /// The supervisor gave up on an actor (it kept failing), so the engine refuses sends until
+    /// the process restarts; `reason` names the actor (see `EngineHealth`).
+    #[error("the engine is unhealthy: {reason}")]
+    Unhealthy { reason: String },
     /// Accepting the send would take the dispatch backlog past its configured cap.
     #[error("{queued} recipients are waiting for a carrier (cap {cap}); retry later")]
     BacklogFull { queued: usize, cap: usize },

@@ -13,6 +13,7 @@ mod channel;
 mod dispatch;
 mod engine;
 mod error;
+mod health;
 mod history;
 pub mod ids;
 mod numbers;
@@ -43,13 +44,15 @@ pub use dispatch::routes::NewRoute;
 pub use engine::{DEFAULT_MAX_BACKLOG, Engine, EngineConfig};
 pub use error::EngineError;
 pub use flit_storage::{BackendKind, CommitStats};
+pub use health::EngineHealth;
 pub use history::MessageFilter;
 pub use numbers::{Country, MAX_DIGITS, MIN_DIGITS, Msisdn, MsisdnError, Validation};
 pub use store::records::{
-    ApiKeyRecord, BindRecord, ContactRecord, GroupRecord, InboundRecord, MessageRecord,
-    MessageStatus, RecipientRecord, RecipientStatus, RouteRecord, Scope, Scopes, SendOutcome,
-    SenderIdRecord, SenderStatus, StatusCounts, TemplateRecord, TenantRecord, TransactionKind,
-    TransactionRecord, UnixMillis, UnknownScope, now_millis,
+    ApiKeyRecord, BindMode, BindRecord, Concatenation, ContactRecord, GroupRecord, Gsm7Mode,
+    InboundRecord, MessageRecord, MessageStatus, RecipientRecord, RecipientStatus, RouteRecord,
+    Scope, Scopes, SendOutcome, SenderIdRecord, SenderStatus, StatusCounts, TemplateRecord,
+    TenantRecord, TransactionKind, TransactionRecord, UnixMillis, UnknownScope, UnknownSetting,
+    now_millis,
 };
 pub use store::{PageRequest, Paged};
 pub use tenants::actor::IdempotencyClaim;

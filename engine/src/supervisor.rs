@@ -4,29 +4,38 @@
 //! ractor's default is to stop the parent when any child exits; Flit's policy instead is: a
 //! child that exits for any reason (panic, error, kill) is restarted at once, its state read
 //! back from storage and from the lock-free queues it left behind, up to
-//! `MAX_RESTARTS_PER_MINUTE` times a minute; past that it stays down (requests that need it
-//! answer 503) so a poisoned actor cannot spin the whole process. A bind removed by the operator
-//! is not restarted, and after `SupervisorMsg::ShuttingDown` no child is.
+//! `MAX_RESTARTS_PER_MINUTE` times a minute; past that it stays down so a poisoned actor cannot
+//! spin the whole process, and the supervisor says so where someone will see it: the engine's
+//! `EngineHealth` turns unhealthy with a reason naming the actor (sends are refused and
+//! `GET /health` answers 503 from then on), one error is logged, and
+//! `flit_actor_gave_up_total{actor}` counts it (`flit_actor_restarts_total{actor}` counts every
+//! restart). A child that cannot be restarted at all is given up on the same way. A bind
+//! removed by the operator is not restarted, and after `SupervisorMsg::ShuttingDown` no child is.
+//!
+//! The minute is measured on tokio's clock, so tests can run it with paused time.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use flit_storage::Store;
 use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
 };
+use tokio::time::Instant;
 
 use crate::channel::bind::BindShared;
 use crate::channel::bind::{BindActor, BindArgs};
 use crate::dispatch::DispatchShared;
 use crate::dispatch::router::RouterActor;
 use crate::dispatch::status::StatusActor;
+use crate::health::EngineHealth;
 use crate::ids::TenantId;
 use crate::slot::TenantSlot;
 use crate::tenants::actor::{TenantActor, TenantArgs, TenantShared};
 
 const MAX_RESTARTS_PER_MINUTE: usize = 10;
+const RESTART_WINDOW: Duration = Duration::from_secs(60);
 
 pub enum SupervisorMsg {
     /// Start a tenant actor.
@@ -46,8 +55,16 @@ pub enum SupervisorMsg {
 
 pub struct RootSupervisor;
 
+/// What the supervisor is started with.
+pub struct SupervisorArgs {
+    pub store: Store,
+    /// Where the supervisor records giving up on a child; the engine reads it.
+    pub health: Arc<EngineHealth>,
+}
+
 pub struct SupervisorState {
     store: Store,
+    health: Arc<EngineHealth>,
     dispatch: Option<Arc<DispatchShared>>,
     children: HashMap<ActorId, Child>,
     shutting_down: bool,
@@ -55,7 +72,33 @@ pub struct SupervisorState {
 
 struct Child {
     kind: ChildKind,
-    restarts: Vec<Instant>,
+    restarts: RestartBudget,
+}
+
+/// The restarts of one child within the last `RESTART_WINDOW`, oldest first.
+#[derive(Default)]
+struct RestartBudget {
+    recent: VecDeque<Instant>,
+}
+
+impl RestartBudget {
+    /// Counts a failure now: `Ok` when it may be restarted, or `Err(failures)`, the failures
+    /// within the window (this one included), when that would pass `MAX_RESTARTS_PER_MINUTE`.
+    fn admit(&mut self) -> Result<(), usize> {
+        let now = Instant::now();
+        while self
+            .recent
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= RESTART_WINDOW)
+        {
+            self.recent.pop_front();
+        }
+        if self.recent.len() >= MAX_RESTARTS_PER_MINUTE {
+            return Err(self.recent.len() + 1);
+        }
+        self.recent.push_back(now);
+        Ok(())
+    }
 }
 
 enum ChildKind {
@@ -79,6 +122,16 @@ impl ChildKind {
         }
     }
 
+    /// The `actor` label of the restart metrics: the kind only, so the label set stays small.
+    fn label(&self) -> &'static str {
+        match self {
+            ChildKind::Tenant { .. } => "tenant",
+            ChildKind::Router(_) => "router",
+            ChildKind::Status(_) => "status_writer",
+            ChildKind::Bind(..) => "bind",
+        }
+    }
+
     /// Unpublishes the actor that just exited.
     fn vacate(&self) {
         match self {
@@ -98,15 +151,16 @@ impl ChildKind {
 impl Actor for RootSupervisor {
     type Msg = SupervisorMsg;
     type State = SupervisorState;
-    type Arguments = Store;
+    type Arguments = SupervisorArgs;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<SupervisorMsg>,
-        store: Store,
+        SupervisorArgs { store, health }: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
         Ok(SupervisorState {
             store,
+            health,
             dispatch: None,
             children: HashMap::new(),
             shutting_down: false,
@@ -182,18 +236,23 @@ impl Actor for RootSupervisor {
             tracing::debug!(%what, %reason, "actor stopped");
             return Ok(());
         }
-        let now = Instant::now();
-        child
-            .restarts
-            .retain(|at| now.duration_since(*at) < Duration::from_secs(60));
-        if child.restarts.len() >= MAX_RESTARTS_PER_MINUTE {
-            tracing::error!(%what, %reason, "actor keeps failing; leaving it stopped");
+        let label = child.kind.label();
+        if let Err(failures) = child.restarts.admit() {
+            tracing::error!(%what, %reason, failures, "actor keeps failing; leaving it stopped");
+            state.give_up(
+                label,
+                format!("the {what} actor failed {failures} times in a minute"),
+            );
             return Ok(());
         }
-        child.restarts.push(now);
         tracing::warn!(%what, %reason, "actor exited; restarting");
+        metrics::counter!("flit_actor_restarts_total", "actor" => label).increment(1);
         if let Err(error) = state.spawn(myself.get_cell(), child).await {
-            tracing::error!(%what, %error, "actor could not be restarted");
+            tracing::error!(%what, %error, "actor could not be restarted; leaving it stopped");
+            state.give_up(
+                label,
+                format!("the {what} actor could not be restarted: {error}"),
+            );
         }
         Ok(())
     }
@@ -203,12 +262,18 @@ impl Child {
     fn new(kind: ChildKind) -> Child {
         Child {
             kind,
-            restarts: Vec::new(),
+            restarts: RestartBudget::default(),
         }
     }
 }
 
 impl SupervisorState {
+    /// A child is down for good: the engine turns unhealthy and says which.
+    fn give_up(&self, label: &'static str, reason: String) {
+        metrics::counter!("flit_actor_gave_up_total", "actor" => label).increment(1);
+        self.health.gave_up(reason);
+    }
+
     async fn spawn(&mut self, supervisor: ActorCell, child: Child) -> Result<(), String> {
         let id = match &child.kind {
             ChildKind::Tenant {
@@ -257,5 +322,43 @@ impl SupervisorState {
         };
         self.children.insert(id, child);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn ten_restarts_a_minute_pass_and_the_eleventh_failure_does_not() {
+        let mut budget = RestartBudget::default();
+        for _ in 0..MAX_RESTARTS_PER_MINUTE {
+            assert_eq!(budget.admit(), Ok(()));
+            tokio::time::advance(Duration::from_secs(5)).await;
+        }
+        // 50 s after the first restart: still inside its minute.
+        assert_eq!(budget.admit(), Err(11));
+        // A refused failure is not counted: the next is the eleventh again.
+        assert_eq!(budget.admit(), Err(11));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn restarts_older_than_a_minute_stop_counting() {
+        let mut budget = RestartBudget::default();
+        for _ in 0..MAX_RESTARTS_PER_MINUTE {
+            assert_eq!(budget.admit(), Ok(()));
+        }
+        tokio::time::advance(RESTART_WINDOW - Duration::from_millis(1)).await;
+        assert_eq!(
+            budget.admit(),
+            Err(11),
+            "one millisecond short of the minute"
+        );
+        tokio::time::advance(Duration::from_millis(1)).await;
+        // The first ten aged out together: a whole new budget.
+        for _ in 0..MAX_RESTARTS_PER_MINUTE {
+            assert_eq!(budget.admit(), Ok(()));
+        }
+        assert_eq!(budget.admit(), Err(11));
     }
 }

@@ -1,5 +1,6 @@
-//! The tenant actor under fire: killed while sends are in flight, it comes back with the
-//! balance the durable ledger says, and nothing is charged twice or lost.
+//! The tenant actor under fire: killed while sends are in flight, it comes back (a new
+//! incarnation, which answers sends) with the balance the durable ledger says, and nothing is
+//! charged twice or lost.
 
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ async fn killed_tenant_actor_restarts_with_the_durable_balance(kind: BackendKind
     let tenant = funded_tenant(&engine, 10_000).await;
 
     let mut sends = Vec::new();
+    let mut killed = Vec::new();
     for i in 0..400 {
         let sender = engine.clone();
         sends.push(tokio::spawn(async move {
@@ -36,16 +38,27 @@ async fn killed_tenant_actor_restarts_with_the_durable_balance(kind: BackendKind
             }
         }));
         if i % 100 == 50 {
-            // The previous kill's restart may still be under way: kill the next incarnation.
-            let actor = loop {
-                match engine.tenant_actor(tenant) {
-                    Some(actor) => break actor,
-                    None => tokio::time::sleep(Duration::from_millis(1)).await,
-                }
-            };
+            let actor = engine
+                .tenant_actor(tenant)
+                .expect("restarted before this kill");
+            assert!(!killed.contains(&actor.get_id()), "a new incarnation");
+            killed.push(actor.get_id());
             actor.kill();
+            // The kill took: the supervisor publishes a new incarnation, under a new id.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while engine
+                .tenant_actor(tenant)
+                .is_none_or(|now| now.get_id() == actor.get_id())
+            {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "no restart after 5 s"
+                );
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
         }
     }
+    assert_eq!(killed.len(), 4);
     let mut charged = 0;
     for send in sends {
         charged += send.await.expect("send task");
@@ -60,16 +73,30 @@ async fn killed_tenant_actor_restarts_with_the_durable_balance(kind: BackendKind
         .count();
     assert_eq!(usage, 400);
     assert_eq!(sum, 10_000 - 800);
-    // The restarted actor may be a moment away; wait for it and check its balance.
-    for _ in 0..100 {
-        if engine.tenant_actor(tenant).is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
     assert_eq!(engine.balance(tenant).expect("balance"), sum);
     let running = ledger.last().expect("entries").balance;
     assert_eq!(running, sum, "each entry's running balance is exact");
+    // The last incarnation is none of those killed, and it charges from the durable balance.
+    let last = engine.tenant_actor(tenant).expect("running");
+    assert!(!killed.contains(&last.get_id()));
+    let after = engine
+        .send(
+            tenant,
+            SendRequest {
+                recipients: vec!["0201234567".into()],
+                text: "after the kills".into(),
+                ..SendRequest::default()
+            },
+        )
+        .await
+        .expect("the restarted actor answers");
+    assert_eq!(after.credits_used, 1);
+    assert_eq!(engine.balance(tenant).expect("balance"), sum - 1);
+    assert_eq!(
+        engine.tenant_actor(tenant).map(|actor| actor.get_id()),
+        Some(last.get_id()),
+        "answered by that incarnation, not a further restart"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

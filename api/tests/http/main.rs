@@ -10,6 +10,7 @@ mod common;
 mod contacts;
 mod credits;
 mod faults;
+mod health;
 mod native;
 mod openapi;
 mod personalised;

@@ -119,12 +119,19 @@ impl Engine {
     ///
     /// A retry with the `Idempotency-Key` of an accepted send gets the first answer even when
     /// the request would no longer pass (its schedule date has passed, the credits it took are
-    /// spent).
+    /// spent). While the engine is unhealthy (see `EngineHealth`) every send is refused with
+    /// `EngineError::Unhealthy`, before anything is claimed, planned or charged.
     pub async fn send(
         &self,
         tenant: TenantId,
         request: SendRequest,
     ) -> Result<SendOutcome, EngineError> {
+        // An engine missing an actor for good would take the send and never deliver it.
+        if let Err(error) = self.health().check() {
+            metrics::counter!("flit_sends_refused_total", "reason" => "engine_unhealthy")
+                .increment(1);
+            return Err(error);
+        }
         let Some(claim) = request.idempotency else {
             return self.accept(tenant, request, None).await;
         };
