@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use flit_engine::EngineError;
+use flit_engine::{Conflict, ContactField, EngineError, Invalid, Unavailable};
 use serde::Serialize;
 
 #[derive(Debug)]
@@ -63,10 +63,19 @@ impl ApiError {
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> Self {
         match error {
-            EngineError::Invalid { code, message } => ApiError::bad_request(code, message),
-            EngineError::NotFound { what } => ApiError::not_found(what),
-            EngineError::Conflict { code, message } => {
-                ApiError::new(StatusCode::CONFLICT, code, message)
+            EngineError::Invalid(reason) => {
+                let (code, message) = invalid(reason);
+                ApiError::bad_request(code, message)
+            }
+            EngineError::NotFound(missing) => ApiError::not_found(&missing.to_string()),
+            EngineError::Conflict(conflict) => {
+                let code = match conflict {
+                    Conflict::SenderIdExists(_) => "sender_id_exists",
+                    Conflict::ContactExists { .. } => "contact_exists",
+                    Conflict::GroupExists(_) => "group_exists",
+                    Conflict::TemplateExists(_) => "template_exists",
+                };
+                ApiError::new(StatusCode::CONFLICT, code, conflict.to_string())
             }
             EngineError::InsufficientCredits { required, balance } => ApiError::new(
                 StatusCode::PAYMENT_REQUIRED,
@@ -78,7 +87,16 @@ impl From<EngineError> for ApiError {
                 "idempotency_key_reused",
                 "this Idempotency-Key was already used with a different request body",
             ),
-            EngineError::Unavailable(message) => ApiError::unavailable(message),
+            EngineError::Unavailable(reason) => ApiError::unavailable(match reason {
+                Unavailable::TenantRestarting => {
+                    "the tenant's account is restarting; retry shortly".to_string()
+                }
+                Unavailable::Interrupted => "the work was interrupted; retry shortly".to_string(),
+                Unavailable::Supervisor(error) => {
+                    tracing::error!(%error, "an actor could not be started");
+                    "a part of Flit is restarting; retry shortly".to_string()
+                }
+            }),
             // The reason names internal actors: it is for operators, on `GET /health`. Nothing
             // comes back in this process, so the retry is meant for after a restart.
             EngineError::Unhealthy { .. } => ApiError {
@@ -120,5 +138,149 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+/// The native dialect's code and sentence for a broken rule: the sentence names the request's
+/// JSON fields, which only the API knows.
+fn invalid(reason: Invalid) -> (&'static str, String) {
+    use Invalid::*;
+    match reason {
+        TenantName | BindName => ("invalid_name", "`name` must not be empty".into()),
+        Price { max } => (
+            "invalid_price",
+            format!("`pricePerPart` must be between 0 and {max}"),
+        ),
+        CreditKind => ("invalid_type", "USAGE transactions come from sends only".into()),
+        CreditAmount { max } => (
+            "invalid_amount",
+            format!(
+                "`amount` must be positive (only ADJUSTMENT may be negative) and at most {max} in size"
+            ),
+        ),
+        AmountOutOfRange => (
+            "invalid_amount",
+            "the amount would leave the representable range".into(),
+        ),
+        SenderIdForm => (
+            "invalid_sender_id",
+            "a sender ID is up to 11 letters and digits, or a phone number of up to 15 digits"
+                .into(),
+        ),
+        UnknownSenderId(name) => (
+            "invalid_sender_id",
+            format!("sender ID `{name}` is not one of your approved sender IDs"),
+        ),
+        NoSenderId => (
+            "no_sender_id",
+            "this account has no approved sender ID yet; ask the operator to add one".into(),
+        ),
+        EmptyMessage => ("missing_message", "`message` must not be empty".into()),
+        MessageTooLong(error) => ("message_too_long", error.to_string()),
+        MissingVariable(name) => (
+            "missing_variable",
+            format!("the text uses `{{{{{name}}}}}` but no value was given for it in `variables`"),
+        ),
+        UnfilledVariable(name) => ("missing_variable", format!("no value for `{{{{{name}}}}}`")),
+        TooManyNumbers { given, max } => (
+            "too_many_recipients",
+            format!("{given} recipients given; at most {max} per request"),
+        ),
+        TooManyRecipients { max } => (
+            "too_many_recipients",
+            format!("a send may reach at most {max} recipients"),
+        ),
+        NoRecipients => (
+            "missing_recipients",
+            "give at least one recipient (recipients, groupId, groupIds, contactIds or sendToAllContacts)"
+                .into(),
+        ),
+        NoValidRecipients(invalid) => (
+            "no_valid_recipients",
+            format!(
+                "none of the recipients is a valid phone number: {}",
+                invalid.join(", ")
+            ),
+        ),
+        CampaignName { max } => (
+            "invalid_campaign_name",
+            format!("`campaignName` may be at most {max} characters"),
+        ),
+        RecipientCount { max } => (
+            "invalid_recipient_count",
+            format!("`recipientCount` must be between 1 and {max}"),
+        ),
+        ScheduleInPast => (
+            "invalid_schedule_date",
+            "`scheduleDate` must be in the future".into(),
+        ),
+        ScheduleTooFar => (
+            "invalid_schedule_date",
+            "`scheduleDate` may be at most one year ahead".into(),
+        ),
+        ContactName { field, max } => {
+            let field = match field {
+                ContactField::FirstName => "firstName",
+                ContactField::LastName => "lastName",
+            };
+            (
+                "invalid_name",
+                format!("`{field}` may be at most {max} characters"),
+            )
+        }
+        Email { max } => (
+            "invalid_email",
+            format!("`email` must look like name@example.com and be at most {max} characters"),
+        ),
+        Phone(error) => ("invalid_phone", format!("`phone` is not usable: {error}")),
+        GroupName { max } | TemplateName { max } => (
+            "invalid_name",
+            format!("`name` must be 1 to {max} characters"),
+        ),
+        MembershipIds { max } => (
+            "invalid_contact_ids",
+            format!("`contactIds` must hold 1 to {max} contact ids"),
+        ),
+        TooManyContacts { given, max } => (
+            "too_many_contacts",
+            format!("{given} contacts given; at most {max} per import"),
+        ),
+        TemplateContent { max } => (
+            "invalid_content",
+            format!("`content` must be 1 to {max} characters"),
+        ),
+        BindAddress => (
+            "invalid_address",
+            "`host` and a non-zero `port` are required".into(),
+        ),
+        SystemId => (
+            "invalid_system_id",
+            "`systemId` must be 1 to 15 characters".into(),
+        ),
+        Password => (
+            "invalid_password",
+            "`password` may be at most 8 characters (SMPP 3.4)".into(),
+        ),
+        SystemType => (
+            "invalid_system_type",
+            "`systemType` may be at most 12 characters".into(),
+        ),
+        WindowSize { max } => (
+            "invalid_window_size",
+            format!("`windowSize` must be from 1 to {max}"),
+        ),
+        RoutePrefix => (
+            "invalid_prefix",
+            "`prefix` must be up to 15 digits of the international number (\"\" = every number)"
+                .into(),
+        ),
+        RouteWithoutBinds => (
+            "missing_binds",
+            "`bindIds` must name at least one bind".into(),
+        ),
+        RouteWeights => (
+            "invalid_weights",
+            "`weights` must have one weight per bind".into(),
+        ),
     }
 }

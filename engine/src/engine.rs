@@ -11,7 +11,7 @@ use ractor::{Actor, ActorRef, rpc::CallResult};
 
 use crate::channel::bind::BindSnapshot;
 use crate::dispatch::DispatchShared;
-use crate::error::EngineError;
+use crate::error::{EngineError, Unavailable};
 use crate::health::EngineHealth;
 use crate::ids::TenantId;
 use crate::numbers::Country;
@@ -94,7 +94,7 @@ impl Engine {
         };
         let (supervisor, _join) = Actor::spawn(None, RootSupervisor, args)
             .await
-            .map_err(|error| EngineError::Unavailable(format!("supervisor: {error}")))?;
+            .map_err(|error| EngineError::from(Unavailable::Supervisor(error.to_string())))?;
         let dispatch = DispatchShared::new(store.clone());
         let engine = Engine {
             inner: Arc::new(Inner {
@@ -125,8 +125,8 @@ impl Engine {
     ) -> Result<(), EngineError> {
         match self.inner.supervisor.call(message, None).await {
             Ok(CallResult::Success(Ok(()))) => Ok(()),
-            Ok(CallResult::Success(Err(error))) => Err(EngineError::Unavailable(error)),
-            _ => Err(EngineError::Unavailable("supervisor is down".into())),
+            Ok(CallResult::Success(Err(error))) => Err(Unavailable::Supervisor(error).into()),
+            _ => Err(Unavailable::Supervisor("the supervisor is down".into()).into()),
         }
     }
 

@@ -1,25 +1,31 @@
-//! The engine's error type: each variant is one kind of answer the API gives.
+//! The engine's errors, in the domain's terms: what rule a request broke, what was not found,
+//! what it conflicts with. The engine names no JSON field and picks no status or error code:
+//! each API words these for its own dialect (`flit-api`'s `error.rs`).
 
 use flit_storage::StorageError;
 
+use crate::ids::ContactId;
+use crate::numbers::{Msisdn, MsisdnError};
 use crate::tenants::actor::ChargeError;
+use crate::text::SegmentError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    /// The request breaks a rule of the domain; `code` is a stable snake_case name.
-    #[error("{message}")]
-    Invalid { code: &'static str, message: String },
-    #[error("{what} not found")]
-    NotFound { what: &'static str },
-    #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    /// The request breaks a rule of the domain.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error("{0} not found")]
+    NotFound(Missing),
+    /// The request would break a uniqueness rule.
+    #[error(transparent)]
+    Conflict(#[from] Conflict),
     #[error("insufficient credits: {required} required, {balance} available")]
     InsufficientCredits { required: i64, balance: i64 },
     #[error("this Idempotency-Key was already used with a different request")]
     IdempotencyConflict,
-    /// A part of the engine is down (actor restarting, store failing); the client may retry.
-    #[error("{0}")]
-    Unavailable(String),
+    /// A part of the engine is down for a moment; the client may retry.
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
     /// The supervisor gave up on an actor (it kept failing), so the engine refuses sends until
     /// the process restarts; `reason` names the actor (see `EngineHealth`).
     #[error("the engine is unhealthy: {reason}")]
@@ -31,12 +37,163 @@ pub enum EngineError {
     Storage(#[from] StorageError),
 }
 
-impl EngineError {
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> EngineError {
-        EngineError::Invalid {
-            code,
-            message: message.into(),
-        }
+/// What a request got wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    // ----- tenants, credits and sender IDs
+    #[error("a tenant's name must not be empty")]
+    TenantName,
+    #[error("the price per part must be between 0 and {max}")]
+    Price { max: i64 },
+    #[error("usage is charged by sends only")]
+    CreditKind,
+    #[error(
+        "a credit must be positive (only an adjustment may be negative), at most {max} in size"
+    )]
+    CreditAmount { max: i64 },
+    #[error("the amount is beyond the representable range")]
+    AmountOutOfRange,
+    #[error("a sender ID is up to 11 letters and digits, or a phone number of up to 15 digits")]
+    SenderIdForm,
+    #[error("sender ID `{0}` is not one of the tenant's approved sender IDs")]
+    UnknownSenderId(String),
+    #[error("the tenant has no approved sender ID yet")]
+    NoSenderId,
+
+    // ----- sends
+    #[error("the message is empty")]
+    EmptyMessage,
+    #[error("the message is too long: {0}")]
+    MessageTooLong(SegmentError),
+    #[error("the text uses `{{{{{0}}}}}` but no value was given for it")]
+    MissingVariable(String),
+    #[error("no value for `{{{{{0}}}}}`")]
+    UnfilledVariable(String),
+    #[error("{given} numbers given; at most {max} per request")]
+    TooManyNumbers { given: usize, max: usize },
+    #[error("a send may reach at most {max} recipients")]
+    TooManyRecipients { max: usize },
+    #[error("no recipient given")]
+    NoRecipients,
+    #[error("none of the recipients is a valid phone number: {}", .0.join(", "))]
+    NoValidRecipients(Vec<String>),
+    #[error("a campaign name may be at most {max} characters")]
+    CampaignName { max: usize },
+    #[error("a recipient count must be between 1 and {max}")]
+    RecipientCount { max: u64 },
+    #[error("a send may be scheduled only in the future")]
+    ScheduleInPast,
+    #[error("a send may be scheduled at most one year ahead")]
+    ScheduleTooFar,
+
+    // ----- the address book
+    #[error("the {field} may be at most {max} characters")]
+    ContactName { field: ContactField, max: usize },
+    #[error("an email must look like name@example.com and be at most {max} characters")]
+    Email { max: usize },
+    #[error("the phone is not usable: {0}")]
+    Phone(MsisdnError),
+    #[error("a group's name must be 1 to {max} characters")]
+    GroupName { max: usize },
+    #[error("a membership change names 1 to {max} contacts")]
+    MembershipIds { max: usize },
+    #[error("{given} contacts given; at most {max} per import")]
+    TooManyContacts { given: usize, max: usize },
+    #[error("a template's name must be 1 to {max} characters")]
+    TemplateName { max: usize },
+    #[error("a template's content must be 1 to {max} characters")]
+    TemplateContent { max: usize },
+
+    // ----- carriers
+    #[error("a bind's name must not be empty")]
+    BindName,
+    #[error("a bind needs a host and a non-zero port")]
+    BindAddress,
+    #[error("a system_id is 1 to 15 characters")]
+    SystemId,
+    #[error("an SMPP 3.4 password is at most 8 characters")]
+    Password,
+    #[error("a system_type is at most 12 characters")]
+    SystemType,
+    #[error("a window is 1 to {max} submits")]
+    WindowSize { max: u32 },
+    #[error("a route prefix is up to 15 digits of the international number")]
+    RoutePrefix,
+    #[error("a route names at least one bind")]
+    RouteWithoutBinds,
+    #[error("a route has one weight per bind, or none")]
+    RouteWeights,
+}
+
+/// A contact's name fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactField {
+    FirstName,
+    LastName,
+}
+
+impl std::fmt::Display for ContactField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ContactField::FirstName => "first name",
+            ContactField::LastName => "last name",
+        })
+    }
+}
+
+/// What was not found (or belongs to another tenant, which looks the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    Tenant,
+    ApiKey,
+    Template,
+    Contact,
+    Group,
+    Bind,
+    Route,
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Missing::Tenant => "tenant",
+            Missing::ApiKey => "API key",
+            Missing::Template => "template",
+            Missing::Contact => "contact",
+            Missing::Group => "group",
+            Missing::Bind => "bind",
+            Missing::Route => "route",
+        })
+    }
+}
+
+/// A uniqueness rule the request would break.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    #[error("sender ID `{0}` already exists")]
+    SenderIdExists(String),
+    #[error("a contact with phone {phone} already exists ({existing})")]
+    ContactExists { phone: Msisdn, existing: ContactId },
+    #[error("a group named `{0}` already exists")]
+    GroupExists(String),
+    #[error("a template named `{0}` already exists")]
+    TemplateExists(String),
+}
+
+/// Why a part of the engine cannot answer right now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unavailable {
+    #[error("the tenant's account is restarting")]
+    TenantRestarting,
+    #[error("the supervisor could not start an actor: {0}")]
+    Supervisor(String),
+    #[error("the work was interrupted")]
+    Interrupted,
+}
+
+impl From<Missing> for EngineError {
+    fn from(missing: Missing) -> Self {
+        EngineError::NotFound(missing)
     }
 }
 
@@ -47,10 +204,7 @@ impl From<ChargeError> for EngineError {
                 EngineError::InsufficientCredits { required, balance }
             }
             ChargeError::IdempotencyConflict => EngineError::IdempotencyConflict,
-            ChargeError::BalanceOverflow => EngineError::invalid(
-                "invalid_amount",
-                "the balance would leave the representable range",
-            ),
+            ChargeError::BalanceOverflow => Invalid::AmountOutOfRange.into(),
             ChargeError::Storage(error) => EngineError::Storage(error),
         }
     }

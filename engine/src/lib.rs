@@ -42,7 +42,7 @@ pub use channel::smpp::binds::{DEFAULT_WINDOW_SIZE, MAX_WINDOW_SIZE, NewBind};
 pub use channel::smpp::session::SessionError;
 pub use dispatch::routes::NewRoute;
 pub use engine::{DEFAULT_MAX_BACKLOG, Engine, EngineConfig};
-pub use error::EngineError;
+pub use error::{Conflict, ContactField, EngineError, Invalid, Missing, Unavailable};
 pub use flit_storage::{BackendKind, CommitStats};
 pub use health::EngineHealth;
 pub use history::MessageFilter;

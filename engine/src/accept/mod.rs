@@ -17,7 +17,7 @@ use ractor::ActorRef;
 use ractor::rpc::CallResult;
 
 use crate::engine::{Engine, read};
-use crate::error::EngineError;
+use crate::error::{EngineError, Invalid, Missing, Unavailable};
 use crate::ids::{ContactId, GroupId, MessageId, TemplateId, TenantId};
 use crate::numbers::{Country, Msisdn, Validation};
 use crate::store::records::{
@@ -173,7 +173,7 @@ impl Engine {
             let engine = self.clone();
             tokio::task::spawn_blocking(move || engine.plan(tenant, &request))
                 .await
-                .map_err(|_| EngineError::Unavailable("planning the send was interrupted".into()))?
+                .map_err(|_| EngineError::from(Unavailable::Interrupted))?
         } else {
             self.plan(tenant, &request)
         }
@@ -200,36 +200,25 @@ impl Engine {
         let text = match request.template {
             Some(template) => {
                 self.template(tenant, template)?
-                    .ok_or(EngineError::NotFound { what: "template" })?
+                    .ok_or(EngineError::NotFound(Missing::Template))?
                     .content
             }
             None => request.text.clone(),
         };
         if text.is_empty() {
-            return Err(EngineError::invalid(
-                "missing_message",
-                "`message` must not be empty",
-            ));
+            return Err(EngineError::from(Invalid::EmptyMessage));
         }
         let placeholders = crate::text::template::variables(&text);
         if let Some(missing) = placeholders.iter().find(|name| {
             !CONTACT_VARIABLES.contains(&name.as_str()) && !request.variables.contains_key(*name)
         }) {
-            return Err(EngineError::invalid(
-                "missing_variable",
-                format!(
-                    "the text uses `{{{{{missing}}}}}` but no value was given for it in `variables`"
-                ),
-            ));
+            return Err(EngineError::from(Invalid::MissingVariable(missing.clone())));
         }
         if request.recipients.len() > MAX_EXPLICIT_RECIPIENTS {
-            return Err(EngineError::invalid(
-                "too_many_recipients",
-                format!(
-                    "{} recipients given; at most {MAX_EXPLICIT_RECIPIENTS} per request",
-                    request.recipients.len()
-                ),
-            ));
+            return Err(EngineError::from(Invalid::TooManyNumbers {
+                given: request.recipients.len(),
+                max: MAX_EXPLICIT_RECIPIENTS,
+            }));
         }
         let mut builder = PlanBuilder {
             base: &text,
@@ -280,18 +269,9 @@ impl Engine {
         } = builder;
         if recipients.is_empty() {
             return Err(if invalid.is_empty() {
-                EngineError::invalid(
-                    "missing_recipients",
-                    "give at least one recipient (recipients, groupId, groupIds, contactIds or sendToAllContacts)",
-                )
+                EngineError::from(Invalid::NoRecipients)
             } else {
-                EngineError::invalid(
-                    "no_valid_recipients",
-                    format!(
-                        "none of the recipients is a valid phone number: {}",
-                        invalid.join(", ")
-                    ),
-                )
+                EngineError::from(Invalid::NoValidRecipients(invalid))
             });
         }
         let info = text::analyse(&text);
@@ -317,10 +297,9 @@ impl Engine {
         if let Some(campaign) = &request.campaign
             && campaign.chars().count() > MAX_CAMPAIGN_NAME_CHARS
         {
-            return Err(EngineError::invalid(
-                "invalid_campaign_name",
-                format!("`campaignName` may be at most {MAX_CAMPAIGN_NAME_CHARS} characters"),
-            ));
+            return Err(EngineError::from(Invalid::CampaignName {
+                max: MAX_CAMPAIGN_NAME_CHARS,
+            }));
         }
         let now = now_millis();
         check_schedule(request.schedule_at, now)?;
@@ -492,10 +471,9 @@ impl Engine {
         };
         let info = analyse_text(text, max_parts)?;
         if !(1..=MAX_ESTIMATE_RECIPIENTS).contains(&recipient_count) {
-            return Err(EngineError::invalid(
-                "invalid_recipient_count",
-                format!("`recipientCount` must be between 1 and {MAX_ESTIMATE_RECIPIENTS}"),
-            ));
+            return Err(EngineError::from(Invalid::RecipientCount {
+                max: MAX_ESTIMATE_RECIPIENTS,
+            }));
         }
         let credits_required = credits_for(info.parts as i64 * recipient_count as i64, price)?;
         let current_balance = entry.shared.balance();
@@ -559,42 +537,30 @@ pub(crate) fn credits_for(parts: i64, price: i64) -> Result<i64, EngineError> {
 }
 
 fn too_costly() -> EngineError {
-    EngineError::invalid(
-        "invalid_amount",
-        "the cost of this send is beyond the representable range",
-    )
+    EngineError::from(Invalid::AmountOutOfRange)
 }
 
 fn restarting() -> EngineError {
-    EngineError::Unavailable("the tenant's account is restarting; retry shortly".into())
+    EngineError::from(Unavailable::TenantRestarting)
 }
 
 fn analyse_text(text: &str, max_parts: usize) -> Result<TextInfo, EngineError> {
     if text.is_empty() {
-        return Err(EngineError::invalid(
-            "missing_message",
-            "`message` must not be empty",
-        ));
+        return Err(EngineError::from(Invalid::EmptyMessage));
     }
     let info = text::analyse(text);
     text::check_max_parts(&info, max_parts)
-        .map_err(|error| EngineError::invalid("message_too_long", error.to_string()))?;
+        .map_err(|error| EngineError::from(Invalid::MessageTooLong(error)))?;
     Ok(info)
 }
 
 fn check_schedule(at: Option<UnixMillis>, now: UnixMillis) -> Result<(), EngineError> {
     let Some(at) = at else { return Ok(()) };
     if at <= now {
-        return Err(EngineError::invalid(
-            "invalid_schedule_date",
-            "`scheduleDate` must be in the future",
-        ));
+        return Err(EngineError::from(Invalid::ScheduleInPast));
     }
     if at - now > MAX_SCHEDULE_AHEAD_MS {
-        return Err(EngineError::invalid(
-            "invalid_schedule_date",
-            "`scheduleDate` may be at most one year ahead",
-        ));
+        return Err(EngineError::from(Invalid::ScheduleTooFar));
     }
     Ok(())
 }
@@ -619,21 +585,15 @@ impl PlanBuilder<'_> {
             return Ok(());
         }
         if self.recipients.len() >= MAX_TOTAL_RECIPIENTS {
-            return Err(EngineError::invalid(
-                "too_many_recipients",
-                format!("a send may reach at most {MAX_TOTAL_RECIPIENTS} recipients"),
-            ));
+            return Err(EngineError::from(Invalid::TooManyRecipients {
+                max: MAX_TOTAL_RECIPIENTS,
+            }));
         }
         let text: Option<Arc<str>> = if self.personalised {
             let rendered = crate::text::template::render(self.base, |name| {
                 contact_value(name, msisdn, contact).or_else(|| self.variables.get(name).cloned())
             })
-            .map_err(|missing| {
-                EngineError::invalid(
-                    "missing_variable",
-                    format!("no value for `{{{{{missing}}}}}`"),
-                )
-            })?;
+            .map_err(|missing| EngineError::from(Invalid::UnfilledVariable(missing)))?;
             Some(Arc::from(rendered))
         } else {
             None

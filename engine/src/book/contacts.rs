@@ -9,7 +9,7 @@ use flit_storage::Batch;
 use super::groups::{delete_membership, last_id, put_membership};
 use super::{SCAN_PAGE, number_rules, parse_phone};
 use crate::engine::{Engine, read};
-use crate::error::EngineError;
+use crate::error::{Conflict, ContactField, EngineError, Invalid, Missing};
 use crate::ids::{ContactId, GroupId, TenantId};
 use crate::numbers::{Country, Msisdn};
 use crate::store::records::{ContactRecord, GroupRecord, now_millis};
@@ -68,8 +68,8 @@ impl Fields {
         email: Option<String>,
     ) -> Result<Fields, EngineError> {
         Ok(Fields {
-            first_name: check_name("firstName", first_name)?,
-            last_name: check_name("lastName", last_name)?,
+            first_name: check_name(ContactField::FirstName, first_name)?,
+            last_name: check_name(ContactField::LastName, last_name)?,
             email: check_email(email)?,
         })
     }
@@ -81,16 +81,16 @@ fn trimmed(value: Option<String>) -> Option<String> {
         .filter(|value| !value.is_empty())
 }
 
-fn check_name(field: &str, value: Option<String>) -> Result<Option<String>, EngineError> {
+fn check_name(field: ContactField, value: Option<String>) -> Result<Option<String>, EngineError> {
     let value = trimmed(value);
     if value
         .as_ref()
         .is_some_and(|name| name.chars().count() > MAX_NAME_CHARS)
     {
-        return Err(EngineError::invalid(
-            "invalid_name",
-            format!("`{field}` may be at most {MAX_NAME_CHARS} characters"),
-        ));
+        return Err(EngineError::from(Invalid::ContactName {
+            field,
+            max: MAX_NAME_CHARS,
+        }));
     }
     Ok(value)
 }
@@ -106,12 +106,9 @@ fn check_email(value: Option<String>) -> Result<Option<String>, EngineError> {
                 !local.is_empty() && !domain.is_empty() && !domain.contains('@')
             });
         if !well_formed {
-            return Err(EngineError::invalid(
-                "invalid_email",
-                format!(
-                    "`email` must look like name@example.com and be at most {MAX_EMAIL_CHARS} characters"
-                ),
-            ));
+            return Err(EngineError::from(Invalid::Email {
+                max: MAX_EMAIL_CHARS,
+            }));
         }
     }
     Ok(value)
@@ -122,10 +119,7 @@ pub(super) fn put_contact(batch: &mut Batch, record: &ContactRecord) {
 }
 
 pub(super) fn contact_exists(phone: Msisdn, existing: ContactId) -> EngineError {
-    EngineError::Conflict {
-        code: "contact_exists",
-        message: format!("a contact with phone {phone} already exists ({existing})"),
-    }
+    EngineError::from(Conflict::ContactExists { phone, existing })
 }
 
 /// A search term, read once: lowercase text for names, digit forms for phones.
@@ -279,18 +273,18 @@ impl Engine {
             .transpose()?;
         let first_name = patch
             .first_name
-            .map(|name| check_name("firstName", name))
+            .map(|name| check_name(ContactField::FirstName, name))
             .transpose()?;
         let last_name = patch
             .last_name
-            .map(|name| check_name("lastName", name))
+            .map(|name| check_name(ContactField::LastName, name))
             .transpose()?;
         let email = patch.email.map(check_email).transpose()?;
 
         let _book = entry.book.lock().await;
         let mut record = self
             .live_contact(tenant, contact)?
-            .ok_or(EngineError::NotFound { what: "contact" })?;
+            .ok_or(EngineError::NotFound(Missing::Contact))?;
         let mut batch = Batch::with_capacity(5);
         if let Some(group) = patch.group {
             self.existing_group(tenant, group)?;
@@ -328,7 +322,7 @@ impl Engine {
         let _book = entry.book.lock().await;
         let mut record = self
             .live_contact(tenant, contact)?
-            .ok_or(EngineError::NotFound { what: "contact" })?;
+            .ok_or(EngineError::NotFound(Missing::Contact))?;
         let now = now_millis();
         record.deleted_at = Some(now);
         record.updated_at = now;

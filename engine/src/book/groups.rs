@@ -6,7 +6,7 @@ use flit_storage::Batch;
 
 use super::off_thread;
 use crate::engine::Engine;
-use crate::error::EngineError;
+use crate::error::{Conflict, EngineError, Invalid, Missing};
 use crate::ids::{ContactId, GroupId, TenantId};
 use crate::store::NameKey;
 use crate::store::records::{GroupRecord, now_millis};
@@ -37,10 +37,9 @@ pub enum MembershipChange {
 fn check_group_name(name: &str) -> Result<String, EngineError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_GROUP_NAME_CHARS {
-        return Err(EngineError::invalid(
-            "invalid_name",
-            format!("`name` must be 1 to {MAX_GROUP_NAME_CHARS} characters"),
-        ));
+        return Err(EngineError::from(Invalid::GroupName {
+            max: MAX_GROUP_NAME_CHARS,
+        }));
     }
     Ok(name.to_string())
 }
@@ -109,10 +108,7 @@ impl Engine {
         let _book = entry.book.lock().await;
         let name_key = group_name_key(tenant, &name);
         if tables::GROUP_NAMES.get(self.store(), &name_key)?.is_some() {
-            return Err(EngineError::Conflict {
-                code: "group_exists",
-                message: format!("a group named `{name}` already exists"),
-            });
+            return Err(EngineError::from(Conflict::GroupExists(name)));
         }
         let record = GroupRecord {
             id: GroupId::new(),
@@ -187,10 +183,9 @@ impl Engine {
         change: fn(&mut Batch, TenantId, GroupId, ContactId),
     ) -> Result<MembershipChange, EngineError> {
         if contacts.is_empty() || contacts.len() > MAX_MEMBERSHIP_IDS {
-            return Err(EngineError::invalid(
-                "invalid_contact_ids",
-                format!("`contactIds` must hold 1 to {MAX_MEMBERSHIP_IDS} contact ids"),
-            ));
+            return Err(EngineError::from(Invalid::MembershipIds {
+                max: MAX_MEMBERSHIP_IDS,
+            }));
         }
         let entry = self.entry(tenant)?;
         let _book = entry.book.lock().await;
@@ -223,7 +218,7 @@ impl Engine {
         group: GroupId,
     ) -> Result<GroupRecord, EngineError> {
         self.group(tenant, group)?
-            .ok_or(EngineError::NotFound { what: "group" })
+            .ok_or(EngineError::NotFound(Missing::Group))
     }
 
     pub(super) fn member_count(

@@ -10,7 +10,7 @@ use super::contacts::{Fields, NewContact, put_contact};
 use super::groups::put_membership;
 use super::{number_rules, off_thread};
 use crate::engine::Engine;
-use crate::error::EngineError;
+use crate::error::{EngineError, Invalid};
 use crate::ids::{ContactId, GroupId, TenantId};
 use crate::numbers::{Country, Msisdn, Validation};
 use crate::store::records::{ContactRecord, now_millis};
@@ -50,13 +50,10 @@ impl Engine {
         group: Option<GroupId>,
     ) -> Result<ImportOutcome, EngineError> {
         if rows.len() > MAX_IMPORT_CONTACTS {
-            return Err(EngineError::invalid(
-                "too_many_contacts",
-                format!(
-                    "{} contacts given; at most {MAX_IMPORT_CONTACTS} per import",
-                    rows.len()
-                ),
-            ));
+            return Err(EngineError::from(Invalid::TooManyContacts {
+                given: rows.len(),
+                max: MAX_IMPORT_CONTACTS,
+            }));
         }
         let entry = self.entry(tenant)?;
         let (country, validation) = number_rules(&entry, None);

@@ -15,7 +15,7 @@ pub(crate) mod templates;
 mod tests;
 
 use crate::engine::{Engine, read};
-use crate::error::EngineError;
+use crate::error::{EngineError, Invalid, Missing, Unavailable};
 use crate::ids::{ContactId, GroupId, TenantId};
 use crate::numbers::{Country, Msisdn, Validation};
 use crate::store::records::ContactRecord;
@@ -45,9 +45,8 @@ pub(super) fn parse_phone(
     country: Country,
     validation: Validation,
 ) -> Result<Msisdn, EngineError> {
-    Msisdn::parse(raw, country, validation).map_err(|error| {
-        EngineError::invalid("invalid_phone", format!("`phone` is not usable: {error}"))
-    })
+    Msisdn::parse(raw, country, validation)
+        .map_err(|error| EngineError::from(Invalid::Phone(error)))
 }
 
 /// Runs storage-heavy work off the async threads.
@@ -56,7 +55,7 @@ pub(super) async fn off_thread<T: Send + 'static>(
 ) -> Result<T, EngineError> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|_| EngineError::Unavailable("the address-book work was interrupted".into()))?
+        .map_err(|_| EngineError::from(Unavailable::Interrupted))?
 }
 
 impl Engine {
@@ -131,7 +130,7 @@ impl Engine {
         ids.iter()
             .map(|id| {
                 self.live_contact(tenant, *id)?
-                    .ok_or(EngineError::NotFound { what: "contact" })
+                    .ok_or(EngineError::NotFound(Missing::Contact))
             })
             .collect()
     }

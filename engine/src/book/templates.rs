@@ -4,7 +4,7 @@
 use flit_storage::Batch;
 
 use crate::engine::Engine;
-use crate::error::EngineError;
+use crate::error::{Conflict, EngineError, Invalid, Missing};
 use crate::ids::{TemplateId, TenantId};
 use crate::store::NameKey;
 use crate::store::records::{TemplateRecord, now_millis};
@@ -22,16 +22,14 @@ fn name_key(tenant: TenantId, name: &str) -> (TenantId, NameKey) {
 
 fn check(name: &str, content: &str) -> Result<(), EngineError> {
     if name.is_empty() || name.chars().count() > MAX_TEMPLATE_NAME_CHARS {
-        return Err(EngineError::invalid(
-            "invalid_name",
-            format!("`name` must be 1 to {MAX_TEMPLATE_NAME_CHARS} characters"),
-        ));
+        return Err(EngineError::from(Invalid::TemplateName {
+            max: MAX_TEMPLATE_NAME_CHARS,
+        }));
     }
     if content.is_empty() || content.chars().count() > MAX_TEMPLATE_CHARS {
-        return Err(EngineError::invalid(
-            "invalid_content",
-            format!("`content` must be 1 to {MAX_TEMPLATE_CHARS} characters"),
-        ));
+        return Err(EngineError::from(Invalid::TemplateContent {
+            max: MAX_TEMPLATE_CHARS,
+        }));
     }
     Ok(())
 }
@@ -81,7 +79,7 @@ impl Engine {
         let _book = entry.book.lock().await;
         let mut record = self
             .template(tenant, id)?
-            .ok_or(EngineError::NotFound { what: "template" })?;
+            .ok_or(EngineError::NotFound(Missing::Template))?;
         let old_name = record.name.clone();
         if let Some(name) = name {
             record.name = name.trim().to_string();
@@ -116,7 +114,7 @@ impl Engine {
         let _book = entry.book.lock().await;
         let record = self
             .template(tenant, id)?
-            .ok_or(EngineError::NotFound { what: "template" })?;
+            .ok_or(EngineError::NotFound(Missing::Template))?;
         let mut batch = Batch::new();
         tables::TEMPLATES.delete(&mut batch, &(tenant, record.id));
         tables::TEMPLATE_NAMES.delete(&mut batch, &name_key(tenant, &record.name));
@@ -139,8 +137,5 @@ impl Engine {
 }
 
 fn template_exists(name: &str) -> EngineError {
-    EngineError::Conflict {
-        code: "template_exists",
-        message: format!("a template named `{name}` already exists"),
-    }
+    EngineError::from(Conflict::TemplateExists(name.to_string()))
 }

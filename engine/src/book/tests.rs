@@ -1,6 +1,7 @@
 //! The send path's readers over a real store.
 
 use super::*;
+use crate::error::Missing;
 use crate::{ContactFilter, EngineConfig, NewContact, NewTenant, PageRequest};
 use flit_storage::BackendKind;
 
@@ -81,10 +82,10 @@ async fn send_path_readers_see_live_contacts_in_chunks() {
     assert_eq!(found.iter().map(|c| c.id).collect::<Vec<_>>(), wanted);
     assert!(matches!(
         engine.contacts_by_ids(tenant, &[wanted[0], gone]),
-        Err(EngineError::NotFound { what: "contact" })
+        Err(EngineError::NotFound(Missing::Contact))
     ));
     assert!(matches!(
         engine.for_each_group_contact(tenant, GroupId::new(), 10, |_| Ok(())),
-        Err(EngineError::NotFound { what: "group" })
+        Err(EngineError::NotFound(Missing::Group))
     ));
 }

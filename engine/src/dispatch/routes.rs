@@ -4,7 +4,7 @@
 use flit_storage::Batch;
 
 use crate::engine::Engine;
-use crate::error::EngineError;
+use crate::error::{EngineError, Invalid, Missing};
 use crate::ids::{BindId, RouteId};
 use crate::store::records::RouteRecord;
 use crate::store::tables;
@@ -21,27 +21,18 @@ impl Engine {
     pub async fn create_route(&self, new: NewRoute) -> Result<RouteRecord, EngineError> {
         let prefix = new.prefix.trim().trim_start_matches('+').to_string();
         if !prefix.bytes().all(|b| b.is_ascii_digit()) || prefix.len() > 15 {
-            return Err(EngineError::invalid(
-                "invalid_prefix",
-                "`prefix` must be up to 15 digits of the international number (\"\" = every number)",
-            ));
+            return Err(EngineError::from(Invalid::RoutePrefix));
         }
         if new.binds.is_empty() {
-            return Err(EngineError::invalid(
-                "missing_binds",
-                "`bindIds` must name at least one bind",
-            ));
+            return Err(EngineError::from(Invalid::RouteWithoutBinds));
         }
         for bind in &new.binds {
             if self.bind_record(*bind)?.is_none() {
-                return Err(EngineError::NotFound { what: "bind" });
+                return Err(EngineError::NotFound(Missing::Bind));
             }
         }
         if !new.weights.is_empty() && new.weights.len() != new.binds.len() {
-            return Err(EngineError::invalid(
-                "invalid_weights",
-                "`weights` must have one weight per bind",
-            ));
+            return Err(EngineError::from(Invalid::RouteWeights));
         }
         let route = RouteRecord {
             id: RouteId::new(),
@@ -59,7 +50,7 @@ impl Engine {
 
     pub async fn remove_route(&self, id: RouteId) -> Result<(), EngineError> {
         if tables::ROUTES.get(self.store(), &id)?.is_none() {
-            return Err(EngineError::NotFound { what: "route" });
+            return Err(EngineError::NotFound(Missing::Route));
         }
         let mut batch = Batch::new();
         tables::ROUTES.delete(&mut batch, &id);

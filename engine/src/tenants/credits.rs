@@ -4,7 +4,7 @@
 use ractor::rpc::CallResult;
 
 use crate::engine::Engine;
-use crate::error::EngineError;
+use crate::error::{EngineError, Invalid, Unavailable};
 use crate::ids::TenantId;
 use crate::store::records::{TransactionKind, TransactionRecord, UnixMillis};
 use crate::store::tables;
@@ -31,21 +31,15 @@ impl Engine {
         idempotency: Option<IdempotencyClaim>,
     ) -> Result<TransactionRecord, EngineError> {
         if kind == TransactionKind::Usage {
-            return Err(EngineError::invalid(
-                "invalid_type",
-                "USAGE transactions come from sends only",
-            ));
+            return Err(EngineError::from(Invalid::CreditKind));
         }
         if amount == 0
             || (kind != TransactionKind::Adjustment && amount < 0)
             || !(-MAX_CREDIT_AMOUNT..=MAX_CREDIT_AMOUNT).contains(&amount)
         {
-            return Err(EngineError::invalid(
-                "invalid_amount",
-                format!(
-                    "`amount` must be positive (only ADJUSTMENT may be negative) and at most {MAX_CREDIT_AMOUNT} in size"
-                ),
-            ));
+            return Err(EngineError::from(Invalid::CreditAmount {
+                max: MAX_CREDIT_AMOUNT,
+            }));
         }
         let entry = self.entry(tenant)?;
         let actor = self.actor(&entry)?;
@@ -63,9 +57,7 @@ impl Engine {
         {
             Ok(CallResult::Success(result)) => result?,
             _ => {
-                return Err(EngineError::Unavailable(
-                    "the tenant's account is restarting".into(),
-                ));
+                return Err(EngineError::from(Unavailable::TenantRestarting));
             }
         };
         if let Err(error) = credited.durable.await {

@@ -4,7 +4,7 @@
 use flit_storage::Batch;
 
 use crate::engine::Engine;
-use crate::error::EngineError;
+use crate::error::{EngineError, Missing};
 use crate::ids::{ApiKeyId, TenantId};
 use crate::secrets;
 use crate::store::records::{ApiKeyRecord, Scopes, now_millis};
@@ -42,7 +42,7 @@ impl Engine {
         let mut record = tables::API_KEYS
             .get(self.store(), &key)?
             .filter(|record| record.tenant == tenant)
-            .ok_or(EngineError::NotFound { what: "API key" })?;
+            .ok_or(EngineError::NotFound(Missing::ApiKey))?;
         if record.revoked_at.is_some() {
             return Ok(());
         }

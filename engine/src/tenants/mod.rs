@@ -13,7 +13,7 @@ use ractor::ActorRef;
 
 use crate::dispatch::TenantLink;
 use crate::engine::{Engine, read, write};
-use crate::error::EngineError;
+use crate::error::{EngineError, Invalid, Missing, Unavailable};
 use crate::ids::TenantId;
 use crate::numbers::{Country, Validation};
 use crate::slot::TenantSlot;
@@ -66,10 +66,7 @@ impl Engine {
     pub async fn create_tenant(&self, new: NewTenant) -> Result<TenantRecord, EngineError> {
         let name = new.name.trim().to_string();
         if name.is_empty() {
-            return Err(EngineError::invalid(
-                "invalid_name",
-                "`name` must not be empty",
-            ));
+            return Err(EngineError::from(Invalid::TenantName));
         }
         let price_per_part = new
             .price_per_part
@@ -106,10 +103,7 @@ impl Engine {
         if let Some(name) = patch.name {
             let name = name.trim().to_string();
             if name.is_empty() {
-                return Err(EngineError::invalid(
-                    "invalid_name",
-                    "`name` must not be empty",
-                ));
+                return Err(EngineError::from(Invalid::TenantName));
             }
             record.name = name;
         }
@@ -197,14 +191,15 @@ impl Engine {
         self.tenants_map()
             .get(&tenant)
             .map(|entry| entry.clone())
-            .ok_or(EngineError::NotFound { what: "tenant" })
+            .ok_or(EngineError::NotFound(Missing::Tenant))
     }
 
     /// The tenant's actor, or 503 while it is being restarted.
     pub(crate) fn actor(&self, entry: &TenantEntry) -> Result<ActorRef<TenantMsg>, EngineError> {
-        entry.slot.get().ok_or_else(|| {
-            EngineError::Unavailable("the tenant's account is restarting; retry shortly".into())
-        })
+        entry
+            .slot
+            .get()
+            .ok_or_else(|| EngineError::from(Unavailable::TenantRestarting))
     }
 }
 
@@ -212,9 +207,8 @@ fn check_price(price: i64) -> Result<(), EngineError> {
     if (0..=MAX_PRICE_PER_PART).contains(&price) {
         Ok(())
     } else {
-        Err(EngineError::invalid(
-            "invalid_price",
-            format!("`pricePerPart` must be between 0 and {MAX_PRICE_PER_PART}"),
-        ))
+        Err(EngineError::from(Invalid::Price {
+            max: MAX_PRICE_PER_PART,
+        }))
     }
 }

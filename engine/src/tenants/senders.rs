@@ -4,7 +4,7 @@
 use flit_storage::Batch;
 
 use crate::engine::{Engine, read, write};
-use crate::error::EngineError;
+use crate::error::{Conflict, EngineError, Invalid};
 use crate::ids::{SenderId, TenantId};
 use crate::store::records::{SenderIdRecord, SenderStatus, now_millis};
 use crate::store::tables;
@@ -24,10 +24,9 @@ impl Engine {
             .iter()
             .any(|sender| sender.name.eq_ignore_ascii_case(name))
         {
-            return Err(EngineError::Conflict {
-                code: "sender_id_exists",
-                message: format!("sender ID `{name}` already exists"),
-            });
+            return Err(EngineError::from(Conflict::SenderIdExists(
+                name.to_string(),
+            )));
         }
         let now = now_millis();
         let record = SenderIdRecord {
@@ -75,10 +74,7 @@ fn validate_sender_name(name: &str) -> Result<(), EngineError> {
     if ok {
         Ok(())
     } else {
-        Err(EngineError::invalid(
-            "invalid_sender_id",
-            "a sender ID is up to 11 letters and digits, or a phone number of up to 15 digits",
-        ))
+        Err(EngineError::from(Invalid::SenderIdForm))
     }
 }
 
@@ -93,21 +89,11 @@ impl TenantEntry {
             Some(name) => approved
                 .find(|sender| sender.name.eq_ignore_ascii_case(name))
                 .map(|sender| sender.name.clone())
-                .ok_or_else(|| {
-                    EngineError::invalid(
-                        "invalid_sender_id",
-                        format!("sender ID `{name}` is not one of your approved sender IDs"),
-                    )
-                }),
+                .ok_or_else(|| EngineError::from(Invalid::UnknownSenderId(name.to_string()))),
             None => approved
                 .next()
                 .map(|sender| sender.name.clone())
-                .ok_or_else(|| {
-                    EngineError::invalid(
-                        "no_sender_id",
-                        "this account has no approved sender ID yet; ask the operator to add one",
-                    )
-                }),
+                .ok_or_else(|| EngineError::from(Invalid::NoSenderId)),
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::channel::bind::BindKind;
 use crate::channel::bind::{BindShared, BindSnapshot};
 use crate::channel::smpp::{BindConfig, BindMode, Concatenation, Gsm7Mode};
 use crate::engine::Engine;
-use crate::error::EngineError;
+use crate::error::{EngineError, Invalid, Missing};
 use crate::ids::{BindId, TenantId};
 use crate::store::records::{BindRecord, now_millis};
 use crate::store::tables;
@@ -82,7 +82,7 @@ impl Engine {
     /// Unbinds, forgets the bind, and re-routes the work it held.
     pub async fn remove_bind(&self, id: BindId) -> Result<(), EngineError> {
         if self.bind_record(id)?.is_none() {
-            return Err(EngineError::NotFound { what: "bind" });
+            return Err(EngineError::NotFound(Missing::Bind));
         }
         let mut batch = Batch::new();
         tables::BINDS.delete(&mut batch, &id);
@@ -134,39 +134,25 @@ impl Engine {
 
 /// The session configuration of a bind record, checked against SMPP's field limits.
 pub fn bind_config(record: &BindRecord) -> Result<BindConfig, EngineError> {
-    let invalid = |code, message: &str| EngineError::invalid(code, message.to_string());
     if record.name.is_empty() {
-        return Err(invalid("invalid_name", "`name` must not be empty"));
+        return Err(EngineError::from(Invalid::BindName));
     }
     if record.host.is_empty() || record.port == 0 {
-        return Err(invalid(
-            "invalid_address",
-            "`host` and a non-zero `port` are required",
-        ));
+        return Err(EngineError::from(Invalid::BindAddress));
     }
     if record.system_id.is_empty() || record.system_id.len() > 15 {
-        return Err(invalid(
-            "invalid_system_id",
-            "`systemId` must be 1 to 15 characters",
-        ));
+        return Err(EngineError::from(Invalid::SystemId));
     }
     if record.password.len() > 8 {
-        return Err(invalid(
-            "invalid_password",
-            "`password` may be at most 8 characters (SMPP 3.4)",
-        ));
+        return Err(EngineError::from(Invalid::Password));
     }
     if record.system_type.len() > 12 {
-        return Err(invalid(
-            "invalid_system_type",
-            "`systemType` may be at most 12 characters",
-        ));
+        return Err(EngineError::from(Invalid::SystemType));
     }
     if !(1..=MAX_WINDOW_SIZE).contains(&record.window_size) {
-        return Err(EngineError::invalid(
-            "invalid_window_size",
-            format!("`windowSize` must be from 1 to {MAX_WINDOW_SIZE}"),
-        ));
+        return Err(EngineError::from(Invalid::WindowSize {
+            max: MAX_WINDOW_SIZE,
+        }));
     }
     Ok(BindConfig {
         host: record.host.clone(),
