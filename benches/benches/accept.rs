@@ -23,7 +23,7 @@ use criterion::{
 use flit_engine::TransactionKind;
 use flit_engine::ids::TenantId;
 use flit_engine::{BackendKind, CommitStats};
-use flit_engine::{Engine, EngineConfig, NewTenant, SendRequest};
+use flit_engine::{Content, Engine, EngineConfig, NewTenant, SendRequest};
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
 
@@ -80,7 +80,7 @@ fn numbers(count: usize) -> Vec<String> {
 fn request(recipients: Vec<String>) -> SendRequest {
     SendRequest {
         recipients,
-        text: "Your code is 123456. It expires in 10 minutes.".into(),
+        content: Content::Text("Your code is 123456. It expires in 10 minutes.".into()),
         ..SendRequest::default()
     }
 }

@@ -28,7 +28,7 @@ pub mod text;
 pub mod testing;
 
 pub use accept::{
-    CONTACT_VARIABLES, Estimate, MAX_CAMPAIGN_NAME_CHARS, MAX_ESTIMATE_RECIPIENTS,
+    CONTACT_VARIABLES, Content, Estimate, MAX_CAMPAIGN_NAME_CHARS, MAX_ESTIMATE_RECIPIENTS,
     MAX_EXPLICIT_RECIPIENTS, MAX_SCHEDULE_AHEAD_MS, MAX_TOTAL_RECIPIENTS, SendRequest,
 };
 pub use book::contacts::{

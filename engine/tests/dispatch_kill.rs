@@ -9,7 +9,7 @@ use std::time::Duration;
 use flit_engine::BackendKind;
 use flit_engine::NewBind;
 use flit_engine::ids::{MessageId, TenantId};
-use flit_engine::{Engine, SendRequest};
+use flit_engine::{Content, Engine, SendRequest};
 use flit_engine::{RecipientStatus, TransactionKind};
 use flit_loadtest::smsc::{self, SmscConfig};
 
@@ -75,7 +75,7 @@ async fn killed_dispatch_actors_lose_nothing() {
                 tenant,
                 SendRequest {
                     recipients: numbers,
-                    text: format!("round {round}"),
+                    content: Content::Text(format!("round {round}")),
                     ..SendRequest::default()
                 },
             )

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use flit_engine::ids::{MessageId, TenantId};
-use flit_engine::{BackendKind, Engine, EngineError, RecipientStatus, SendRequest};
+use flit_engine::{BackendKind, Content, Engine, EngineError, RecipientStatus, SendRequest};
 use ractor::{ActorCell, ActorId};
 
 mod common;
@@ -60,7 +60,7 @@ async fn kill_and_await_restart(
 fn one_recipient(text: &str) -> SendRequest {
     SendRequest {
         recipients: vec!["0201234567".into()],
-        text: text.into(),
+        content: Content::Text(text.into()),
         ..SendRequest::default()
     }
 }

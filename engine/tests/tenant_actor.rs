@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use flit_engine::BackendKind;
 use flit_engine::TransactionKind;
-use flit_engine::{EngineError, NewTenant, SendRequest};
+use flit_engine::{Content, EngineError, NewTenant, SendRequest};
 
 mod common;
 use common::{engine, funded_tenant};
@@ -23,7 +23,7 @@ async fn killed_tenant_actor_restarts_with_the_durable_balance(kind: BackendKind
         sends.push(tokio::spawn(async move {
             let request = SendRequest {
                 recipients: vec!["0201234567".into(), "0241234567".into()],
-                text: format!("message {i}"),
+                content: Content::Text(format!("message {i}")),
                 ..SendRequest::default()
             };
             // Retry while the actor is being restarted, as a client would on 503.
@@ -84,7 +84,7 @@ async fn killed_tenant_actor_restarts_with_the_durable_balance(kind: BackendKind
             tenant,
             SendRequest {
                 recipients: vec!["0201234567".into()],
-                text: "after the kills".into(),
+                content: Content::Text("after the kills".into()),
                 ..SendRequest::default()
             },
         )

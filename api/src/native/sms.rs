@@ -2,13 +2,14 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Extension, State};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use flit_engine::Validation;
 use flit_engine::ids::{ContactId, GroupId, MessageId, TemplateId};
-use flit_engine::{MessageFilter, SendRequest};
+use flit_engine::{Content, MessageFilter, SendRequest};
 use flit_engine::{MessageRecord, MessageStatus, RecipientStatus};
 use serde::{Deserialize, Serialize};
 
@@ -117,9 +118,10 @@ pub async fn send(
         body.contact_ids,
         body.template_id,
     )?;
-    let message = match (body.message, &sources.template) {
-        (Some(message), _) => message,
-        (None, Some(_)) => String::new(),
+    // A template, when named, is what the message says.
+    let content = match (sources.template, body.message) {
+        (Some(template), _) => Content::Template(template),
+        (None, Some(message)) => Content::Text(message),
         (None, None) => {
             return Err(ApiError::bad_request(
                 "missing_message",
@@ -150,21 +152,19 @@ pub async fn send(
         }
         (false, _) => None,
     };
-    let validity_until = body.validity_period.map(|seconds| {
-        schedule_at.unwrap_or_else(flit_engine::now_millis) + i64::from(seconds) * 1000
-    });
     let request = SendRequest {
         recipients,
         group_ids: sources.groups,
         contact_ids: sources.contacts,
         all_contacts: body.send_to_all_contacts.unwrap_or(false),
-        text: message,
-        template: sources.template,
+        content,
         variables: body.variables.unwrap_or_default(),
         sender: body.sender_id,
         campaign: body.campaign_name,
         schedule_at,
-        validity_until,
+        validity: body
+            .validity_period
+            .map(|seconds| Duration::from_secs(u64::from(seconds))),
         validation: Some(Validation::Strict),
         idempotency,
     };
@@ -289,9 +289,9 @@ pub async fn estimate(
     let all_contacts = body.send_to_all_contacts.unwrap_or(false);
     let recipients = body.recipients.unwrap_or_default();
     let resolves = sources.any() || all_contacts || !recipients.is_empty();
-    let message = match (body.message, &sources.template) {
-        (Some(message), _) => message,
-        (None, Some(_)) if resolves => String::new(),
+    let content = match (sources.template, body.message) {
+        (Some(template), _) if resolves => Content::Template(template),
+        (_, Some(message)) => Content::Text(message),
         _ => {
             return Err(ApiError::bad_request(
                 "missing_message",
@@ -299,30 +299,39 @@ pub async fn estimate(
             ));
         }
     };
-    let estimate = if resolves {
-        let request = SendRequest {
-            recipients,
-            group_ids: sources.groups,
-            contact_ids: sources.contacts,
-            all_contacts,
-            text: message,
-            template: sources.template,
-            variables: body.variables.unwrap_or_default(),
-            validation: Some(Validation::Strict),
-            ..SendRequest::default()
-        };
-        state
-            .engine
-            .estimate_send(caller.key.tenant, request)
-            .await?
-    } else {
-        let Some(count) = body.recipient_count else {
+    let estimate = match content {
+        content if resolves => {
+            let request = SendRequest {
+                recipients,
+                group_ids: sources.groups,
+                contact_ids: sources.contacts,
+                all_contacts,
+                content,
+                variables: body.variables.unwrap_or_default(),
+                validation: Some(Validation::Strict),
+                ..SendRequest::default()
+            };
+            state
+                .engine
+                .estimate_send(caller.key.tenant, request)
+                .await?
+        }
+        // Without recipients to resolve, only a text given as it is can be estimated.
+        Content::Text(message) => {
+            let Some(count) = body.recipient_count else {
+                return Err(ApiError::bad_request(
+                    "missing_recipient_count",
+                    "`recipientCount` is required",
+                ));
+            };
+            state.engine.estimate(caller.key.tenant, &message, count)?
+        }
+        Content::Template(_) => {
             return Err(ApiError::bad_request(
-                "missing_recipient_count",
-                "`recipientCount` is required",
+                "missing_message",
+                "`message` is required",
             ));
-        };
-        state.engine.estimate(caller.key.tenant, &message, count)?
+        }
     };
     Ok(ok(EstimateData {
         message: TextData {

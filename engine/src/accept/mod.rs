@@ -9,24 +9,29 @@
 //! them visible with the final batch that holds the message and the charge: a crash in between
 //! leaves only unreferenced rows, never a charge without its recipients.
 
-use std::collections::{HashMap, HashSet};
+mod plan;
+
+use plan::{Planned, analyse_text};
+
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use flit_storage::Batch;
 use ractor::ActorRef;
 use ractor::rpc::CallResult;
 
 use crate::engine::{Engine, read};
-use crate::error::{EngineError, Invalid, Missing, Unavailable};
+use crate::error::{EngineError, Invalid, Unavailable};
 use crate::ids::{ContactId, GroupId, MessageId, TemplateId, TenantId};
-use crate::numbers::{Country, Msisdn, Validation};
+use crate::numbers::Validation;
 use crate::store::records::{
-    ContactRecord, MessageRecord, RecipientRecord, SendOutcome, StatusCounts, UnixMillis,
-    now_millis,
+    MessageRecord, RecipientRecord, SendOutcome, StatusCounts, UnixMillis, now_millis,
 };
 use crate::store::tables;
+use crate::tenants::TenantEntry;
 use crate::tenants::actor::{Charge, Claimed, IdempotencyClaim, TenantMsg};
-use crate::text::{self, TextInfo};
+use crate::text::TextInfo;
 
 /// Explicit recipients a single request may carry (FlashSMS limit).
 pub const MAX_EXPLICIT_RECIPIENTS: usize = 1_000;
@@ -52,19 +57,34 @@ pub struct SendRequest {
     pub group_ids: Vec<GroupId>,
     pub contact_ids: Vec<ContactId>,
     pub all_contacts: bool,
-    /// The text, or empty when `template` gives it.
-    pub text: String,
-    pub template: Option<TemplateId>,
+    /// What the message says: its text, or a template's.
+    pub content: Content,
     /// Values for the text's `{{placeholders}}` beyond the contact fields.
     pub variables: HashMap<String, String>,
     /// Must name one of the tenant's approved sender IDs; `None` takes the first approved.
     pub sender: Option<String>,
     pub campaign: Option<String>,
     pub schedule_at: Option<UnixMillis>,
-    pub validity_until: Option<UnixMillis>,
+    /// How long the message may wait for a channel, from when it is due (now, or its
+    /// schedule), before it expires instead of going out late.
+    pub validity: Option<Duration>,
     /// The calling API's default number check; the tenant's own setting wins over it.
     pub validation: Option<Validation>,
     pub idempotency: Option<IdempotencyClaim>,
+}
+
+/// What a send says, decided once by the caller.
+#[derive(Clone, Debug)]
+pub enum Content {
+    Text(String),
+    /// One of the tenant's templates (404 if it has none by that id).
+    Template(TemplateId),
+}
+
+impl Default for Content {
+    fn default() -> Self {
+        Content::Text(String::new())
+    }
 }
 
 impl SendRequest {
@@ -80,38 +100,6 @@ pub struct Estimate {
     pub credits_required: i64,
     pub current_balance: i64,
     pub can_afford: bool,
-}
-
-/// One recipient of a planned send.
-struct Planned {
-    msisdn: Msisdn,
-    /// Its own text when personalised; `None` = the message text.
-    text: Option<Arc<str>>,
-    parts: u16,
-}
-
-/// A send, resolved and priced, not yet charged.
-struct Plan {
-    text: String,
-    info: TextInfo,
-    recipients: Vec<Planned>,
-    invalid: Vec<String>,
-    parts: i64,
-    price: i64,
-}
-
-impl Plan {
-    fn credits(&self) -> Result<i64, EngineError> {
-        credits_for(self.parts, self.price)
-    }
-}
-
-/// The tenant settings a plan needs, copied once.
-struct Settings {
-    price: i64,
-    max_parts: usize,
-    validation: Validation,
-    country: Country,
 }
 
 impl Engine {
@@ -132,12 +120,12 @@ impl Engine {
                 .increment(1);
             return Err(error);
         }
+        let entry = self.entry(tenant)?;
         let Some(claim) = request.idempotency else {
-            return self.accept(tenant, request, None).await;
+            return self.accept(tenant, &entry, request, None).await;
         };
         // The key is claimed before any planning: a retry of a send already accepted (or still
         // being accepted) never plans, writes or charges anything.
-        let entry = self.entry(tenant)?;
         let actor = self.actor(&entry)?;
         let claimed = match actor
             .call(|reply| TenantMsg::Claim(claim, reply), None)
@@ -157,132 +145,9 @@ impl Engine {
                     key_hash: claim.key_hash,
                     held: true,
                 };
-                self.accept(tenant, request, Some(guard)).await
+                self.accept(tenant, &entry, request, Some(guard)).await
             }
         }
-    }
-
-    /// Resolves and prices a send without charging it; contact sources are read off the async
-    /// threads.
-    async fn plan_send(
-        &self,
-        tenant: TenantId,
-        request: Arc<SendRequest>,
-    ) -> Result<Plan, EngineError> {
-        if request.uses_contacts() {
-            let engine = self.clone();
-            tokio::task::spawn_blocking(move || engine.plan(tenant, &request))
-                .await
-                .map_err(|_| EngineError::from(Unavailable::Interrupted))?
-        } else {
-            self.plan(tenant, &request)
-        }
-    }
-
-    fn settings(
-        &self,
-        tenant: TenantId,
-        asked: Option<Validation>,
-    ) -> Result<Settings, EngineError> {
-        let entry = self.entry(tenant)?;
-        let (country, validation) = crate::book::number_rules(&entry, asked);
-        let record = read(&entry.record);
-        Ok(Settings {
-            price: record.price_per_part,
-            max_parts: record.max_parts as usize,
-            validation,
-            country,
-        })
-    }
-
-    fn plan(&self, tenant: TenantId, request: &SendRequest) -> Result<Plan, EngineError> {
-        let settings = self.settings(tenant, request.validation)?;
-        let text = match request.template {
-            Some(template) => {
-                self.template(tenant, template)?
-                    .ok_or(EngineError::NotFound(Missing::Template))?
-                    .content
-            }
-            None => request.text.clone(),
-        };
-        if text.is_empty() {
-            return Err(EngineError::from(Invalid::EmptyMessage));
-        }
-        let placeholders = crate::text::template::variables(&text);
-        if let Some(missing) = placeholders.iter().find(|name| {
-            !CONTACT_VARIABLES.contains(&name.as_str()) && !request.variables.contains_key(*name)
-        }) {
-            return Err(EngineError::from(Invalid::MissingVariable(missing.clone())));
-        }
-        if request.recipients.len() > MAX_EXPLICIT_RECIPIENTS {
-            return Err(EngineError::from(Invalid::TooManyNumbers {
-                given: request.recipients.len(),
-                max: MAX_EXPLICIT_RECIPIENTS,
-            }));
-        }
-        let mut builder = PlanBuilder {
-            base: &text,
-            personalised: !placeholders.is_empty(),
-            variables: &request.variables,
-            settings: &settings,
-            seen: HashSet::new(),
-            recipients: Vec::new(),
-            invalid: Vec::new(),
-            parts: 0,
-            infos: HashMap::new(),
-        };
-        for raw in &request.recipients {
-            if raw.len() > MAX_RECIPIENT_INPUT_BYTES {
-                let shown: String = raw.chars().take(MAX_RECIPIENT_INPUT_BYTES).collect();
-                builder.invalid.push(format!("{shown}…"));
-                continue;
-            }
-            match Msisdn::parse(raw, settings.country, settings.validation) {
-                Ok(number) => builder.add(number, None)?,
-                Err(_) => builder.invalid.push(raw.clone()),
-            }
-        }
-        if !request.contact_ids.is_empty() {
-            for contact in self.contacts_by_ids(tenant, &request.contact_ids)? {
-                builder.add(contact.phone, Some(&contact))?;
-            }
-        }
-        for group in &request.group_ids {
-            self.for_each_group_contact(tenant, *group, CHUNK, |contacts| {
-                contacts
-                    .iter()
-                    .try_for_each(|contact| builder.add(contact.phone, Some(contact)))
-            })?;
-        }
-        if request.all_contacts {
-            self.for_each_contact(tenant, CHUNK, |contacts| {
-                contacts
-                    .iter()
-                    .try_for_each(|contact| builder.add(contact.phone, Some(contact)))
-            })?;
-        }
-        let PlanBuilder {
-            recipients,
-            invalid,
-            parts,
-            ..
-        } = builder;
-        if recipients.is_empty() {
-            return Err(if invalid.is_empty() {
-                EngineError::from(Invalid::NoRecipients)
-            } else {
-                EngineError::from(Invalid::NoValidRecipients(invalid))
-            });
-        }
-        let info = text::analyse(&text);
-        Ok(Plan {
-            text,
-            info,
-            recipients,
-            invalid,
-            parts,
-            price: settings.price,
-        })
     }
 
     /// Plans, charges and stores a send; `claim` holds its `Idempotency-Key` until the charge
@@ -290,10 +155,10 @@ impl Engine {
     async fn accept(
         &self,
         tenant: TenantId,
+        entry: &Arc<TenantEntry>,
         request: SendRequest,
         claim: Option<ClaimGuard>,
     ) -> Result<SendOutcome, EngineError> {
-        let entry = self.entry(tenant)?;
         if let Some(campaign) = &request.campaign
             && campaign.chars().count() > MAX_CAMPAIGN_NAME_CHARS
         {
@@ -305,7 +170,7 @@ impl Engine {
         check_schedule(request.schedule_at, now)?;
         let sender = entry.resolve_sender(request.sender.as_deref())?;
         let request = Arc::new(request);
-        let plan = self.plan_send(tenant, request.clone()).await?;
+        let plan = self.plan_send(tenant, entry, request.clone()).await?;
         let cost = plan.credits()?;
         if cost > entry.shared.balance() {
             // The actor decides for real below; this spares writing rows for a sure 402.
@@ -336,7 +201,10 @@ impl Engine {
                 ..StatusCounts::default()
             },
             scheduled_at: request.schedule_at,
-            validity_until: request.validity_until,
+            validity_until: request.validity.map(|validity| {
+                let due = request.schedule_at.unwrap_or(now);
+                due.saturating_add(i64::try_from(validity.as_millis()).unwrap_or(i64::MAX))
+            }),
             sent_at: None,
             created_at: now,
         };
@@ -394,7 +262,7 @@ impl Engine {
             idempotency: request.idempotency,
         };
 
-        let actor = self.actor(&entry)?;
+        let actor = self.actor(entry)?;
         let charged = match actor
             .call(|reply| TenantMsg::Charge(Box::new(charge), reply), None)
             .await
@@ -494,7 +362,7 @@ impl Engine {
         request: SendRequest,
     ) -> Result<Estimate, EngineError> {
         let entry = self.entry(tenant)?;
-        let plan = self.plan_send(tenant, Arc::new(request)).await?;
+        let plan = self.plan_send(tenant, &entry, Arc::new(request)).await?;
         let current_balance = entry.shared.balance();
         let credits_required = plan.credits()?;
         Ok(Estimate {
@@ -544,16 +412,6 @@ fn restarting() -> EngineError {
     EngineError::from(Unavailable::TenantRestarting)
 }
 
-fn analyse_text(text: &str, max_parts: usize) -> Result<TextInfo, EngineError> {
-    if text.is_empty() {
-        return Err(EngineError::from(Invalid::EmptyMessage));
-    }
-    let info = text::analyse(text);
-    text::check_max_parts(&info, max_parts)
-        .map_err(|error| EngineError::from(Invalid::MessageTooLong(error)))?;
-    Ok(info)
-}
-
 fn check_schedule(at: Option<UnixMillis>, now: UnixMillis) -> Result<(), EngineError> {
     let Some(at) = at else { return Ok(()) };
     if at <= now {
@@ -563,81 +421,4 @@ fn check_schedule(at: Option<UnixMillis>, now: UnixMillis) -> Result<(), EngineE
         return Err(EngineError::from(Invalid::ScheduleTooFar));
     }
     Ok(())
-}
-
-/// Collects recipients from every source: dedupes, renders, segments and counts parts.
-struct PlanBuilder<'a> {
-    base: &'a str,
-    personalised: bool,
-    variables: &'a HashMap<String, String>,
-    settings: &'a Settings,
-    seen: HashSet<Msisdn>,
-    recipients: Vec<Planned>,
-    invalid: Vec<String>,
-    parts: i64,
-    /// Segmentation of each distinct text seen (most sends have one).
-    infos: HashMap<Arc<str>, TextInfo>,
-}
-
-impl PlanBuilder<'_> {
-    fn add(&mut self, msisdn: Msisdn, contact: Option<&ContactRecord>) -> Result<(), EngineError> {
-        if !self.seen.insert(msisdn) {
-            return Ok(());
-        }
-        if self.recipients.len() >= MAX_TOTAL_RECIPIENTS {
-            return Err(EngineError::from(Invalid::TooManyRecipients {
-                max: MAX_TOTAL_RECIPIENTS,
-            }));
-        }
-        let text: Option<Arc<str>> = if self.personalised {
-            let rendered = crate::text::template::render(self.base, |name| {
-                contact_value(name, msisdn, contact).or_else(|| self.variables.get(name).cloned())
-            })
-            .map_err(|missing| EngineError::from(Invalid::UnfilledVariable(missing)))?;
-            Some(Arc::from(rendered))
-        } else {
-            None
-        };
-        let key: Arc<str> = text.clone().unwrap_or_else(|| Arc::from(self.base));
-        let info = match self.infos.get(&key) {
-            Some(info) => *info,
-            None => {
-                let info = analyse_text(&key, self.settings.max_parts)?;
-                if self.infos.len() < 4096 {
-                    self.infos.insert(key, info);
-                }
-                info
-            }
-        };
-        self.parts = self
-            .parts
-            .checked_add(info.parts as i64)
-            .ok_or_else(too_costly)?;
-        self.recipients.push(Planned {
-            msisdn,
-            text,
-            parts: info.parts as u16,
-        });
-        Ok(())
-    }
-}
-
-/// A contact field for a placeholder; an explicit number fills only `{{phone}}`, and a
-/// contact's missing field renders empty.
-fn contact_value(name: &str, msisdn: Msisdn, contact: Option<&ContactRecord>) -> Option<String> {
-    match name {
-        "phone" => Some(msisdn.to_string()),
-        "firstName" => Some(
-            contact
-                .and_then(|c| c.first_name.clone())
-                .unwrap_or_default(),
-        ),
-        "lastName" => Some(
-            contact
-                .and_then(|c| c.last_name.clone())
-                .unwrap_or_default(),
-        ),
-        "email" => Some(contact.and_then(|c| c.email.clone()).unwrap_or_default()),
-        _ => None,
-    }
 }
