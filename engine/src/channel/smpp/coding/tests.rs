@@ -1,6 +1,16 @@
 //! Unit tests of [`super`]: encoding round trips, packing vectors, receipts and reassembly.
 
+use std::time::Duration;
+
+use rusmpp::values::{Npi, Ton};
+use tokio::time::Instant;
+
+use super::deliver::{Alphabet, alphabet};
+use super::packing::{pack_septets, udh_fill_bits, unpack_septets};
+use super::reassembly::REASSEMBLY_TIMEOUT;
 use super::*;
+use crate::channel::smpp::{Concatenation, Gsm7Mode, InboundSms, ReceiptState};
+use crate::text;
 
 #[test]
 fn source_ton_npi_detection() {
