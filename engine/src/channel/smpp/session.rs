@@ -25,17 +25,18 @@ use std::time::{Duration, SystemTime};
 use futures::{SinkExt, StreamExt};
 use rand::Rng;
 use rusmpp::pdus::SubmitSm;
-use rusmpp::tokio_codec::{CommandCodec, DecodeError};
+use rusmpp::tokio_codec::DecodeError;
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::bytes::BytesMut;
-use tokio_util::codec::{Decoder, Encoder, Framed};
+use tokio_util::codec::{Decoder, Framed};
 use tracing::{debug, info, warn};
 
 use super::coding::{self, Reassembler};
+use super::frame::{Frame, FrameCodec};
 use super::pdu::{self, BindKind};
 use super::{BindConfig, BindMode, Gsm7Mode, SessionEvent, Submit, SubmitQueue};
 
@@ -49,10 +50,6 @@ const IDLE_WAKE: Duration = Duration::from_secs(3600);
 /// How long a window full of unrecorded answers may block the session (see `SessionStats`).
 const RECORDS_OVERDUE: Duration = Duration::from_secs(5);
 
-/// Largest PDU accepted from an SMSC (rusmpp's default limit).
-const MAX_COMMAND_LENGTH: usize = 8192;
-/// The 16-octet PDU header: command_length, command_id, command_status, sequence_number.
-const HEADER_LENGTH: usize = 16;
 /// `generic_nack` status for a PDU whose body could not be decoded.
 const STATUS_INVALID_COMMAND_LENGTH: u32 = 0x02;
 
@@ -271,91 +268,6 @@ pub fn describe_status(status: u32) -> String {
         _ => "error",
     };
     format!("{name} (0x{status:08X})")
-}
-
-/// A frame as the session reads it: a decoded command, or a well-framed PDU whose body rusmpp
-/// could not decode (its header is still known, so the stream goes on after it).
-enum Frame {
-    /// Boxed: a decoded command is large, and most frames are.
-    Command(Box<Command>),
-    Malformed {
-        command_id: u32,
-        command_status: u32,
-        sequence: u32,
-        error: String,
-    },
-}
-
-/// rusmpp's codec, behind a framing step that cuts each PDU out by its command_length first:
-/// rusmpp's decoder leaves the stream mid-frame after a body it cannot decode, so it only ever
-/// sees one whole frame here, and a bad body costs that PDU, not the connection.
-struct FrameCodec {
-    inner: CommandCodec,
-}
-
-impl FrameCodec {
-    fn new() -> FrameCodec {
-        FrameCodec {
-            inner: CommandCodec::new(),
-        }
-    }
-}
-
-fn header_word(frame: &[u8], at: usize) -> u32 {
-    frame
-        .get(at..at + 4)
-        .and_then(|bytes| <[u8; 4]>::try_from(bytes).ok())
-        .map_or(0, u32::from_be_bytes)
-}
-
-impl Decoder for FrameCodec {
-    type Item = Frame;
-    type Error = DecodeError;
-
-    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, DecodeError> {
-        if src.len() < HEADER_LENGTH {
-            return Ok(None);
-        }
-        let length = usize::try_from(header_word(src, 0)).unwrap_or(usize::MAX);
-        if !(HEADER_LENGTH..=MAX_COMMAND_LENGTH).contains(&length) {
-            // Unframeable: rusmpp reports why, and the connection cannot go on.
-            return self
-                .inner
-                .decode(src)
-                .map(|command| command.map(|command| Frame::Command(Box::new(command))));
-        }
-        if src.len() < length {
-            src.reserve(length - src.len());
-            return Ok(None);
-        }
-        let mut frame = src.split_to(length);
-        let (command_id, command_status, sequence) = (
-            header_word(&frame, 4),
-            header_word(&frame, 8),
-            header_word(&frame, 12),
-        );
-        // A fresh codec per frame: whatever happens inside, the next frame starts clean.
-        self.inner = CommandCodec::new();
-        let error = match self.inner.decode(&mut frame) {
-            Ok(Some(command)) => return Ok(Some(Frame::Command(Box::new(command)))),
-            Ok(None) => "truncated PDU".to_string(),
-            Err(err) => err.to_string(),
-        };
-        Ok(Some(Frame::Malformed {
-            command_id,
-            command_status,
-            sequence,
-            error,
-        }))
-    }
-}
-
-impl Encoder<Command> for FrameCodec {
-    type Error = <CommandCodec as Encoder<Command>>::Error;
-
-    fn encode(&mut self, command: Command, dst: &mut BytesMut) -> Result<(), Self::Error> {
-        self.inner.encode(command, dst)
-    }
 }
 
 /// How a submit was answered.
