@@ -17,12 +17,16 @@ const HEADER_LENGTH: usize = 16;
 pub enum Frame {
     /// Boxed: a decoded command is large, and most frames are.
     Command(Box<Command>),
-    Malformed {
-        command_id: u32,
-        command_status: u32,
-        sequence: u32,
-        error: String,
-    },
+    Malformed(Malformed),
+}
+
+/// A well-framed PDU whose body rusmpp could not decode: what its header says, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Malformed {
+    pub command_id: u32,
+    pub command_status: u32,
+    pub sequence: u32,
+    pub error: String,
 }
 
 /// rusmpp's codec, behind a framing step that cuts each PDU out by its command_length first:
@@ -80,12 +84,12 @@ impl Decoder for FrameCodec {
             Ok(None) => "truncated PDU".to_string(),
             Err(err) => err.to_string(),
         };
-        Ok(Some(Frame::Malformed {
+        Ok(Some(Frame::Malformed(Malformed {
             command_id,
             command_status,
             sequence,
             error,
-        }))
+        })))
     }
 }
 
@@ -94,5 +98,23 @@ impl Encoder<Command> for FrameCodec {
 
     fn encode(&mut self, command: Command, dst: &mut BytesMut) -> Result<(), Self::Error> {
         self.inner.encode(command, dst)
+    }
+}
+
+/// Bytes as an SMSC sends them, cut into frames as a session's transport cuts them, for
+/// fuzzing, which has no socket. Reading stops at the first error the codec returns, which is
+/// where a session drops the connection (bytes that cannot be framed), and returns it too. An
+/// incomplete last frame is left unread.
+#[cfg(feature = "test-support")]
+pub fn read_frames(bytes: &[u8]) -> (Vec<Frame>, Option<DecodeError>) {
+    let mut codec = FrameCodec::new();
+    let mut buffer = BytesMut::from(bytes);
+    let mut frames = Vec::new();
+    loop {
+        match codec.decode(&mut buffer) {
+            Ok(Some(frame)) => frames.push(frame),
+            Ok(None) => return (frames, None),
+            Err(err) => return (frames, Some(err)),
+        }
     }
 }

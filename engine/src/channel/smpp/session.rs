@@ -31,14 +31,14 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
-use tokio_util::bytes::BytesMut;
-use tokio_util::codec::{Decoder, Framed};
+use tokio_util::codec::Framed;
 use tracing::{debug, info, warn};
 
 use super::coding::{self, Reassembler};
-use super::frame::{Frame, FrameCodec};
+use super::frame::{Frame, FrameCodec, Malformed};
+use super::inbound::{self, Delivery, Inbound};
 use super::pdu::{self, BindKind};
-use super::{BindConfig, BindMode, Gsm7Mode, SessionEvent, Submit, SubmitQueue};
+use super::{BindConfig, BindMode, SessionEvent, Submit, SubmitQueue};
 
 /// First pause after a 0x58/0x14 response; doubles on each further one, up to the maximum.
 const THROTTLE_PAUSE_MIN: Duration = Duration::from_secs(1);
@@ -669,11 +669,11 @@ impl Session {
             };
             let command = match frame {
                 Some(Ok(Frame::Command(command))) => command,
-                Some(Ok(Frame::Malformed {
+                Some(Ok(Frame::Malformed(Malformed {
                     sequence: got,
                     error,
                     ..
-                })) => {
+                }))) => {
                     if got == sequence {
                         return Err(failed(format!("undecodable bind response: {error}")));
                     }
@@ -956,109 +956,119 @@ impl Session {
         side: Side,
         frame: Option<Result<Frame, DecodeError>>,
     ) -> Result<(), String> {
-        let command = match frame {
-            Some(Ok(Frame::Command(command))) => command,
-            Some(Ok(Frame::Malformed {
-                command_id,
-                command_status,
-                sequence,
-                error,
-            })) => {
-                return self
-                    .on_malformed(
-                        connection,
-                        side,
-                        command_id,
-                        command_status,
-                        sequence,
-                        error,
-                    )
-                    .await;
-            }
+        let frame = match frame {
+            Some(Ok(frame)) => frame,
             // rusmpp's codec cannot resynchronise after a bad frame, and neither could we.
             Some(Err(err)) => return Err(format!("undecodable frame: {err}")),
             None => return Err("connection closed by the SMSC".into()),
         };
-        let sequence = command.sequence_number();
-        let status = u32::from(command.status());
+        let inbound = inbound::classify(
+            frame,
+            self.config.gsm7,
+            &mut self.reassembler,
+            Instant::now(),
+        );
+        if let Some(malformed) = inbound.malformed() {
+            self.record_malformed(malformed);
+        }
         let Some(link) = connection.link(side) else {
             return Ok(());
         };
         link.last_activity = Instant::now();
-        match command.id() {
-            CommandId::SubmitSmResp => {
-                let smsc_message_id = pdu::submit_sm_resp_id(command.pdu());
+        match inbound {
+            Inbound::SubmitSmResp {
+                sequence,
+                command_status,
+                smsc_message_id,
+            } => {
                 self.on_submit_response(
                     connection,
                     sequence,
-                    status,
+                    command_status,
                     Answer::SubmitSmResp,
                     Some(smsc_message_id),
                 )
                 .await;
             }
-            CommandId::GenericNack => {
+            Inbound::GenericNack {
+                sequence,
+                command_status,
+            } => {
                 if link.enquire.is_some_and(|(s, _)| s == sequence) {
                     link.enquire = None;
                 } else {
                     self.on_submit_response(
                         connection,
                         sequence,
-                        status,
+                        command_status,
                         Answer::GenericNack,
                         None,
                     )
                     .await;
                 }
             }
-            CommandId::DeliverSm => {
-                let delivery = match command.pdu() {
-                    Some(Pdu::DeliverSm(deliver)) => {
-                        self.on_deliver(pdu::deliver_content(deliver)).await
-                    }
-                    _ => None,
-                };
-                match delivery {
-                    // Answered once recorded (`answer_recorded_deliveries`).
-                    Some(number) => connection.unanswered.push_back((number, side, sequence)),
-                    None => link.send(pdu::deliver_sm_resp(sequence)).await?,
+            Inbound::DeliverSm { sequence, delivery } => match delivery {
+                // Answered once recorded (`answer_recorded_deliveries`).
+                Some(delivery) => {
+                    let number = self.on_delivery(delivery).await;
+                    connection.unanswered.push_back((number, side, sequence));
                 }
-            }
-            CommandId::EnquireLink => {
+                None => link.send(pdu::deliver_sm_resp(sequence)).await?,
+            },
+            Inbound::EnquireLink { sequence } => {
                 link.send(pdu::response(sequence, Pdu::EnquireLinkResp))
                     .await?;
             }
-            CommandId::EnquireLinkResp => {
+            Inbound::EnquireLinkResp { sequence } => {
                 if link.enquire.is_some_and(|(s, _)| s == sequence) {
                     link.enquire = None;
                 }
             }
-            CommandId::Unbind => {
+            Inbound::Unbind { sequence } => {
                 link.send(pdu::response(sequence, Pdu::UnbindResp)).await?;
                 return Err("unbind from the SMSC".into());
             }
-            id if id.is_operation() || matches!(command.pdu(), Some(Pdu::Other { .. })) => {
+            Inbound::Unsupported { sequence, id } => {
                 debug!(?id, "unsupported PDU from the SMSC");
                 link.send(pdu::generic_nack(sequence, pdu::STATUS_INVALID_COMMAND_ID))
                     .await?;
             }
-            id => debug!(?id, sequence, "unexpected response ignored"),
+            Inbound::Unexpected { sequence, id } => {
+                debug!(?id, sequence, "unexpected response ignored");
+            }
+            // Skipped, never fatal. An operation gets a `generic_nack` (the SMSC may send it
+            // again); an unreadable `submit_sm_resp` leaves its part's fate unknown, so the
+            // part is rejected temporary and sent again.
+            Inbound::MalformedOperation(malformed) => {
+                link.send(pdu::generic_nack(
+                    malformed.sequence,
+                    STATUS_INVALID_COMMAND_LENGTH,
+                ))
+                .await?;
+            }
+            Inbound::MalformedSubmitSmResp(malformed) => {
+                self.on_submit_response(
+                    connection,
+                    malformed.sequence,
+                    malformed.command_status,
+                    Answer::Unreadable,
+                    None,
+                )
+                .await;
+            }
+            Inbound::MalformedResponse(_) => {}
         }
         Ok(())
     }
 
-    /// A well-framed PDU rusmpp could not decode: skipped, never fatal. An operation gets a
-    /// `generic_nack` (the SMSC may send it again); an unreadable `submit_sm_resp` leaves its
-    /// part's fate unknown, so the part is rejected temporary and sent again.
-    async fn on_malformed(
-        &mut self,
-        connection: &mut Connection,
-        side: Side,
-        command_id: u32,
-        command_status: u32,
-        sequence: u32,
-        error: String,
-    ) -> Result<(), String> {
+    /// A well-framed PDU rusmpp could not decode is counted, whatever it was.
+    fn record_malformed(&self, malformed: &Malformed) {
+        let Malformed {
+            command_id,
+            command_status,
+            sequence,
+            error,
+        } = malformed;
         warn!(
             command_id = format!("{command_id:#010x}"),
             sequence, %error, "undecodable PDU from the SMSC skipped"
@@ -1066,26 +1076,8 @@ impl Session {
         self.stats.record(
             SessionErrorKind::MalformedPdu,
             format!("malformed PDU skipped (command_id {command_id:#010x}, sequence {sequence}): {error}"),
-            (command_status != 0).then_some(command_status),
+            (*command_status != 0).then_some(*command_status),
         );
-        let Some(link) = connection.link(side) else {
-            return Ok(());
-        };
-        link.last_activity = Instant::now();
-        if command_id & 0x8000_0000 == 0 {
-            link.send(pdu::generic_nack(sequence, STATUS_INVALID_COMMAND_LENGTH))
-                .await?;
-        } else if command_id == u32::from(CommandId::SubmitSmResp) {
-            self.on_submit_response(
-                connection,
-                sequence,
-                command_status,
-                Answer::Unreadable,
-                None,
-            )
-            .await;
-        }
-        Ok(())
     }
 
     async fn on_submit_response(
@@ -1147,18 +1139,11 @@ impl Session {
         }
     }
 
-    /// Reports a receipt or a (reassembled) inbound SMS; its delivery number when one was
-    /// reported. A part of an inbound SMS still waiting for its other parts reports nothing.
-    async fn on_deliver(&mut self, content: coding::DeliverContent) -> Option<u64> {
-        let event = deliver_event(
-            content,
-            self.config.gsm7,
-            &mut self.reassembler,
-            Instant::now(),
-        )?;
+    /// Reports a receipt or a (reassembled) inbound SMS; returns its delivery number.
+    async fn on_delivery(&mut self, delivery: Delivery) -> u64 {
         let number = self.stats.next_delivery();
-        self.emit(event).await;
-        Some(number)
+        self.emit(delivery.into()).await;
+        number
     }
 
     /// Sends the `deliver_sm_resp` of every delivery recorded by now.
@@ -1259,101 +1244,6 @@ impl Session {
             let _ = SinkExt::<Command>::close(&mut link.framed).await;
         }
         info!("SMPP session unbound");
-    }
-}
-
-/// What a `deliver_sm` becomes: a receipt, an inbound message once its last part is in
-/// `reassembler`, or nothing (a part is missing, or a receipt has no id or state).
-fn deliver_event(
-    content: coding::DeliverContent,
-    gsm7: Gsm7Mode,
-    reassembler: &mut Reassembler,
-    now: Instant,
-) -> Option<SessionEvent> {
-    if content.is_receipt() {
-        let receipt = coding::receipt_from(&content);
-        if receipt.is_none() {
-            warn!(?content, "receipt without id or state ignored");
-        }
-        return receipt.map(SessionEvent::Receipt);
-    }
-    let fragment = coding::fragment_from(&content, gsm7);
-    reassembler.push(fragment, now).map(SessionEvent::Inbound)
-}
-
-/// One frame from the SMSC as a bound session reads it, apart from the answers it writes back
-/// (`deliver_sm_resp`, `enquire_link_resp`, `generic_nack`) and its window bookkeeping.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(not(feature = "test-support"), allow(dead_code))]
-pub enum Inbound {
-    /// A `submit_sm_resp` (`smsc_message_id` empty if the SMSC sent none) or a `generic_nack`
-    /// (`smsc_message_id` `None`) for the request sent under `sequence`.
-    Response {
-        sequence: u32,
-        command_status: u32,
-        smsc_message_id: Option<String>,
-    },
-    /// A `deliver_sm`: the event the session reports for it, if any.
-    Deliver(Option<SessionEvent>),
-    /// A well-framed PDU whose body could not be decoded; the session skips it.
-    Malformed { command_id: u32, sequence: u32 },
-    /// Anything else (enquire_link, unbind, unsupported operations, stray responses).
-    Other(CommandId),
-}
-
-/// The decode entry point: bytes as an SMSC sends them, cut into frames and decoded by the
-/// codec a session's transport uses, each frame read as a bound session reads it. Parts of
-/// inbound messages wait in `reassembler` across calls, as they do across frames. Reading stops
-/// at the first error the codec returns, which is where a session drops the connection (bytes
-/// that cannot be framed), and returns it too. An incomplete last frame is left unread.
-#[cfg_attr(not(feature = "test-support"), allow(dead_code))]
-pub fn decode_inbound(
-    bytes: &[u8],
-    gsm7: Gsm7Mode,
-    reassembler: &mut Reassembler,
-    now: Instant,
-) -> (Vec<Inbound>, Option<DecodeError>) {
-    let mut codec = FrameCodec::new();
-    let mut buffer = BytesMut::from(bytes);
-    let mut read = Vec::new();
-    loop {
-        let command = match codec.decode(&mut buffer) {
-            Ok(Some(Frame::Command(command))) => command,
-            Ok(Some(Frame::Malformed {
-                command_id,
-                sequence,
-                ..
-            })) => {
-                read.push(Inbound::Malformed {
-                    command_id,
-                    sequence,
-                });
-                continue;
-            }
-            Ok(None) => return (read, None),
-            Err(err) => return (read, Some(err)),
-        };
-        let sequence = command.sequence_number();
-        let command_status = u32::from(command.status());
-        read.push(match command.id() {
-            CommandId::SubmitSmResp => Inbound::Response {
-                sequence,
-                command_status,
-                smsc_message_id: Some(pdu::submit_sm_resp_id(command.pdu())),
-            },
-            CommandId::GenericNack => Inbound::Response {
-                sequence,
-                command_status,
-                smsc_message_id: None,
-            },
-            CommandId::DeliverSm => Inbound::Deliver(match command.pdu() {
-                Some(Pdu::DeliverSm(deliver)) => {
-                    deliver_event(pdu::deliver_content(deliver), gsm7, reassembler, now)
-                }
-                _ => None,
-            }),
-            id => Inbound::Other(id),
-        });
     }
 }
 
