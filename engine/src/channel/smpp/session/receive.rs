@@ -19,6 +19,8 @@ use crate::channel::smpp::pdu;
 const STATUS_INVALID_COMMAND_LENGTH: u32 = 0x02;
 
 impl Session {
+    /// One read from the link on `side`. `Err` ends the connection: bytes that cannot be
+    /// framed, the SMSC closing it, or an unbind from the SMSC.
     pub(super) async fn handle(
         &mut self,
         connection: &mut Connection,
