@@ -34,12 +34,14 @@ impl Engine {
     }
 }
 
-/// The SMPP channel's codec: PDU building and decoding, data coding, receipts.
+/// The SMPP channel's codec: PDU building, framing and the classification of inbound PDUs
+/// (what a bound session makes of each frame), data coding, receipts.
 pub mod smpp {
+    pub use crate::channel::smpp::frame::{Frame, Malformed, read_frames};
+    pub use crate::channel::smpp::inbound::{Delivery, Inbound, classify};
     pub use crate::channel::smpp::receipt::parse_receipt_text;
-    pub use crate::channel::smpp::session::{Inbound, decode_inbound};
     pub use crate::channel::smpp::{
-        Concatenation, Gsm7Mode, InboundSms, Receipt, ReceiptState, SessionEvent, Submit,
-        alternate_smsc_ids, coding, normalise_smsc_id, pdu,
+        Concatenation, Gsm7Mode, InboundSms, Receipt, ReceiptState, Submit, alternate_smsc_ids,
+        coding, normalise_smsc_id, pdu,
     };
 }

@@ -7,6 +7,8 @@
 //!
 //! - [`session`]: the task, its window, timers, throttling and reconnects.
 //! - [`pdu`]: the only place that builds or reads rusmpp types.
+//! - [`frame`]: cutting the byte stream from the SMSC into PDUs, each decoded on its own.
+//! - [`inbound`]: what each PDU from the SMSC is, for the session and for fuzzing alike.
 //! - [`coding`]: data_coding, TON/NPI, concatenation, packing, inbound decoding and reassembly.
 //! - [`receipt`]: receipt states, the receipt text parser and SMSC id matching keys.
 //! - [`queue`]: the work queue that outlives sessions.
@@ -16,6 +18,8 @@
 
 pub mod binds;
 pub mod coding;
+pub mod frame;
+pub mod inbound;
 pub mod pdu;
 pub mod queue;
 pub mod receipt;
