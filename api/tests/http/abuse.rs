@@ -3,8 +3,9 @@
 //! oversized and endless bodies, connections that stall before or between requests, and
 //! bursts against the rate limit from many connections at once.
 //!
-//! The route tables come from `/openapi.json`, so a route added without an isolation body or
-//! a declared scope fails here until it has one.
+//! The route tables come from `/openapi.json`, so a route added without an isolation body
+//! fails here until it has one; each route's scope comes from `flit_api::native::ROUTES`, the
+//! declaration the router builds its scope checks from.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
@@ -54,7 +55,6 @@ struct Operation {
     /// The path template, `/api/v1/contacts/{contact_id}`.
     path: String,
     has_body: bool,
-    description: String,
 }
 
 impl Operation {
@@ -112,10 +112,6 @@ async fn operations(server: &TestServer, prefix: &str) -> Vec<Operation> {
                     method,
                     path: path.clone(),
                     has_body: operation.get("requestBody").is_some(),
-                    description: operation["description"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
                 });
             }
         }
@@ -512,21 +508,15 @@ async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
 
 // ----- scopes --------------------------------------------------------------------------------
 
-/// The scope an operation declares in its description ("Requires scope `sms:send`").
+/// The scope `flit_api::native::ROUTES` declares for an operation (the table the router
+/// builds its scope checks from).
 fn declared_scope(operation: &Operation) -> Scope {
-    let name = operation
-        .description
-        .split("Requires scope `")
-        .nth(1)
-        .and_then(|rest| rest.split('`').next())
-        .unwrap_or_else(|| {
-            panic!(
-                "{} declares no scope (its description must say \"Requires scope `...`\")",
-                operation.name()
-            )
-        });
-    name.parse()
-        .unwrap_or_else(|_| panic!("{}: unknown scope `{name}`", operation.name()))
+    flit_api::native::declared_scope(&operation.method, &operation.path).unwrap_or_else(|| {
+        panic!(
+            "{} declares no scope: give it a row in flit_api::native::ROUTES",
+            operation.name()
+        )
+    })
 }
 
 async fn key_with(server: &TestServer, tenant: &str, scopes: &[Scope]) -> String {
@@ -550,6 +540,15 @@ async fn every_api_route_refuses_a_key_without_its_declared_scope_before_reading
     let server = TestServer::start().await;
     let (tenant, _) = server.tenant(100, None).await;
     let operations = operations(&server, "/api/v1/").await;
+    let documented: BTreeSet<String> = operations.iter().map(Operation::name).collect();
+    let declared: BTreeSet<String> = flit_api::native::ROUTES
+        .iter()
+        .map(|route| format!("{} {}", route.method, route.full_path()))
+        .collect();
+    assert_eq!(
+        documented, declared,
+        "documented and declared routes differ"
+    );
     let scopes: BTreeSet<&str> = operations
         .iter()
         .map(|operation| declared_scope(operation).as_str())

@@ -141,6 +141,25 @@ async fn openapi_describes_every_route() {
                     "{method} {path} lacks {status}"
                 );
             }
+            // The scope the router checks, stated in words and as each scheme's role.
+            let http_method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let scope = flit_api::native::declared_scope(&http_method, path)
+                .unwrap_or_else(|| panic!("{method} {path} declares no scope"))
+                .as_str();
+            let description = operation["description"].as_str().unwrap_or_default();
+            assert!(
+                description.starts_with(&format!("Requires scope `{scope}`.")),
+                "{method} {path}: {description}"
+            );
+            for requirement in operation["security"].as_array().expect("security") {
+                for (scheme, roles) in requirement.as_object().expect("requirement") {
+                    assert_eq!(
+                        roles,
+                        &serde_json::json!([scope]),
+                        "{method} {path} {scheme}"
+                    );
+                }
+            }
         }
     }
     let schemes = &spec["components"]["securitySchemes"];
