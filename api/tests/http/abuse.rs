@@ -8,13 +8,11 @@
 //! declaration the router builds its scope checks from.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use flit_api::config::{Config, Overrides};
-use flit_api::server::Server;
+use flit_api::config::Config;
 use flit_engine::Scope;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -1141,63 +1139,6 @@ async fn secrets_are_compared_only_in_constant_time() {
     );
 }
 
-// ----- a server with its own configuration ---------------------------------------------------
-
-struct Configured {
-    server: Option<Server>,
-    addr: SocketAddr,
-    base: String,
-    api_key: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Configured {
-    async fn start(adjust: impl FnOnce(Config) -> Config) -> Configured {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = Config::load(Overrides {
-            data_dir: Some(dir.path().to_path_buf()),
-            listen: Some("127.0.0.1:0".parse().expect("addr")),
-            ..Overrides::default()
-        })
-        .expect("config");
-        let config = adjust(Config {
-            admin_token: Some(ADMIN_TOKEN.to_string()),
-            ..config
-        });
-        let server = Server::start(config, None).await.expect("server starts");
-        let bootstrap: Value = serde_json::from_slice(
-            &std::fs::read(dir.path().join("bootstrap.json")).expect("bootstrap.json"),
-        )
-        .expect("bootstrap json");
-        Configured {
-            addr: server.addr,
-            base: format!("http://{}", server.addr),
-            server: Some(server),
-            api_key: bootstrap["apiKey"].as_str().expect("apiKey").to_string(),
-            _dir: dir,
-        }
-    }
-
-    async fn get(&self, path: &str) -> StatusCode {
-        // A fresh client: its connection is not one a test left stalled or timed out.
-        reqwest::Client::new()
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.api_key)
-            .send()
-            .await
-            .expect("request sent")
-            .status()
-    }
-
-    async fn stop(mut self) {
-        let server = self.server.take().expect("running");
-        tokio::time::timeout(Duration::from_secs(30), server.shutdown())
-            .await
-            .expect("shutdown finishes although stalled clients were connected")
-            .expect("clean shutdown");
-    }
-}
-
 /// One HTTP/1.1 answer read off a raw connection: status and body (by Content-Length).
 async fn read_response(stream: &mut TcpStream) -> (u16, Vec<u8>) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -1280,7 +1221,7 @@ fn chunked(body: &[u8], chunk: usize) -> Vec<u8> {
 }
 
 async fn post_raw(
-    server: &Configured,
+    server: &TestServer,
     path: &str,
     auth: &str,
     framing: &str,
@@ -1299,7 +1240,7 @@ async fn post_raw(
 
 #[tokio::test]
 async fn bodies_over_the_limit_are_413_with_or_without_content_length() {
-    let server = Configured::start(|config| Config {
+    let server = TestServer::start_adjusted(|config| Config {
         max_body_bytes: SMALL_LIMIT,
         ..config
     })
@@ -1387,8 +1328,8 @@ async fn bodies_over_the_limit_are_413_with_or_without_content_length() {
     .await;
     assert_raw_error(status, &body, 413, "payload_too_large", "admin, chunked");
 
-    assert_eq!(server.get("/health").await, StatusCode::OK);
-    assert_eq!(server.get("/api/v1/balance").await, StatusCode::OK);
+    assert_eq!(server.get("/health").await.status, StatusCode::OK);
+    assert_eq!(server.get("/api/v1/balance").await.status, StatusCode::OK);
     server.stop().await;
 }
 
@@ -1442,7 +1383,7 @@ async fn trickle_until_closed(mut stream: TcpStream, deadline: Instant) -> bool 
 
 #[tokio::test]
 async fn stalled_connections_are_closed_after_the_header_timeout_while_others_are_served() {
-    let server = Configured::start(|config| Config {
+    let server = TestServer::start_adjusted(|config| Config {
         header_read_timeout: SHORT_HEADER_TIMEOUT,
         ..config
     })
@@ -1476,8 +1417,8 @@ async fn stalled_connections_are_closed_after_the_header_timeout_while_others_ar
 
     // Normal clients are served while the stalled connections are held open.
     for _ in 0..5 {
-        assert_eq!(server.get("/health").await, StatusCode::OK);
-        assert_eq!(server.get("/api/v1/balance").await, StatusCode::OK);
+        assert_eq!(server.get("/health").await.status, StatusCode::OK);
+        assert_eq!(server.get("/api/v1/balance").await.status, StatusCode::OK);
     }
     if opened.elapsed() < SHORT_HEADER_TIMEOUT {
         let mut probe = [0u8; 16];
@@ -1506,13 +1447,13 @@ async fn stalled_connections_are_closed_after_the_header_timeout_while_others_ar
             "trickling connection {i} still open {CLOSE_GRACE:?} after the header timeout"
         );
     }
-    assert_eq!(server.get("/health").await, StatusCode::OK);
+    assert_eq!(server.get("/health").await.status, StatusCode::OK);
     server.stop().await;
 }
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_timeout() {
-    let server = Configured::start(|config| Config {
+    let server = TestServer::start_adjusted(|config| Config {
         header_read_timeout: SHORT_HEADER_TIMEOUT,
         ..config
     })
@@ -1530,7 +1471,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_timeout() {
         closed_by_server(&mut stream, answered + SHORT_HEADER_TIMEOUT + CLOSE_GRACE).await,
         "an idle keep-alive connection was never closed"
     );
-    assert_eq!(server.get("/health").await, StatusCode::OK);
+    assert_eq!(server.get("/health").await.status, StatusCode::OK);
 
     // A stalled connection does not hold up shutdown for longer than its timeout.
     let mut lingering = TcpStream::connect(server.addr).await.expect("connect");
@@ -1541,7 +1482,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_timeout() {
 
 #[tokio::test]
 async fn a_body_that_stalls_answers_408_and_does_not_hold_the_connection() {
-    let server = Configured::start(|config| Config {
+    let server = TestServer::start_adjusted(|config| Config {
         body_read_timeout: SHORT_HEADER_TIMEOUT,
         ..config
     })
@@ -1572,8 +1513,8 @@ async fn a_body_that_stalls_answers_408_and_does_not_hold_the_connection() {
             "{framing}: the connection stayed open after the 408"
         );
     }
-    assert_eq!(server.get("/health").await, StatusCode::OK);
-    assert_eq!(server.get("/api/v1/balance").await, StatusCode::OK);
+    assert_eq!(server.get("/health").await.status, StatusCode::OK);
+    assert_eq!(server.get("/api/v1/balance").await.status, StatusCode::OK);
     server.stop().await;
 }
 

@@ -2,7 +2,9 @@
 
 #![allow(dead_code)]
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use flit_api::config::{Config, Overrides};
 use flit_api::server::Server;
@@ -13,6 +15,8 @@ pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 pub struct TestServer {
     pub server: Option<Server>,
+    /// Where it listens, for tests that speak raw TCP to it.
+    pub addr: SocketAddr,
     pub base: String,
     pub api_key: String,
     pub tenant_id: String,
@@ -103,12 +107,20 @@ impl TestServer {
             admin_token: Some(ADMIN_TOKEN.to_string()),
             ..config
         });
+        // A pooled connection is reused only while the server would still wait for its next
+        // request head, so a test that shortens the header timeout never sends a request on
+        // a connection the server is closing for idleness.
+        let client = reqwest::Client::builder()
+            .pool_idle_timeout(config.header_read_timeout / 2)
+            .build()
+            .expect("client");
         let server = Server::start(config, metrics).await.expect("server starts");
         let bootstrap: Value = serde_json::from_slice(
             &std::fs::read(data_dir.join("bootstrap.json")).expect("bootstrap.json"),
         )
         .expect("bootstrap json");
         let test_server = TestServer {
+            addr: server.addr,
             base: format!("http://{}", server.addr),
             server: Some(server),
             api_key: bootstrap["apiKey"].as_str().expect("apiKey").to_string(),
@@ -116,7 +128,7 @@ impl TestServer {
                 .as_str()
                 .expect("tenantId")
                 .to_string(),
-            client: reqwest::Client::new(),
+            client,
             data_dir,
             storage: storage.to_string(),
             _dir: None,
@@ -132,6 +144,16 @@ impl TestServer {
             .await;
         assert_eq!(raised.status, StatusCode::OK);
         test_server
+    }
+
+    /// Stops the server; fails the test if that takes over 30 s (clients that stall must not
+    /// hold shutdown up).
+    pub async fn stop(mut self) {
+        let server = self.server.take().expect("running");
+        tokio::time::timeout(Duration::from_secs(30), server.shutdown())
+            .await
+            .expect("shutdown finishes within 30 s")
+            .expect("clean shutdown");
     }
 
     /// Stops the server and starts a new one on the same data dir.
