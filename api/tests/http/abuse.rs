@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::common::{ADMIN_TOKEN, Reply, TestServer};
+use crate::common::{ADMIN_TOKEN, Api, Call, Reply, TestApp, TestServer};
 
 // ----- shared helpers ------------------------------------------------------------------------
 
@@ -87,10 +87,8 @@ impl Operation {
 }
 
 /// Every operation `/openapi.json` describes under `prefix`.
-async fn operations(server: &TestServer, prefix: &str) -> Vec<Operation> {
-    let reply = server
-        .request(Method::GET, "/openapi.json", None, None)
-        .await;
+async fn operations(api: &impl Api, prefix: &str) -> Vec<Operation> {
+    let reply = api.request(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(reply.status, StatusCode::OK);
     let paths = reply.body["paths"].as_object().expect("paths").clone();
     let mut found = Vec::new();
@@ -120,22 +118,20 @@ async fn operations(server: &TestServer, prefix: &str) -> Vec<Operation> {
 
 /// A request with any body bytes, content type and key header.
 async fn raw_request(
-    server: &TestServer,
+    api: &impl Api,
     method: Method,
     path: &str,
     headers: &[(&str, &str)],
     body: Option<(&str, Vec<u8>)>,
 ) -> Reply {
-    let mut request = server
-        .client
-        .request(method, format!("{}{}", server.base, path));
+    let mut call = Call::new(method, path);
     for (name, value) in headers {
-        request = request.header(*name, *value);
+        call = call.header(name, value);
     }
     if let Some((content_type, bytes)) = body {
-        request = request.header("Content-Type", content_type).body(bytes);
+        call = call.body(Some(content_type), bytes);
     }
-    TestServer::reply(request.send().await.expect("request sent")).await
+    api.call(call).await
 }
 
 fn id_of(reply: &Reply, field: &str, context: &str) -> String {
@@ -147,10 +143,10 @@ fn id_of(reply: &Reply, field: &str, context: &str) -> String {
 }
 
 /// Waits (with a deadline) until message `id` of `key` has no PENDING or SENT recipient.
-async fn settle(server: &TestServer, key: &str, id: &str) {
+async fn settle(api: &impl Api, key: &str, id: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let report = server
+        let report = api
             .request(
                 Method::GET,
                 &format!("/api/v1/sms/{id}/recipients"),
@@ -212,7 +208,7 @@ impl Owned {
 }
 
 /// Everything A can read about its own objects, to compare before and after B's attempts.
-async fn snapshot(server: &TestServer, key: &str, owned: &Owned) -> BTreeMap<String, Value> {
+async fn snapshot(api: &impl Api, key: &str, owned: &Owned) -> BTreeMap<String, Value> {
     let mut seen = BTreeMap::new();
     for path in [
         format!("/api/v1/sms/status/{}", owned.message),
@@ -226,7 +222,7 @@ async fn snapshot(server: &TestServer, key: &str, owned: &Owned) -> BTreeMap<Str
         "/api/v1/balance".to_string(),
         "/api/v1/transactions".to_string(),
     ] {
-        let reply = server.request(Method::GET, &path, Some(key), None).await;
+        let reply = api.request(Method::GET, &path, Some(key), None).await;
         assert_eq!(
             reply.status,
             StatusCode::OK,
@@ -240,14 +236,14 @@ async fn snapshot(server: &TestServer, key: &str, owned: &Owned) -> BTreeMap<Str
 
 #[tokio::test]
 async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
-    let server = TestServer::start().await;
-    let (_, a) = server.tenant(1000, None).await;
-    let (_, b) = server.tenant(1000, None).await;
+    let app = TestApp::start().await;
+    let (_, a) = app.tenant(1000, None).await;
+    let (_, b) = app.tenant(1000, None).await;
     let as_a = |method: Method, path: &str, body: Option<Value>| {
-        let server = &server;
+        let app = &app;
         let a = a.clone();
         let path = path.to_string();
-        async move { server.request(method, &path, Some(&a), body).await }
+        async move { app.request(method, &path, Some(&a), body).await }
     };
 
     let contact = id_of(
@@ -297,44 +293,42 @@ async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
         "messageId",
         "A sends",
     );
-    settle(&server, &a, &message).await;
+    settle(&app, &a, &message).await;
     let owned = Owned {
         message,
         contact,
         group,
         template,
     };
-    let before = snapshot(&server, &a, &owned).await;
+    let before = snapshot(&app, &a, &owned).await;
 
     // B's own objects, to be put into A's (and A's into B's).
     let b_contact = id_of(
-        &server
-            .request(
-                Method::POST,
-                "/api/v1/contacts",
-                Some(&b),
-                Some(json!({"phone": "0207654321"})),
-            )
-            .await,
+        &app.request(
+            Method::POST,
+            "/api/v1/contacts",
+            Some(&b),
+            Some(json!({"phone": "0207654321"})),
+        )
+        .await,
         "id",
         "B creates a contact",
     );
     let b_group = id_of(
-        &server
-            .request(
-                Method::POST,
-                "/api/v1/contacts/groups",
-                Some(&b),
-                Some(json!({"name": "B's group"})),
-            )
-            .await,
+        &app.request(
+            Method::POST,
+            "/api/v1/contacts/groups",
+            Some(&b),
+            Some(json!({"name": "B's group"})),
+        )
+        .await,
         "id",
         "B creates a group",
     );
 
     // Every id-taking route, with A's real ids and a body that would succeed on B's own ids.
     let mut covered = 0;
-    for operation in operations(&server, "/api/v1/").await {
+    for operation in operations(&app, "/api/v1/").await {
         if operation.path_params().is_empty() {
             continue;
         }
@@ -359,7 +353,7 @@ async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
         } else {
             None
         };
-        let reply = server
+        let reply = app
             .request(operation.method.clone(), &path, Some(&b), body.clone())
             .await;
         assert_error(
@@ -371,7 +365,7 @@ async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
         // And the answer is the one for an id that exists nowhere: nothing tells B that A's
         // object exists.
         let ghost_path = operation.fill(|param| ghost(&owned.for_param(param, &route)));
-        let ghost_reply = server
+        let ghost_reply = app
             .request(
                 operation.method.clone(),
                 &ghost_path,
@@ -404,7 +398,7 @@ async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
     assert!(covered >= 11, "only {covered} id-taking operations found");
 
     // Ids carried in bodies: B may not send to, price, file or extend with A's objects.
-    let b_balance_before = server
+    let b_balance_before = app
         .request(Method::GET, "/api/v1/balance", Some(&b), None)
         .await
         .body["data"]["balance"]
@@ -468,10 +462,10 @@ async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
     ];
     for (method, path, body) in body_cases {
         let context = format!("B: {method} {path} {body}");
-        let reply = server.request(method, &path, Some(&b), Some(body)).await;
+        let reply = app.request(method, &path, Some(&b), Some(body)).await;
         assert_error(&reply, StatusCode::NOT_FOUND, "not_found", &context);
     }
-    let b_balance_after = server
+    let b_balance_after = app
         .request(Method::GET, "/api/v1/balance", Some(&b), None)
         .await
         .body["data"]["balance"]
@@ -479,11 +473,11 @@ async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
     assert_eq!(b_balance_before, b_balance_after, "B was charged");
 
     // B's listings never show A's objects.
-    for operation in operations(&server, "/api/v1/").await {
+    for operation in operations(&app, "/api/v1/").await {
         if operation.method != Method::GET || !operation.path_params().is_empty() {
             continue;
         }
-        let reply = server
+        let reply = app
             .request(Method::GET, &operation.path, Some(&b), None)
             .await;
         assert_eq!(reply.status, StatusCode::OK, "B lists {}", operation.path);
@@ -498,7 +492,7 @@ async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
         assert!(!text.contains("for A's eyes only"), "{}", operation.path);
     }
 
-    let after = snapshot(&server, &a, &owned).await;
+    let after = snapshot(&app, &a, &owned).await;
     for (path, was) in &before {
         assert_eq!(&after[path], was, "A's {path} changed after B's attempts");
     }
@@ -517,9 +511,9 @@ fn declared_scope(operation: &Operation) -> Scope {
     })
 }
 
-async fn key_with(server: &TestServer, tenant: &str, scopes: &[Scope]) -> String {
+async fn key_with(api: &impl Api, tenant: &str, scopes: &[Scope]) -> String {
     let names: Vec<&str> = scopes.iter().map(|scope| scope.as_str()).collect();
-    let created = server
+    let created = api
         .admin(
             Method::POST,
             &format!("/tenants/{tenant}/keys"),
@@ -535,9 +529,9 @@ async fn key_with(server: &TestServer, tenant: &str, scopes: &[Scope]) -> String
 
 #[tokio::test]
 async fn every_api_route_refuses_a_key_without_its_declared_scope_before_reading_the_body() {
-    let server = TestServer::start().await;
-    let (tenant, _) = server.tenant(100, None).await;
-    let operations = operations(&server, "/api/v1/").await;
+    let app = TestApp::start().await;
+    let (tenant, _) = app.tenant(100, None).await;
+    let operations = operations(&app, "/api/v1/").await;
     let documented: BTreeSet<String> = operations.iter().map(Operation::name).collect();
     let declared: BTreeSet<String> = flit_api::native::ROUTES
         .iter()
@@ -556,10 +550,10 @@ async fn every_api_route_refuses_a_key_without_its_declared_scope_before_reading
     for name in &scopes {
         let scope: Scope = name.parse().expect("scope");
         let others: Vec<Scope> = Scope::ALL.into_iter().filter(|s| *s != scope).collect();
-        all_but.insert(*name, key_with(&server, &tenant, &others).await);
-        only.insert(*name, key_with(&server, &tenant, &[scope]).await);
+        all_but.insert(*name, key_with(&app, &tenant, &others).await);
+        only.insert(*name, key_with(&app, &tenant, &[scope]).await);
     }
-    let none = key_with(&server, &tenant, &[]).await;
+    let none = key_with(&app, &tenant, &[]).await;
 
     for operation in &operations {
         let scope = declared_scope(operation).as_str();
@@ -571,7 +565,7 @@ async fn every_api_route_refuses_a_key_without_its_declared_scope_before_reading
         for (who, key) in [("all other scopes", &all_but[scope]), ("no scopes", &none)] {
             let authorization = format!("Bearer {key}");
             let reply = raw_request(
-                &server,
+                &app,
                 operation.method.clone(),
                 &path,
                 &[("Authorization", &authorization)],
@@ -595,7 +589,7 @@ async fn every_api_route_refuses_a_key_without_its_declared_scope_before_reading
         // The declared scope is enough: the request gets past the check to the body or id.
         let authorization = format!("Bearer {}", only[scope]);
         let reply = raw_request(
-            &server,
+            &app,
             operation.method.clone(),
             &path,
             &[("Authorization", &authorization)],
@@ -1118,7 +1112,7 @@ async fn secrets_are_compared_only_in_constant_time() {
     }
 
     // And it behaves: a token one character off, a prefix, or a longer one are refused.
-    let server = TestServer::start().await;
+    let app = TestApp::start().await;
     let mut off_by_one = ADMIN_TOKEN.to_string();
     off_by_one.pop();
     off_by_one.push('X');
@@ -1128,13 +1122,13 @@ async fn secrets_are_compared_only_in_constant_time() {
         format!("{ADMIN_TOKEN}x"),
         String::new(),
     ] {
-        let reply = server
+        let reply = app
             .request(Method::GET, "/admin/v1/tenants", Some(&token), None)
             .await;
         assert_error(&reply, StatusCode::UNAUTHORIZED, "unauthorized", &token);
     }
     assert_eq!(
-        server.admin(Method::GET, "/tenants", None).await.status,
+        app.admin(Method::GET, "/tenants", None).await.status,
         StatusCode::OK
     );
 }
@@ -1181,13 +1175,12 @@ async fn read_response(stream: &mut TcpStream) -> (u16, Vec<u8>) {
 }
 
 fn assert_raw_error(status: u16, body: &[u8], expected: u16, code: &str, context: &str) {
-    let body: Value = serde_json::from_slice(body)
-        .unwrap_or_else(|_| panic!("{context}: not JSON: {}", String::from_utf8_lossy(body)));
-    let reply = Reply {
-        status: StatusCode::from_u16(status).expect("status"),
-        headers: Default::default(),
+    let reply = Reply::new(
+        StatusCode::from_u16(status).expect("status"),
+        Default::default(),
         body,
-    };
+    );
+    assert!(!reply.body.is_null(), "{context}: not JSON: {}", reply.text);
     assert_error(
         &reply,
         StatusCode::from_u16(expected).expect("status"),

@@ -17,7 +17,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::carrier::bind_state;
-use crate::common::TestServer;
+use crate::common::{Api, TestServer};
 
 /// `interop/smsc.js` running under node, killed on drop.
 struct NodeSmsc {

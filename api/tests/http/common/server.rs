@@ -1,17 +1,13 @@
-//! `TestServer`: one real server on 127.0.0.1:0 with its own data dir, and a client.
-
-#![allow(dead_code)]
+//! `TestServer`: the real server on 127.0.0.1:0 with its own data dir, and an HTTP client.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use flit_api::config::{Config, Overrides};
+use flit_api::config::Config;
 use flit_api::server::Server;
-use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
 
-pub const ADMIN_TOKEN: &str = "test-admin-token";
+use super::{Api, Call, Reply};
 
 pub struct TestServer {
     pub server: Option<Server>,
@@ -24,22 +20,6 @@ pub struct TestServer {
     pub data_dir: PathBuf,
     pub storage: String,
     _dir: Option<tempfile::TempDir>,
-}
-
-pub struct Reply {
-    pub status: StatusCode,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: Value,
-}
-
-impl Reply {
-    /// The `code` of a native error answer.
-    pub fn code(&self) -> &str {
-        self.body["code"].as_str().unwrap_or("<none>")
-    }
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
 }
 
 impl TestServer {
@@ -96,17 +76,7 @@ impl TestServer {
         metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
         adjust: impl FnOnce(Config) -> Config,
     ) -> TestServer {
-        let config = Config::load(Overrides {
-            data_dir: Some(data_dir.clone()),
-            listen: Some("127.0.0.1:0".parse().expect("addr")),
-            storage: Some(storage.to_string()),
-            ..Overrides::default()
-        })
-        .expect("config");
-        let config = adjust(Config {
-            admin_token: Some(ADMIN_TOKEN.to_string()),
-            ..config
-        });
+        let config = super::config(&data_dir, storage, adjust);
         // A pooled connection is reused only while the server would still wait for its next
         // request head, so a test that shortens the header timeout never sends a request on
         // a connection the server is closing for idleness.
@@ -115,34 +85,19 @@ impl TestServer {
             .build()
             .expect("client");
         let server = Server::start(config, metrics).await.expect("server starts");
-        let bootstrap: Value = serde_json::from_slice(
-            &std::fs::read(data_dir.join("bootstrap.json")).expect("bootstrap.json"),
-        )
-        .expect("bootstrap json");
+        let (api_key, tenant_id) = super::bootstrap(&data_dir);
         let test_server = TestServer {
             addr: server.addr,
             base: format!("http://{}", server.addr),
             server: Some(server),
-            api_key: bootstrap["apiKey"].as_str().expect("apiKey").to_string(),
-            tenant_id: bootstrap["tenantId"]
-                .as_str()
-                .expect("tenantId")
-                .to_string(),
+            api_key,
+            tenant_id,
             client,
             data_dir,
             storage: storage.to_string(),
             _dir: None,
         };
-        // Tests poll; the default 100 requests a minute is for production, not for them
-        // (rate-limit tests use tenants of their own).
-        let raised = test_server
-            .admin(
-                Method::PATCH,
-                &format!("/tenants/{}", test_server.tenant_id),
-                Some(json!({"rateLimitPerMinute": 1_000_000})),
-            )
-            .await;
-        assert_eq!(raised.status, StatusCode::OK);
+        test_server.lift_rate_limit().await;
         test_server
     }
 
@@ -166,162 +121,32 @@ impl TestServer {
         next
     }
 
-    pub async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        key: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
-        let mut request = self
-            .client
-            .request(method, format!("{}{}", self.base, path));
-        if let Some(key) = key {
-            request = request.header("Authorization", format!("Bearer {key}"));
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request sent");
-        Self::reply(response).await
-    }
-
+    /// A reply read off a response a test got from `client` itself.
     pub async fn reply(response: reqwest::Response) -> Reply {
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.bytes().await.expect("body");
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply {
-            status,
-            headers,
-            body,
+        Reply::new(status, headers, &bytes)
+    }
+}
+
+impl Api for TestServer {
+    fn api_key(&self) -> &str {
+        &self.api_key
+    }
+
+    fn tenant_id(&self) -> &str {
+        &self.tenant_id
+    }
+
+    async fn call(&self, call: Call) -> Reply {
+        let mut request = self
+            .client
+            .request(call.method, format!("{}{}", self.base, call.path))
+            .headers(call.headers);
+        if let Some(body) = call.body {
+            request = request.body(body);
         }
-    }
-
-    pub async fn get(&self, path: &str) -> Reply {
-        self.request(Method::GET, path, Some(&self.api_key), None)
-            .await
-    }
-
-    pub async fn post(&self, path: &str, body: Value) -> Reply {
-        self.request(Method::POST, path, Some(&self.api_key), Some(body))
-            .await
-    }
-
-    pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
-        self.request(method, &format!("/admin/v1{path}"), Some(ADMIN_TOKEN), body)
-            .await
-    }
-
-    pub async fn balance(&self) -> i64 {
-        self.get("/api/v1/balance").await.body["data"]["balance"]
-            .as_i64()
-            .expect("balance")
-    }
-
-    /// A fresh tenant with `credits`, a sender ID and a key with `scopes` (`None` = all).
-    pub async fn tenant(&self, credits: i64, scopes: Option<&[&str]>) -> (String, String) {
-        let created = self
-            .admin(
-                Method::POST,
-                "/tenants",
-                Some(json!({"name": "Acme", "credits": credits, "rateLimitPerMinute": 100000})),
-            )
-            .await;
-        assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
-        let id = created.body["data"]["id"].as_str().expect("id").to_string();
-        let sender = self
-            .admin(
-                Method::POST,
-                &format!("/tenants/{id}/sender-ids"),
-                Some(json!({"name": "Acme"})),
-            )
-            .await;
-        assert_eq!(sender.status, StatusCode::CREATED);
-        let mut body = json!({"name": "test"});
-        if let Some(scopes) = scopes {
-            body["scopes"] = json!(scopes);
-        }
-        let key = self
-            .admin(Method::POST, &format!("/tenants/{id}/keys"), Some(body))
-            .await;
-        assert_eq!(key.status, StatusCode::CREATED);
-        (
-            id,
-            key.body["data"]["key"].as_str().expect("key").to_string(),
-        )
-    }
-
-    /// Sum of the tenant's ledger amounts, paging through `/transactions`.
-    pub async fn ledger_sum(&self, key: &str) -> i64 {
-        let mut sum = 0;
-        let mut page = 1;
-        loop {
-            let reply = self
-                .request(
-                    Method::GET,
-                    &format!("/api/v1/transactions?page={page}&limit=100"),
-                    Some(key),
-                    None,
-                )
-                .await;
-            assert_eq!(reply.status, StatusCode::OK);
-            for transaction in reply.body["data"]["transactions"].as_array().expect("list") {
-                sum += transaction["amount"].as_i64().expect("amount");
-            }
-            if !reply.body["data"]["pagination"]["hasMore"]
-                .as_bool()
-                .expect("hasMore")
-            {
-                return sum;
-            }
-            page += 1;
-        }
-    }
-
-    /// Waits until no recipient of message `id` is PENDING or SENT; returns the report's
-    /// `data`. Panics with the last report when `within` passes.
-    pub async fn settled(&self, id: &str, within: std::time::Duration) -> Value {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            let report = self.get(&format!("/api/v1/sms/{id}/recipients")).await;
-            assert_eq!(report.status, StatusCode::OK, "{}", report.body);
-            let open = report.body["data"]["recipients"]
-                .as_array()
-                .expect("recipients")
-                .iter()
-                .any(|r| r["status"] == "PENDING" || r["status"] == "SENT");
-            if !open {
-                return report.body["data"].clone();
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "message {id} still open after {within:?}: {}",
-                report.body
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-    }
-
-    /// The default tenant's ledger: the sum of `/transactions` amounts is the balance.
-    pub async fn assert_ledger_balanced(&self) {
-        assert_eq!(
-            self.ledger_sum(&self.api_key).await,
-            self.balance().await,
-            "sum of /transactions amounts == balance"
-        );
-    }
-
-    /// The default tenant's REFUND transactions once there are `count` of them (refunds are
-    /// paid by the tenant actor just after the failure that owes them is written).
-    pub async fn refunds(&self, count: u64) -> Value {
-        for _ in 0..100 {
-            let refunds = self.get("/api/v1/transactions?type=REFUND").await;
-            if refunds.body["data"]["pagination"]["total"] == count {
-                return refunds.body["data"]["transactions"].clone();
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("expected {count} refunds within 5 s");
+        Self::reply(request.send().await.expect("request sent")).await
     }
 }
