@@ -40,7 +40,7 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi::spec))
         .route("/docs", get(openapi::docs))
-        .nest("/api/v1", native::router(state.clone()))
+        .nest(native::PREFIX, native::router(state.clone()))
         .nest("/admin/v1", admin::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

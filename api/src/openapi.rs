@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::response::IntoResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -123,8 +123,8 @@ impl Modify for SecuritySchemes {
 }
 
 /// What every operation of an API answers besides its own outcomes (and every operation
-/// with a body, 408, 413 and 415), and how it is authenticated: added here once rather than
-/// repeated on each handler.
+/// with a body, 408, 413 and 415), how it is authenticated, and for the native API the scope
+/// `native::ROUTES` declares for it: added here once rather than repeated on each handler.
 struct CommonAnswers;
 
 impl Modify for CommonAnswers {
@@ -164,13 +164,16 @@ impl Modify for CommonAnswers {
                 continue;
             };
             let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
+                (Method::GET, &mut item.get),
+                (Method::PUT, &mut item.put),
+                (Method::POST, &mut item.post),
+                (Method::DELETE, &mut item.delete),
+                (Method::PATCH, &mut item.patch),
             ];
-            for operation in operations.into_iter().flatten() {
+            for (method, operation) in operations {
+                let Some(operation) = operation else {
+                    continue;
+                };
                 let with_body: &[(&str, &str)] = if operation.request_body.is_some() {
                     &[TOO_SLOW, TOO_LARGE, NOT_JSON]
                 } else {
@@ -196,12 +199,24 @@ impl Modify for CommonAnswers {
                         add_headers(response, status, rate_limited);
                     }
                 }
+                // A native operation's scope, from the one declaration the router uses: in
+                // words for readers, and as the role its security requirements name (OpenAPI
+                // 3.1 lets a non-OAuth scheme list the roles an operation needs).
+                let scope = crate::native::declared_scope(&method, path);
+                if let Some(scope) = scope {
+                    let sentence = format!("Requires scope `{}`.", scope.as_str());
+                    operation.description = Some(match operation.description.take() {
+                        Some(rest) => format!("{sentence} {rest}"),
+                        None => sentence,
+                    });
+                }
+                let roles: Vec<&str> = scope.iter().map(|scope| scope.as_str()).collect();
                 let security = operation.security.get_or_insert_with(Vec::new);
                 if security.is_empty() {
                     security.extend(
                         schemes
                             .iter()
-                            .map(|scheme| SecurityRequirement::new(*scheme, Vec::<String>::new())),
+                            .map(|scheme| SecurityRequirement::new(*scheme, roles.clone())),
                     );
                 }
             }

@@ -53,20 +53,7 @@ impl Server {
         config: Config,
         metrics: Option<PrometheusHandle>,
     ) -> anyhow::Result<Server> {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
-        let store_dir = config.data_dir.join(crate::config::STORE_DIR);
-        let engine = Engine::open(
-            &store_dir,
-            config.storage,
-            EngineConfig {
-                default_country: config.default_country,
-                max_backlog: config.max_backlog,
-                ..EngineConfig::default()
-            },
-        )
-        .await
-        .with_context(|| format!("cannot open the store in {}", store_dir.display()))?;
+        let engine = open_engine(&config).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -83,13 +70,7 @@ impl Server {
             admin_token_hash,
             metrics,
         });
-        let router = app(state, config.max_body_bytes).layer(axum::middleware::from_fn_with_state(
-            BodyGuard {
-                max_bytes: config.max_body_bytes,
-                read_timeout: config.body_read_timeout,
-            },
-            guard_body,
-        ));
+        let router = router(state, &config);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(listener, router, config.header_read_timeout, stopped));
         tracing::info!(%addr, storage = %config.storage, "Flit is listening");
@@ -111,6 +92,36 @@ impl Server {
         self.engine.shutdown().await;
         served
     }
+}
+
+/// Opens the store in the data dir and starts the engine on it, as `config` says.
+pub async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    let store_dir = config.data_dir.join(crate::config::STORE_DIR);
+    Engine::open(
+        &store_dir,
+        config.storage,
+        EngineConfig {
+            default_country: config.default_country,
+            max_backlog: config.max_backlog,
+            ..EngineConfig::default()
+        },
+    )
+    .await
+    .with_context(|| format!("cannot open the store in {}", store_dir.display()))
+}
+
+/// Everything the server answers with: `app` behind the body limits of `config`. In-process
+/// tests call this same router without a socket.
+pub fn router(state: Arc<AppState>, config: &Config) -> Router {
+    app(state, config.max_body_bytes).layer(axum::middleware::from_fn_with_state(
+        BodyGuard {
+            max_bytes: config.max_body_bytes,
+            read_timeout: config.body_read_timeout,
+        },
+        guard_body,
+    ))
 }
 
 /// Accepts connections until `stopped` fires, then asks every open connection to finish its

@@ -29,7 +29,7 @@ pub struct BalanceData {
     path = "/api/v1/balance",
     tag = "Account",
     summary = "The account's credit balance",
-    description = "Requires scope `balance:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<BalanceData>),
     ),
@@ -83,7 +83,7 @@ impl From<flit_engine::SenderIdRecord> for SenderIdData {
     path = "/api/v1/sender-ids",
     tag = "Account",
     summary = "Approved sender IDs",
-    description = "Requires scope `senders:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<SenderIdsData>),
     ),
@@ -136,7 +136,7 @@ pub struct TransactionsData {
     path = "/api/v1/transactions",
     tag = "Account",
     summary = "Credit ledger, newest first",
-    description = "Requires scope `transactions:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     params(
         ("page" = Option<u32>, Query, description = "Page number, from 1 (default 1)"),
         ("limit" = Option<u32>, Query, description = "Items per page, 1..=100 (default 20)"),

@@ -219,7 +219,7 @@ pub struct DeletedData {
     operation_id = "list_contacts",
     tag = "Contacts",
     summary = "List contacts",
-    description = "Requires scope `contacts:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     params(
         ("page" = Option<u32>, Query, description = "Page number, from 1 (default 1)"),
         ("limit" = Option<u32>, Query, description = "Items per page, 1..=200 (default 50)"),
@@ -255,7 +255,7 @@ pub async fn list(
     operation_id = "create_contact",
     tag = "Contacts",
     summary = "Create a contact",
-    description = "Requires scope `contacts:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     request_body(
         content = CreateBody,
         content_type = "application/json",
@@ -297,7 +297,7 @@ pub async fn create(
     operation_id = "get_contact",
     tag = "Contacts",
     summary = "Get a contact",
-    description = "Requires scope `contacts:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     params(
         ("contact_id" = String, Path, description = "The contact's id"),
     ),
@@ -325,7 +325,7 @@ pub async fn get(
     operation_id = "update_contact",
     tag = "Contacts",
     summary = "Update a contact (absent fields stay; null clears)",
-    description = "Requires scope `contacts:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     params(
         ("contact_id" = String, Path, description = "The contact's id"),
     ),
@@ -368,7 +368,7 @@ pub async fn update(
     operation_id = "delete_contact",
     tag = "Contacts",
     summary = "Delete a contact",
-    description = "Requires scope `contacts:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     params(
         ("contact_id" = String, Path, description = "The contact's id"),
     ),
@@ -395,7 +395,7 @@ pub async fn delete(
     path = "/api/v1/contacts/import",
     tag = "Contacts",
     summary = "Import up to 10,000 contacts",
-    description = "Requires scope `contacts:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     request_body(
         content = ImportBody,
         content_type = "application/json",
@@ -439,7 +439,7 @@ pub async fn import(
     path = "/api/v1/contacts/groups",
     tag = "Contacts",
     summary = "List contact groups",
-    description = "Requires scope `contacts:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<GroupsData>),
     ),
@@ -468,7 +468,7 @@ pub async fn groups(
     path = "/api/v1/contacts/groups",
     tag = "Contacts",
     summary = "Create a contact group",
-    description = "Requires scope `contacts:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     request_body(
         content = GroupBody,
         content_type = "application/json",
@@ -497,7 +497,7 @@ pub async fn create_group(
     path = "/api/v1/contacts/groups/{group_id}",
     tag = "Contacts",
     summary = "Delete a contact group",
-    description = "Requires scope `contacts:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     params(
         ("group_id" = String, Path, description = "The group's id"),
     ),
@@ -524,7 +524,7 @@ pub async fn delete_group(
     path = "/api/v1/contacts/groups/{group_id}/members",
     tag = "Contacts",
     summary = "Add contacts to a group",
-    description = "Requires scope `contacts:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     params(
         ("group_id" = String, Path, description = "The group's id"),
     ),
@@ -548,7 +548,7 @@ pub async fn add_members(
     path = "/api/v1/contacts/groups/{group_id}/members",
     tag = "Contacts",
     summary = "Remove contacts from a group",
-    description = "Requires scope `contacts:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     params(
         ("group_id" = String, Path, description = "The group's id"),
     ),

@@ -1,12 +1,15 @@
 //! The native API, `/api/v1`: a superset of FlashSMS (seed 001), camelCase JSON in a
 //! `{success, data}` envelope.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
+use axum::http::Method;
 use axum::middleware;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{MethodFilter, MethodRouter, on};
+use flit_engine::Scope;
 use serde::Serialize;
 
 use crate::auth::{api_key_layer, require_scope};
@@ -19,91 +22,98 @@ pub mod contacts;
 pub mod sms;
 pub mod templates;
 
-/// The layer that demands a scope of the caller's key (a macro: the layer's type is unnameable).
-macro_rules! scoped {
-    ($scope:expr) => {
-        middleware::from_fn_with_state($scope, require_scope)
+/// Where the native API is mounted.
+pub const PREFIX: &str = "/api/v1";
+
+/// One route of the native API and the scope a key must carry to use it.
+pub struct ScopedRoute {
+    pub method: Method,
+    /// Under [`PREFIX`], with `{param}` segments as the router and `/openapi.json` write them.
+    pub path: &'static str,
+    pub scope: Scope,
+    /// The handler, routed for `method` alone.
+    handler: fn() -> MethodRouter<Arc<AppState>>,
+}
+
+impl ScopedRoute {
+    /// The path as `/openapi.json` writes it, prefix included.
+    pub fn full_path(&self) -> String {
+        format!("{PREFIX}{}", self.path)
+    }
+}
+
+/// `route!(POST "/sms/send", SmsSend, sms::send)`: one row of [`ROUTES`], its method named once.
+macro_rules! route {
+    ($method:ident $path:literal, $scope:ident, $handler:path) => {
+        ScopedRoute {
+            method: Method::$method,
+            path: $path,
+            scope: Scope::$scope,
+            handler: || on(MethodFilter::$method, $handler),
+        }
     };
 }
 
+/// Every route of the native API with its scope: the one place a route's scope is declared.
+/// The router puts each route behind its scope check, `/openapi.json` states it on the
+/// operation, and the scope tests take their cases from here.
+#[rustfmt::skip]
+pub const ROUTES: &[ScopedRoute] = &[
+    route!(POST   "/sms/send",                           SmsSend,          sms::send),
+    route!(POST   "/sms/estimate",                       SmsSend,          sms::estimate),
+    route!(GET    "/sms",                                SmsRead,          sms::list),
+    route!(GET    "/sms/status/{message_id}",            SmsRead,          sms::status),
+    route!(GET    "/sms/{message_id}/recipients",        SmsRead,          sms::recipients),
+    route!(GET    "/inbound",                            SmsRead,          sms::inbound),
+    route!(GET    "/templates",                          TemplatesRead,    templates::list),
+    route!(POST   "/templates",                          TemplatesWrite,   templates::create),
+    route!(GET    "/templates/{template_id}",            TemplatesRead,    templates::get),
+    route!(PUT    "/templates/{template_id}",            TemplatesWrite,   templates::update),
+    route!(DELETE "/templates/{template_id}",            TemplatesWrite,   templates::delete),
+    // `/contacts/groups` and `/contacts/import` are static segments, which the router
+    // prefers over `/contacts/{contact_id}` whatever the order here.
+    route!(GET    "/contacts",                           ContactsRead,     contacts::list),
+    route!(POST   "/contacts",                           ContactsWrite,    contacts::create),
+    route!(POST   "/contacts/import",                    ContactsWrite,    contacts::import),
+    route!(GET    "/contacts/groups",                    ContactsRead,     contacts::groups),
+    route!(POST   "/contacts/groups",                    ContactsWrite,    contacts::create_group),
+    route!(DELETE "/contacts/groups/{group_id}",         ContactsWrite,    contacts::delete_group),
+    route!(POST   "/contacts/groups/{group_id}/members", ContactsWrite,    contacts::add_members),
+    route!(DELETE "/contacts/groups/{group_id}/members", ContactsWrite,    contacts::remove_members),
+    route!(GET    "/contacts/{contact_id}",              ContactsRead,     contacts::get),
+    route!(PUT    "/contacts/{contact_id}",              ContactsWrite,    contacts::update),
+    route!(DELETE "/contacts/{contact_id}",              ContactsWrite,    contacts::delete),
+    route!(GET    "/balance",                            BalanceRead,      account::balance),
+    route!(GET    "/sender-ids",                         SendersRead,      account::sender_ids),
+    route!(GET    "/transactions",                       TransactionsRead, account::transactions),
+];
+
+/// The scope declared for `method` on `full_path` (as `/openapi.json` writes it).
+pub fn declared_scope(method: &Method, full_path: &str) -> Option<Scope> {
+    let path = full_path.strip_prefix(PREFIX)?;
+    ROUTES
+        .iter()
+        .find(|route| route.method == *method && route.path == path)
+        .map(|route| route.scope)
+}
+
+/// `ROUTES` as a router: each method behind its own scope check, run before the body is read.
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
-    use flit_engine::Scope;
-    Router::new()
-        .route("/sms/send", post(sms::send).layer(scoped!(Scope::SmsSend)))
-        .route(
-            "/sms/estimate",
-            post(sms::estimate).layer(scoped!(Scope::SmsSend)),
-        )
-        .route("/sms", get(sms::list).layer(scoped!(Scope::SmsRead)))
-        .route(
-            "/sms/status/{message_id}",
-            get(sms::status).layer(scoped!(Scope::SmsRead)),
-        )
-        .route(
-            "/sms/{message_id}/recipients",
-            get(sms::recipients).layer(scoped!(Scope::SmsRead)),
-        )
-        .route("/inbound", get(sms::inbound).layer(scoped!(Scope::SmsRead)))
-        .route(
-            "/templates",
-            get(templates::list)
-                .layer(scoped!(Scope::TemplatesRead))
-                .merge(post(templates::create).layer(scoped!(Scope::TemplatesWrite))),
-        )
-        .route(
-            "/templates/{template_id}",
-            get(templates::get)
-                .layer(scoped!(Scope::TemplatesRead))
-                .merge(put(templates::update).layer(scoped!(Scope::TemplatesWrite)))
-                .merge(delete(templates::delete).layer(scoped!(Scope::TemplatesWrite))),
-        )
-        // `/contacts/groups` and `/contacts/import` are static segments, which the router
-        // prefers over `/contacts/{contact_id}` whatever the order here.
-        .route(
-            "/contacts",
-            get(contacts::list)
-                .layer(scoped!(Scope::ContactsRead))
-                .merge(post(contacts::create).layer(scoped!(Scope::ContactsWrite))),
-        )
-        .route(
-            "/contacts/import",
-            post(contacts::import).layer(scoped!(Scope::ContactsWrite)),
-        )
-        .route(
-            "/contacts/groups",
-            get(contacts::groups)
-                .layer(scoped!(Scope::ContactsRead))
-                .merge(post(contacts::create_group).layer(scoped!(Scope::ContactsWrite))),
-        )
-        .route(
-            "/contacts/groups/{group_id}",
-            delete(contacts::delete_group).layer(scoped!(Scope::ContactsWrite)),
-        )
-        .route(
-            "/contacts/groups/{group_id}/members",
-            post(contacts::add_members)
-                .layer(scoped!(Scope::ContactsWrite))
-                .merge(delete(contacts::remove_members).layer(scoped!(Scope::ContactsWrite))),
-        )
-        .route(
-            "/contacts/{contact_id}",
-            get(contacts::get)
-                .layer(scoped!(Scope::ContactsRead))
-                .merge(put(contacts::update).layer(scoped!(Scope::ContactsWrite)))
-                .merge(delete(contacts::delete).layer(scoped!(Scope::ContactsWrite))),
-        )
-        .route(
-            "/balance",
-            get(account::balance).layer(scoped!(Scope::BalanceRead)),
-        )
-        .route(
-            "/sender-ids",
-            get(account::sender_ids).layer(scoped!(Scope::SendersRead)),
-        )
-        .route(
-            "/transactions",
-            get(account::transactions).layer(scoped!(Scope::TransactionsRead)),
-        )
+    let mut by_path: BTreeMap<&str, MethodRouter<Arc<AppState>>> = BTreeMap::new();
+    for route in ROUTES {
+        let scoped =
+            (route.handler)().layer(middleware::from_fn_with_state(route.scope, require_scope));
+        let methods = match by_path.remove(route.path) {
+            Some(earlier) => earlier.merge(scoped),
+            None => scoped,
+        };
+        by_path.insert(route.path, methods);
+    }
+    by_path
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods)
+        })
         .route_layer(middleware::from_fn_with_state(state, api_key_layer))
 }
 

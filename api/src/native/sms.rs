@@ -77,7 +77,7 @@ pub struct SendData {
     path = "/api/v1/sms/send",
     tag = "SMS",
     summary = "Send an SMS to numbers, groups, contacts or everyone",
-    description = "Requires scope `sms:send`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     params(
         ("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body returns the first answer and never sends or charges twice"),
     ),
@@ -263,7 +263,7 @@ pub struct TextData {
     path = "/api/v1/sms/estimate",
     tag = "SMS",
     summary = "Estimate parts and credits for a send",
-    description = "Requires scope `sms:send`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     request_body(
         content = EstimateBody,
         content_type = "application/json",
@@ -387,7 +387,7 @@ impl MessageData {
     path = "/api/v1/sms/status/{message_id}",
     tag = "SMS",
     summary = "A message's status",
-    description = "Requires scope `sms:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     params(
         ("message_id" = String, Path, description = "The message's id"),
     ),
@@ -445,7 +445,7 @@ pub struct RecipientStats {
     path = "/api/v1/sms/{message_id}/recipients",
     tag = "SMS",
     summary = "A message's per-recipient delivery report",
-    description = "Requires scope `sms:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     params(
         ("message_id" = String, Path, description = "The message's id"),
     ),
@@ -512,7 +512,7 @@ pub struct ListData {
     path = "/api/v1/sms",
     tag = "SMS",
     summary = "List sent messages, newest first",
-    description = "Requires scope `sms:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     params(
         ("page" = Option<u32>, Query, description = "Page number, from 1 (default 1)"),
         ("limit" = Option<u32>, Query, description = "Items per page, 1..=100 (default 20)"),
@@ -579,7 +579,7 @@ pub struct InboundListData {
     path = "/api/v1/inbound",
     tag = "SMS",
     summary = "Inbound SMS received for the tenant, newest first",
-    description = "Requires scope `sms:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     params(
         ("page" = Option<u32>, Query, description = "Page number, from 1 (default 1)"),
         ("limit" = Option<u32>, Query, description = "Items per page, 1..=100 (default 20)"),

@@ -72,7 +72,7 @@ pub struct TemplatesData {
     operation_id = "list_templates",
     tag = "Templates",
     summary = "List templates",
-    description = "Requires scope `templates:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<TemplatesData>),
     ),
@@ -94,7 +94,7 @@ pub async fn list(
     operation_id = "create_template",
     tag = "Templates",
     summary = "Create a template",
-    description = "Requires scope `templates:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     request_body(
         content = TemplateBody,
         content_type = "application/json",
@@ -130,7 +130,7 @@ pub async fn create(
     operation_id = "get_template",
     tag = "Templates",
     summary = "Get a template",
-    description = "Requires scope `templates:read`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     params(
         ("template_id" = String, Path, description = "The template's id"),
     ),
@@ -158,7 +158,7 @@ pub async fn get(
     operation_id = "update_template",
     tag = "Templates",
     summary = "Update a template",
-    description = "Requires scope `templates:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     params(
         ("template_id" = String, Path, description = "The template's id"),
     ),
@@ -205,7 +205,7 @@ struct DeletedData {
     operation_id = "delete_template",
     tag = "Templates",
     summary = "Delete a template",
-    description = "Requires scope `templates:write`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
     params(
         ("template_id" = String, Path, description = "The template's id"),
     ),

@@ -3,17 +3,16 @@
 //! oversized and endless bodies, connections that stall before or between requests, and
 //! bursts against the rate limit from many connections at once.
 //!
-//! The route tables come from `/openapi.json`, so a route added without an isolation body or
-//! a declared scope fails here until it has one.
+//! The route tables come from `/openapi.json`, so a route added without an isolation body
+//! fails here until it has one; each route's scope comes from `flit_api::native::ROUTES`, the
+//! declaration the router builds its scope checks from.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use flit_api::config::{Config, Overrides};
-use flit_api::server::Server;
+use flit_api::config::Config;
 use flit_engine::Scope;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -21,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::common::{ADMIN_TOKEN, Reply, TestServer};
+use crate::common::{ADMIN_TOKEN, Api, Call, Reply, TestApp, TestServer};
 
 // ----- shared helpers ------------------------------------------------------------------------
 
@@ -54,7 +53,6 @@ struct Operation {
     /// The path template, `/api/v1/contacts/{contact_id}`.
     path: String,
     has_body: bool,
-    description: String,
 }
 
 impl Operation {
@@ -89,10 +87,8 @@ impl Operation {
 }
 
 /// Every operation `/openapi.json` describes under `prefix`.
-async fn operations(server: &TestServer, prefix: &str) -> Vec<Operation> {
-    let reply = server
-        .request(Method::GET, "/openapi.json", None, None)
-        .await;
+async fn operations(api: &impl Api, prefix: &str) -> Vec<Operation> {
+    let reply = api.request(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(reply.status, StatusCode::OK);
     let paths = reply.body["paths"].as_object().expect("paths").clone();
     let mut found = Vec::new();
@@ -112,10 +108,6 @@ async fn operations(server: &TestServer, prefix: &str) -> Vec<Operation> {
                     method,
                     path: path.clone(),
                     has_body: operation.get("requestBody").is_some(),
-                    description: operation["description"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
                 });
             }
         }
@@ -126,22 +118,20 @@ async fn operations(server: &TestServer, prefix: &str) -> Vec<Operation> {
 
 /// A request with any body bytes, content type and key header.
 async fn raw_request(
-    server: &TestServer,
+    api: &impl Api,
     method: Method,
     path: &str,
     headers: &[(&str, &str)],
     body: Option<(&str, Vec<u8>)>,
 ) -> Reply {
-    let mut request = server
-        .client
-        .request(method, format!("{}{}", server.base, path));
+    let mut call = Call::new(method, path);
     for (name, value) in headers {
-        request = request.header(*name, *value);
+        call = call.header(name, value);
     }
     if let Some((content_type, bytes)) = body {
-        request = request.header("Content-Type", content_type).body(bytes);
+        call = call.body(Some(content_type), bytes);
     }
-    TestServer::reply(request.send().await.expect("request sent")).await
+    api.call(call).await
 }
 
 fn id_of(reply: &Reply, field: &str, context: &str) -> String {
@@ -153,10 +143,10 @@ fn id_of(reply: &Reply, field: &str, context: &str) -> String {
 }
 
 /// Waits (with a deadline) until message `id` of `key` has no PENDING or SENT recipient.
-async fn settle(server: &TestServer, key: &str, id: &str) {
+async fn settle(api: &impl Api, key: &str, id: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let report = server
+        let report = api
             .request(
                 Method::GET,
                 &format!("/api/v1/sms/{id}/recipients"),
@@ -218,7 +208,7 @@ impl Owned {
 }
 
 /// Everything A can read about its own objects, to compare before and after B's attempts.
-async fn snapshot(server: &TestServer, key: &str, owned: &Owned) -> BTreeMap<String, Value> {
+async fn snapshot(api: &impl Api, key: &str, owned: &Owned) -> BTreeMap<String, Value> {
     let mut seen = BTreeMap::new();
     for path in [
         format!("/api/v1/sms/status/{}", owned.message),
@@ -232,7 +222,7 @@ async fn snapshot(server: &TestServer, key: &str, owned: &Owned) -> BTreeMap<Str
         "/api/v1/balance".to_string(),
         "/api/v1/transactions".to_string(),
     ] {
-        let reply = server.request(Method::GET, &path, Some(key), None).await;
+        let reply = api.request(Method::GET, &path, Some(key), None).await;
         assert_eq!(
             reply.status,
             StatusCode::OK,
@@ -246,14 +236,14 @@ async fn snapshot(server: &TestServer, key: &str, owned: &Owned) -> BTreeMap<Str
 
 #[tokio::test]
 async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
-    let server = TestServer::start().await;
-    let (_, a) = server.tenant(1000, None).await;
-    let (_, b) = server.tenant(1000, None).await;
+    let app = TestApp::start().await;
+    let (_, a) = app.tenant(1000, None).await;
+    let (_, b) = app.tenant(1000, None).await;
     let as_a = |method: Method, path: &str, body: Option<Value>| {
-        let server = &server;
+        let app = &app;
         let a = a.clone();
         let path = path.to_string();
-        async move { server.request(method, &path, Some(&a), body).await }
+        async move { app.request(method, &path, Some(&a), body).await }
     };
 
     let contact = id_of(
@@ -303,44 +293,42 @@ async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
         "messageId",
         "A sends",
     );
-    settle(&server, &a, &message).await;
+    settle(&app, &a, &message).await;
     let owned = Owned {
         message,
         contact,
         group,
         template,
     };
-    let before = snapshot(&server, &a, &owned).await;
+    let before = snapshot(&app, &a, &owned).await;
 
     // B's own objects, to be put into A's (and A's into B's).
     let b_contact = id_of(
-        &server
-            .request(
-                Method::POST,
-                "/api/v1/contacts",
-                Some(&b),
-                Some(json!({"phone": "0207654321"})),
-            )
-            .await,
+        &app.request(
+            Method::POST,
+            "/api/v1/contacts",
+            Some(&b),
+            Some(json!({"phone": "0207654321"})),
+        )
+        .await,
         "id",
         "B creates a contact",
     );
     let b_group = id_of(
-        &server
-            .request(
-                Method::POST,
-                "/api/v1/contacts/groups",
-                Some(&b),
-                Some(json!({"name": "B's group"})),
-            )
-            .await,
+        &app.request(
+            Method::POST,
+            "/api/v1/contacts/groups",
+            Some(&b),
+            Some(json!({"name": "B's group"})),
+        )
+        .await,
         "id",
         "B creates a group",
     );
 
     // Every id-taking route, with A's real ids and a body that would succeed on B's own ids.
     let mut covered = 0;
-    for operation in operations(&server, "/api/v1/").await {
+    for operation in operations(&app, "/api/v1/").await {
         if operation.path_params().is_empty() {
             continue;
         }
@@ -365,7 +353,7 @@ async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
         } else {
             None
         };
-        let reply = server
+        let reply = app
             .request(operation.method.clone(), &path, Some(&b), body.clone())
             .await;
         assert_error(
@@ -377,7 +365,7 @@ async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
         // And the answer is the one for an id that exists nowhere: nothing tells B that A's
         // object exists.
         let ghost_path = operation.fill(|param| ghost(&owned.for_param(param, &route)));
-        let ghost_reply = server
+        let ghost_reply = app
             .request(
                 operation.method.clone(),
                 &ghost_path,
@@ -410,7 +398,7 @@ async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
     assert!(covered >= 11, "only {covered} id-taking operations found");
 
     // Ids carried in bodies: B may not send to, price, file or extend with A's objects.
-    let b_balance_before = server
+    let b_balance_before = app
         .request(Method::GET, "/api/v1/balance", Some(&b), None)
         .await
         .body["data"]["balance"]
@@ -474,10 +462,10 @@ async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
     ];
     for (method, path, body) in body_cases {
         let context = format!("B: {method} {path} {body}");
-        let reply = server.request(method, &path, Some(&b), Some(body)).await;
+        let reply = app.request(method, &path, Some(&b), Some(body)).await;
         assert_error(&reply, StatusCode::NOT_FOUND, "not_found", &context);
     }
-    let b_balance_after = server
+    let b_balance_after = app
         .request(Method::GET, "/api/v1/balance", Some(&b), None)
         .await
         .body["data"]["balance"]
@@ -485,11 +473,11 @@ async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
     assert_eq!(b_balance_before, b_balance_after, "B was charged");
 
     // B's listings never show A's objects.
-    for operation in operations(&server, "/api/v1/").await {
+    for operation in operations(&app, "/api/v1/").await {
         if operation.method != Method::GET || !operation.path_params().is_empty() {
             continue;
         }
-        let reply = server
+        let reply = app
             .request(Method::GET, &operation.path, Some(&b), None)
             .await;
         assert_eq!(reply.status, StatusCode::OK, "B lists {}", operation.path);
@@ -504,7 +492,7 @@ async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
         assert!(!text.contains("for A's eyes only"), "{}", operation.path);
     }
 
-    let after = snapshot(&server, &a, &owned).await;
+    let after = snapshot(&app, &a, &owned).await;
     for (path, was) in &before {
         assert_eq!(&after[path], was, "A's {path} changed after B's attempts");
     }
@@ -512,26 +500,20 @@ async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
 
 // ----- scopes --------------------------------------------------------------------------------
 
-/// The scope an operation declares in its description ("Requires scope `sms:send`").
+/// The scope `flit_api::native::ROUTES` declares for an operation (the table the router
+/// builds its scope checks from).
 fn declared_scope(operation: &Operation) -> Scope {
-    let name = operation
-        .description
-        .split("Requires scope `")
-        .nth(1)
-        .and_then(|rest| rest.split('`').next())
-        .unwrap_or_else(|| {
-            panic!(
-                "{} declares no scope (its description must say \"Requires scope `...`\")",
-                operation.name()
-            )
-        });
-    name.parse()
-        .unwrap_or_else(|_| panic!("{}: unknown scope `{name}`", operation.name()))
+    flit_api::native::declared_scope(&operation.method, &operation.path).unwrap_or_else(|| {
+        panic!(
+            "{} declares no scope: give it a row in flit_api::native::ROUTES",
+            operation.name()
+        )
+    })
 }
 
-async fn key_with(server: &TestServer, tenant: &str, scopes: &[Scope]) -> String {
+async fn key_with(api: &impl Api, tenant: &str, scopes: &[Scope]) -> String {
     let names: Vec<&str> = scopes.iter().map(|scope| scope.as_str()).collect();
-    let created = server
+    let created = api
         .admin(
             Method::POST,
             &format!("/tenants/{tenant}/keys"),
@@ -547,9 +529,18 @@ async fn key_with(server: &TestServer, tenant: &str, scopes: &[Scope]) -> String
 
 #[tokio::test]
 async fn every_api_route_refuses_a_key_without_its_declared_scope_before_reading_the_body() {
-    let server = TestServer::start().await;
-    let (tenant, _) = server.tenant(100, None).await;
-    let operations = operations(&server, "/api/v1/").await;
+    let app = TestApp::start().await;
+    let (tenant, _) = app.tenant(100, None).await;
+    let operations = operations(&app, "/api/v1/").await;
+    let documented: BTreeSet<String> = operations.iter().map(Operation::name).collect();
+    let declared: BTreeSet<String> = flit_api::native::ROUTES
+        .iter()
+        .map(|route| format!("{} {}", route.method, route.full_path()))
+        .collect();
+    assert_eq!(
+        documented, declared,
+        "documented and declared routes differ"
+    );
     let scopes: BTreeSet<&str> = operations
         .iter()
         .map(|operation| declared_scope(operation).as_str())
@@ -559,10 +550,10 @@ async fn every_api_route_refuses_a_key_without_its_declared_scope_before_reading
     for name in &scopes {
         let scope: Scope = name.parse().expect("scope");
         let others: Vec<Scope> = Scope::ALL.into_iter().filter(|s| *s != scope).collect();
-        all_but.insert(*name, key_with(&server, &tenant, &others).await);
-        only.insert(*name, key_with(&server, &tenant, &[scope]).await);
+        all_but.insert(*name, key_with(&app, &tenant, &others).await);
+        only.insert(*name, key_with(&app, &tenant, &[scope]).await);
     }
-    let none = key_with(&server, &tenant, &[]).await;
+    let none = key_with(&app, &tenant, &[]).await;
 
     for operation in &operations {
         let scope = declared_scope(operation).as_str();
@@ -574,7 +565,7 @@ async fn every_api_route_refuses_a_key_without_its_declared_scope_before_reading
         for (who, key) in [("all other scopes", &all_but[scope]), ("no scopes", &none)] {
             let authorization = format!("Bearer {key}");
             let reply = raw_request(
-                &server,
+                &app,
                 operation.method.clone(),
                 &path,
                 &[("Authorization", &authorization)],
@@ -598,7 +589,7 @@ async fn every_api_route_refuses_a_key_without_its_declared_scope_before_reading
         // The declared scope is enough: the request gets past the check to the body or id.
         let authorization = format!("Bearer {}", only[scope]);
         let reply = raw_request(
-            &server,
+            &app,
             operation.method.clone(),
             &path,
             &[("Authorization", &authorization)],
@@ -1121,7 +1112,7 @@ async fn secrets_are_compared_only_in_constant_time() {
     }
 
     // And it behaves: a token one character off, a prefix, or a longer one are refused.
-    let server = TestServer::start().await;
+    let app = TestApp::start().await;
     let mut off_by_one = ADMIN_TOKEN.to_string();
     off_by_one.pop();
     off_by_one.push('X');
@@ -1131,72 +1122,15 @@ async fn secrets_are_compared_only_in_constant_time() {
         format!("{ADMIN_TOKEN}x"),
         String::new(),
     ] {
-        let reply = server
+        let reply = app
             .request(Method::GET, "/admin/v1/tenants", Some(&token), None)
             .await;
         assert_error(&reply, StatusCode::UNAUTHORIZED, "unauthorized", &token);
     }
     assert_eq!(
-        server.admin(Method::GET, "/tenants", None).await.status,
+        app.admin(Method::GET, "/tenants", None).await.status,
         StatusCode::OK
     );
-}
-
-// ----- a server with its own configuration ---------------------------------------------------
-
-struct Configured {
-    server: Option<Server>,
-    addr: SocketAddr,
-    base: String,
-    api_key: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Configured {
-    async fn start(adjust: impl FnOnce(Config) -> Config) -> Configured {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = Config::load(Overrides {
-            data_dir: Some(dir.path().to_path_buf()),
-            listen: Some("127.0.0.1:0".parse().expect("addr")),
-            ..Overrides::default()
-        })
-        .expect("config");
-        let config = adjust(Config {
-            admin_token: Some(ADMIN_TOKEN.to_string()),
-            ..config
-        });
-        let server = Server::start(config, None).await.expect("server starts");
-        let bootstrap: Value = serde_json::from_slice(
-            &std::fs::read(dir.path().join("bootstrap.json")).expect("bootstrap.json"),
-        )
-        .expect("bootstrap json");
-        Configured {
-            addr: server.addr,
-            base: format!("http://{}", server.addr),
-            server: Some(server),
-            api_key: bootstrap["apiKey"].as_str().expect("apiKey").to_string(),
-            _dir: dir,
-        }
-    }
-
-    async fn get(&self, path: &str) -> StatusCode {
-        // A fresh client: its connection is not one a test left stalled or timed out.
-        reqwest::Client::new()
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.api_key)
-            .send()
-            .await
-            .expect("request sent")
-            .status()
-    }
-
-    async fn stop(mut self) {
-        let server = self.server.take().expect("running");
-        tokio::time::timeout(Duration::from_secs(30), server.shutdown())
-            .await
-            .expect("shutdown finishes although stalled clients were connected")
-            .expect("clean shutdown");
-    }
 }
 
 /// One HTTP/1.1 answer read off a raw connection: status and body (by Content-Length).
@@ -1241,13 +1175,12 @@ async fn read_response(stream: &mut TcpStream) -> (u16, Vec<u8>) {
 }
 
 fn assert_raw_error(status: u16, body: &[u8], expected: u16, code: &str, context: &str) {
-    let body: Value = serde_json::from_slice(body)
-        .unwrap_or_else(|_| panic!("{context}: not JSON: {}", String::from_utf8_lossy(body)));
-    let reply = Reply {
-        status: StatusCode::from_u16(status).expect("status"),
-        headers: Default::default(),
+    let reply = Reply::new(
+        StatusCode::from_u16(status).expect("status"),
+        Default::default(),
         body,
-    };
+    );
+    assert!(!reply.body.is_null(), "{context}: not JSON: {}", reply.text);
     assert_error(
         &reply,
         StatusCode::from_u16(expected).expect("status"),
@@ -1281,7 +1214,7 @@ fn chunked(body: &[u8], chunk: usize) -> Vec<u8> {
 }
 
 async fn post_raw(
-    server: &Configured,
+    server: &TestServer,
     path: &str,
     auth: &str,
     framing: &str,
@@ -1300,7 +1233,7 @@ async fn post_raw(
 
 #[tokio::test]
 async fn bodies_over_the_limit_are_413_with_or_without_content_length() {
-    let server = Configured::start(|config| Config {
+    let server = TestServer::start_adjusted(|config| Config {
         max_body_bytes: SMALL_LIMIT,
         ..config
     })
@@ -1388,8 +1321,8 @@ async fn bodies_over_the_limit_are_413_with_or_without_content_length() {
     .await;
     assert_raw_error(status, &body, 413, "payload_too_large", "admin, chunked");
 
-    assert_eq!(server.get("/health").await, StatusCode::OK);
-    assert_eq!(server.get("/api/v1/balance").await, StatusCode::OK);
+    assert_eq!(server.get("/health").await.status, StatusCode::OK);
+    assert_eq!(server.get("/api/v1/balance").await.status, StatusCode::OK);
     server.stop().await;
 }
 
@@ -1443,7 +1376,7 @@ async fn trickle_until_closed(mut stream: TcpStream, deadline: Instant) -> bool 
 
 #[tokio::test]
 async fn stalled_connections_are_closed_after_the_header_timeout_while_others_are_served() {
-    let server = Configured::start(|config| Config {
+    let server = TestServer::start_adjusted(|config| Config {
         header_read_timeout: SHORT_HEADER_TIMEOUT,
         ..config
     })
@@ -1477,8 +1410,8 @@ async fn stalled_connections_are_closed_after_the_header_timeout_while_others_ar
 
     // Normal clients are served while the stalled connections are held open.
     for _ in 0..5 {
-        assert_eq!(server.get("/health").await, StatusCode::OK);
-        assert_eq!(server.get("/api/v1/balance").await, StatusCode::OK);
+        assert_eq!(server.get("/health").await.status, StatusCode::OK);
+        assert_eq!(server.get("/api/v1/balance").await.status, StatusCode::OK);
     }
     if opened.elapsed() < SHORT_HEADER_TIMEOUT {
         let mut probe = [0u8; 16];
@@ -1507,13 +1440,13 @@ async fn stalled_connections_are_closed_after_the_header_timeout_while_others_ar
             "trickling connection {i} still open {CLOSE_GRACE:?} after the header timeout"
         );
     }
-    assert_eq!(server.get("/health").await, StatusCode::OK);
+    assert_eq!(server.get("/health").await.status, StatusCode::OK);
     server.stop().await;
 }
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_timeout() {
-    let server = Configured::start(|config| Config {
+    let server = TestServer::start_adjusted(|config| Config {
         header_read_timeout: SHORT_HEADER_TIMEOUT,
         ..config
     })
@@ -1531,7 +1464,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_timeout() {
         closed_by_server(&mut stream, answered + SHORT_HEADER_TIMEOUT + CLOSE_GRACE).await,
         "an idle keep-alive connection was never closed"
     );
-    assert_eq!(server.get("/health").await, StatusCode::OK);
+    assert_eq!(server.get("/health").await.status, StatusCode::OK);
 
     // A stalled connection does not hold up shutdown for longer than its timeout.
     let mut lingering = TcpStream::connect(server.addr).await.expect("connect");
@@ -1542,7 +1475,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_timeout() {
 
 #[tokio::test]
 async fn a_body_that_stalls_answers_408_and_does_not_hold_the_connection() {
-    let server = Configured::start(|config| Config {
+    let server = TestServer::start_adjusted(|config| Config {
         body_read_timeout: SHORT_HEADER_TIMEOUT,
         ..config
     })
@@ -1573,8 +1506,8 @@ async fn a_body_that_stalls_answers_408_and_does_not_hold_the_connection() {
             "{framing}: the connection stayed open after the 408"
         );
     }
-    assert_eq!(server.get("/health").await, StatusCode::OK);
-    assert_eq!(server.get("/api/v1/balance").await, StatusCode::OK);
+    assert_eq!(server.get("/health").await.status, StatusCode::OK);
+    assert_eq!(server.get("/api/v1/balance").await.status, StatusCode::OK);
     server.stop().await;
 }
 

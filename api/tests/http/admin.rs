@@ -3,25 +3,20 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::common::TestServer;
+use crate::common::{ADMIN_TOKEN, Api, Call, TestApp, TestServer};
 
 #[tokio::test]
 async fn admin_api_needs_the_admin_token() {
-    let server = TestServer::start().await;
-    let none = server
+    let app = TestApp::start().await;
+    let none = app
         .request(Method::GET, "/admin/v1/tenants", None, None)
         .await;
     assert_eq!(none.status, StatusCode::UNAUTHORIZED);
-    let tenant_key = server
-        .request(
-            Method::GET,
-            "/admin/v1/tenants",
-            Some(&server.api_key),
-            None,
-        )
+    let tenant_key = app
+        .request(Method::GET, "/admin/v1/tenants", Some(&app.api_key), None)
         .await;
     assert_eq!(tenant_key.status, StatusCode::UNAUTHORIZED);
-    let ok = server.admin(Method::GET, "/tenants", None).await;
+    let ok = app.admin(Method::GET, "/tenants", None).await;
     assert_eq!(ok.status, StatusCode::OK);
     assert_eq!(ok.body["data"]["tenants"][0]["name"], "default");
     assert_eq!(ok.body["data"]["tenants"][0]["balance"], 1000);
@@ -29,8 +24,8 @@ async fn admin_api_needs_the_admin_token() {
 
 #[tokio::test]
 async fn tenants_are_created_read_and_patched() {
-    let server = TestServer::start().await;
-    let created = server
+    let app = TestApp::start().await;
+    let created = app
         .admin(
             Method::POST,
             "/tenants",
@@ -44,7 +39,7 @@ async fn tenants_are_created_read_and_patched() {
     assert_eq!(created.body["data"]["rateLimitPerMinute"], 100);
     assert_eq!(created.body["data"]["balance"], 0);
 
-    let patched = server
+    let patched = app
         .admin(
             Method::PATCH,
             &format!("/tenants/{id}"),
@@ -57,7 +52,7 @@ async fn tenants_are_created_read_and_patched() {
     assert_eq!(patched.body["data"]["numberValidation"], "structural");
     assert_eq!(patched.body["data"]["pricePerPart"], 2);
 
-    let read = server
+    let read = app
         .admin(Method::GET, &format!("/tenants/{id}"), None)
         .await;
     assert_eq!(read.body["data"]["name"], "Kofi Limited");
@@ -87,17 +82,17 @@ async fn tenants_are_created_read_and_patched() {
             "invalid_amount",
         ),
     ] {
-        let reply = server.admin(Method::POST, "/tenants", Some(body)).await;
+        let reply = app.admin(Method::POST, "/tenants", Some(body)).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
         assert_eq!(reply.code(), code);
     }
-    let tenants = server.admin(Method::GET, "/tenants", None).await;
+    let tenants = app.admin(Method::GET, "/tenants", None).await;
     assert_eq!(
         tenants.body["data"]["tenants"].as_array().map(Vec::len),
         Some(2),
         "refused creations leave no tenant behind"
     );
-    let missing = server
+    let missing = app
         .admin(Method::GET, "/tenants/ten_nonexistent", None)
         .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
@@ -105,9 +100,9 @@ async fn tenants_are_created_read_and_patched() {
 
 #[tokio::test]
 async fn credits_are_ledgered_and_sender_ids_approved() {
-    let server = TestServer::start().await;
-    let (tenant, key) = server.tenant(0, None).await;
-    let credited = server
+    let app = TestApp::start().await;
+    let (tenant, key) = app.tenant(0, None).await;
+    let credited = app
         .admin(
             Method::POST,
             &format!("/tenants/{tenant}/credits"),
@@ -117,7 +112,7 @@ async fn credits_are_ledgered_and_sender_ids_approved() {
     assert_eq!(credited.status, StatusCode::CREATED, "{}", credited.body);
     assert_eq!(credited.body["data"]["balance"], 250);
     assert_eq!(credited.body["data"]["type"], "PURCHASE");
-    let adjusted = server
+    let adjusted = app
         .admin(
             Method::POST,
             &format!("/tenants/{tenant}/credits"),
@@ -125,7 +120,7 @@ async fn credits_are_ledgered_and_sender_ids_approved() {
         )
         .await;
     assert_eq!(adjusted.body["data"]["balance"], 200);
-    let overdrawn = server
+    let overdrawn = app
         .admin(
             Method::POST,
             &format!("/tenants/{tenant}/credits"),
@@ -140,7 +135,7 @@ async fn credits_are_ledgered_and_sender_ids_approved() {
         json!({"amount": 5, "type": "GIFT"}),
         json!({"type": "PURCHASE"}),
     ] {
-        let reply = server
+        let reply = app
             .admin(
                 Method::POST,
                 &format!("/tenants/{tenant}/credits"),
@@ -150,7 +145,7 @@ async fn credits_are_ledgered_and_sender_ids_approved() {
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
     }
     // The most negative i64 has no absolute value: refused by the size check, not by luck.
-    let smallest = server
+    let smallest = app
         .admin(
             Method::POST,
             &format!("/tenants/{tenant}/credits"),
@@ -164,9 +159,9 @@ async fn credits_are_ledgered_and_sender_ids_approved() {
         smallest.body
     );
     assert_eq!(smallest.code(), "invalid_amount");
-    assert_eq!(server.ledger_sum(&key).await, 200);
+    assert_eq!(app.ledger_sum(&key).await, 200);
 
-    let sender = server
+    let sender = app
         .admin(
             Method::POST,
             &format!("/tenants/{tenant}/sender-ids"),
@@ -175,7 +170,7 @@ async fn credits_are_ledgered_and_sender_ids_approved() {
         .await;
     assert_eq!(sender.status, StatusCode::CREATED);
     assert_eq!(sender.body["data"]["status"], "APPROVED");
-    let duplicate = server
+    let duplicate = app
         .admin(
             Method::POST,
             &format!("/tenants/{tenant}/sender-ids"),
@@ -183,7 +178,7 @@ async fn credits_are_ledgered_and_sender_ids_approved() {
         )
         .await;
     assert_eq!(duplicate.status, StatusCode::CONFLICT);
-    let too_long = server
+    let too_long = app
         .admin(
             Method::POST,
             &format!("/tenants/{tenant}/sender-ids"),
@@ -191,7 +186,7 @@ async fn credits_are_ledgered_and_sender_ids_approved() {
         )
         .await;
     assert_eq!(too_long.status, StatusCode::BAD_REQUEST);
-    let listed = server
+    let listed = app
         .request(Method::GET, "/api/v1/sender-ids", Some(&key), None)
         .await;
     let names: Vec<&str> = listed.body["data"]["senderIds"]
@@ -205,20 +200,20 @@ async fn credits_are_ledgered_and_sender_ids_approved() {
 
 #[tokio::test]
 async fn keys_are_listed_without_secrets_and_scopes_are_checked() {
-    let server = TestServer::start().await;
-    let bad = server
+    let app = TestApp::start().await;
+    let bad = app
         .admin(
             Method::POST,
-            &format!("/tenants/{}/keys", server.tenant_id),
+            &format!("/tenants/{}/keys", app.tenant_id),
             Some(json!({"name": "x", "scopes": ["sms:send", "sms:fly"]})),
         )
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad.code(), "invalid_scope");
-    let listed = server
+    let listed = app
         .admin(
             Method::GET,
-            &format!("/tenants/{}/keys", server.tenant_id),
+            &format!("/tenants/{}/keys", app.tenant_id),
             None,
         )
         .await;
@@ -228,7 +223,7 @@ async fn keys_are_listed_without_secrets_and_scopes_are_checked() {
     assert!(keys[0].get("key").is_none());
     assert_eq!(keys[0]["hint"].as_str().map(str::len), Some(4));
     assert!(
-        !listed.body.to_string().contains(&server.api_key),
+        !listed.body.to_string().contains(&app.api_key),
         "a listing must never contain a secret"
     );
 }
@@ -241,7 +236,7 @@ async fn flit_admin_cli_calls_the_admin_api() {
         async move {
             tokio::process::Command::new(env!("CARGO_BIN_EXE_flit"))
                 .arg("admin")
-                .args(["--url", &base, "--token", crate::common::ADMIN_TOKEN])
+                .args(["--url", &base, "--token", ADMIN_TOKEN])
                 .args(args)
                 .output()
                 .await
@@ -291,16 +286,15 @@ async fn flit_admin_cli_calls_the_admin_api() {
 
 #[tokio::test]
 async fn a_retried_credit_with_its_idempotency_key_is_applied_once() {
-    let server = TestServer::start().await;
-    let (tenant, key) = server.tenant(0, None).await;
+    let app = TestApp::start().await;
+    let (tenant, key) = app.tenant(0, None).await;
     let credit = |body: serde_json::Value| {
-        let request = server
-            .client
-            .post(format!("{}/admin/v1/tenants/{tenant}/credits", server.base))
-            .bearer_auth(crate::common::ADMIN_TOKEN)
-            .header("Idempotency-Key", "invoice-7")
-            .json(&body);
-        async move { TestServer::reply(request.send().await.expect("sent")).await }
+        app.call(
+            Call::post(format!("/admin/v1/tenants/{tenant}/credits"))
+                .bearer(ADMIN_TOKEN)
+                .header("Idempotency-Key", "invoice-7")
+                .json(&body),
+        )
     };
     let first = credit(json!({"amount": 100, "type": "PURCHASE"})).await;
     let retry = credit(json!({"amount": 100, "type": "PURCHASE"})).await;
@@ -308,5 +302,5 @@ async fn a_retried_credit_with_its_idempotency_key_is_applied_once() {
     assert_eq!(first.body, retry.body);
     let changed = credit(json!({"amount": 900, "type": "PURCHASE"})).await;
     assert_eq!(changed.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(server.ledger_sum(&key).await, 100);
+    assert_eq!(app.ledger_sum(&key).await, 100);
 }

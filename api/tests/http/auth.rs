@@ -3,42 +3,38 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::common::TestServer;
+use crate::common::{Api, Call, TestApp, TestServer};
 
 #[tokio::test]
 async fn missing_or_unknown_key_is_401_in_every_header_form() {
-    let server = TestServer::start().await;
-    let none = server
+    let app = TestApp::start().await;
+    let none = app
         .request(Method::GET, "/api/v1/balance", None, None)
         .await;
     assert_eq!(none.status, StatusCode::UNAUTHORIZED);
     assert_eq!(none.code(), "unauthorized");
-    let wrong = server
+    let wrong = app
         .request(Method::GET, "/api/v1/balance", Some("flt_live_nope"), None)
         .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
 
     for (name, value) in [
-        ("Authorization", format!("Bearer {}", server.api_key)),
-        ("Authorization", format!("X-Api-key {}", server.api_key)),
-        ("X-API-Key", server.api_key.clone()),
+        ("Authorization", format!("Bearer {}", app.api_key)),
+        ("Authorization", format!("X-Api-key {}", app.api_key)),
+        ("X-API-Key", app.api_key.clone()),
     ] {
-        let response = server
-            .client
-            .get(format!("{}/api/v1/balance", server.base))
-            .header(name, value)
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(response.status(), StatusCode::OK, "{name}");
+        let reply = app
+            .call(Call::get("/api/v1/balance").header(name, value))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{name}");
     }
 }
 
 #[tokio::test]
 async fn each_endpoint_demands_its_scope() {
-    let server = TestServer::start().await;
-    let (_, read_only) = server.tenant(100, Some(&["sms:read"])).await;
-    let (_, no_scopes) = server.tenant(100, Some(&[])).await;
+    let app = TestApp::start().await;
+    let (_, read_only) = app.tenant(100, Some(&["sms:read"])).await;
+    let (_, no_scopes) = app.tenant(100, Some(&[])).await;
     let send = json!({"recipients": ["0201234567"], "message": "hi"});
     let estimate = json!({"message": "hi", "recipientCount": 1});
     let endpoints: Vec<(Method, &str, Option<serde_json::Value>, &str)> = vec![
@@ -67,7 +63,7 @@ async fn each_endpoint_demands_its_scope() {
         ),
     ];
     for (method, path, body, scope) in endpoints {
-        let denied = server
+        let denied = app
             .request(method.clone(), path, Some(&no_scopes), body.clone())
             .await;
         assert_eq!(denied.status, StatusCode::FORBIDDEN, "{path}");
@@ -78,7 +74,7 @@ async fn each_endpoint_demands_its_scope() {
                 .expect("error")
                 .contains(scope)
         );
-        let with_read = server.request(method, path, Some(&read_only), body).await;
+        let with_read = app.request(method, path, Some(&read_only), body).await;
         let expected = match (scope, path.contains("msg_x")) {
             ("sms:read", true) => StatusCode::NOT_FOUND,
             ("sms:read", false) => StatusCode::OK,
@@ -90,9 +86,9 @@ async fn each_endpoint_demands_its_scope() {
 
 #[tokio::test]
 async fn another_tenants_message_is_404() {
-    let server = TestServer::start().await;
-    let (_, other_key) = server.tenant(100, None).await;
-    let sent = server
+    let app = TestApp::start().await;
+    let (_, other_key) = app.tenant(100, None).await;
+    let sent = app
         .post(
             "/api/v1/sms/send",
             json!({"recipients": ["0201234567"], "message": "mine"}),
@@ -103,18 +99,18 @@ async fn another_tenants_message_is_404() {
         format!("/api/v1/sms/status/{id}"),
         format!("/api/v1/sms/{id}/recipients"),
     ] {
-        let reply = server
+        let reply = app
             .request(Method::GET, &path, Some(&other_key), None)
             .await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(reply.code(), "not_found");
-        assert_eq!(server.get(&path).await.status, StatusCode::OK);
+        assert_eq!(app.get(&path).await.status, StatusCode::OK);
     }
-    let theirs = server
+    let theirs = app
         .request(Method::GET, "/api/v1/sms", Some(&other_key), None)
         .await;
     assert_eq!(theirs.body["data"]["pagination"]["total"], 0);
-    let their_ledger = server
+    let their_ledger = app
         .request(Method::GET, "/api/v1/transactions", Some(&other_key), None)
         .await;
     assert_eq!(their_ledger.body["data"]["pagination"]["total"], 1);
@@ -122,11 +118,11 @@ async fn another_tenants_message_is_404() {
 
 #[tokio::test]
 async fn revoked_keys_stop_working_at_once() {
-    let server = TestServer::start().await;
-    let created = server
+    let app = TestApp::start().await;
+    let created = app
         .admin(
             Method::POST,
-            &format!("/tenants/{}/keys", server.tenant_id),
+            &format!("/tenants/{}/keys", app.tenant_id),
             Some(json!({"name": "temp", "scopes": ["balance:read"]})),
         )
         .await;
@@ -135,19 +131,19 @@ async fn revoked_keys_stop_working_at_once() {
         .expect("key")
         .to_string();
     let key_id = created.body["data"]["id"].as_str().expect("id").to_string();
-    let ok = server
+    let ok = app
         .request(Method::GET, "/api/v1/balance", Some(&key), None)
         .await;
     assert_eq!(ok.status, StatusCode::OK);
-    let revoked = server
+    let revoked = app
         .admin(
             Method::DELETE,
-            &format!("/tenants/{}/keys/{key_id}", server.tenant_id),
+            &format!("/tenants/{}/keys/{key_id}", app.tenant_id),
             None,
         )
         .await;
     assert_eq!(revoked.status, StatusCode::OK);
-    let after = server
+    let after = app
         .request(Method::GET, "/api/v1/balance", Some(&key), None)
         .await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED);
@@ -155,9 +151,9 @@ async fn revoked_keys_stop_working_at_once() {
 
 #[tokio::test]
 async fn rate_limit_headers_count_down_and_429_carries_retry_after() {
-    let server = TestServer::start().await;
-    let (tenant, key) = server.tenant(10, None).await;
-    let patched = server
+    let app = TestApp::start().await;
+    let (tenant, key) = app.tenant(10, None).await;
+    let patched = app
         .admin(
             Method::PATCH,
             &format!("/tenants/{tenant}"),
@@ -166,7 +162,7 @@ async fn rate_limit_headers_count_down_and_429_carries_retry_after() {
         .await;
     assert_eq!(patched.status, StatusCode::OK);
     for remaining in [2, 1, 0] {
-        let reply = server
+        let reply = app
             .request(Method::GET, "/api/v1/balance", Some(&key), None)
             .await;
         assert_eq!(reply.status, StatusCode::OK);
@@ -182,7 +178,7 @@ async fn rate_limit_headers_count_down_and_429_carries_retry_after() {
             .expect("unix seconds");
         assert!(reset > 1_700_000_000);
     }
-    let limited = server
+    let limited = app
         .request(Method::GET, "/api/v1/balance", Some(&key), None)
         .await;
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
@@ -195,9 +191,10 @@ async fn rate_limit_headers_count_down_and_429_carries_retry_after() {
     assert!((1..=60).contains(&retry));
     assert_eq!(limited.header("x-ratelimit-remaining"), Some("0"));
     // Another key of another tenant is not affected.
-    assert_eq!(server.get("/api/v1/balance").await.status, StatusCode::OK);
+    assert_eq!(app.get("/api/v1/balance").await.status, StatusCode::OK);
 }
 
+/// On the real server: the burst arrives on many connections at once, as a real one does.
 #[tokio::test]
 async fn rate_limit_holds_under_concurrent_bursts() {
     let server = TestServer::start().await;
@@ -233,50 +230,45 @@ async fn rate_limit_holds_under_concurrent_bursts() {
 
 #[tokio::test]
 async fn the_scope_is_checked_before_the_body_is_read() {
-    let server = TestServer::start().await;
-    let (_, read_only) = server.tenant(100, Some(&["sms:read"])).await;
-    let response = server
-        .client
-        .post(format!("{}/api/v1/sms/send", server.base))
-        .bearer_auth(&read_only)
-        .header("Content-Type", "text/plain")
-        .body("not even json")
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let app = TestApp::start().await;
+    let (_, read_only) = app.tenant(100, Some(&["sms:read"])).await;
+    let reply = app
+        .call(
+            Call::post("/api/v1/sms/send")
+                .bearer(&read_only)
+                .body(Some("text/plain"), "not even json"),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
 async fn a_foreign_authorization_scheme_falls_back_to_x_api_key() {
-    let server = TestServer::start().await;
-    let response = server
-        .client
-        .get(format!("{}/api/v1/balance", server.base))
-        .header("Authorization", "Basic dXNlcjpwYXNz")
-        .header("X-API-Key", &server.api_key)
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(response.status(), StatusCode::OK);
+    let app = TestApp::start().await;
+    let reply = app
+        .call(
+            Call::get("/api/v1/balance")
+                .header("Authorization", "Basic dXNlcjpwYXNz")
+                .header("X-API-Key", &app.api_key),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn idempotency_keys_of_two_tenants_never_meet() {
-    let server = TestServer::start().await;
-    let (_, other) = server.tenant(100, None).await;
+    let app = TestApp::start().await;
+    let (_, other) = app.tenant(100, None).await;
     let mut ids = Vec::new();
-    for key in [server.api_key.clone(), other] {
-        let response = server
-            .client
-            .post(format!("{}/api/v1/sms/send", server.base))
-            .bearer_auth(&key)
-            .header("Idempotency-Key", "shared-key")
-            .json(&json!({"recipients": ["0201234567"], "message": "hi"}))
-            .send()
-            .await
-            .expect("sent");
-        let reply = TestServer::reply(response).await;
+    for key in [app.api_key.clone(), other] {
+        let reply = app
+            .call(
+                Call::post("/api/v1/sms/send")
+                    .bearer(&key)
+                    .header("Idempotency-Key", "shared-key")
+                    .json(&json!({"recipients": ["0201234567"], "message": "hi"})),
+            )
+            .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         ids.push(
             reply.body["data"]["messageId"]

@@ -5,7 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::common::TestServer;
+use crate::common::{Api, TestServer};
 
 const CAP: usize = 50;
 

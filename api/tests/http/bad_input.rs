@@ -3,27 +3,19 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::TestServer;
+use crate::common::{Api, Call, Reply, TestApp};
 
 /// Sends a raw body with the given content type to `path`.
-async fn raw(
-    server: &TestServer,
-    path: &str,
-    content_type: Option<&str>,
-    body: Vec<u8>,
-) -> crate::common::Reply {
-    let mut request = server
-        .client
-        .post(format!("{}{}", server.base, path))
-        .bearer_auth(&server.api_key)
-        .body(body);
-    if let Some(content_type) = content_type {
-        request = request.header("Content-Type", content_type);
-    }
-    TestServer::reply(request.send().await.expect("sent")).await
+async fn raw(app: &TestApp, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Reply {
+    app.call(
+        Call::post(path)
+            .bearer(&app.api_key)
+            .body(content_type, body),
+    )
+    .await
 }
 
-fn check(reply: &crate::common::Reply, status: StatusCode, code: &str) {
+fn check(reply: &Reply, status: StatusCode, code: &str) {
     assert_eq!(reply.status, status, "body: {}", reply.body);
     assert_eq!(reply.body["success"], false, "body: {}", reply.body);
     assert_eq!(reply.code(), code, "body: {}", reply.body);
@@ -36,7 +28,7 @@ fn check(reply: &crate::common::Reply, status: StatusCode, code: &str) {
 
 #[tokio::test]
 async fn malformed_send_bodies_get_400_with_a_code_and_charge_nothing() {
-    let server = TestServer::start().await;
+    let app = TestApp::start().await;
     let json_type = Some("application/json");
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (b"{not json".to_vec(), "invalid_json"),
@@ -56,7 +48,7 @@ async fn malformed_send_bodies_get_400_with_a_code_and_charge_nothing() {
         (br#"{"message": "hi", "recipients": ["0201234567"], "isScheduled": "yes"}"#.to_vec(), "invalid_request"),
     ];
     for (body, code) in cases {
-        let reply = raw(&server, "/api/v1/sms/send", json_type, body.clone()).await;
+        let reply = raw(&app, "/api/v1/sms/send", json_type, body.clone()).await;
         assert_eq!(
             reply.status,
             StatusCode::BAD_REQUEST,
@@ -66,14 +58,14 @@ async fn malformed_send_bodies_get_400_with_a_code_and_charge_nothing() {
         );
         check(&reply, StatusCode::BAD_REQUEST, code);
     }
-    assert_eq!(server.balance().await, 1000);
+    assert_eq!(app.balance().await, 1000);
 }
 
 #[tokio::test]
 async fn too_many_recipients_and_too_long_texts_are_refused() {
-    let server = TestServer::start().await;
+    let app = TestApp::start().await;
     let many: Vec<String> = (0..1001).map(|i| format!("02012{i:05}")).collect();
-    let reply = server
+    let reply = app
         .post(
             "/api/v1/sms/send",
             json!({"recipients": many, "message": "hi"}),
@@ -81,14 +73,14 @@ async fn too_many_recipients_and_too_long_texts_are_refused() {
         .await;
     check(&reply, StatusCode::BAD_REQUEST, "too_many_recipients");
 
-    let reply = server
+    let reply = app
         .post(
             "/api/v1/sms/send",
             json!({"recipients": ["0201234567"], "message": "a".repeat(919)}),
         )
         .await;
     check(&reply, StatusCode::BAD_REQUEST, "message_too_long");
-    let at_limit = server
+    let at_limit = app
         .post(
             "/api/v1/sms/send",
             json!({"recipients": ["0201234567"], "message": "a".repeat(918)}),
@@ -96,26 +88,20 @@ async fn too_many_recipients_and_too_long_texts_are_refused() {
         .await;
     assert_eq!(at_limit.status, StatusCode::OK, "{}", at_limit.body);
     assert_eq!(at_limit.body["data"]["creditsUsed"], 6);
-    assert_eq!(server.balance().await, 994);
+    assert_eq!(app.balance().await, 994);
 }
 
 #[tokio::test]
 async fn wrong_content_type_is_415_and_oversized_body_is_413() {
-    let server = TestServer::start().await;
+    let app = TestApp::start().await;
     let body = br#"{"message": "hi", "recipients": ["0201234567"]}"#.to_vec();
     check(
-        &raw(
-            &server,
-            "/api/v1/sms/send",
-            Some("text/plain"),
-            body.clone(),
-        )
-        .await,
+        &raw(&app, "/api/v1/sms/send", Some("text/plain"), body.clone()).await,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
     );
     check(
-        &raw(&server, "/api/v1/sms/send", None, body).await,
+        &raw(&app, "/api/v1/sms/send", None, body).await,
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_media_type",
     );
@@ -125,7 +111,7 @@ async fn wrong_content_type_is_415_and_oversized_body_is_413() {
     );
     check(
         &raw(
-            &server,
+            &app,
             "/api/v1/sms/send",
             Some("application/json"),
             huge.into_bytes(),
@@ -134,12 +120,12 @@ async fn wrong_content_type_is_415_and_oversized_body_is_413() {
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
     );
-    assert_eq!(server.balance().await, 1000);
+    assert_eq!(app.balance().await, 1000);
 }
 
 #[tokio::test]
 async fn bad_query_parameters_get_400() {
-    let server = TestServer::start().await;
+    let app = TestApp::start().await;
     for (path, code) in [
         ("/api/v1/sms?limit=0", "invalid_query"),
         ("/api/v1/sms?limit=100000", "invalid_query"),
@@ -154,7 +140,7 @@ async fn bad_query_parameters_get_400() {
         ("/api/v1/transactions?limit=101", "invalid_query"),
         ("/api/v1/transactions?startDate=2024-13-01", "invalid_date"),
     ] {
-        let reply = server.get(path).await;
+        let reply = app.get(path).await;
         assert_eq!(
             reply.status,
             StatusCode::BAD_REQUEST,
@@ -163,13 +149,13 @@ async fn bad_query_parameters_get_400() {
         );
         check(&reply, StatusCode::BAD_REQUEST, code);
     }
-    let max = server.get("/api/v1/sms?limit=100&page=1").await;
+    let max = app.get("/api/v1/sms?limit=100&page=1").await;
     assert_eq!(max.status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn estimate_validates_its_inputs() {
-    let server = TestServer::start().await;
+    let app = TestApp::start().await;
     for (body, code) in [
         (json!({"recipientCount": 5}), "missing_message"),
         (json!({"message": "hi"}), "missing_recipient_count"),
@@ -194,14 +180,14 @@ async fn estimate_validates_its_inputs() {
             "message_too_long",
         ),
     ] {
-        let reply = server.post("/api/v1/sms/estimate", body).await;
+        let reply = app.post("/api/v1/sms/estimate", body).await;
         check(&reply, StatusCode::BAD_REQUEST, code);
     }
 }
 
 #[tokio::test]
 async fn garbage_headers_never_cause_a_5xx() {
-    let server = TestServer::start().await;
+    let app = TestApp::start().await;
     let body = json!({"message": "hi", "recipients": ["0201234567"]});
     let garbage: &[(&str, &[u8])] = &[
         ("authorization", b"Bearer \xff\xfe"),
@@ -212,48 +198,44 @@ async fn garbage_headers_never_cause_a_5xx() {
         ("content-type", b"application/json; charset=\xff"),
     ];
     for (name, value) in garbage {
-        let value = reqwest::header::HeaderValue::from_bytes(value).expect("header bytes");
-        let response = server
-            .client
-            .post(format!("{}/api/v1/sms/send", server.base))
-            .header(*name, value)
-            .json(&body)
-            .send()
-            .await
-            .expect("sent");
-        let status = response.status();
-        assert!(status.is_client_error(), "{name}: {status}");
+        let reply = app
+            .call(
+                Call::post("/api/v1/sms/send")
+                    .header(name, value)
+                    .json(&body),
+            )
+            .await;
+        assert!(reply.status.is_client_error(), "{name}: {}", reply.status);
     }
-    let bad_idempotency = server
-        .client
-        .post(format!("{}/api/v1/sms/send", server.base))
-        .bearer_auth(&server.api_key)
-        .header(
-            "idempotency-key",
-            reqwest::header::HeaderValue::from_bytes(b"\xff\xfe").expect("bytes"),
+    let bad_idempotency = app
+        .call(
+            Call::post("/api/v1/sms/send")
+                .bearer(&app.api_key)
+                .header("idempotency-key", b"\xff\xfe")
+                .json(&body),
         )
-        .json(&body)
-        .send()
-        .await
-        .expect("sent");
-    let reply = TestServer::reply(bad_idempotency).await;
-    check(&reply, StatusCode::BAD_REQUEST, "invalid_idempotency_key");
-    let unknown = server.get("/api/v1/nothing-here").await;
+        .await;
+    check(
+        &bad_idempotency,
+        StatusCode::BAD_REQUEST,
+        "invalid_idempotency_key",
+    );
+    let unknown = app.get("/api/v1/nothing-here").await;
     check(&unknown, StatusCode::NOT_FOUND, "not_found");
-    let bad_id = server.get("/api/v1/sms/status/%ff%fe").await;
+    let bad_id = app.get("/api/v1/sms/status/%ff%fe").await;
     check(&bad_id, StatusCode::BAD_REQUEST, "invalid_path");
-    let wrong_method = server.get("/api/v1/sms/send").await;
+    let wrong_method = app.get("/api/v1/sms/send").await;
     check(
         &wrong_method,
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
     );
-    assert_eq!(server.balance().await, 1000);
+    assert_eq!(app.balance().await, 1000);
 }
 
 #[tokio::test]
 async fn unsupported_options_and_out_of_range_values_are_refused() {
-    let server = TestServer::start().await;
+    let app = TestApp::start().await;
     for (body, code) in [
         (
             json!({"recipients": ["0201234567"], "message": "hi", "deviceId": "dev_x"}),
@@ -276,10 +258,10 @@ async fn unsupported_options_and_out_of_range_values_are_refused() {
             "invalid_campaign_name",
         ),
     ] {
-        let reply = server.post("/api/v1/sms/send", body).await;
+        let reply = app.post("/api/v1/sms/send", body).await;
         check(&reply, StatusCode::BAD_REQUEST, code);
     }
-    let long = server
+    let long = app
         .post(
             "/api/v1/sms/send",
             json!({"recipients": ["0201234567", "9".repeat(5000)], "message": "hi"}),
@@ -290,5 +272,5 @@ async fn unsupported_options_and_out_of_range_values_are_refused() {
         .as_str()
         .expect("listed");
     assert!(shown.chars().count() <= 33, "echo is truncated: {shown}");
-    assert_eq!(server.balance().await, 999);
+    assert_eq!(app.balance().await, 999);
 }

@@ -7,7 +7,7 @@ use flit_loadtest::smsc::{self, SmscConfig, SmscHandle};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::TestServer;
+use crate::common::{Api, TestServer};
 
 /// The window of the binds `add_bind` registers (unless `extra` says otherwise).
 pub const WINDOW: u64 = 10;

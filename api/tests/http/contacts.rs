@@ -5,7 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{Reply, TestServer};
+use crate::common::{Api, Call, Reply, TestApp, TestServer};
 
 const ONLY_FIELDS: [&str; 8] = [
     "id",
@@ -44,29 +44,27 @@ fn assert_contact_shape(contact: &Value) {
     );
 }
 
-async fn send(server: &TestServer, method: Method, path: &str, body: Option<Value>) -> Reply {
-    server
-        .request(method, path, Some(&server.api_key), body)
-        .await
+async fn send(api: &impl Api, method: Method, path: &str, body: Option<Value>) -> Reply {
+    api.request(method, path, Some(api.api_key()), body).await
 }
 
-async fn create_group(server: &TestServer, name: &str) -> String {
-    let reply = server
+async fn create_group(api: &impl Api, name: &str) -> String {
+    let reply = api
         .post("/api/v1/contacts/groups", json!({ "name": name }))
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     reply.body["data"]["id"].as_str().expect("id").to_string()
 }
 
-async fn create_contact(server: &TestServer, body: Value) -> Value {
-    let reply = server.post("/api/v1/contacts", body).await;
+async fn create_contact(api: &impl Api, body: Value) -> Value {
+    let reply = api.post("/api/v1/contacts", body).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     reply.body["data"].clone()
 }
 
 /// `contactCount` of the group called `name`.
-async fn contact_count(server: &TestServer, name: &str) -> u64 {
-    let reply = server.get("/api/v1/contacts/groups").await;
+async fn contact_count(api: &impl Api, name: &str) -> u64 {
+    let reply = api.get("/api/v1/contacts/groups").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     reply.body["data"]["groups"]
         .as_array()
@@ -78,8 +76,8 @@ async fn contact_count(server: &TestServer, name: &str) -> u64 {
 }
 
 /// The phones a listing answers, in order.
-async fn listed_phones(server: &TestServer, query: &str) -> Vec<String> {
-    let reply = server.get(&format!("/api/v1/contacts{query}")).await;
+async fn listed_phones(api: &impl Api, query: &str) -> Vec<String> {
+    let reply = api.get(&format!("/api/v1/contacts{query}")).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     reply.body["data"]["contacts"]
         .as_array()
@@ -91,10 +89,10 @@ async fn listed_phones(server: &TestServer, query: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn documented_contact_and_group_examples_answer_in_the_documented_shapes() {
-    let server = TestServer::start().await;
+    let app = TestApp::start().await;
 
     // Create a group: {"name": "VIP Customers"}.
-    let created = server
+    let created = app
         .post("/api/v1/contacts/groups", json!({"name": "VIP Customers"}))
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
@@ -106,7 +104,7 @@ async fn documented_contact_and_group_examples_answer_in_the_documented_shapes()
     assert_eq!(group["contactCount"], 0);
 
     // Create a contact.
-    let reply = server
+    let reply = app
         .post(
             "/api/v1/contacts",
             json!({"phone": "0201234567", "firstName": "Kofi", "lastName": "Mensah"}),
@@ -123,7 +121,7 @@ async fn documented_contact_and_group_examples_answer_in_the_documented_shapes()
     assert_eq!(kofi["groups"], json!([]));
 
     // Bulk import, the seed's body with the real group id: Kofi exists, Ama is new.
-    let reply = server
+    let reply = app
         .post(
             "/api/v1/contacts/import",
             json!({"contacts": [{"phone": "0201234567", "firstName": "Kofi"}, {"phone": "0241234567", "firstName": "Ama"}], "groupId": group_id}),
@@ -137,7 +135,7 @@ async fn documented_contact_and_group_examples_answer_in_the_documented_shapes()
     );
 
     // List contacts: ?page=1&limit=50, newest first, both in the group.
-    let reply = server.get("/api/v1/contacts?page=1&limit=50").await;
+    let reply = app.get("/api/v1/contacts?page=1&limit=50").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["success"], true);
     let contacts = reply.body["data"]["contacts"].as_array().expect("contacts");
@@ -158,7 +156,7 @@ async fn documented_contact_and_group_examples_answer_in_the_documented_shapes()
     );
 
     // List groups.
-    let reply = server.get("/api/v1/contacts/groups").await;
+    let reply = app.get("/api/v1/contacts/groups").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["success"], true);
     let groups = reply.body["data"]["groups"].as_array().expect("groups");
@@ -173,7 +171,7 @@ async fn documented_contact_and_group_examples_answer_in_the_documented_shapes()
     // Delete a contact (soft delete).
     let kofi_id = kofi["id"].as_str().expect("id");
     let reply = send(
-        &server,
+        &app,
         Method::DELETE,
         &format!("/api/v1/contacts/{kofi_id}"),
         None,
@@ -181,11 +179,11 @@ async fn documented_contact_and_group_examples_answer_in_the_documented_shapes()
     .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["success"], true);
-    assert_eq!(contact_count(&server, "VIP Customers").await, 1);
+    assert_eq!(contact_count(&app, "VIP Customers").await, 1);
 
     // Delete a group (contacts are NOT deleted).
     let reply = send(
-        &server,
+        &app,
         Method::DELETE,
         &format!("/api/v1/contacts/groups/{group_id}"),
         None,
@@ -193,9 +191,9 @@ async fn documented_contact_and_group_examples_answer_in_the_documented_shapes()
     .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["success"], true);
-    let reply = server.get("/api/v1/contacts/groups").await;
+    let reply = app.get("/api/v1/contacts/groups").await;
     assert_eq!(reply.body["data"]["groups"], json!([]));
-    let reply = server.get("/api/v1/contacts").await;
+    let reply = app.get("/api/v1/contacts").await;
     let contacts = reply.body["data"]["contacts"].as_array().expect("contacts");
     assert_eq!(contacts.len(), 1, "the group's contact stays");
     assert_eq!(contacts[0]["groups"], json!([]));
@@ -203,16 +201,16 @@ async fn documented_contact_and_group_examples_answer_in_the_documented_shapes()
 
 #[tokio::test]
 async fn import_counts_new_existing_repeated_and_invalid_rows() {
-    let server = TestServer::start().await;
-    let group = create_group(&server, "Imported").await;
-    create_contact(&server, json!({"phone": number(100), "firstName": "Old"})).await;
+    let app = TestApp::start().await;
+    let group = create_group(&app, "Imported").await;
+    create_contact(&app, json!({"phone": number(100), "firstName": "Old"})).await;
     let mut rows: Vec<Value> = (0..7)
         .map(|i| json!({"phone": number(i), "firstName": format!("New{i}")}))
         .collect();
     rows.push(json!({"phone": format!("+{}", international(100))})); // existing contact
     rows.push(json!({"phone": international(3)})); // row 3 again, another form
     rows.push(json!({"phone": "12345"})); // invalid
-    let reply = server
+    let reply = app
         .post(
             "/api/v1/contacts/import",
             json!({"contacts": rows, "groupId": group}),
@@ -224,15 +222,15 @@ async fn import_counts_new_existing_repeated_and_invalid_rows() {
         json!({"imported": 9, "created": 7, "skipped": 2, "invalid": 1, "total": 10})
     );
     // 7 created + the existing one; the invalid row was never stored.
-    assert_eq!(contact_count(&server, "Imported").await, 8);
-    let all = server.get("/api/v1/contacts").await;
+    assert_eq!(contact_count(&app, "Imported").await, 8);
+    let all = app.get("/api/v1/contacts").await;
     assert_eq!(all.body["data"]["pagination"]["total"], 8);
     // A skipped contact keeps its own fields.
-    let old = listed_phones(&server, "?search=old").await;
+    let old = listed_phones(&app, "?search=old").await;
     assert_eq!(old, vec![international(100)]);
 
     // The same import again: everything valid is now skipped.
-    let reply = server
+    let reply = app
         .post("/api/v1/contacts/import", json!({"contacts": rows}))
         .await;
     assert_eq!(
@@ -243,42 +241,42 @@ async fn import_counts_new_existing_repeated_and_invalid_rows() {
 
 #[tokio::test]
 async fn import_limits_and_unknown_group() {
-    let server = TestServer::start().await;
+    let app = TestApp::start().await;
     let rows: Vec<Value> = (0..10_001).map(|i| json!({"phone": number(i)})).collect();
-    let reply = server
+    let reply = app
         .post("/api/v1/contacts/import", json!({"contacts": rows}))
         .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
     assert_eq!(reply.code(), "too_many_contacts");
     assert_eq!(reply.body["success"], false);
-    let all = server.get("/api/v1/contacts").await;
+    let all = app.get("/api/v1/contacts").await;
     assert_eq!(all.body["data"]["pagination"]["total"], 0, "nothing stored");
 
-    let reply = server
+    let reply = app
         .post(
             "/api/v1/contacts/import",
             json!({"contacts": [{"phone": number(1)}], "groupId": "grp_01jfq1nbx0a4ws4e1ycr5wc7hf"}),
         )
         .await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
-    let reply = server
+    let reply = app
         .post("/api/v1/contacts/import", json!({"groupId": "x"}))
         .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.code(), "missing_contacts");
-    let all = server.get("/api/v1/contacts").await;
+    let all = app.get("/api/v1/contacts").await;
     assert_eq!(all.body["data"]["pagination"]["total"], 0);
 }
 
 #[tokio::test]
 async fn ten_thousand_contacts_import_in_one_request() {
-    let server = TestServer::start().await;
-    let group = create_group(&server, "Everyone").await;
+    let app = TestApp::start().await;
+    let group = create_group(&app, "Everyone").await;
     let rows: Vec<Value> = (0..10_000)
         .map(|i| json!({"phone": number(i), "firstName": format!("Person{i}"), "lastName": "Bulk"}))
         .collect();
     let started = std::time::Instant::now();
-    let reply = server
+    let reply = app
         .post(
             "/api/v1/contacts/import",
             json!({"contacts": rows, "groupId": group}),
@@ -291,8 +289,8 @@ async fn ten_thousand_contacts_import_in_one_request() {
         json!({"imported": 10_000, "created": 10_000, "skipped": 0, "invalid": 0, "total": 10_000})
     );
     eprintln!("imported 10,000 contacts in {took:?} (debug build)");
-    assert_eq!(contact_count(&server, "Everyone").await, 10_000);
-    let page = server.get("/api/v1/contacts?page=50&limit=200").await;
+    assert_eq!(contact_count(&app, "Everyone").await, 10_000);
+    let page = app.get("/api/v1/contacts?page=50&limit=200").await;
     assert_eq!(
         page.body["data"]["pagination"],
         json!({"page": 50, "limit": 200, "total": 10_000, "totalPages": 50, "hasMore": false})
@@ -304,23 +302,21 @@ async fn ten_thousand_contacts_import_in_one_request() {
             .len(),
         200
     );
-    let phones = listed_phones(&server, &format!("?groupId={group}&limit=1")).await;
+    let phones = listed_phones(&app, &format!("?groupId={group}&limit=1")).await;
     assert_eq!(phones, vec![international(9_999)], "newest first");
 }
 
 #[tokio::test]
 async fn create_checks_phone_uniqueness_and_fields() {
-    let server = TestServer::start().await;
-    create_contact(&server, json!({"phone": "0201234567"})).await;
+    let app = TestApp::start().await;
+    create_contact(&app, json!({"phone": "0201234567"})).await;
     for form in ["233201234567", "+233 20 123 4567"] {
-        let reply = server
-            .post("/api/v1/contacts", json!({"phone": form}))
-            .await;
+        let reply = app.post("/api/v1/contacts", json!({"phone": form})).await;
         assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
         assert_eq!(reply.code(), "contact_exists");
     }
     for bad in ["12345", "not a phone", ""] {
-        let reply = server.post("/api/v1/contacts", json!({"phone": bad})).await;
+        let reply = app.post("/api/v1/contacts", json!({"phone": bad})).await;
         assert_eq!(
             reply.status,
             StatusCode::BAD_REQUEST,
@@ -329,12 +325,12 @@ async fn create_checks_phone_uniqueness_and_fields() {
         );
         assert_eq!(reply.code(), "invalid_phone");
     }
-    let reply = server
+    let reply = app
         .post("/api/v1/contacts", json!({"firstName": "No phone"}))
         .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.code(), "missing_phone");
-    let reply = server
+    let reply = app
         .post(
             "/api/v1/contacts",
             json!({"phone": "0241234567", "email": "not-an-email"}),
@@ -342,7 +338,7 @@ async fn create_checks_phone_uniqueness_and_fields() {
         .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.code(), "invalid_email");
-    let reply = server
+    let reply = app
         .post(
             "/api/v1/contacts",
             json!({"phone": "0241234567", "firstName": "x".repeat(101)}),
@@ -352,9 +348,9 @@ async fn create_checks_phone_uniqueness_and_fields() {
     assert_eq!(reply.code(), "invalid_name");
 
     // A bare JSON number is read as the phone; groupId adds it to the group at once.
-    let group = create_group(&server, "Walk-ins").await;
+    let group = create_group(&app, "Walk-ins").await;
     let contact = create_contact(
-        &server,
+        &app,
         json!({"phone": 233241234567u64, "email": " ama@example.com ", "groupId": group}),
     )
     .await;
@@ -364,27 +360,21 @@ async fn create_checks_phone_uniqueness_and_fields() {
         contact["groups"],
         json!([{"id": group, "name": "Walk-ins"}])
     );
-    assert_eq!(contact_count(&server, "Walk-ins").await, 1);
+    assert_eq!(contact_count(&app, "Walk-ins").await, 1);
 }
 
 #[tokio::test]
 async fn update_is_partial_and_rechecks_the_phone() {
-    let server = TestServer::start().await;
+    let app = TestApp::start().await;
     let kofi = create_contact(
-        &server,
+        &app,
         json!({"phone": number(1), "firstName": "Kofi", "lastName": "Mensah", "email": "k@example.com"}),
     )
     .await;
-    create_contact(&server, json!({"phone": number(2), "firstName": "Ama"})).await;
+    create_contact(&app, json!({"phone": number(2), "firstName": "Ama"})).await;
     let path = format!("/api/v1/contacts/{}", kofi["id"].as_str().expect("id"));
 
-    let reply = send(
-        &server,
-        Method::PUT,
-        &path,
-        Some(json!({"lastName": "Owusu"})),
-    )
-    .await;
+    let reply = send(&app, Method::PUT, &path, Some(json!({"lastName": "Owusu"}))).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_contact_shape(&reply.body["data"]);
     assert_eq!(reply.body["data"]["firstName"], "Kofi");
@@ -392,26 +382,20 @@ async fn update_is_partial_and_rechecks_the_phone() {
     assert_eq!(reply.body["data"]["email"], "k@example.com");
     assert_eq!(reply.body["data"]["createdAt"], kofi["createdAt"]);
 
-    let reply = send(&server, Method::PUT, &path, Some(json!({"email": null}))).await;
+    let reply = send(&app, Method::PUT, &path, Some(json!({"email": null}))).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["data"]["email"], Value::Null);
     assert_eq!(reply.body["data"]["lastName"], "Owusu");
 
-    let reply = send(
-        &server,
-        Method::PUT,
-        &path,
-        Some(json!({"phone": number(2)})),
-    )
-    .await;
+    let reply = send(&app, Method::PUT, &path, Some(json!({"phone": number(2)}))).await;
     assert_eq!(reply.status, StatusCode::CONFLICT, "{}", reply.body);
     assert_eq!(reply.code(), "contact_exists");
-    let reply = send(&server, Method::PUT, &path, Some(json!({"phone": "123"}))).await;
+    let reply = send(&app, Method::PUT, &path, Some(json!({"phone": "123"}))).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.code(), "invalid_phone");
     // Its own number in another form is no conflict.
     let reply = send(
-        &server,
+        &app,
         Method::PUT,
         &path,
         Some(json!({"phone": international(1)})),
@@ -419,44 +403,38 @@ async fn update_is_partial_and_rechecks_the_phone() {
     .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
 
-    let reply = send(
-        &server,
-        Method::PUT,
-        &path,
-        Some(json!({"phone": number(3)})),
-    )
-    .await;
+    let reply = send(&app, Method::PUT, &path, Some(json!({"phone": number(3)}))).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["data"]["phone"], international(3));
     // The old number is free again, the new one taken.
-    create_contact(&server, json!({"phone": number(1)})).await;
-    let reply = server
+    create_contact(&app, json!({"phone": number(1)})).await;
+    let reply = app
         .post("/api/v1/contacts", json!({"phone": number(3)}))
         .await;
     assert_eq!(reply.code(), "contact_exists");
-    let fetched = server.get(&path).await;
+    let fetched = app.get(&path).await;
     assert_eq!(fetched.status, StatusCode::OK);
     assert_eq!(fetched.body["data"]["phone"], international(3));
 }
 
 #[tokio::test]
 async fn duplicate_group_names_conflict_case_insensitively() {
-    let server = TestServer::start().await;
-    create_group(&server, "VIP Customers").await;
+    let app = TestApp::start().await;
+    create_group(&app, "VIP Customers").await;
     for name in ["VIP Customers", "vip customers", "  VIP CUSTOMERS "] {
-        let reply = server
+        let reply = app
             .post("/api/v1/contacts/groups", json!({ "name": name }))
             .await;
         assert_eq!(reply.status, StatusCode::CONFLICT, "{name}: {}", reply.body);
         assert_eq!(reply.code(), "group_exists");
     }
-    let reply = server
+    let reply = app
         .post("/api/v1/contacts/groups", json!({"name": "   "}))
         .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    let reply = server.post("/api/v1/contacts/groups", json!({})).await;
+    let reply = app.post("/api/v1/contacts/groups", json!({})).await;
     assert_eq!(reply.code(), "missing_name");
-    let reply = server.get("/api/v1/contacts/groups").await;
+    let reply = app.get("/api/v1/contacts/groups").await;
     assert_eq!(
         reply.body["data"]["groups"]
             .as_array()
@@ -471,21 +449,21 @@ async fn duplicate_group_names_conflict_case_insensitively() {
         .expect("id")
         .to_string();
     let deleted = send(
-        &server,
+        &app,
         Method::DELETE,
         &format!("/api/v1/contacts/groups/{id}"),
         None,
     )
     .await;
     assert_eq!(deleted.status, StatusCode::OK);
-    create_group(&server, "vip customers").await;
+    create_group(&app, "vip customers").await;
 }
 
 #[tokio::test]
 async fn unknown_ids_are_not_found() {
-    let server = TestServer::start().await;
-    let group = create_group(&server, "G").await;
-    let contact = create_contact(&server, json!({"phone": number(1)})).await;
+    let app = TestApp::start().await;
+    let group = create_group(&app, "G").await;
+    let contact = create_contact(&app, json!({"phone": number(1)})).await;
     let contact = contact["id"].as_str().expect("id");
     let unknown_contact = "cnt_01jfq1nbx0a4ws4e1ycr5wc7hf";
     let unknown_group = "grp_01jfq1nbx0a4ws4e1ycr5wc7hf";
@@ -537,7 +515,7 @@ async fn unknown_ids_are_not_found() {
             Some(json!({"contactIds": [contact]})),
         ),
     ] {
-        let reply = send(&server, method.clone(), &path, body).await;
+        let reply = send(&app, method.clone(), &path, body).await;
         assert_eq!(
             reply.status,
             StatusCode::NOT_FOUND,
@@ -550,7 +528,7 @@ async fn unknown_ids_are_not_found() {
     // Membership changes name the first unknown contact and change nothing.
     for method in [Method::POST, Method::DELETE] {
         let reply = send(
-            &server,
+            &app,
             method,
             &format!("/api/v1/contacts/groups/{group}/members"),
             Some(
@@ -565,7 +543,7 @@ async fn unknown_ids_are_not_found() {
         );
     }
     // A malformed id is named before any lookup.
-    let reply = server
+    let reply = app
         .post(
             &format!("/api/v1/contacts/groups/{group}/members"),
             json!({"contactIds": [contact, "cnt_bad"]}),
@@ -573,26 +551,26 @@ async fn unknown_ids_are_not_found() {
         .await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
     assert_eq!(reply.body["error"], "contact cnt_bad not found");
-    assert_eq!(contact_count(&server, "G").await, 0);
+    assert_eq!(contact_count(&app, "G").await, 0);
     // Nothing was created by the failed requests.
-    assert_eq!(listed_phones(&server, "").await, vec![international(1)]);
+    assert_eq!(listed_phones(&app, "").await, vec![international(1)]);
 }
 
 #[tokio::test]
 async fn search_matches_names_and_phone_fragments_case_insensitively() {
-    let server = TestServer::start().await;
+    let app = TestApp::start().await;
     create_contact(
-        &server,
+        &app,
         json!({"phone": "0201234567", "firstName": "Kofi", "lastName": "Mensah"}),
     )
     .await;
     create_contact(
-        &server,
+        &app,
         json!({"phone": "0241112222", "firstName": "Ama", "lastName": "Owusu"}),
     )
     .await;
     create_contact(
-        &server,
+        &app,
         json!({"phone": "0559876543", "firstName": "Yaw", "lastName": "Mensah-Bonsu"}),
     )
     .await;
@@ -612,43 +590,43 @@ async fn search_matches_names_and_phone_fragments_case_insensitively() {
         ("233", vec![yaw.clone(), ama.clone(), kofi.clone()]),
         ("nobody", vec![]),
     ] {
-        let phones = listed_phones(&server, &format!("?search={search}")).await;
+        let phones = listed_phones(&app, &format!("?search={search}")).await;
         assert_eq!(phones, expected, "search={search}");
     }
-    let reply = server.get("/api/v1/contacts?search=mensah&limit=1").await;
+    let reply = app.get("/api/v1/contacts?search=mensah&limit=1").await;
     assert_eq!(reply.body["data"]["pagination"]["total"], 2);
     assert_eq!(reply.body["data"]["pagination"]["hasMore"], true);
 }
 
 #[tokio::test]
 async fn group_filter_lists_only_members_and_combines_with_search() {
-    let server = TestServer::start().await;
-    let vip = create_group(&server, "VIP").await;
-    let other = create_group(&server, "Other").await;
+    let app = TestApp::start().await;
+    let vip = create_group(&app, "VIP").await;
+    let other = create_group(&app, "Other").await;
     create_contact(
-        &server,
+        &app,
         json!({"phone": number(1), "firstName": "Kofi", "groupId": vip}),
     )
     .await;
-    create_contact(&server, json!({"phone": number(2), "firstName": "Ama"})).await;
+    create_contact(&app, json!({"phone": number(2), "firstName": "Ama"})).await;
     create_contact(
-        &server,
+        &app,
         json!({"phone": number(3), "firstName": "Kojo", "groupId": vip}),
     )
     .await;
     assert_eq!(
-        listed_phones(&server, &format!("?groupId={vip}")).await,
+        listed_phones(&app, &format!("?groupId={vip}")).await,
         vec![international(3), international(1)]
     );
     assert_eq!(
-        listed_phones(&server, &format!("?groupId={vip}&search=kofi")).await,
+        listed_phones(&app, &format!("?groupId={vip}&search=kofi")).await,
         vec![international(1)]
     );
     assert_eq!(
-        listed_phones(&server, &format!("?groupId={other}")).await,
+        listed_phones(&app, &format!("?groupId={other}")).await,
         Vec::<String>::new()
     );
-    let reply = server
+    let reply = app
         .get(&format!("/api/v1/contacts?groupId={vip}&page=2&limit=1"))
         .await;
     assert_eq!(
@@ -660,9 +638,9 @@ async fn group_filter_lists_only_members_and_combines_with_search() {
 
 #[tokio::test]
 async fn listing_limits_are_checked() {
-    let server = TestServer::start().await;
+    let app = TestApp::start().await;
     for query in ["limit=201", "limit=0", "page=0", "limit=abc"] {
-        let reply = server.get(&format!("/api/v1/contacts?{query}")).await;
+        let reply = app.get(&format!("/api/v1/contacts?{query}")).await;
         assert_eq!(
             reply.status,
             StatusCode::BAD_REQUEST,
@@ -671,61 +649,56 @@ async fn listing_limits_are_checked() {
         );
         assert_eq!(reply.code(), "invalid_query");
     }
-    let reply = server.get("/api/v1/contacts?limit=200").await;
+    let reply = app.get("/api/v1/contacts?limit=200").await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body["data"]["pagination"]["limit"], 200);
-    let reply = server.get("/api/v1/contacts").await;
+    let reply = app.get("/api/v1/contacts").await;
     assert_eq!(reply.body["data"]["pagination"]["limit"], 50);
     assert_eq!(reply.body["data"]["pagination"]["page"], 1);
 }
 
 #[tokio::test]
 async fn soft_deleted_contact_leaves_lists_and_groups_and_frees_its_phone() {
-    let server = TestServer::start().await;
-    let group = create_group(&server, "Club").await;
+    let app = TestApp::start().await;
+    let group = create_group(&app, "Club").await;
     let gone = create_contact(
-        &server,
+        &app,
         json!({"phone": number(1), "firstName": "Gone", "groupId": group}),
     )
     .await;
     create_contact(
-        &server,
+        &app,
         json!({"phone": number(2), "firstName": "Stays", "groupId": group}),
     )
     .await;
     let path = format!("/api/v1/contacts/{}", gone["id"].as_str().expect("id"));
-    let reply = send(&server, Method::DELETE, &path, None).await;
+    let reply = send(&app, Method::DELETE, &path, None).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["data"]["deleted"], true);
 
-    assert_eq!(server.get(&path).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&path).await.status, StatusCode::NOT_FOUND);
     assert_eq!(
-        send(&server, Method::DELETE, &path, None).await.status,
+        send(&app, Method::DELETE, &path, None).await.status,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        send(
-            &server,
-            Method::PUT,
-            &path,
-            Some(json!({"firstName": "Back"}))
-        )
-        .await
-        .status,
+        send(&app, Method::PUT, &path, Some(json!({"firstName": "Back"})))
+            .await
+            .status,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(listed_phones(&server, "").await, vec![international(2)]);
+    assert_eq!(listed_phones(&app, "").await, vec![international(2)]);
     assert_eq!(
-        listed_phones(&server, "?search=gone").await,
+        listed_phones(&app, "?search=gone").await,
         Vec::<String>::new()
     );
     assert_eq!(
-        listed_phones(&server, &format!("?groupId={group}")).await,
+        listed_phones(&app, &format!("?groupId={group}")).await,
         vec![international(2)]
     );
-    assert_eq!(contact_count(&server, "Club").await, 1);
+    assert_eq!(contact_count(&app, "Club").await, 1);
     // A deleted contact cannot join a group.
-    let reply = server
+    let reply = app
         .post(
             &format!("/api/v1/contacts/groups/{group}/members"),
             json!({"contactIds": [gone["id"]]}),
@@ -734,17 +707,17 @@ async fn soft_deleted_contact_leaves_lists_and_groups_and_frees_its_phone() {
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
 
     // Its phone may be added again, as a new contact in no group.
-    let again = create_contact(&server, json!({"phone": number(1), "firstName": "Again"})).await;
+    let again = create_contact(&app, json!({"phone": number(1), "firstName": "Again"})).await;
     assert_ne!(again["id"], gone["id"]);
     assert_eq!(again["groups"], json!([]));
-    assert_eq!(contact_count(&server, "Club").await, 1);
+    assert_eq!(contact_count(&app, "Club").await, 1);
     // Importing it again after deleting the new one creates it once more.
     let path = format!("/api/v1/contacts/{}", again["id"].as_str().expect("id"));
     assert_eq!(
-        send(&server, Method::DELETE, &path, None).await.status,
+        send(&app, Method::DELETE, &path, None).await.status,
         StatusCode::OK
     );
-    let reply = server
+    let reply = app
         .post(
             "/api/v1/contacts/import",
             json!({"contacts": [{"phone": number(1)}]}),
@@ -755,16 +728,16 @@ async fn soft_deleted_contact_leaves_lists_and_groups_and_frees_its_phone() {
 
 #[tokio::test]
 async fn members_are_added_and_removed_and_counted() {
-    let server = TestServer::start().await;
-    let group = create_group(&server, "Team").await;
-    let other = create_group(&server, "Other").await;
+    let app = TestApp::start().await;
+    let group = create_group(&app, "Team").await;
+    let other = create_group(&app, "Other").await;
     let mut ids = Vec::new();
     for i in 0..3 {
-        let contact = create_contact(&server, json!({"phone": number(i)})).await;
+        let contact = create_contact(&app, json!({"phone": number(i)})).await;
         ids.push(contact["id"].as_str().expect("id").to_string());
     }
     let members = format!("/api/v1/contacts/groups/{group}/members");
-    let reply = server
+    let reply = app
         .post(&members, json!({"contactIds": [ids[0], ids[1], ids[0]]}))
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
@@ -773,24 +746,23 @@ async fn members_are_added_and_removed_and_counted() {
         json!({"groupId": group, "contactCount": 2})
     );
     // Adding again is harmless.
-    let reply = server
+    let reply = app
         .post(&members, json!({"contactIds": [ids[1], ids[2]]}))
         .await;
     assert_eq!(reply.body["data"]["contactCount"], 3);
-    server
-        .post(
-            &format!("/api/v1/contacts/groups/{other}/members"),
-            json!({"contactIds": [ids[0]]}),
-        )
-        .await;
-    let first = server.get(&format!("/api/v1/contacts/{}", ids[0])).await;
+    app.post(
+        &format!("/api/v1/contacts/groups/{other}/members"),
+        json!({"contactIds": [ids[0]]}),
+    )
+    .await;
+    let first = app.get(&format!("/api/v1/contacts/{}", ids[0])).await;
     assert_eq!(
         first.body["data"]["groups"],
         json!([{"id": group, "name": "Team"}, {"id": other, "name": "Other"}])
     );
 
     let reply = send(
-        &server,
+        &app,
         Method::DELETE,
         &members,
         Some(json!({"contactIds": [ids[0], ids[2]]})),
@@ -801,45 +773,45 @@ async fn members_are_added_and_removed_and_counted() {
         reply.body["data"],
         json!({"groupId": group, "contactCount": 1})
     );
-    assert_eq!(contact_count(&server, "Team").await, 1);
-    assert_eq!(contact_count(&server, "Other").await, 1);
-    let first = server.get(&format!("/api/v1/contacts/{}", ids[0])).await;
+    assert_eq!(contact_count(&app, "Team").await, 1);
+    assert_eq!(contact_count(&app, "Other").await, 1);
+    let first = app.get(&format!("/api/v1/contacts/{}", ids[0])).await;
     assert_eq!(
         first.body["data"]["groups"],
         json!([{"id": other, "name": "Other"}])
     );
 
     for body in [json!({}), json!({"contactIds": []})] {
-        let reply = server.post(&members, body).await;
+        let reply = app.post(&members, body).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
     }
     // Deleting the group keeps the contacts, and their other groups.
     let reply = send(
-        &server,
+        &app,
         Method::DELETE,
         &format!("/api/v1/contacts/groups/{group}"),
         None,
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(listed_phones(&server, "").await.len(), 3);
-    let first = server.get(&format!("/api/v1/contacts/{}", ids[1])).await;
+    assert_eq!(listed_phones(&app, "").await.len(), 3);
+    let first = app.get(&format!("/api/v1/contacts/{}", ids[1])).await;
     assert_eq!(first.body["data"]["groups"], json!([]));
-    assert_eq!(contact_count(&server, "Other").await, 1);
+    assert_eq!(contact_count(&app, "Other").await, 1);
 }
 
 #[tokio::test]
 async fn scopes_guard_reads_and_writes_before_the_body_is_read() {
-    let server = TestServer::start().await;
-    let group = create_group(&server, "G").await;
-    let (_, reader) = server.tenant(0, Some(&["contacts:read"])).await;
-    let (_, stranger) = server.tenant(0, Some(&["sms:send"])).await;
+    let app = TestApp::start().await;
+    let group = create_group(&app, "G").await;
+    let (_, reader) = app.tenant(0, Some(&["contacts:read"])).await;
+    let (_, stranger) = app.tenant(0, Some(&["sms:send"])).await;
 
-    let listed = server
+    let listed = app
         .request(Method::GET, "/api/v1/contacts", Some(&reader), None)
         .await;
     assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
-    let groups = server
+    let groups = app
         .request(Method::GET, "/api/v1/contacts/groups", Some(&reader), None)
         .await;
     assert_eq!(groups.status, StatusCode::OK);
@@ -867,16 +839,13 @@ async fn scopes_guard_reads_and_writes_before_the_body_is_read() {
             format!("/api/v1/contacts/groups/{group}/members"),
         ),
     ] {
-        let reply = server
-            .client
-            .request(method.clone(), format!("{}{path}", server.base))
-            .header("Authorization", format!("Bearer {reader}"))
-            .header("Content-Type", "application/json")
-            .body("{not json")
-            .send()
-            .await
-            .expect("sent");
-        let reply = TestServer::reply(reply).await;
+        let reply = app
+            .call(
+                Call::new(method.clone(), path.as_str())
+                    .bearer(&reader)
+                    .body(Some("application/json"), "{not json"),
+            )
+            .await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "{method} {path}");
         assert_eq!(reply.code(), "forbidden");
     }
@@ -885,12 +854,10 @@ async fn scopes_guard_reads_and_writes_before_the_body_is_read() {
         "/api/v1/contacts/groups",
         "/api/v1/contacts/cnt_01jfq1nbx0a4ws4e1ycr5wc7hf",
     ] {
-        let reply = server
-            .request(Method::GET, path, Some(&stranger), None)
-            .await;
+        let reply = app.request(Method::GET, path, Some(&stranger), None).await;
         assert_eq!(reply.status, StatusCode::FORBIDDEN, "{path}");
     }
-    let reply = server
+    let reply = app
         .request(Method::GET, "/api/v1/contacts", None, None)
         .await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
@@ -898,12 +865,12 @@ async fn scopes_guard_reads_and_writes_before_the_body_is_read() {
 
 #[tokio::test]
 async fn another_tenants_contacts_and_groups_are_not_found() {
-    let server = TestServer::start().await;
-    let (_, other) = server.tenant(0, None).await;
+    let app = TestApp::start().await;
+    let (_, other) = app.tenant(0, None).await;
     let as_other = |method: Method, path: String, body: Option<Value>| {
-        let server = &server;
+        let app = &app;
         let other = other.clone();
-        async move { server.request(method, &path, Some(&other), body).await }
+        async move { app.request(method, &path, Some(&other), body).await }
     };
     let theirs = as_other(
         Method::POST,
@@ -925,8 +892,8 @@ async fn another_tenants_contacts_and_groups_are_not_found() {
         .to_string();
 
     // The same phone and group name are free in this tenant.
-    let mine = create_contact(&server, json!({"phone": number(1), "firstName": "Mine"})).await;
-    let my_group = create_group(&server, "Theirs").await;
+    let mine = create_contact(&app, json!({"phone": number(1), "firstName": "Mine"})).await;
+    let my_group = create_group(&app, "Theirs").await;
 
     for (method, path, body) in [
         (
@@ -970,7 +937,7 @@ async fn another_tenants_contacts_and_groups_are_not_found() {
             Some(json!({"contacts": [{"phone": number(5)}], "groupId": their_group})),
         ),
     ] {
-        let reply = send(&server, method.clone(), &path, body).await;
+        let reply = send(&app, method.clone(), &path, body).await;
         assert_eq!(
             reply.status,
             StatusCode::NOT_FOUND,
@@ -978,11 +945,11 @@ async fn another_tenants_contacts_and_groups_are_not_found() {
             reply.body
         );
     }
-    let listed = server.get("/api/v1/contacts?search=theirs").await;
+    let listed = app.get("/api/v1/contacts?search=theirs").await;
     assert_eq!(listed.body["data"]["contacts"], json!([]));
-    let all = server.get("/api/v1/contacts").await;
+    let all = app.get("/api/v1/contacts").await;
     assert_eq!(all.body["data"]["pagination"]["total"], 1);
-    let groups = server.get("/api/v1/contacts/groups").await;
+    let groups = app.get("/api/v1/contacts/groups").await;
     assert_eq!(
         groups.body["data"]["groups"]
             .as_array()

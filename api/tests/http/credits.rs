@@ -4,8 +4,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::common::TestServer;
+use crate::common::{Api, TestApp, TestServer};
 
+/// On the real server: the sends arrive on many connections at once.
 async fn concurrent_sends_never_overdraw(storage: &str) {
     let server = TestServer::start_with(storage).await;
     let (_, key) = server.tenant(100, None).await;
@@ -78,18 +79,17 @@ async fn concurrent_sends_never_overdraw_on_redb() {
 
 #[tokio::test]
 async fn pricing_is_parts_times_recipients_times_price() {
-    let server = TestServer::start().await;
-    let (tenant, key) = server.tenant(1000, None).await;
-    server
-        .admin(
-            Method::PATCH,
-            &format!("/tenants/{tenant}"),
-            Some(json!({"pricePerPart": 3})),
-        )
-        .await;
+    let app = TestApp::start().await;
+    let (tenant, key) = app.tenant(1000, None).await;
+    app.admin(
+        Method::PATCH,
+        &format!("/tenants/{tenant}"),
+        Some(json!({"pricePerPart": 3})),
+    )
+    .await;
     // 71 UCS-2 code units = 2 parts; 3 recipients; 3 credits per part = 18.
     let text = format!("{}ɛ", "a".repeat(70));
-    let sent = server
+    let sent = app
         .request(
             Method::POST,
             "/api/v1/sms/send",
@@ -102,5 +102,5 @@ async fn pricing_is_parts_times_recipients_times_price() {
     assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
     assert_eq!(sent.body["data"]["creditsUsed"], 18);
     assert_eq!(sent.body["data"]["remainingCredits"], 982);
-    assert_eq!(server.ledger_sum(&key).await, 982);
+    assert_eq!(app.ledger_sum(&key).await, 982);
 }

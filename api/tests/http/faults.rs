@@ -15,7 +15,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::carrier::{WINDOW, add_bind, bind_state, send, smsc_with, wait_bound, wait_state};
-use crate::common::TestServer;
+use crate::common::{Api, TestServer};
 
 /// One recorder for the whole test process (a recorder is global); every server of this
 /// module renders it on `/metrics`, so series carry a bind name unique to their test.

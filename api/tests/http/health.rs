@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::TestServer;
+use crate::common::{Api, TestServer};
 
 /// Kills the running router and waits for the supervisor's next incarnation, if any comes.
 async fn kill_router(engine: &flit_engine::Engine) {

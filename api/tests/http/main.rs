@@ -1,4 +1,6 @@
-//! HTTP tests: the real `flit` server on a random loopback port, spoken to over TCP.
+//! HTTP tests: the real `flit` server on a random loopback port, spoken to over TCP, where a
+//! socket is part of what is tested, and the same router called in process everywhere else
+//! (`common` says which is which).
 
 mod abuse;
 mod admin;

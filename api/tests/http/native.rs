@@ -3,12 +3,12 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::common::TestServer;
+use crate::common::{Api, Call, TestApp, TestServer};
 
 #[tokio::test]
 async fn documented_send_example_is_accepted_and_charged() {
-    let server = TestServer::start().await;
-    let reply = server
+    let app = TestApp::start().await;
+    let reply = app
         .post(
             "/api/v1/sms/send",
             json!({
@@ -29,13 +29,13 @@ async fn documented_send_example_is_accepted_and_charged() {
     assert_eq!(data["remainingCredits"], 998);
     assert_eq!(data["scheduled"], false);
     assert_eq!(data["scheduleDate"], json!(null));
-    assert_eq!(server.balance().await, 998);
+    assert_eq!(app.balance().await, 998);
 }
 
 #[tokio::test]
 async fn ghana_forms_of_one_number_are_deduped_and_bad_ones_listed() {
-    let server = TestServer::start().await;
-    let reply = server
+    let app = TestApp::start().await;
+    let reply = app
         .post(
             "/api/v1/sms/send",
             json!({
@@ -49,7 +49,7 @@ async fn ghana_forms_of_one_number_are_deduped_and_bad_ones_listed() {
     assert_eq!(reply.body["data"]["invalidRecipients"], json!(["12"]));
     assert_eq!(reply.body["data"]["creditsUsed"], 2);
     let id = reply.body["data"]["messageId"].as_str().expect("id");
-    let report = server.get(&format!("/api/v1/sms/{id}/recipients")).await;
+    let report = app.get(&format!("/api/v1/sms/{id}/recipients")).await;
     let phones: Vec<&str> = report.body["data"]["recipients"]
         .as_array()
         .expect("recipients")
@@ -61,8 +61,8 @@ async fn ghana_forms_of_one_number_are_deduped_and_bad_ones_listed() {
 
 #[tokio::test]
 async fn to_takes_one_number_and_the_default_sender_is_the_first_approved() {
-    let server = TestServer::start().await;
-    let reply = server
+    let app = TestApp::start().await;
+    let reply = app
         .post(
             "/api/v1/sms/send",
             json!({"to": "+233201234567", "message": "Hi"}),
@@ -70,21 +70,21 @@ async fn to_takes_one_number_and_the_default_sender_is_the_first_approved() {
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let id = reply.body["data"]["messageId"].as_str().expect("id");
-    let status = server.get(&format!("/api/v1/sms/status/{id}")).await;
+    let status = app.get(&format!("/api/v1/sms/status/{id}")).await;
     assert_eq!(status.body["data"]["senderId"], "FlashSMS");
 }
 
 #[tokio::test]
 async fn balance_status_report_and_history_have_the_documented_shape() {
-    let server = TestServer::start().await;
-    let balance = server.get("/api/v1/balance").await;
+    let app = TestApp::start().await;
+    let balance = app.get("/api/v1/balance").await;
     assert_eq!(balance.status, StatusCode::OK);
     assert_eq!(balance.body["data"]["balance"], 1000);
     assert_eq!(balance.body["data"]["currency"], "credits");
     assert_eq!(balance.body["data"]["accountName"], "default");
     assert!(balance.body["data"].get("accountPhone").is_some());
 
-    let sent = server
+    let sent = app
         .post(
             "/api/v1/sms/send",
             json!({"recipients": ["0201234567"], "message": "Hello from FlashSMS!", "senderId": "MyBrand"}),
@@ -96,11 +96,9 @@ async fn balance_status_report_and_history_have_the_documented_shape() {
         .to_string();
 
     // The sandbox delivers about a second later; the shapes are checked once it has.
-    server
-        .settled(&id, std::time::Duration::from_secs(10))
-        .await;
+    app.settled(&id, std::time::Duration::from_secs(10)).await;
 
-    let status = server.get(&format!("/api/v1/sms/status/{id}")).await;
+    let status = app.get(&format!("/api/v1/sms/status/{id}")).await;
     assert_eq!(status.status, StatusCode::OK);
     let data = &status.body["data"];
     assert_eq!(data["id"], id.as_str());
@@ -118,7 +116,7 @@ async fn balance_status_report_and_history_have_the_documented_shape() {
             .ends_with('Z')
     );
 
-    let report = server.get(&format!("/api/v1/sms/{id}/recipients")).await;
+    let report = app.get(&format!("/api/v1/sms/{id}/recipients")).await;
     assert_eq!(report.status, StatusCode::OK);
     let data = &report.body["data"];
     assert_eq!(data["messageId"], id.as_str());
@@ -132,7 +130,7 @@ async fn balance_status_report_and_history_have_the_documented_shape() {
         json!({"delivered": 1, "failed": 0, "pending": 0, "deliveryRate": 100.0})
     );
 
-    let history = server.get("/api/v1/sms?page=1&limit=20").await;
+    let history = app.get("/api/v1/sms?page=1&limit=20").await;
     assert_eq!(history.status, StatusCode::OK);
     let messages = history.body["data"]["messages"]
         .as_array()
@@ -144,24 +142,22 @@ async fn balance_status_report_and_history_have_the_documented_shape() {
         history.body["data"]["pagination"],
         json!({"page": 1, "limit": 20, "total": 1, "totalPages": 1, "hasMore": false})
     );
-    let delivered = server
+    let delivered = app
         .get("/api/v1/sms?page=1&limit=20&status=DELIVERED")
         .await;
     assert_eq!(delivered.status, StatusCode::OK);
     assert_eq!(delivered.body["data"]["pagination"]["total"], 1);
-    let failed = server
-        .get("/api/v1/sms?page=1&limit=20&status=FAILED")
-        .await;
+    let failed = app.get("/api/v1/sms?page=1&limit=20&status=FAILED").await;
     assert_eq!(failed.body["data"]["messages"], json!([]));
     assert_eq!(failed.body["data"]["pagination"]["total"], 0);
 }
 
 #[tokio::test]
 async fn history_pages_newest_first_and_filters_by_date() {
-    let server = TestServer::start().await;
+    let app = TestApp::start().await;
     let mut ids = Vec::new();
     for i in 0..5 {
-        let sent = server
+        let sent = app
             .post(
                 "/api/v1/sms/send",
                 json!({"recipients": ["0201234567"], "message": format!("n{i}")}),
@@ -174,8 +170,8 @@ async fn history_pages_newest_first_and_filters_by_date() {
                 .to_string(),
         );
     }
-    let page1 = server.get("/api/v1/sms?page=1&limit=2").await;
-    let page3 = server.get("/api/v1/sms?page=3&limit=2").await;
+    let page1 = app.get("/api/v1/sms?page=1&limit=2").await;
+    let page3 = app.get("/api/v1/sms?page=3&limit=2").await;
     let got: Vec<&str> = page1.body["data"]["messages"]
         .as_array()
         .expect("list")
@@ -188,19 +184,17 @@ async fn history_pages_newest_first_and_filters_by_date() {
     assert_eq!(page3.body["data"]["messages"][0]["id"], ids[0].as_str());
     assert_eq!(page3.body["data"]["pagination"]["hasMore"], false);
 
-    let past = server.get("/api/v1/sms?endDate=2020-01-01").await;
+    let past = app.get("/api/v1/sms?endDate=2020-01-01").await;
     assert_eq!(past.body["data"]["pagination"]["total"], 0);
-    let since = server
-        .get("/api/v1/sms?startDate=2020-01-01T00:00:00Z")
-        .await;
+    let since = app.get("/api/v1/sms?startDate=2020-01-01T00:00:00Z").await;
     assert_eq!(since.body["data"]["pagination"]["total"], 5);
 }
 
 #[tokio::test]
 async fn listing_truncates_text_to_160_chars_but_status_does_not() {
-    let server = TestServer::start().await;
+    let app = TestApp::start().await;
     let text = "x".repeat(300);
-    let sent = server
+    let sent = app
         .post(
             "/api/v1/sms/send",
             json!({"recipients": ["0201234567"], "message": text}),
@@ -208,14 +202,14 @@ async fn listing_truncates_text_to_160_chars_but_status_does_not() {
         .await;
     assert_eq!(sent.body["data"]["creditsUsed"], 2);
     let id = sent.body["data"]["messageId"].as_str().expect("id");
-    let history = server.get("/api/v1/sms").await;
+    let history = app.get("/api/v1/sms").await;
     assert_eq!(
         history.body["data"]["messages"][0]["message"]
             .as_str()
             .map(str::len),
         Some(160)
     );
-    let status = server.get(&format!("/api/v1/sms/status/{id}")).await;
+    let status = app.get(&format!("/api/v1/sms/status/{id}")).await;
     assert_eq!(
         status.body["data"]["message"].as_str().map(str::len),
         Some(300)
@@ -224,8 +218,8 @@ async fn listing_truncates_text_to_160_chars_but_status_does_not() {
 
 #[tokio::test]
 async fn estimate_has_the_documented_shape_and_charges_nothing() {
-    let server = TestServer::start().await;
-    let reply = server
+    let app = TestApp::start().await;
+    let reply = app
         .post(
             "/api/v1/sms/estimate",
             json!({"message": "a".repeat(145), "recipientCount": 500}),
@@ -242,7 +236,7 @@ async fn estimate_has_the_documented_shape_and_charges_nothing() {
             "canAfford": true
         })
     );
-    let unicode = server
+    let unicode = app
         .post(
             "/api/v1/sms/estimate",
             json!({"message": "Ɛte sɛn? 👋", "recipientCount": 2000}),
@@ -251,13 +245,13 @@ async fn estimate_has_the_documented_shape_and_charges_nothing() {
     assert_eq!(unicode.body["data"]["message"]["encoding"], "UCS-2");
     assert_eq!(unicode.body["data"]["creditsRequired"], 2000);
     assert_eq!(unicode.body["data"]["canAfford"], false);
-    assert_eq!(server.balance().await, 1000);
+    assert_eq!(app.balance().await, 1000);
 }
 
 #[tokio::test]
 async fn sender_ids_and_transactions_have_the_documented_shape() {
-    let server = TestServer::start().await;
-    let senders = server.get("/api/v1/sender-ids").await;
+    let app = TestApp::start().await;
+    let senders = app.get("/api/v1/sender-ids").await;
     assert_eq!(senders.status, StatusCode::OK);
     let list = senders.body["data"]["senderIds"].as_array().expect("list");
     assert_eq!(list.len(), 2);
@@ -266,13 +260,13 @@ async fn sender_ids_and_transactions_have_the_documented_shape() {
     assert_eq!(list[0]["status"], "APPROVED");
     assert!(list[0]["approvedAt"].is_string());
 
-    server
+    app
         .post(
             "/api/v1/sms/send",
             json!({"recipients": ["0201234567", "0241234567"], "message": "Hi", "campaignName": "Welcome Campaign"}),
         )
         .await;
-    let usage = server
+    let usage = app
         .get("/api/v1/transactions?page=1&limit=20&type=USAGE")
         .await;
     assert_eq!(usage.status, StatusCode::OK);
@@ -293,7 +287,7 @@ async fn sender_ids_and_transactions_have_the_documented_shape() {
             .expect("ref")
             .starts_with("msg_")
     );
-    let all = server.get("/api/v1/transactions").await;
+    let all = app.get("/api/v1/transactions").await;
     assert_eq!(all.body["data"]["pagination"]["total"], 2);
     assert_eq!(all.body["data"]["transactions"][1]["type"], "BONUS");
     assert_eq!(all.body["data"]["transactions"][1]["amount"], 1000);
@@ -301,9 +295,9 @@ async fn sender_ids_and_transactions_have_the_documented_shape() {
 
 #[tokio::test]
 async fn insufficient_credits_answer_402_and_store_nothing() {
-    let server = TestServer::start().await;
-    let (_, key) = server.tenant(3, None).await;
-    let reply = server
+    let app = TestApp::start().await;
+    let (_, key) = app.tenant(3, None).await;
+    let reply = app
         .request(
             Method::POST,
             "/api/v1/sms/send",
@@ -314,32 +308,31 @@ async fn insufficient_credits_answer_402_and_store_nothing() {
     assert_eq!(reply.status, StatusCode::PAYMENT_REQUIRED, "{}", reply.body);
     assert_eq!(reply.code(), "insufficient_credits");
     assert_eq!(reply.body["success"], false);
-    let history = server
+    let history = app
         .request(Method::GET, "/api/v1/sms", Some(&key), None)
         .await;
     assert_eq!(history.body["data"]["pagination"]["total"], 0);
-    assert_eq!(server.ledger_sum(&key).await, 3);
+    assert_eq!(app.ledger_sum(&key).await, 3);
 }
 
 #[tokio::test]
 async fn idempotent_retry_returns_the_first_answer_and_charges_once() {
-    let server = TestServer::start().await;
+    let app = TestApp::start().await;
     let body = json!({"recipients": ["0201234567"], "message": "once"});
     let send = |key: &'static str, body: serde_json::Value| {
-        let request = server
-            .client
-            .post(format!("{}/api/v1/sms/send", server.base))
-            .bearer_auth(&server.api_key)
-            .header("Idempotency-Key", key)
-            .json(&body);
-        async move { TestServer::reply(request.send().await.expect("sent")).await }
+        app.call(
+            Call::post("/api/v1/sms/send")
+                .bearer(&app.api_key)
+                .header("Idempotency-Key", key)
+                .json(&body),
+        )
     };
     let first = send("order-42", body.clone()).await;
     let again = send("order-42", body.clone()).await;
     assert_eq!(first.status, StatusCode::OK);
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(first.body, again.body);
-    assert_eq!(server.balance().await, 999);
+    assert_eq!(app.balance().await, 999);
     let other_body = send(
         "order-42",
         json!({"recipients": ["0201234567"], "message": "twice"}),
@@ -347,11 +340,12 @@ async fn idempotent_retry_returns_the_first_answer_and_charges_once() {
     .await;
     assert_eq!(other_body.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(other_body.code(), "idempotency_key_reused");
-    let history = server.get("/api/v1/sms").await;
+    let history = app.get("/api/v1/sms").await;
     assert_eq!(history.body["data"]["pagination"]["total"], 1);
-    assert_eq!(server.balance().await, 999);
+    assert_eq!(app.balance().await, 999);
 }
 
+/// On the real server, as the two below: the retries arrive on many connections at once.
 #[tokio::test]
 async fn concurrent_idempotent_retries_charge_once() {
     let server = TestServer::start().await;
@@ -425,8 +419,8 @@ async fn overlapping_retries_with_a_long_invalid_list_charge_once() {
 
 #[tokio::test]
 async fn sandbox_delivers_and_fails_numbers_ending_in_0000() {
-    let server = TestServer::start().await;
-    let sent = server
+    let app = TestApp::start().await;
+    let sent = app
         .post(
             "/api/v1/sms/send",
             json!({"recipients": ["0201234567", "0201230000"], "message": "x".repeat(200)}),
@@ -438,9 +432,7 @@ async fn sandbox_delivers_and_fails_numbers_ending_in_0000() {
         .as_str()
         .expect("id")
         .to_string();
-    let report = server
-        .settled(&id, std::time::Duration::from_secs(10))
-        .await;
+    let report = app.settled(&id, std::time::Duration::from_secs(10)).await;
     assert_eq!(report["recipients"][0]["phone"], "233201234567");
     assert_eq!(report["recipients"][0]["status"], "DELIVERED");
     assert!(report["recipients"][0]["sentAt"].is_string());
@@ -449,12 +441,12 @@ async fn sandbox_delivers_and_fails_numbers_ending_in_0000() {
         report["stats"],
         json!({"delivered": 1, "failed": 1, "pending": 0, "deliveryRate": 50.0})
     );
-    let status = server.get(&format!("/api/v1/sms/status/{id}")).await;
+    let status = app.get(&format!("/api/v1/sms/status/{id}")).await;
     assert_eq!(status.body["data"]["status"], "DELIVERED");
     assert!(status.body["data"]["sentAt"].is_string());
     // Both parts of the failed number were accepted by the (simulated) carrier: no refund.
-    assert_eq!(server.balance().await, 996);
-    assert_eq!(server.ledger_sum(&server.api_key).await, 996);
-    let health = server.request(Method::GET, "/health", None, None).await;
+    assert_eq!(app.balance().await, 996);
+    assert_eq!(app.ledger_sum(&app.api_key).await, 996);
+    let health = app.request(Method::GET, "/health", None, None).await;
     assert_eq!(health.body["sandbox"], true);
 }

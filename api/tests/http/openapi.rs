@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use reqwest::{Method, StatusCode};
 
-use crate::common::TestServer;
+use crate::common::{Api, Call, TestApp};
 
 /// Every (method, path) `flit_api::app` routes: `lib.rs` (health, metrics, the description and
 /// its page), `native::router` under `/api/v1` and `admin::router` under `/admin/v1`.
@@ -59,10 +59,8 @@ const ROUTES: &[(&str, &str)] = &[
 
 #[tokio::test]
 async fn openapi_describes_every_route() {
-    let server = TestServer::start().await;
-    let reply = server
-        .request(Method::GET, "/openapi.json", None, None)
-        .await;
+    let app = TestApp::start().await;
+    let reply = app.request(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.header("content-type"), Some("application/json"));
     let spec = reply.body;
@@ -141,6 +139,25 @@ async fn openapi_describes_every_route() {
                     "{method} {path} lacks {status}"
                 );
             }
+            // The scope the router checks, stated in words and as each scheme's role.
+            let http_method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let scope = flit_api::native::declared_scope(&http_method, path)
+                .unwrap_or_else(|| panic!("{method} {path} declares no scope"))
+                .as_str();
+            let description = operation["description"].as_str().unwrap_or_default();
+            assert!(
+                description.starts_with(&format!("Requires scope `{scope}`.")),
+                "{method} {path}: {description}"
+            );
+            for requirement in operation["security"].as_array().expect("security") {
+                for (scheme, roles) in requirement.as_object().expect("requirement") {
+                    assert_eq!(
+                        roles,
+                        &serde_json::json!([scope]),
+                        "{method} {path} {scheme}"
+                    );
+                }
+            }
         }
     }
     let schemes = &spec["components"]["securitySchemes"];
@@ -158,7 +175,7 @@ async fn openapi_describes_every_route() {
 /// The list above is the router's: each entry is served (never the 404 fallback or a 405).
 #[tokio::test]
 async fn listed_routes_are_served() {
-    let server = TestServer::start().await;
+    let app = TestApp::start().await;
     for (method, path) in ROUTES {
         let concrete = path
             .split('/')
@@ -172,7 +189,7 @@ async fn listed_routes_are_served() {
             .collect::<Vec<_>>()
             .join("/");
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
-        let reply = server.request(method.clone(), &concrete, None, None).await;
+        let reply = app.request(method.clone(), &concrete, None, None).await;
         assert_ne!(
             reply.status,
             StatusCode::METHOD_NOT_ALLOWED,
@@ -187,22 +204,12 @@ async fn listed_routes_are_served() {
 
 #[tokio::test]
 async fn docs_page_is_self_contained() {
-    let server = TestServer::start().await;
-    let response = server
-        .client
-        .get(format!("{}/docs", server.base))
-        .send()
-        .await
-        .expect("request sent");
-    assert_eq!(response.status(), StatusCode::OK);
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let app = TestApp::start().await;
+    let reply = app.call(Call::get("/docs")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let content_type = reply.header("content-type").unwrap_or_default();
     assert!(content_type.starts_with("text/html"), "{content_type}");
-    let html = response.text().await.expect("body");
+    let html = &reply.text;
     assert!(html.contains("fetch(\"/openapi.json\")"));
     for external in [
         "src=\"http",

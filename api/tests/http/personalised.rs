@@ -9,28 +9,28 @@ use flit_loadtest::smsc::{self, SmscConfig};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::TestServer;
+use crate::common::{Api, Call, TestApp, TestServer};
 
-async fn group(server: &TestServer, name: &str) -> String {
-    let created = server
+async fn group(api: &impl Api, name: &str) -> String {
+    let created = api
         .post("/api/v1/contacts/groups", json!({"name": name}))
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     created.body["data"]["id"].as_str().expect("id").to_string()
 }
 
-async fn import(server: &TestServer, contacts: Vec<Value>, group: Option<&str>) -> Value {
+async fn import(api: &impl Api, contacts: Vec<Value>, group: Option<&str>) -> Value {
     let mut body = json!({"contacts": contacts});
     if let Some(group) = group {
         body["groupId"] = json!(group);
     }
-    let imported = server.post("/api/v1/contacts/import", body).await;
+    let imported = api.post("/api/v1/contacts/import", body).await;
     assert_eq!(imported.status, StatusCode::OK, "{}", imported.body);
     imported.body["data"].clone()
 }
 
-async fn contact(server: &TestServer, phone: &str, first: &str) -> String {
-    let created = server
+async fn contact(api: &impl Api, phone: &str, first: &str) -> String {
+    let created = api
         .post(
             "/api/v1/contacts",
             json!({"phone": phone, "firstName": first}),
@@ -113,11 +113,11 @@ async fn each_contact_gets_their_own_text_priced_on_its_own() {
 
 #[tokio::test]
 async fn sources_are_combined_and_deduped() {
-    let server = TestServer::start().await;
-    let a = group(&server, "A").await;
-    let b = group(&server, "B").await;
+    let app = TestApp::start().await;
+    let a = group(&app, "A").await;
+    let b = group(&app, "B").await;
     import(
-        &server,
+        &app,
         vec![
             json!({"phone": "0201111111"}),
             json!({"phone": "0202222222"}),
@@ -126,7 +126,7 @@ async fn sources_are_combined_and_deduped() {
     )
     .await;
     import(
-        &server,
+        &app,
         vec![
             json!({"phone": "0202222222"}),
             json!({"phone": "0203333333"}),
@@ -134,8 +134,8 @@ async fn sources_are_combined_and_deduped() {
         Some(&b),
     )
     .await;
-    let lone = contact(&server, "0204444444", "Lone").await;
-    let sent = server
+    let lone = contact(&app, "0204444444", "Lone").await;
+    let sent = app
         .post(
             "/api/v1/sms/send",
             json!({
@@ -152,29 +152,29 @@ async fn sources_are_combined_and_deduped() {
     // 0201111111, 0205555555, 0202222222, 0203333333, 0204444444
     assert_eq!(sent.body["data"]["recipientsSent"], 5);
     assert_eq!(sent.body["data"]["creditsUsed"], 5);
-    let unknown = server
+    let unknown = app
         .post(
             "/api/v1/sms/send",
             json!({"groupId": "grp_nope", "message": "hi"}),
         )
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
-    let unknown_contact = server
+    let unknown_contact = app
         .post(
             "/api/v1/sms/send",
             json!({"contactIds": ["cnt_00000000000000000000000000"], "message": "hi"}),
         )
         .await;
     assert_eq!(unknown_contact.status, StatusCode::NOT_FOUND);
-    assert_eq!(server.balance().await, 995);
+    assert_eq!(app.balance().await, 995);
 }
 
 #[tokio::test]
 async fn soft_deleted_contacts_are_not_sent_to() {
-    let server = TestServer::start().await;
-    let g = group(&server, "G").await;
+    let app = TestApp::start().await;
+    let g = group(&app, "G").await;
     import(
-        &server,
+        &app,
         vec![
             json!({"phone": "0201111111"}),
             json!({"phone": "0202222222"}),
@@ -182,19 +182,19 @@ async fn soft_deleted_contacts_are_not_sent_to() {
         Some(&g),
     )
     .await;
-    let gone = contact(&server, "0203333333", "Gone").await;
-    let added = server
+    let gone = contact(&app, "0203333333", "Gone").await;
+    let added = app
         .post(
             &format!("/api/v1/contacts/groups/{g}/members"),
             json!({"contactIds": [gone]}),
         )
         .await;
     assert_eq!(added.status, StatusCode::OK, "{}", added.body);
-    let deleted = server
+    let deleted = app
         .request(
             Method::DELETE,
             &format!("/api/v1/contacts/{gone}"),
-            Some(&server.api_key),
+            Some(&app.api_key),
             None,
         )
         .await;
@@ -203,10 +203,10 @@ async fn soft_deleted_contacts_are_not_sent_to() {
         json!({"groupId": g, "message": "hi"}),
         json!({"sendToAllContacts": true, "message": "hi"}),
     ] {
-        let sent = server.post("/api/v1/sms/send", body).await;
+        let sent = app.post("/api/v1/sms/send", body).await;
         assert_eq!(sent.body["data"]["recipientsSent"], 2, "{}", sent.body);
     }
-    let by_id = server
+    let by_id = app
         .post(
             "/api/v1/sms/send",
             json!({"contactIds": [gone], "message": "hi"}),
@@ -217,26 +217,26 @@ async fn soft_deleted_contacts_are_not_sent_to() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_group_send_is_written_in_chunks_and_charged_exactly() {
-    let server = TestServer::start().await;
-    let big = group(&server, "Everyone").await;
+    let app = TestApp::start().await;
+    let big = group(&app, "Everyone").await;
     // 12,000 contacts: more than two chunks of 5,000 recipient rows.
     for batch in 0..2 {
         let contacts: Vec<Value> = (0..6_000)
             .map(|i| json!({"phone": format!("024{}{:06}", batch + 1, i), "firstName": format!("C{i}")}))
             .collect();
-        let imported = import(&server, contacts, Some(&big)).await;
+        let imported = import(&app, contacts, Some(&big)).await;
         assert_eq!(imported["created"], 6_000, "{imported}");
     }
-    let credits = server
+    let credits = app
         .admin(
             Method::POST,
-            &format!("/tenants/{}/credits", server.tenant_id),
+            &format!("/tenants/{}/credits", app.tenant_id),
             Some(json!({"amount": 20_000, "type": "PURCHASE"})),
         )
         .await;
     assert_eq!(credits.status, StatusCode::CREATED);
-    let before = server.balance().await;
-    let sent = server
+    let before = app.balance().await;
+    let sent = app
         .post(
             "/api/v1/sms/send",
             json!({"groupId": big, "message": "Dear {{firstName}}, thanks"}),
@@ -245,64 +245,62 @@ async fn a_large_group_send_is_written_in_chunks_and_charged_exactly() {
     assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
     assert_eq!(sent.body["data"]["recipientsSent"], 12_000);
     assert_eq!(sent.body["data"]["creditsUsed"], 12_000);
-    assert_eq!(server.balance().await, before - 12_000);
+    assert_eq!(app.balance().await, before - 12_000);
     let id = sent.body["data"]["messageId"]
         .as_str()
         .expect("id")
         .to_string();
-    let report = server.settled(&id, Duration::from_secs(120)).await;
+    let report = app.settled(&id, Duration::from_secs(120)).await;
     // The sandbox fails numbers ending in 0000: 0241000000 and 0242000000.
     assert_eq!(report["stats"]["delivered"], 11_998);
     assert_eq!(report["stats"]["failed"], 2);
-    server.assert_ledger_balanced().await;
+    app.assert_ledger_balanced().await;
 }
 
 #[tokio::test]
 async fn a_large_send_refused_for_credits_stores_nothing() {
-    let server = TestServer::start().await;
-    let big = group(&server, "Big").await;
+    let app = TestApp::start().await;
+    let big = group(&app, "Big").await;
     let contacts: Vec<Value> = (0..6_000)
         .map(|i| json!({"phone": format!("0241{i:06}")}))
         .collect();
-    import(&server, contacts, Some(&big)).await;
-    let refused = server
+    import(&app, contacts, Some(&big)).await;
+    let refused = app
         .post("/api/v1/sms/send", json!({"groupId": big, "message": "hi"}))
         .await;
     assert_eq!(refused.status, StatusCode::PAYMENT_REQUIRED);
-    let history = server.get("/api/v1/sms").await;
+    let history = app.get("/api/v1/sms").await;
     assert_eq!(history.body["data"]["pagination"]["total"], 0);
-    assert_eq!(server.balance().await, 1000);
+    assert_eq!(app.balance().await, 1000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retried_large_send_answers_the_first_time_and_charges_once() {
-    let server = TestServer::start().await;
-    let big = group(&server, "Big").await;
+    let app = TestApp::start().await;
+    let big = group(&app, "Big").await;
     let contacts: Vec<Value> = (0..6_000)
         .map(|i| json!({"phone": format!("0241{i:06}")}))
         .collect();
-    import(&server, contacts, Some(&big)).await;
-    server
-        .admin(
-            Method::POST,
-            &format!("/tenants/{}/credits", server.tenant_id),
-            Some(json!({"amount": 10_000, "type": "PURCHASE"})),
-        )
-        .await;
+    import(&app, contacts, Some(&big)).await;
+    app.admin(
+        Method::POST,
+        &format!("/tenants/{}/credits", app.tenant_id),
+        Some(json!({"amount": 10_000, "type": "PURCHASE"})),
+    )
+    .await;
     let send = || {
-        let request = server
-            .client
-            .post(format!("{}/api/v1/sms/send", server.base))
-            .bearer_auth(&server.api_key)
-            .header("Idempotency-Key", "campaign-42")
-            .json(&json!({"groupId": big, "message": "once"}));
-        async move { TestServer::reply(request.send().await.expect("sent")).await }
+        app.call(
+            Call::post("/api/v1/sms/send")
+                .bearer(&app.api_key)
+                .header("Idempotency-Key", "campaign-42")
+                .json(&json!({"groupId": big, "message": "once"})),
+        )
     };
     let first = send().await;
     let again = send().await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);
     assert_eq!(first.body, again.body);
-    assert_eq!(server.balance().await, 11_000 - 6_000);
-    let history = server.get("/api/v1/sms").await;
+    assert_eq!(app.balance().await, 11_000 - 6_000);
+    let history = app.get("/api/v1/sms").await;
     assert_eq!(history.body["data"]["pagination"]["total"], 1);
 }

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::common::TestServer;
+use crate::common::{Api, TestServer};
 
 async fn restart_keeps_everything(storage: &str) {
     let server = TestServer::start_with(storage).await;

@@ -9,14 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{ADMIN_TOKEN, TestServer};
+use crate::common::{ADMIN_TOKEN, Api, Reply, TestApp};
 
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 
-async fn document(server: &TestServer) -> Value {
-    let reply = server
-        .request(Method::GET, "/openapi.json", None, None)
-        .await;
+async fn document(app: &TestApp) -> Value {
+    let reply = app.request(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(reply.status, StatusCode::OK);
     reply.body
 }
@@ -61,13 +59,13 @@ fn required_fields(spec: &Value, operation: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// A concrete path for a templated one: the server's own tenant, and a group made for the
+/// A concrete path for a templated one: the bootstrap tenant, and a group made for the
 /// purpose; `None` for paths whose ids this test does not make.
-fn concrete_path(server: &TestServer, path: &str, group: &str) -> Option<String> {
+fn concrete_path(app: &TestApp, path: &str, group: &str) -> Option<String> {
     let mut out = Vec::new();
     for segment in path.split('/') {
         out.push(match segment {
-            "{tenant_id}" => server.tenant_id.clone(),
+            "{tenant_id}" => app.tenant_id.clone(),
             "{group_id}" => group.to_string(),
             s if s.starts_with('{') => return None,
             s => s.to_string(),
@@ -76,18 +74,18 @@ fn concrete_path(server: &TestServer, path: &str, group: &str) -> Option<String>
     Some(out.join("/"))
 }
 
-async fn send(server: &TestServer, method: &str, path: &str, body: Value) -> crate::common::Reply {
+async fn send(app: &TestApp, method: &str, path: &str, body: Value) -> Reply {
     let token = if path.starts_with("/admin/v1") {
         ADMIN_TOKEN
     } else {
-        server.api_key.as_str()
+        app.api_key.as_str()
     };
     let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
-    server.request(method, path, Some(token), Some(body)).await
+    app.request(method, path, Some(token), Some(body)).await
 }
 
-async fn make_group(server: &TestServer) -> String {
-    let created = server
+async fn make_group(app: &TestApp) -> String {
+    let created = app
         .post("/api/v1/contacts/groups", json!({"name": "Schema check"}))
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
@@ -128,8 +126,8 @@ const REQUIRED: &[(&str, &str, &[&str])] = &[
 
 #[tokio::test]
 async fn required_fields_are_marked_required() {
-    let server = TestServer::start().await;
-    let spec = document(&server).await;
+    let app = TestApp::start().await;
+    let spec = document(&app).await;
     for (method, path, expected) in REQUIRED {
         let operation = &spec["paths"][*path][*method];
         assert!(operation.is_object(), "{method} {path} is not described");
@@ -156,16 +154,16 @@ async fn required_fields_are_marked_required() {
 /// operation's own example (or set to `null`), gets the native 400, not axum's rejection.
 #[tokio::test]
 async fn missing_required_fields_get_the_native_400() {
-    let server = TestServer::start().await;
-    let spec = document(&server).await;
-    let group = make_group(&server).await;
+    let app = TestApp::start().await;
+    let spec = document(&app).await;
+    let group = make_group(&app).await;
     let mut checked = 0;
     for (method, path, operation) in operations(&spec) {
         let required = required_fields(&spec, &operation);
         if required.is_empty() {
             continue;
         }
-        let Some(target) = concrete_path(&server, &path, &group) else {
+        let Some(target) = concrete_path(&app, &path, &group) else {
             continue;
         };
         let example = operation["requestBody"]["content"]["application/json"]["example"].clone();
@@ -186,7 +184,7 @@ async fn missing_required_fields_get_the_native_400() {
                         object.insert(name.clone(), null.clone());
                     }
                 }
-                let reply = send(&server, &method, &target, body.clone()).await;
+                let reply = send(&app, &method, &target, body.clone()).await;
                 assert_eq!(
                     reply.status,
                     StatusCode::BAD_REQUEST,
@@ -211,19 +209,19 @@ async fn missing_required_fields_get_the_native_400() {
 /// ids), so a client copying one gets a 2xx.
 #[tokio::test]
 async fn request_examples_are_accepted() {
-    let server = TestServer::start().await;
-    let spec = document(&server).await;
-    let group = make_group(&server).await;
+    let app = TestApp::start().await;
+    let spec = document(&app).await;
+    let group = make_group(&app).await;
     let mut sent = BTreeMap::new();
     for (method, path, operation) in operations(&spec) {
         let example = &operation["requestBody"]["content"]["application/json"]["example"];
         if example.is_null() {
             continue;
         }
-        let Some(target) = concrete_path(&server, &path, &group) else {
+        let Some(target) = concrete_path(&app, &path, &group) else {
             continue;
         };
-        let reply = send(&server, &method, &target, example.clone()).await;
+        let reply = send(&app, &method, &target, example.clone()).await;
         assert!(
             reply.status.is_success(),
             "{method} {path} with its example {example}: {} {:?}",
@@ -258,8 +256,8 @@ async fn request_examples_are_accepted() {
 
 #[tokio::test]
 async fn operation_ids_are_unique() {
-    let server = TestServer::start().await;
-    let spec = document(&server).await;
+    let app = TestApp::start().await;
+    let spec = document(&app).await;
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     for (method, path, operation) in operations(&spec) {
         let id = operation["operationId"]
@@ -276,8 +274,8 @@ async fn operation_ids_are_unique() {
 /// operations declare; the create operations link to what their id is for.
 #[tokio::test]
 async fn links_lead_to_real_operations() {
-    let server = TestServer::start().await;
-    let spec = document(&server).await;
+    let app = TestApp::start().await;
+    let spec = document(&app).await;
     let by_id: BTreeMap<String, Value> = operations(&spec)
         .into_iter()
         .map(|(_, _, operation)| {
@@ -330,7 +328,7 @@ async fn links_lead_to_real_operations() {
 }
 
 /// A reply's status is one the document lists for the operation, with the listed body shape.
-fn assert_documented(spec: &Value, method: &str, path: &str, reply: &crate::common::Reply) {
+fn assert_documented(spec: &Value, method: &str, path: &str, reply: &Reply) {
     let response = &spec["paths"][path][method]["responses"][reply.status.as_str()];
     assert!(
         response.is_object(),
@@ -354,14 +352,14 @@ fn assert_documented(spec: &Value, method: &str, path: &str, reply: &crate::comm
 /// document says the operation can answer that.
 #[tokio::test]
 async fn negative_adjustment_past_the_balance_is_a_documented_402() {
-    let server = TestServer::start().await;
-    let spec = document(&server).await;
-    let balance = server.balance().await;
+    let app = TestApp::start().await;
+    let spec = document(&app).await;
+    let balance = app.balance().await;
     let path = "/admin/v1/tenants/{tenant_id}/credits";
-    let reply = server
+    let reply = app
         .admin(
             Method::POST,
-            &format!("/tenants/{}/credits", server.tenant_id),
+            &format!("/tenants/{}/credits", app.tenant_id),
             Some(json!({"amount": -(balance + 1), "type": "ADJUSTMENT"})),
         )
         .await;
@@ -373,29 +371,24 @@ async fn negative_adjustment_past_the_balance_is_a_documented_402() {
     );
     assert_eq!(reply.code(), "insufficient_credits");
     assert_documented(&spec, "post", path, &reply);
-    assert_eq!(server.balance().await, balance, "nothing was taken");
+    assert_eq!(app.balance().await, balance, "nothing was taken");
 }
 
 /// A bind to a host that never answers (a fuzzer makes plenty) is created, listed, read and
 /// removed without waiting for its connection attempt: that runs in the background.
 #[tokio::test]
 async fn binds_to_unreachable_hosts_never_hold_up_the_admin_api() {
-    let server = TestServer::start().await;
+    let app = TestApp::start().await;
     // Generous: a liveness bound for a hung request, far above any answer's real time.
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .expect("client");
     let call = |method: Method, path: String, body: Option<Value>| {
-        let mut request = client
-            .request(method, format!("{}/admin/v1{path}", server.base))
-            .bearer_auth(ADMIN_TOKEN);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
+        let app = &app;
         async move {
-            let response = request.send().await.expect("answered, not hung");
-            TestServer::reply(response).await
+            tokio::time::timeout(
+                std::time::Duration::from_secs(30),
+                app.admin(method, &path, body),
+            )
+            .await
+            .expect("answered, not hung")
         }
     };
     let mut ids = Vec::new();

@@ -7,7 +7,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::carrier::{add_bind, send, smsc_with, wait_bound};
-use crate::common::TestServer;
+use crate::common::{Api, TestServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_leave_through_a_bind_and_come_back_delivered() {
