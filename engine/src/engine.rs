@@ -9,8 +9,8 @@ use dashmap::DashMap;
 use flit_storage::{BackendKind, Batch, CommitStats, Store, StoreOptions};
 use ractor::{Actor, ActorRef, rpc::CallResult};
 
-use crate::channel::bind::BindSnapshot;
-use crate::dispatch::DispatchShared;
+use crate::dispatch::bind::BindSnapshot;
+use crate::dispatch::{DispatchShared, TenantLink};
 use crate::error::{EngineError, Unavailable};
 use crate::health::EngineHealth;
 use crate::ids::TenantId;
@@ -18,7 +18,7 @@ use crate::numbers::Country;
 use crate::secrets;
 use crate::store::records::ApiKeyRecord;
 use crate::store::tables;
-use crate::supervisor::{RootSupervisor, SupervisorArgs, SupervisorMsg};
+use crate::supervisor::{ChildSpec, RootSupervisor, SupervisorMsg};
 use crate::tenants::TenantEntry;
 
 /// Settings that apply to tenants unless a tenant overrides them.
@@ -88,11 +88,7 @@ impl Engine {
     /// Opens the engine on `store`: loads tenants and keys, starts the supervision tree.
     async fn open_on(store: Store, config: EngineConfig) -> Result<Engine, EngineError> {
         let health = Arc::new(EngineHealth::new());
-        let args = SupervisorArgs {
-            store: store.clone(),
-            health: health.clone(),
-        };
-        let (supervisor, _join) = Actor::spawn(None, RootSupervisor, args)
+        let (supervisor, _join) = Actor::spawn(None, RootSupervisor, health.clone())
             .await
             .map_err(|error| EngineError::from(Unavailable::Supervisor(error.to_string())))?;
         let dispatch = DispatchShared::new(store.clone());
@@ -119,11 +115,14 @@ impl Engine {
         Ok(engine)
     }
 
-    pub(crate) async fn supervise(
-        &self,
-        message: impl FnOnce(ractor::RpcReplyPort<Result<(), String>>) -> SupervisorMsg,
-    ) -> Result<(), EngineError> {
-        match self.inner.supervisor.call(message, None).await {
+    /// Starts `child` under the root supervisor, which restarts it whenever it exits.
+    pub(crate) async fn supervise(&self, child: Arc<dyn ChildSpec>) -> Result<(), EngineError> {
+        match self
+            .inner
+            .supervisor
+            .call(|reply| SupervisorMsg::Start(child, reply), None)
+            .await
+        {
             Ok(CallResult::Success(Ok(()))) => Ok(()),
             Ok(CallResult::Success(Err(error))) => Err(Unavailable::Supervisor(error).into()),
             _ => Err(Unavailable::Supervisor("the supervisor is down".into()).into()),
@@ -195,6 +194,27 @@ impl Engine {
             .stop_children_and_wait(None, None)
             .await;
         let _ = self.inner.supervisor.stop_and_wait(None, None).await;
+    }
+
+    /// A tenant's actor runs: dispatch learns where its refunds and inbound SMS go, and the
+    /// registry publishes it. Cross-concern effects are wired here, in the facade, so that
+    /// no concern imports another that imports it back.
+    pub(crate) fn tenant_started(&self, tenant: TenantId, entry: Arc<TenantEntry>) {
+        for sender in read(&entry.senders).iter() {
+            self.inner.dispatch.claim_number(&sender.name, tenant);
+        }
+        self.inner.dispatch.tenants.insert(
+            tenant,
+            TenantLink {
+                slot: entry.slot.clone(),
+            },
+        );
+        self.inner.tenants.insert(tenant, entry);
+    }
+
+    /// A sender ID was approved: inbound SMS to that number belong to the tenant.
+    pub(crate) fn sender_added(&self, tenant: TenantId, name: &str) {
+        self.inner.dispatch.claim_number(name, tenant);
     }
 
     pub(crate) fn tenants_map(&self) -> &DashMap<TenantId, Arc<TenantEntry>> {

@@ -6,7 +6,6 @@ use flit_storage::StorageError;
 
 use crate::ids::ContactId;
 use crate::numbers::{Msisdn, MsisdnError};
-use crate::tenants::actor::ChargeError;
 use crate::text::SegmentError;
 
 #[derive(Debug, thiserror::Error)]
@@ -194,18 +193,5 @@ pub enum Unavailable {
 impl From<Missing> for EngineError {
     fn from(missing: Missing) -> Self {
         EngineError::NotFound(missing)
-    }
-}
-
-impl From<ChargeError> for EngineError {
-    fn from(error: ChargeError) -> Self {
-        match error {
-            ChargeError::InsufficientCredits { required, balance } => {
-                EngineError::InsufficientCredits { required, balance }
-            }
-            ChargeError::IdempotencyConflict => EngineError::IdempotencyConflict,
-            ChargeError::BalanceOverflow => Invalid::AmountOutOfRange.into(),
-            ChargeError::Storage(error) => EngineError::Storage(error),
-        }
     }
 }

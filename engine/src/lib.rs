@@ -37,9 +37,10 @@ pub use book::contacts::{
 pub use book::groups::{GroupSummary, MAX_GROUP_NAME_CHARS, MAX_MEMBERSHIP_IDS, MembershipChange};
 pub use book::import::{ImportOutcome, MAX_IMPORT_CONTACTS};
 pub use book::templates::{MAX_TEMPLATE_CHARS, MAX_TEMPLATE_NAME_CHARS};
-pub use channel::bind::BindSnapshot;
-pub use channel::smpp::binds::{DEFAULT_WINDOW_SIZE, MAX_WINDOW_SIZE, NewBind};
+pub use channel::smpp::config::MAX_WINDOW_SIZE;
 pub use channel::smpp::session::SessionError;
+pub use dispatch::bind::BindSnapshot;
+pub use dispatch::binds::{DEFAULT_WINDOW_SIZE, NewBind};
 pub use dispatch::routes::NewRoute;
 pub use engine::{DEFAULT_MAX_BACKLOG, Engine, EngineConfig};
 pub use error::{Conflict, ContactField, EngineError, Invalid, Missing, Unavailable};

@@ -5,9 +5,6 @@
 
 use ractor::ActorRef;
 
-use crate::channel::bind::BindMsg;
-use crate::tenants::actor::TenantMsg;
-
 /// Where the current incarnation of a singleton actor is published (swapped on restart).
 pub struct ActorSlot<M: ractor::Message> {
     actor: std::sync::RwLock<Option<ActorRef<M>>>,
@@ -35,6 +32,3 @@ impl<M: ractor::Message> ActorSlot<M> {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = actor;
     }
 }
-
-pub type TenantSlot = ActorSlot<TenantMsg>;
-pub type BindSlot = ActorSlot<BindMsg>;

@@ -18,60 +18,54 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use flit_storage::Store;
 use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
 };
 use tokio::time::Instant;
 
-use crate::channel::bind::BindShared;
-use crate::channel::bind::{BindActor, BindArgs};
-use crate::dispatch::DispatchShared;
-use crate::dispatch::router::RouterActor;
-use crate::dispatch::status::StatusActor;
+use futures::future::BoxFuture;
+
 use crate::health::EngineHealth;
-use crate::ids::TenantId;
-use crate::slot::TenantSlot;
-use crate::tenants::actor::{TenantActor, TenantArgs, TenantShared};
 
 const MAX_RESTARTS_PER_MINUTE: usize = 10;
 const RESTART_WINDOW: Duration = Duration::from_secs(60);
 
+/// A child the supervisor starts and restarts. Each concern says how its own actor starts
+/// (`tenants`, `dispatch`, `channel`), so the supervisor knows no actor type and imports none
+/// of them.
+pub(crate) trait ChildSpec: Send + Sync + 'static {
+    /// Names the child in logs and in the health reason ("router", "tenant ten_…").
+    fn describe(&self) -> String;
+    /// The `actor` label of the restart metrics: the kind only, so the label set stays small.
+    fn label(&self) -> &'static str;
+    /// Starts the actor linked to `supervisor` and publishes it where its users find it.
+    fn spawn(&self, supervisor: ActorCell) -> BoxFuture<'_, Result<ActorCell, String>>;
+    /// Unpublishes the actor that just exited.
+    fn vacate(&self);
+    /// Whether this child is gone for good by the operator's choice (not restarted).
+    fn retired(&self) -> bool {
+        false
+    }
+}
+
 pub enum SupervisorMsg {
-    /// Start a tenant actor.
-    StartTenant(
-        TenantId,
-        Arc<TenantShared>,
-        Arc<TenantSlot>,
-        RpcReplyPort<Result<(), String>>,
-    ),
-    /// Start the router and the status writer.
-    StartDispatch(Arc<DispatchShared>, RpcReplyPort<Result<(), String>>),
-    /// Start the actor of a bind.
-    StartBind(Arc<BindShared>, RpcReplyPort<Result<(), String>>),
+    /// Start a child (and restart it whenever it exits, within the policy).
+    Start(Arc<dyn ChildSpec>, RpcReplyPort<Result<(), String>>),
     /// The process is stopping: children that exit from now on are not restarted.
     ShuttingDown(RpcReplyPort<()>),
 }
 
 pub struct RootSupervisor;
 
-/// What the supervisor is started with.
-pub struct SupervisorArgs {
-    pub store: Store,
-    /// Where the supervisor records giving up on a child; the engine reads it.
-    pub health: Arc<EngineHealth>,
-}
-
 pub struct SupervisorState {
-    store: Store,
+    /// Where the supervisor records giving up on a child; the engine reads it.
     health: Arc<EngineHealth>,
-    dispatch: Option<Arc<DispatchShared>>,
     children: HashMap<ActorId, Child>,
     shutting_down: bool,
 }
 
 struct Child {
-    kind: ChildKind,
+    spec: Arc<dyn ChildSpec>,
     restarts: RestartBudget,
 }
 
@@ -101,67 +95,18 @@ impl RestartBudget {
     }
 }
 
-enum ChildKind {
-    Tenant {
-        tenant: TenantId,
-        shared: Arc<TenantShared>,
-        slot: Arc<TenantSlot>,
-    },
-    Router(Arc<DispatchShared>),
-    Status(Arc<DispatchShared>),
-    Bind(Arc<DispatchShared>, Arc<BindShared>),
-}
-
-impl ChildKind {
-    fn describe(&self) -> String {
-        match self {
-            ChildKind::Tenant { tenant, .. } => format!("tenant {tenant}"),
-            ChildKind::Router(_) => "router".to_string(),
-            ChildKind::Status(_) => "status writer".to_string(),
-            ChildKind::Bind(_, bind) => format!("bind {}", bind.id),
-        }
-    }
-
-    /// The `actor` label of the restart metrics: the kind only, so the label set stays small.
-    fn label(&self) -> &'static str {
-        match self {
-            ChildKind::Tenant { .. } => "tenant",
-            ChildKind::Router(_) => "router",
-            ChildKind::Status(_) => "status_writer",
-            ChildKind::Bind(..) => "bind",
-        }
-    }
-
-    /// Unpublishes the actor that just exited.
-    fn vacate(&self) {
-        match self {
-            ChildKind::Tenant { slot, .. } => slot.set(None),
-            ChildKind::Router(shared) => shared.router.set(None),
-            ChildKind::Status(shared) => shared.status.set(None),
-            ChildKind::Bind(_, bind) => bind.actor.set(None),
-        }
-    }
-
-    /// Whether this child is gone for good by the operator's choice.
-    fn retired(&self) -> bool {
-        matches!(self, ChildKind::Bind(_, bind) if bind.is_removed())
-    }
-}
-
 impl Actor for RootSupervisor {
     type Msg = SupervisorMsg;
     type State = SupervisorState;
-    type Arguments = SupervisorArgs;
+    type Arguments = Arc<EngineHealth>;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<SupervisorMsg>,
-        SupervisorArgs { store, health }: SupervisorArgs,
+        health: Arc<EngineHealth>,
     ) -> Result<SupervisorState, ActorProcessingErr> {
         Ok(SupervisorState {
-            store,
             health,
-            dispatch: None,
             children: HashMap::new(),
             shutting_down: false,
         })
@@ -175,36 +120,12 @@ impl Actor for RootSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         let cell = myself.get_cell();
         match message {
-            SupervisorMsg::StartTenant(tenant, shared, slot, reply) => {
-                let kind = ChildKind::Tenant {
-                    tenant,
-                    shared,
-                    slot,
+            SupervisorMsg::Start(spec, reply) => {
+                let child = Child {
+                    spec,
+                    restarts: RestartBudget::default(),
                 };
-                let _ = reply.send(state.spawn(cell, Child::new(kind)).await);
-            }
-            SupervisorMsg::StartDispatch(shared, reply) => {
-                state.dispatch = Some(shared.clone());
-                let mut result = state
-                    .spawn(cell.clone(), Child::new(ChildKind::Status(shared.clone())))
-                    .await;
-                if result.is_ok() {
-                    result = state
-                        .spawn(cell, Child::new(ChildKind::Router(shared)))
-                        .await;
-                }
-                let _ = reply.send(result);
-            }
-            SupervisorMsg::StartBind(bind, reply) => {
-                let result = match state.dispatch.clone() {
-                    Some(shared) => {
-                        state
-                            .spawn(cell, Child::new(ChildKind::Bind(shared, bind)))
-                            .await
-                    }
-                    None => Err("dispatch is not started".to_string()),
-                };
-                let _ = reply.send(result);
+                let _ = reply.send(state.spawn(cell, child).await);
             }
             SupervisorMsg::ShuttingDown(reply) => {
                 state.shutting_down = true;
@@ -230,13 +151,13 @@ impl Actor for RootSupervisor {
         let Some(mut child) = state.children.remove(&cell.get_id()) else {
             return Ok(());
         };
-        child.kind.vacate();
-        let what = child.kind.describe();
-        if state.shutting_down || child.kind.retired() {
+        child.spec.vacate();
+        let what = child.spec.describe();
+        if state.shutting_down || child.spec.retired() {
             tracing::debug!(%what, %reason, "actor stopped");
             return Ok(());
         }
-        let label = child.kind.label();
+        let label = child.spec.label();
         if let Err(failures) = child.restarts.admit() {
             tracing::error!(%what, %reason, failures, "actor keeps failing; leaving it stopped");
             state.give_up(
@@ -258,15 +179,6 @@ impl Actor for RootSupervisor {
     }
 }
 
-impl Child {
-    fn new(kind: ChildKind) -> Child {
-        Child {
-            kind,
-            restarts: RestartBudget::default(),
-        }
-    }
-}
-
 impl SupervisorState {
     /// A child is down for good: the engine turns unhealthy and says which.
     fn give_up(&self, label: &'static str, reason: String) {
@@ -275,52 +187,8 @@ impl SupervisorState {
     }
 
     async fn spawn(&mut self, supervisor: ActorCell, child: Child) -> Result<(), String> {
-        let id = match &child.kind {
-            ChildKind::Tenant {
-                tenant,
-                shared,
-                slot,
-            } => {
-                let args = TenantArgs {
-                    tenant: *tenant,
-                    store: self.store.clone(),
-                    shared: shared.clone(),
-                };
-                let (actor, _) = Actor::spawn_linked(None, TenantActor, args, supervisor)
-                    .await
-                    .map_err(|error| error.to_string())?;
-                slot.set(Some(actor.clone()));
-                actor.get_id()
-            }
-            ChildKind::Router(shared) => {
-                let (actor, _) = Actor::spawn_linked(None, RouterActor, shared.clone(), supervisor)
-                    .await
-                    .map_err(|error| error.to_string())?;
-                shared.router.set(Some(actor.clone()));
-                // Pushes made while no router was published found no one to kick.
-                shared.kick_router();
-                actor.get_id()
-            }
-            ChildKind::Status(shared) => {
-                let (actor, _) = Actor::spawn_linked(None, StatusActor, shared.clone(), supervisor)
-                    .await
-                    .map_err(|error| error.to_string())?;
-                shared.status.set(Some(actor.clone()));
-                actor.get_id()
-            }
-            ChildKind::Bind(shared, bind) => {
-                let args = BindArgs {
-                    shared: shared.clone(),
-                    bind: bind.clone(),
-                };
-                let (actor, _) = Actor::spawn_linked(None, BindActor, args, supervisor)
-                    .await
-                    .map_err(|error| error.to_string())?;
-                bind.actor.set(Some(actor.clone()));
-                actor.get_id()
-            }
-        };
-        self.children.insert(id, child);
+        let actor = child.spec.spawn(supervisor).await?;
+        self.children.insert(actor.get_id(), child);
         Ok(())
     }
 }

@@ -31,6 +31,7 @@ use crate::store::records::{
 use crate::store::tables;
 use crate::tenants::TenantEntry;
 use crate::tenants::actor::{Charge, Claimed, IdempotencyClaim, TenantMsg};
+use crate::tenants::credits::credits_for;
 use crate::text::TextInfo;
 
 /// Explicit recipients a single request may carry (FlashSMS limit).
@@ -397,15 +398,6 @@ impl Drop for ClaimGuard {
             let _ = self.actor.cast(TenantMsg::Release(self.key_hash));
         }
     }
-}
-
-/// The credits `parts` segments cost at `price` each.
-pub(crate) fn credits_for(parts: i64, price: i64) -> Result<i64, EngineError> {
-    parts.checked_mul(price).ok_or_else(too_costly)
-}
-
-fn too_costly() -> EngineError {
-    EngineError::from(Invalid::AmountOutOfRange)
 }
 
 fn restarting() -> EngineError {

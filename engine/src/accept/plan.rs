@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::{
     CHUNK, CONTACT_VARIABLES, Content, MAX_EXPLICIT_RECIPIENTS, MAX_RECIPIENT_INPUT_BYTES,
-    MAX_TOTAL_RECIPIENTS, SendRequest, credits_for, too_costly,
+    MAX_TOTAL_RECIPIENTS, SendRequest,
 };
 use crate::engine::{Engine, read};
 use crate::error::{EngineError, Invalid, Missing, Unavailable};
@@ -15,6 +15,7 @@ use crate::ids::TenantId;
 use crate::numbers::{Country, Msisdn, Validation};
 use crate::store::records::ContactRecord;
 use crate::tenants::TenantEntry;
+use crate::tenants::credits::{credits_for, too_costly};
 use crate::text::{self, TextInfo};
 
 /// One recipient of a planned send.

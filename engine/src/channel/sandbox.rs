@@ -2,8 +2,8 @@
 //! acknowledges every part at once and "delivers" it after a delay — destinations ending in
 //! `0000` fail (SPEC §2) — so a fresh install shows the whole life of a message.
 //!
-//! It speaks the same contract as an SMPP session (a `SubmitQueue` in, `SessionEvent`s out),
-//! so the bind actor, router and status writer run exactly as they do against a carrier.
+//! It is a channel kind like any other (a `SubmitQueue` in, `SessionEvent`s out), so the
+//! channel actor, router and status writer run exactly as they do against a carrier.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,8 +12,13 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::channel::smpp::{Receipt, ReceiptState, SessionEvent, SubmitQueue};
+use futures::future::BoxFuture;
+
+use super::{Receipt, ReceiptState, Session, SessionEvent, SubmitQueue};
 use crate::text;
+
+/// How long the sandbox waits before "delivering".
+pub const RECEIPT_DELAY: Duration = Duration::from_millis(1000);
 
 /// Destinations with this ending are reported undeliverable.
 pub const FAILING_SUFFIX: &str = "0000";
@@ -30,6 +35,14 @@ impl Simulator {
     ) -> Simulator {
         let task = tokio::spawn(run(queue, events, receipt_delay));
         Simulator { task }
+    }
+}
+
+impl Session for Simulator {
+    /// Nothing is in flight with a peer: the simulator just stops.
+    fn shutdown(self: Box<Self>) -> BoxFuture<'static, ()> {
+        drop(self);
+        Box::pin(async {})
     }
 }
 

@@ -11,6 +11,8 @@
 //! not yet handed to a channel is also in storage (the `dispatch` marker of the message and its
 //! PENDING recipients), so a restart of the whole process re-queues it.
 
+pub mod bind;
+pub mod binds;
 pub mod recovery;
 pub mod router;
 pub mod routes;
@@ -25,10 +27,11 @@ use flit_storage::Store;
 
 use crate::ids::{BindId, MessageId, TenantId};
 use crate::numbers::Msisdn;
-use crate::slot::{ActorSlot, TenantSlot};
+use crate::slot::ActorSlot;
 use crate::store::records::UnixMillis;
+use crate::tenants::actor::TenantSlot;
 
-pub use crate::channel::bind::BindShared;
+pub use bind::BindShared;
 pub use router::RouterMsg;
 pub use status::{StatusEvent, StatusMsg};
 

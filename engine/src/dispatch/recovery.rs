@@ -4,7 +4,10 @@
 
 use std::sync::Arc;
 
-use crate::channel::bind::{BindKind, BindShared};
+use crate::channel::ChannelKind;
+use crate::dispatch::bind::{BindChild, BindShared};
+use crate::dispatch::router::RouterChild;
+use crate::dispatch::status::StatusChild;
 use crate::dispatch::{DispatchShared, StatusMsg, jobs_for};
 use crate::engine::Engine;
 use crate::error::EngineError;
@@ -12,24 +15,29 @@ use crate::ids::MessageId;
 use crate::numbers::Msisdn;
 use crate::store::records::RecipientStatus;
 use crate::store::tables;
-use crate::supervisor::SupervisorMsg;
 
 impl Engine {
     /// Starts the router, the status writer and the sandbox bind, then hands back to dispatch
     /// what a previous run left: refunds owed and recipients not yet sent.
     pub(crate) async fn start_dispatch(&self) -> Result<(), EngineError> {
         let dispatch = self.dispatch().clone();
-        self.supervise(|reply| SupervisorMsg::StartDispatch(dispatch.clone(), reply))
+        // The status writer first: the router's first jobs may already be answered.
+        self.supervise(Arc::new(StatusChild(dispatch.clone())))
+            .await?;
+        self.supervise(Arc::new(RouterChild(dispatch.clone())))
             .await?;
         let sandbox = BindShared::new(
             DispatchShared::sandbox_bind_id(),
             "sandbox".to_string(),
-            BindKind::Simulator,
+            ChannelKind::Sandbox,
             None,
         );
         dispatch.binds.insert(sandbox.id, sandbox.clone());
-        self.supervise(|reply| SupervisorMsg::StartBind(sandbox.clone(), reply))
-            .await?;
+        self.supervise(Arc::new(BindChild {
+            dispatch: dispatch.clone(),
+            bind: sandbox,
+        }))
+        .await?;
         self.start_stored_binds().await?;
         // A sweep that hands parked work back to the router now and then (so jobs whose
         // validity ran out while every bind was down are expired rather than kept), and lets

@@ -8,13 +8,15 @@
 //! Restart policy: restarted by the root supervisor at once; its work is in `DispatchShared`'s
 //! ready queue, so a crash loses at most the job in hand (which storage still holds PENDING).
 
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
 use std::sync::Arc;
 
 use super::{DispatchShared, Job};
-use crate::channel::smpp::Submit;
+use crate::channel::Submit;
 use crate::ids::BindId;
 use crate::store::records::RouteRecord;
+use crate::supervisor::ChildSpec;
+use futures::future::BoxFuture;
 
 pub enum RouterMsg {
     /// The ready queue has jobs.
@@ -22,6 +24,36 @@ pub enum RouterMsg {
 }
 
 pub struct RouterActor;
+
+/// How the supervisor starts (and restarts) the router.
+pub(crate) struct RouterChild(pub Arc<DispatchShared>);
+
+impl ChildSpec for RouterChild {
+    fn describe(&self) -> String {
+        "router".to_string()
+    }
+
+    fn label(&self) -> &'static str {
+        "router"
+    }
+
+    fn spawn(&self, supervisor: ActorCell) -> BoxFuture<'_, Result<ActorCell, String>> {
+        Box::pin(async move {
+            let shared = &self.0;
+            let (actor, _) = Actor::spawn_linked(None, RouterActor, shared.clone(), supervisor)
+                .await
+                .map_err(|error| error.to_string())?;
+            shared.router.set(Some(actor.clone()));
+            // Pushes made while no router was published found no one to kick.
+            shared.kick_router();
+            Ok(actor.get_cell())
+        })
+    }
+
+    fn vacate(&self) {
+        self.0.router.set(None);
+    }
+}
 
 pub struct RouterState {
     shared: Arc<DispatchShared>,
@@ -92,7 +124,7 @@ impl RouterState {
                         registered_delivery: true,
                     };
                     bind.jobs
-                        .insert(id, crate::channel::bind::InFlight::new(job));
+                        .insert(id, crate::dispatch::bind::InFlight::new(job));
                     bind.queue.push(submit);
                 }
                 None => self.shared.parked.push(job),

@@ -17,14 +17,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use flit_storage::{Batch, CommitTicket, StorageError, Store};
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use futures::future::BoxFuture;
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use crate::ids::{MessageId, TenantId, TransactionId};
+use crate::slot::ActorSlot;
 use crate::store::records::{
     IdempotencyRecord, IdempotentOutcome, SendOutcome, TransactionKind, TransactionRecord,
     now_millis,
 };
 use crate::store::tables::{self, RefundDue};
+use crate::supervisor::ChildSpec;
 
 /// Durable idempotency records kept in memory per tenant; older ones are still found on disk.
 const IDEMPOTENCY_MEMORY: usize = 10_000;
@@ -129,6 +132,46 @@ pub struct TenantArgs {
     pub store: Store,
     pub shared: Arc<TenantShared>,
 }
+
+/// How the supervisor starts (and restarts) a tenant's actor.
+pub(crate) struct TenantChild {
+    pub tenant: TenantId,
+    pub store: Store,
+    pub shared: Arc<TenantShared>,
+    pub slot: Arc<TenantSlot>,
+}
+
+impl ChildSpec for TenantChild {
+    fn describe(&self) -> String {
+        format!("tenant {}", self.tenant)
+    }
+
+    fn label(&self) -> &'static str {
+        "tenant"
+    }
+
+    fn spawn(&self, supervisor: ActorCell) -> BoxFuture<'_, Result<ActorCell, String>> {
+        Box::pin(async move {
+            let args = TenantArgs {
+                tenant: self.tenant,
+                store: self.store.clone(),
+                shared: self.shared.clone(),
+            };
+            let (actor, _) = Actor::spawn_linked(None, TenantActor, args, supervisor)
+                .await
+                .map_err(|error| error.to_string())?;
+            self.slot.set(Some(actor.clone()));
+            Ok(actor.get_cell())
+        })
+    }
+
+    fn vacate(&self) {
+        self.slot.set(None);
+    }
+}
+
+/// Where the current actor of a tenant is published, swapped on restart.
+pub(crate) type TenantSlot = ActorSlot<TenantMsg>;
 
 pub struct TenantState {
     tenant: TenantId,
@@ -487,5 +530,18 @@ pub fn durable_balance(store: &Store, tenant: TenantId) -> Result<i64, StorageEr
             Ok(last.balance)
         }
         None => Ok(0),
+    }
+}
+
+impl From<ChargeError> for crate::error::EngineError {
+    fn from(error: ChargeError) -> Self {
+        match error {
+            ChargeError::InsufficientCredits { required, balance } => {
+                crate::error::EngineError::InsufficientCredits { required, balance }
+            }
+            ChargeError::IdempotencyConflict => crate::error::EngineError::IdempotencyConflict,
+            ChargeError::BalanceOverflow => crate::error::Invalid::AmountOutOfRange.into(),
+            ChargeError::Storage(error) => crate::error::EngineError::Storage(error),
+        }
     }
 }

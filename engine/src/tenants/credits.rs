@@ -87,3 +87,12 @@ impl Engine {
         Ok(tables::LEDGER.values(self.store(), &tenant)?)
     }
 }
+
+/// The credits `parts` segments cost at `price` each.
+pub(crate) fn credits_for(parts: i64, price: i64) -> Result<i64, EngineError> {
+    parts.checked_mul(price).ok_or_else(too_costly)
+}
+
+pub(crate) fn too_costly() -> EngineError {
+    EngineError::from(Invalid::AmountOutOfRange)
+}

@@ -11,16 +11,13 @@ use std::sync::{Arc, RwLock};
 use flit_storage::Batch;
 use ractor::ActorRef;
 
-use crate::dispatch::TenantLink;
 use crate::engine::{Engine, read, write};
 use crate::error::{EngineError, Invalid, Missing, Unavailable};
 use crate::ids::TenantId;
 use crate::numbers::{Country, Validation};
-use crate::slot::TenantSlot;
 use crate::store::records::{SenderIdRecord, TenantRecord, now_millis};
 use crate::store::tables;
-use crate::supervisor::SupervisorMsg;
-use actor::{TenantMsg, TenantShared};
+use actor::{TenantChild, TenantMsg, TenantShared, TenantSlot};
 
 /// Bounds that keep every price and balance computation far from `i64` overflow.
 pub const MAX_PRICE_PER_PART: i64 = 1_000_000;
@@ -170,20 +167,14 @@ impl Engine {
             senders: RwLock::new(senders),
             book: tokio::sync::Mutex::new(()),
         });
-        self.supervise(|reply| {
-            SupervisorMsg::StartTenant(record.id, entry.shared.clone(), entry.slot.clone(), reply)
-        })
+        self.supervise(Arc::new(TenantChild {
+            tenant: record.id,
+            store: self.store().clone(),
+            shared: entry.shared.clone(),
+            slot: entry.slot.clone(),
+        }))
         .await?;
-        for sender in read(&entry.senders).iter() {
-            self.dispatch().claim_number(&sender.name, record.id);
-        }
-        self.dispatch().tenants.insert(
-            record.id,
-            TenantLink {
-                slot: entry.slot.clone(),
-            },
-        );
-        self.tenants_map().insert(record.id, entry);
+        self.tenant_started(record.id, entry);
         Ok(())
     }
 

@@ -41,7 +41,7 @@ impl Engine {
         tables::SENDER_IDS.put(&mut batch, &(tenant, record.id), &record);
         self.store().commit(batch).await?;
         write(&entry.senders).push(record.clone());
-        self.dispatch().claim_number(&record.name, tenant);
+        self.sender_added(tenant, &record.name);
         Ok(record)
     }
 

@@ -6,22 +6,22 @@
 //! refunding and failing over belong to the caller.
 //!
 //! - [`session`]: the task, its window, timers, throttling and reconnects.
-//! - [`pdu`]: the only place that builds or reads rusmpp types.
+//! - [`pdu`]: building and reading PDUs (rusmpp types are also framed in [`frame`] and the
+//!   session, and addresses typed in [`coding`]; nothing outside this folder sees them).
 //! - [`frame`]: cutting the byte stream from the SMSC into PDUs, each decoded on its own.
 //! - [`inbound`]: what each PDU from the SMSC is, for the session and for fuzzing alike.
 //! - [`coding`]: data_coding, TON/NPI, concatenation, packing, inbound decoding and reassembly.
-//! - [`receipt`]: receipt states, the receipt text parser and SMSC id matching keys.
-//! - [`queue`]: the work queue that outlives sessions.
+//! - [`receipt`]: the receipt text parser and the spellings SMSC ids are matched by.
+//! - [`config`]: a bind record read as a session's configuration.
 //!
 //! Architecture invariant: PDUs are encoded and decoded only by `rusmpp` (its tokio codec);
 //! text is encoded only by [`crate::text`], never by rusmpp's `extra` features.
 
-pub mod binds;
 pub mod coding;
+pub mod config;
 pub mod frame;
 pub mod inbound;
 pub mod pdu;
-pub mod queue;
 pub mod receipt;
 pub mod session;
 
@@ -31,7 +31,7 @@ mod tests;
 use std::fmt;
 use std::time::Duration;
 
-pub use queue::SubmitQueue;
+pub use crate::channel::{InboundSms, SessionEvent, Submit, SubmitQueue};
 pub use receipt::{Receipt, ReceiptState, alternate_smsc_ids, normalise_smsc_id};
 pub use session::SessionHandle;
 
@@ -104,74 +104,4 @@ impl fmt::Debug for BindConfig {
             .field("reconnect_max", &self.reconnect_max)
             .finish()
     }
-}
-
-/// One SMS to one recipient; the session splits it into parts.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Submit {
-    /// The caller's correlation id, echoed in every event about this submit.
-    pub id: u64,
-    /// Sender ID as given: alphanumeric, short code or international digits.
-    pub source: String,
-    /// International digits without `+`.
-    pub destination: String,
-    pub text: String,
-    pub registered_delivery: bool,
-}
-
-/// What a session reports. Parts are numbered from 1.
-///
-/// `PartRejected` with `command_status` 0 means no SMSC status exists: the response timed out,
-/// the connection was lost with the part in flight, or the session shut down before sending it;
-/// these are always `temporary`. A part the session cannot even build (an address too long for
-/// SMPP) is rejected permanently with the status an SMSC would have used: 0x0A invalid source
-/// address, 0x0B invalid destination address, 0x01 invalid message length.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SessionEvent {
-    /// After `bind_resp` OK (both binds in transmitter_receiver mode).
-    Bound {
-        system_id: String,
-    },
-    /// The session was lost, or a connection or bind attempt failed without an SMSC status;
-    /// a reconnect follows after backoff.
-    Disconnected {
-        reason: String,
-    },
-    /// The SMSC answered the bind with this status; retried with backoff.
-    BindRefused {
-        command_status: u32,
-    },
-    /// `submit_sm_resp` status 0. With [`Concatenation::Payload`] a message is one part.
-    PartAccepted {
-        id: u64,
-        part: u8,
-        parts: u8,
-        smsc_message_id: String,
-    },
-    /// Temporary for 0x58 throttled, 0x14 queue full, 0x08 system error and for the
-    /// status-0 cases above.
-    PartRejected {
-        id: u64,
-        part: u8,
-        parts: u8,
-        command_status: u32,
-        temporary: bool,
-    },
-    /// After 0x58/0x14: the session sends nothing for `pause` (doubling on each throttle
-    /// response, reset by the next accepted part).
-    Throttled {
-        pause: Duration,
-    },
-    Receipt(Receipt),
-    /// A `deliver_sm` that is not a receipt, concatenated parts reassembled.
-    Inbound(InboundSms),
-}
-
-/// A mobile-originated message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InboundSms {
-    pub source: String,
-    pub destination: String,
-    pub text: String,
-    pub parts: u8,
 }

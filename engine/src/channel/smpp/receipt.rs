@@ -1,90 +1,11 @@
 //! Delivery receipts: the states an SMSC reports, the hand-written parser for the de-facto text
 //! form (`id:… sub:… dlvrd:… submit date:… done date:… stat:… err:… text:…`, SMPP 3.4 appendix
 //! B, which every SMSC bends a little), and the keys under which SMSC message ids are matched.
+//! The receipt itself ([`Receipt`]) is a record of `store`: receipts that wait for their SMSC id
+//! are kept on disk, and every channel reports the same kind.
 //! Nothing here touches the wire; [`super::coding`] hands in the decoded text and TLV values.
 
-/// The final or intermediate state of a submitted part, as an SMSC reports it.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum ReceiptState {
-    Delivered,
-    Expired,
-    Deleted,
-    Undeliverable,
-    Accepted,
-    Unknown,
-    Rejected,
-    Enroute,
-    Skipped,
-}
-
-impl ReceiptState {
-    /// Whether no later receipt is expected for the part. `ACCEPTD` is not final: SMPP 3.4
-    /// calls it final ("read on behalf of the subscriber"), but many SMSCs and aggregators send
-    /// it as an intermediate "accepted by the operator" and follow with `DELIVRD`/`UNDELIV`.
-    pub fn is_final(self) -> bool {
-        !matches!(self, ReceiptState::Enroute | ReceiptState::Accepted)
-    }
-
-    /// Whether the part reached the handset.
-    pub fn is_success(self) -> bool {
-        matches!(self, ReceiptState::Delivered)
-    }
-
-    /// The `stat:` word of the text form, case-insensitive. Besides the seven-letter SMPP 3.4
-    /// words, a few spellings seen in the wild are accepted (`DELIVERED`, `UNDELIVERABLE`, …).
-    pub fn from_stat(word: &str) -> Option<ReceiptState> {
-        let upper = word.trim().to_ascii_uppercase();
-        Some(match upper.as_str() {
-            "DELIVRD" | "DELIVERED" => ReceiptState::Delivered,
-            "EXPIRED" => ReceiptState::Expired,
-            "DELETED" => ReceiptState::Deleted,
-            "UNDELIV" | "UNDELIVERABLE" => ReceiptState::Undeliverable,
-            "ACCEPTD" | "ACCEPTED" => ReceiptState::Accepted,
-            "UNKNOWN" => ReceiptState::Unknown,
-            "REJECTD" | "REJECTED" => ReceiptState::Rejected,
-            "ENROUTE" | "SCHEDULED" => ReceiptState::Enroute,
-            "SKIPPED" => ReceiptState::Skipped,
-            _ => return None,
-        })
-    }
-
-    /// The `message_state` TLV value (SMPP 3.4 §5.2.28; 0 "scheduled" and 9 "skipped" are
-    /// SMPP 5.0). A scheduled message has not been delivered yet, so it counts as en route.
-    pub fn from_message_state(value: u8) -> Option<ReceiptState> {
-        Some(match value {
-            0 | 1 => ReceiptState::Enroute,
-            2 => ReceiptState::Delivered,
-            3 => ReceiptState::Expired,
-            4 => ReceiptState::Deleted,
-            5 => ReceiptState::Undeliverable,
-            6 => ReceiptState::Accepted,
-            7 => ReceiptState::Unknown,
-            8 => ReceiptState::Rejected,
-            9 => ReceiptState::Skipped,
-            _ => return None,
-        })
-    }
-}
-
-/// A delivery receipt as the session reports it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Receipt {
-    /// From the `receipted_message_id` TLV if present, else the text's `id:`. Match it with
-    /// [`normalise_smsc_id`] (then [`alternate_smsc_ids`]), never by string equality.
-    pub smsc_message_id: String,
-    /// From the `message_state` TLV if present, else the text's `stat:`.
-    pub state: ReceiptState,
-    /// The text's `err:` as given (`000`, `0x0B`, `ABC`), else the `network_error_code` TLV as
-    /// `<type>:<code>`.
-    pub error: Option<String>,
-    /// `YYMMDDhhmm` or `YYMMDDhhmmss`, as the SMSC wrote it.
-    pub submit_date: Option<String>,
-    pub done_date: Option<String>,
-    /// The text's `dlvrd:`.
-    pub delivered: Option<u32>,
-    /// The text's `text:` (the first characters of the original message).
-    pub text: Option<String>,
-}
+pub use crate::store::records::{Receipt, ReceiptState};
 
 /// The fields of a receipt's text form. Every field is optional: SMSCs leave some out.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -25,17 +25,20 @@ use std::time::{Duration, Instant};
 
 use flit_storage::{Batch, StorageError};
 use ractor::rpc::CallResult;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
 
 use super::{DispatchShared, Job};
-use crate::channel::smpp::{InboundSms, Receipt, alternate_smsc_ids, normalise_smsc_id};
+use crate::channel::smpp::{alternate_smsc_ids, normalise_smsc_id};
+use crate::channel::{InboundSms, Receipt};
 use crate::ids::{BindId, InboundId, MessageId, TenantId};
 use crate::store::records::{
     HeldReceipt, InboundRecord, MessageRecord, RecipientRecord, RecipientStatus, SmscMapping,
     TransactionKind, now_millis,
 };
 use crate::store::tables::{self, RefundDue};
+use crate::supervisor::ChildSpec;
 use crate::tenants::actor::{Credit, TenantMsg};
+use futures::future::BoxFuture;
 use receipts::load_held;
 use refunds::Owed;
 
@@ -96,6 +99,34 @@ pub enum StatusMsg {
 }
 
 pub struct StatusActor;
+
+/// How the supervisor starts (and restarts) the status writer.
+pub(crate) struct StatusChild(pub Arc<DispatchShared>);
+
+impl ChildSpec for StatusChild {
+    fn describe(&self) -> String {
+        "status writer".to_string()
+    }
+
+    fn label(&self) -> &'static str {
+        "status_writer"
+    }
+
+    fn spawn(&self, supervisor: ActorCell) -> BoxFuture<'_, Result<ActorCell, String>> {
+        Box::pin(async move {
+            let shared = &self.0;
+            let (actor, _) = Actor::spawn_linked(None, StatusActor, shared.clone(), supervisor)
+                .await
+                .map_err(|error| error.to_string())?;
+            shared.status.set(Some(actor.clone()));
+            Ok(actor.get_cell())
+        })
+    }
+
+    fn vacate(&self) {
+        self.0.status.set(None);
+    }
+}
 
 type RecipientKey = (MessageId, u32);
 /// Receipts waiting for the answer that names their SMSC id, by bind and normalised id, with

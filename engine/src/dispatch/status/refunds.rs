@@ -29,7 +29,7 @@ impl StatusState {
             .message(job.tenant, job.message)?
             .map(|message| message.price_per_part)
             .unwrap_or(0);
-        let amount = crate::accept::credits_for(i64::from(owed_parts), price)?;
+        let amount = crate::tenants::credits::credits_for(i64::from(owed_parts), price)?;
         if amount > 0 {
             let key = (job.tenant, job.message, job.index);
             tables::REFUNDS_DUE.put(&mut drain.batch, &key, &amount);

@@ -16,7 +16,7 @@ mod reassembly;
 mod tests;
 
 // Only what the rest of the channel names is re-exported (fuzz targets and benches reach it
-// through `crate::testing`); the rest stays inside coding, where its tests reach it.
+// through the `testing` hooks); the rest stays inside coding, where its tests reach it.
 pub use deliver::{DeliverContent, fragment_from, receipt_from};
 pub use encode::{EncodedPart, Sar, destination_address, encode_message, source_address};
 pub use reassembly::Reassembler;

@@ -355,3 +355,9 @@ async fn next_frame(link: Option<&mut Link>) -> Option<Result<Frame, DecodeError
         None => std::future::pending().await,
     }
 }
+
+impl crate::channel::Session for SessionHandle {
+    fn shutdown(self: Box<Self>) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(SessionHandle::shutdown(*self))
+    }
+}

@@ -1,5 +1,6 @@
-//! The bind actor: one per SMPP bind (and one for the sandbox simulator). It owns the session,
-//! turns session events into status events, and keeps the bind's live state.
+//! The channel actor ("bind"): one per configured channel, whatever its kind (an SMPP bind, the
+//! sandbox simulator). It owns the session, turns session events into status events, and
+//! keeps the channel's live state.
 //!
 //! The bind's queue, its table of submitted jobs and its session's fault counts (with the last
 //! error's text, the throttle pause) live in `BindShared`, outside the actor, so the admin view
@@ -13,33 +14,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use dashmap::DashMap;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use futures::future::BoxFuture;
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
 use tokio::sync::mpsc;
 
-use super::sandbox::Simulator;
 use crate::channel::smpp::session::{SessionError, SessionStats};
-use crate::channel::smpp::{SessionEvent, SubmitQueue};
+use crate::channel::{ChannelKind, Session, SessionEvent, SubmitQueue};
 use crate::dispatch::status::StatusEvent;
 use crate::dispatch::{DispatchShared, Job};
 use crate::ids::BindId;
-
-/// How long the sandbox waits before "delivering".
-pub const SANDBOX_RECEIPT_DELAY: Duration = Duration::from_millis(1000);
-
-/// What kind of peer a bind talks to.
-#[derive(Clone, Debug)]
-pub enum BindKind {
-    Simulator,
-    Smpp(crate::channel::smpp::BindConfig),
-}
-
-/// The running session of one incarnation of a bind actor.
-enum Session {
-    /// Held only to keep the simulator running; dropping it stops it.
-    #[allow(dead_code)]
-    Simulator(Simulator),
-    Smpp(crate::channel::smpp::SessionHandle),
-}
+use crate::slot::ActorSlot;
+use crate::supervisor::ChildSpec;
 
 /// A job handed to a bind, and how many of its parts the session has answered for.
 pub struct InFlight {
@@ -64,14 +49,14 @@ impl InFlight {
 pub struct BindShared {
     pub id: BindId,
     pub name: String,
-    pub kind: BindKind,
+    pub kind: ChannelKind,
     /// The tenant that owns inbound SMS arriving here, when the operator said so.
     pub owner: Option<crate::ids::TenantId>,
     pub queue: Arc<SubmitQueue>,
     /// Every submitted job by correlation id, from hand-over until all its parts are answered.
     pub jobs: DashMap<u64, InFlight>,
     /// The current incarnation of this bind's actor.
-    pub actor: crate::slot::BindSlot,
+    pub actor: ActorSlot<BindMsg>,
     bound: AtomicBool,
     removed: AtomicBool,
     submitted: AtomicU64,
@@ -134,7 +119,7 @@ impl BindShared {
     pub fn new(
         id: BindId,
         name: String,
-        kind: BindKind,
+        kind: ChannelKind,
         owner: Option<crate::ids::TenantId>,
     ) -> Arc<BindShared> {
         Arc::new(BindShared {
@@ -143,7 +128,7 @@ impl BindShared {
             owner,
             queue: Arc::new(SubmitQueue::new()),
             jobs: DashMap::new(),
-            actor: crate::slot::BindSlot::default(),
+            actor: ActorSlot::default(),
             bound: AtomicBool::new(false),
             removed: AtomicBool::new(false),
             submitted: AtomicU64::new(0),
@@ -229,6 +214,44 @@ pub enum BindMsg {
 
 pub struct BindActor;
 
+/// How the supervisor starts (and restarts) a channel's actor.
+pub(crate) struct BindChild {
+    pub dispatch: Arc<DispatchShared>,
+    pub bind: Arc<BindShared>,
+}
+
+impl ChildSpec for BindChild {
+    fn describe(&self) -> String {
+        format!("bind {}", self.bind.id)
+    }
+
+    fn label(&self) -> &'static str {
+        "bind"
+    }
+
+    fn spawn(&self, supervisor: ActorCell) -> BoxFuture<'_, Result<ActorCell, String>> {
+        Box::pin(async move {
+            let args = BindArgs {
+                shared: self.dispatch.clone(),
+                bind: self.bind.clone(),
+            };
+            let (actor, _) = Actor::spawn_linked(None, BindActor, args, supervisor)
+                .await
+                .map_err(|error| error.to_string())?;
+            self.bind.actor.set(Some(actor.clone()));
+            Ok(actor.get_cell())
+        })
+    }
+
+    fn vacate(&self) {
+        self.bind.actor.set(None);
+    }
+
+    fn retired(&self) -> bool {
+        self.bind.is_removed()
+    }
+}
+
 pub struct BindArgs {
     pub shared: Arc<DispatchShared>,
     pub bind: Arc<BindShared>,
@@ -238,7 +261,7 @@ pub struct BindState {
     dispatch: Arc<DispatchShared>,
     bind: Arc<BindShared>,
     /// The session lives exactly as long as this incarnation (dropping it closes it).
-    session: Option<Session>,
+    session: Option<Box<dyn Session>>,
     /// Registered once, so a part's answer costs no label allocation or registry lookup.
     metrics: BindMetrics,
 }
@@ -287,19 +310,9 @@ impl Actor for BindActor {
                 .enqueue(orphans.into_iter().map(|job| retry_elsewhere(job, bind.id)));
         }
         let (events_tx, mut events_rx) = mpsc::channel::<SessionEvent>(4096);
-        let session = match &bind.kind {
-            BindKind::Simulator => Session::Simulator(Simulator::spawn(
-                bind.queue.clone(),
-                events_tx,
-                SANDBOX_RECEIPT_DELAY,
-            )),
-            BindKind::Smpp(config) => Session::Smpp(crate::channel::smpp::SessionHandle::spawn(
-                config.clone(),
-                bind.queue.clone(),
-                events_tx,
-                bind.session_stats.clone(),
-            )),
-        };
+        let session = bind
+            .kind
+            .start(bind.queue.clone(), events_tx, bind.session_stats.clone());
         tokio::spawn(async move {
             while let Some(event) = events_rx.recv().await {
                 if myself.cast(BindMsg::Session(event)).is_err() {
@@ -322,7 +335,7 @@ impl Actor for BindActor {
         _myself: ActorRef<BindMsg>,
         state: &mut BindState,
     ) -> Result<(), ActorProcessingErr> {
-        if let Some(Session::Smpp(session)) = state.session.take() {
+        if let Some(session) = state.session.take() {
             session.shutdown().await;
         }
         state.bind.bound.store(false, Ordering::Release);

@@ -1,18 +1,21 @@
-//! SMPP binds at run time (SPEC §8, §10): persisted, and in effect at once with no restart: a
-//! new bind's actor starts and connects, a removed bind unbinds and hands its work back to the
-//! router. The routes that choose between binds are `dispatch/routes.rs`.
+//! Binds at run time (SPEC §8, §10): the channels an operator configures, persisted and in
+//! effect at once with no restart: a new bind's actor starts and connects, a removed bind
+//! unbinds and hands its work back to the router. The routes that choose between binds are
+//! `routes.rs`; what a bind's settings mean to SMPP is `channel/smpp/config.rs`.
+
+use std::sync::Arc;
 
 use flit_storage::Batch;
 
-use crate::channel::bind::BindKind;
-use crate::channel::bind::{BindShared, BindSnapshot};
+use crate::channel::ChannelKind;
+use crate::channel::smpp::config::bind_config;
 use crate::channel::smpp::{BindConfig, BindMode, Concatenation, Gsm7Mode};
+use crate::dispatch::bind::{BindChild, BindShared, BindSnapshot};
 use crate::engine::Engine;
-use crate::error::{EngineError, Invalid, Missing};
+use crate::error::{EngineError, Missing};
 use crate::ids::{BindId, TenantId};
 use crate::store::records::{BindRecord, now_millis};
 use crate::store::tables;
-use crate::supervisor::SupervisorMsg;
 
 /// A bind as the operator describes it; `None` takes the default.
 #[derive(Clone, Debug, Default)]
@@ -32,7 +35,6 @@ pub struct NewBind {
 }
 
 pub const DEFAULT_WINDOW_SIZE: u32 = 50;
-pub const MAX_WINDOW_SIZE: u32 = 1000;
 
 impl Engine {
     pub async fn create_bind(&self, new: NewBind) -> Result<BindRecord, EngineError> {
@@ -71,12 +73,15 @@ impl Engine {
         let bind = BindShared::new(
             record.id,
             record.name.clone(),
-            BindKind::Smpp(config),
+            ChannelKind::Smpp(config),
             record.tenant,
         );
         self.dispatch().binds.insert(record.id, bind.clone());
-        self.supervise(|reply| SupervisorMsg::StartBind(bind, reply))
-            .await
+        self.supervise(Arc::new(BindChild {
+            dispatch: self.dispatch().clone(),
+            bind,
+        }))
+        .await
     }
 
     /// Unbinds, forgets the bind, and re-routes the work it held.
@@ -118,7 +123,7 @@ impl Engine {
             .get(&id)
             .map(|bind| bind.snapshot())
             .unwrap_or_else(|| {
-                BindShared::new(id, String::new(), BindKind::Simulator, None).snapshot()
+                BindShared::new(id, String::new(), ChannelKind::Sandbox, None).snapshot()
             })
     }
 
@@ -130,41 +135,4 @@ impl Engine {
         }
         self.reload_routes()
     }
-}
-
-/// The session configuration of a bind record, checked against SMPP's field limits.
-pub fn bind_config(record: &BindRecord) -> Result<BindConfig, EngineError> {
-    if record.name.is_empty() {
-        return Err(EngineError::from(Invalid::BindName));
-    }
-    if record.host.is_empty() || record.port == 0 {
-        return Err(EngineError::from(Invalid::BindAddress));
-    }
-    if record.system_id.is_empty() || record.system_id.len() > 15 {
-        return Err(EngineError::from(Invalid::SystemId));
-    }
-    if record.password.len() > 8 {
-        return Err(EngineError::from(Invalid::Password));
-    }
-    if record.system_type.len() > 12 {
-        return Err(EngineError::from(Invalid::SystemType));
-    }
-    if !(1..=MAX_WINDOW_SIZE).contains(&record.window_size) {
-        return Err(EngineError::from(Invalid::WindowSize {
-            max: MAX_WINDOW_SIZE,
-        }));
-    }
-    Ok(BindConfig {
-        host: record.host.clone(),
-        port: record.port,
-        system_id: record.system_id.clone(),
-        password: record.password.clone(),
-        system_type: record.system_type.clone(),
-        bind_mode: record.bind_mode,
-        window_size: record.window_size as usize,
-        tps: record.tps,
-        gsm7: record.gsm7,
-        concatenation: record.concatenation,
-        ..BindConfig::default()
-    })
 }
