@@ -216,8 +216,8 @@ async fn metrics_count_what_a_known_workload_did() {
         "every group holds at least one batch"
     );
 
-    // The shipped dashboard asks only for series this server exports (refunds, bind errors and
-    // refused sends need a failure first).
+    // The shipped dashboard asks only for series this server exports (refunds, bind errors,
+    // refused sends and actor restarts need a failure first).
     let dashboard = include_str!("../dashboards/flit.json");
     let exported: Vec<&str> = text
         .lines()
@@ -238,7 +238,9 @@ async fn metrics_count_what_a_known_workload_did() {
                 || [
                     "flit_credits_refunded_total",
                     "flit_bind_errors_total",
-                    "flit_sends_refused_total"
+                    "flit_sends_refused_total",
+                    "flit_actor_restarts_total",
+                    "flit_actor_gave_up_total"
                 ]
                 .contains(&base),
             "the dashboard uses {name}, which /metrics does not export"
