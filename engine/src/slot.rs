@@ -3,7 +3,7 @@
 //! reference across a restart. A leaf module, so that the supervisor and the actors it starts
 //! need not import each other.
 
-use ractor::ActorRef;
+use ractor::{Actor, ActorCell, ActorRef};
 
 /// Where the current incarnation of a singleton actor is published (swapped on restart).
 pub struct ActorSlot<M: ractor::Message> {
@@ -25,6 +25,21 @@ impl<M: ractor::Message> ActorSlot<M> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
     }
+    /// Starts `actor` linked to `supervisor` and publishes it here: what every supervised
+    /// child does to start.
+    pub async fn start<A: Actor<Msg = M>>(
+        &self,
+        actor: A,
+        args: A::Arguments,
+        supervisor: ActorCell,
+    ) -> Result<ActorCell, String> {
+        let (actor, _) = Actor::spawn_linked(None, actor, args, supervisor)
+            .await
+            .map_err(|error| error.to_string())?;
+        self.set(Some(actor.clone()));
+        Ok(actor.get_cell())
+    }
+
     pub fn set(&self, actor: Option<ActorRef<M>>) {
         *self
             .actor

@@ -12,7 +12,7 @@ use crate::engine::{Engine, read};
 use crate::error::{Conflict, ContactField, EngineError, Invalid, Missing};
 use crate::ids::{ContactId, GroupId, TenantId};
 use crate::numbers::{Country, Msisdn};
-use crate::store::records::{ContactRecord, GroupRecord, now_millis};
+use crate::store::records::{ContactRecord, GroupRecord, UnixMillis, now_millis};
 use crate::store::tables;
 use crate::store::{PageRequest, Paged};
 
@@ -73,6 +73,26 @@ impl Fields {
             email: check_email(email)?,
         })
     }
+
+    /// A new live contact of `tenant` holding `phone`, with these fields.
+    pub(super) fn into_record(
+        self,
+        tenant: TenantId,
+        phone: Msisdn,
+        now: UnixMillis,
+    ) -> ContactRecord {
+        ContactRecord {
+            id: ContactId::new(),
+            tenant,
+            phone,
+            first_name: self.first_name,
+            last_name: self.last_name,
+            email: self.email,
+            deleted_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
 }
 
 fn trimmed(value: Option<String>) -> Option<String> {
@@ -114,8 +134,14 @@ fn check_email(value: Option<String>) -> Result<Option<String>, EngineError> {
     Ok(value)
 }
 
-pub(super) fn put_contact(batch: &mut Batch, record: &ContactRecord) {
+fn put_contact(batch: &mut Batch, record: &ContactRecord) {
     tables::CONTACTS.put(batch, &(record.tenant, record.id), record);
+}
+
+/// A new contact and the index entry that makes it its phone's one live contact.
+pub(super) fn put_new_contact(batch: &mut Batch, record: &ContactRecord) {
+    put_contact(batch, record);
+    tables::CONTACT_PHONES.put(batch, &(record.tenant, record.phone), &record.id);
 }
 
 pub(super) fn contact_exists(phone: Msisdn, existing: ContactId) -> EngineError {
@@ -190,21 +216,9 @@ impl Engine {
         if let Some(existing) = self.phone_owner(tenant, phone)? {
             return Err(contact_exists(phone, existing));
         }
-        let now = now_millis();
-        let record = ContactRecord {
-            id: ContactId::new(),
-            tenant,
-            phone,
-            first_name: fields.first_name,
-            last_name: fields.last_name,
-            email: fields.email,
-            deleted_at: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let record = fields.into_record(tenant, phone, now_millis());
         let mut batch = Batch::with_capacity(4);
-        put_contact(&mut batch, &record);
-        tables::CONTACT_PHONES.put(&mut batch, &(tenant, phone), &record.id);
+        put_new_contact(&mut batch, &record);
         for group in &groups {
             put_membership(&mut batch, tenant, group.id, record.id);
         }

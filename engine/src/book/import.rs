@@ -6,15 +6,14 @@ use std::collections::HashSet;
 
 use flit_storage::Batch;
 
-use super::contacts::{Fields, NewContact, put_contact};
+use super::contacts::{Fields, NewContact, put_new_contact};
 use super::groups::put_membership;
 use super::{number_rules, off_thread};
 use crate::engine::Engine;
 use crate::error::{EngineError, Invalid};
-use crate::ids::{ContactId, GroupId, TenantId};
+use crate::ids::{GroupId, TenantId};
 use crate::numbers::{Country, Msisdn, Validation};
-use crate::store::records::{ContactRecord, now_millis};
-use crate::store::tables;
+use crate::store::records::now_millis;
 
 /// Rows one import may carry (FlashSMS limit).
 pub const MAX_IMPORT_CONTACTS: usize = 10_000;
@@ -123,19 +122,8 @@ impl Engine {
                 }
                 continue;
             }
-            let record = ContactRecord {
-                id: ContactId::new(),
-                tenant,
-                phone,
-                first_name: fields.first_name,
-                last_name: fields.last_name,
-                email: fields.email,
-                deleted_at: None,
-                created_at: now,
-                updated_at: now,
-            };
-            put_contact(&mut batch, &record);
-            tables::CONTACT_PHONES.put(&mut batch, &(tenant, phone), &record.id);
+            let record = fields.into_record(tenant, phone, now);
+            put_new_contact(&mut batch, &record);
             if let Some(group) = group {
                 put_membership(&mut batch, tenant, group, record.id);
             }

@@ -235,11 +235,7 @@ impl ChildSpec for BindChild {
                 shared: self.dispatch.clone(),
                 bind: self.bind.clone(),
             };
-            let (actor, _) = Actor::spawn_linked(None, BindActor, args, supervisor)
-                .await
-                .map_err(|error| error.to_string())?;
-            self.bind.actor.set(Some(actor.clone()));
-            Ok(actor.get_cell())
+            self.bind.actor.start(BindActor, args, supervisor).await
         })
     }
 

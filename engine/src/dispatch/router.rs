@@ -40,13 +40,13 @@ impl ChildSpec for RouterChild {
     fn spawn(&self, supervisor: ActorCell) -> BoxFuture<'_, Result<ActorCell, String>> {
         Box::pin(async move {
             let shared = &self.0;
-            let (actor, _) = Actor::spawn_linked(None, RouterActor, shared.clone(), supervisor)
-                .await
-                .map_err(|error| error.to_string())?;
-            shared.router.set(Some(actor.clone()));
+            let cell = shared
+                .router
+                .start(RouterActor, shared.clone(), supervisor)
+                .await?;
             // Pushes made while no router was published found no one to kick.
             shared.kick_router();
-            Ok(actor.get_cell())
+            Ok(cell)
         })
     }
 

@@ -157,11 +157,7 @@ impl ChildSpec for TenantChild {
                 store: self.store.clone(),
                 shared: self.shared.clone(),
             };
-            let (actor, _) = Actor::spawn_linked(None, TenantActor, args, supervisor)
-                .await
-                .map_err(|error| error.to_string())?;
-            self.slot.set(Some(actor.clone()));
-            Ok(actor.get_cell())
+            self.slot.start(TenantActor, args, supervisor).await
         })
     }
 

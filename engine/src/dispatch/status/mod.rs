@@ -115,11 +115,10 @@ impl ChildSpec for StatusChild {
     fn spawn(&self, supervisor: ActorCell) -> BoxFuture<'_, Result<ActorCell, String>> {
         Box::pin(async move {
             let shared = &self.0;
-            let (actor, _) = Actor::spawn_linked(None, StatusActor, shared.clone(), supervisor)
+            shared
+                .status
+                .start(StatusActor, shared.clone(), supervisor)
                 .await
-                .map_err(|error| error.to_string())?;
-            shared.status.set(Some(actor.clone()));
-            Ok(actor.get_cell())
         })
     }
 
