@@ -9,6 +9,7 @@ use dashmap::DashMap;
 use flit_storage::{BackendKind, Batch, CommitStats, Store, StoreOptions};
 use ractor::{Actor, ActorRef, rpc::CallResult};
 
+use crate::clock::Clock;
 use crate::dispatch::bind::BindSnapshot;
 use crate::dispatch::{DispatchShared, TenantLink};
 use crate::error::{EngineError, Unavailable};
@@ -33,6 +34,8 @@ pub struct EngineConfig {
     /// bind's window) beyond which sends are refused with `EngineError::BacklogFull`, so a
     /// backlog with every carrier down cannot grow memory without bound.
     pub max_backlog: usize,
+    /// What "now" is for due times (scheduled sends, webhook retries).
+    pub clock: Clock,
 }
 
 /// About 100 bytes of memory per queued recipient: some 500 MB at the cap.
@@ -46,6 +49,7 @@ impl Default for EngineConfig {
             default_price_per_part: 1,
             default_max_parts: crate::text::DEFAULT_MAX_PARTS as u32,
             max_backlog: DEFAULT_MAX_BACKLOG,
+            clock: Clock::System,
         }
     }
 }
@@ -174,6 +178,10 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    pub(crate) fn clock(&self) -> Clock {
+        self.inner.config.clock
     }
 
     /// Whether every supervised actor is still running (or being restarted), and if not, why.

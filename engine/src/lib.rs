@@ -10,6 +10,7 @@
 mod accept;
 mod book;
 mod channel;
+mod clock;
 mod dispatch;
 mod engine;
 mod error;
@@ -39,6 +40,7 @@ pub use book::import::{ImportOutcome, MAX_IMPORT_CONTACTS};
 pub use book::templates::{MAX_TEMPLATE_CHARS, MAX_TEMPLATE_NAME_CHARS};
 pub use channel::smpp::config::MAX_WINDOW_SIZE;
 pub use channel::smpp::session::SessionError;
+pub use clock::Clock;
 pub use dispatch::bind::BindSnapshot;
 pub use dispatch::binds::{DEFAULT_WINDOW_SIZE, NewBind};
 pub use dispatch::routes::NewRoute;

@@ -26,7 +26,7 @@ use crate::error::{EngineError, Invalid, Unavailable};
 use crate::ids::{ContactId, GroupId, MessageId, TemplateId, TenantId};
 use crate::numbers::Validation;
 use crate::store::records::{
-    MessageRecord, RecipientRecord, SendOutcome, StatusCounts, UnixMillis, now_millis,
+    MessageRecord, RecipientRecord, SendOutcome, StatusCounts, UnixMillis,
 };
 use crate::store::tables;
 use crate::tenants::TenantEntry;
@@ -167,7 +167,7 @@ impl Engine {
                 max: MAX_CAMPAIGN_NAME_CHARS,
             }));
         }
-        let now = now_millis();
+        let now = self.clock().now_millis();
         check_schedule(request.schedule_at, now)?;
         let sender = entry.resolve_sender(request.sender.as_deref())?;
         let request = Arc::new(request);
