@@ -22,6 +22,17 @@ pub struct FileConfig {
     pub body_read_timeout_secs: Option<u64>,
     pub max_backlog: Option<usize>,
     pub bootstrap_sender_ids: Option<Vec<String>>,
+    pub webhooks: Option<WebhookFileConfig>,
+}
+
+/// The `[webhooks]` table of the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookFileConfig {
+    pub allow_private_networks: Option<bool>,
+    pub max_attempts: Option<u16>,
+    pub timeout_secs: Option<u64>,
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Values from the environment or flags (clap fills both); `None` falls through to the file.
@@ -61,6 +72,28 @@ pub struct Overrides {
     /// Sender IDs approved for the bootstrap tenant, comma-separated [default: FlashSMS,MyBrand].
     #[arg(long, env = "FLIT_BOOTSTRAP_SENDER_IDS", value_delimiter = ',')]
     pub bootstrap_sender_ids: Option<Vec<String>>,
+    /// Let webhooks reach private, loopback and link-local addresses (checked on the resolved
+    /// address at every attempt) [default: false].
+    #[arg(long, env = "FLIT_WEBHOOKS_ALLOW_PRIVATE_NETWORKS")]
+    pub webhooks_allow_private_networks: Option<bool>,
+    /// Attempts of one webhook event before it is given up [default: 12].
+    #[arg(long, env = "FLIT_WEBHOOKS_MAX_ATTEMPTS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub webhooks_max_attempts: Option<u16>,
+    /// Seconds one webhook attempt may take [default: 10].
+    #[arg(long, env = "FLIT_WEBHOOKS_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhooks_timeout_secs: Option<u64>,
+    /// PEM file of CA certificates trusted for https webhooks besides the public roots.
+    #[arg(long, env = "FLIT_WEBHOOKS_CA_FILE")]
+    pub webhooks_ca_file: Option<PathBuf>,
+}
+
+/// How webhooks are delivered (the `[webhooks]` table).
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub allow_private_networks: bool,
+    pub max_attempts: u16,
+    pub timeout: Duration,
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -81,6 +114,7 @@ pub struct Config {
     /// Recipients accepted and not yet handed to a carrier beyond which sends are refused.
     pub max_backlog: usize,
     pub bootstrap_sender_ids: Vec<String>,
+    pub webhooks: WebhookConfig,
 }
 
 /// Where the store lives inside the data dir.
@@ -144,6 +178,26 @@ impl Config {
                 .or(file.body_read_timeout_secs),
             DEFAULT_BODY_READ_TIMEOUT,
         )?;
+        let webhook_file = file.webhooks.unwrap_or_default();
+        let webhooks = WebhookConfig {
+            allow_private_networks: overrides
+                .webhooks_allow_private_networks
+                .or(webhook_file.allow_private_networks)
+                .unwrap_or(false),
+            max_attempts: overrides
+                .webhooks_max_attempts
+                .or(webhook_file.max_attempts)
+                .unwrap_or(12)
+                .max(1),
+            timeout: timeout(
+                "webhooks.timeout_secs",
+                overrides
+                    .webhooks_timeout_secs
+                    .or(webhook_file.timeout_secs),
+                Duration::from_secs(10),
+            )?,
+            ca_file: overrides.webhooks_ca_file.or(webhook_file.ca_file),
+        };
         Ok(Config {
             data_dir,
             listen: overrides
@@ -173,6 +227,7 @@ impl Config {
                 .bootstrap_sender_ids
                 .or(file.bootstrap_sender_ids)
                 .unwrap_or_else(|| vec!["FlashSMS".to_string(), "MyBrand".to_string()]),
+            webhooks,
         })
     }
 }
@@ -251,6 +306,27 @@ mod tests {
         .expect("load");
         assert_eq!(config.header_read_timeout, Duration::from_secs(5));
         assert_eq!(config.body_read_timeout, Duration::from_secs(9));
+    }
+
+    #[test]
+    fn webhooks_stay_off_private_networks_unless_allowed() {
+        let defaults = Config::load(Overrides::default()).expect("defaults load");
+        assert!(!defaults.webhooks.allow_private_networks);
+        assert_eq!(defaults.webhooks.max_attempts, 12);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("flit.toml");
+        std::fs::write(
+            &path,
+            "[webhooks]\nallow_private_networks = true\nmax_attempts = 3\n",
+        )
+        .expect("write");
+        let config = Config::load(Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        })
+        .expect("load");
+        assert!(config.webhooks.allow_private_networks);
+        assert_eq!(config.webhooks.max_attempts, 3);
     }
 
     #[test]

@@ -74,6 +74,7 @@ impl From<EngineError> for ApiError {
                     Conflict::ContactExists { .. } => "contact_exists",
                     Conflict::GroupExists(_) => "group_exists",
                     Conflict::TemplateExists(_) => "template_exists",
+                    Conflict::DeliveryPending => "delivery_pending",
                 };
                 ApiError::new(StatusCode::CONFLICT, code, conflict.to_string())
             }
@@ -281,6 +282,19 @@ fn invalid(reason: Invalid) -> (&'static str, String) {
         RouteWeights => (
             "invalid_weights",
             "`weights` must have one weight per bind".into(),
+        ),
+        WebhookUrl(why) => ("invalid_url", format!("`url` {why}")),
+        NoWebhookEvents => (
+            "invalid_events",
+            "`events` must name at least one event".into(),
+        ),
+        UnknownEvent(name, known) => (
+            "invalid_events",
+            format!("unknown event `{name}` in `events`; events are {known}"),
+        ),
+        TooManyWebhooks { max } => (
+            "too_many_webhooks",
+            format!("a tenant may have at most {max} webhooks"),
         ),
     }
 }

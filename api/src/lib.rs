@@ -17,6 +17,7 @@ pub mod server;
 pub mod state;
 pub mod telemetry;
 pub mod timefmt;
+pub mod webhook_client;
 
 use std::sync::Arc;
 

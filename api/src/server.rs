@@ -24,7 +24,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::serve::Listener;
-use flit_engine::{Engine, EngineConfig};
+use flit_engine::{Engine, EngineConfig, WebhookSettings};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -105,11 +105,33 @@ pub async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
         EngineConfig {
             default_country: config.default_country,
             max_backlog: config.max_backlog,
+            webhooks: webhook_settings(&config.webhooks)?,
             ..EngineConfig::default()
         },
     )
     .await
     .with_context(|| format!("cannot open the store in {}", store_dir.display()))
+}
+
+/// The engine's webhook settings from the configuration, with the HTTP transport.
+pub fn webhook_settings(config: &crate::config::WebhookConfig) -> anyhow::Result<WebhookSettings> {
+    let mut roots = Vec::new();
+    if let Some(path) = &config.ca_file {
+        use tokio_rustls::rustls::pki_types::CertificateDer;
+        use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+        for cert in CertificateDer::pem_file_iter(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+        {
+            roots.push(cert.with_context(|| format!("bad certificate in {}", path.display()))?);
+        }
+    }
+    Ok(WebhookSettings {
+        allow_private_networks: config.allow_private_networks,
+        max_attempts: config.max_attempts,
+        timeout: config.timeout,
+        transport: Some(Arc::new(crate::webhook_client::HttpTransport::new(roots)?)),
+        ..WebhookSettings::default()
+    })
 }
 
 /// Everything the server answers with: `app` behind the body limits of `config`. In-process

@@ -15,6 +15,7 @@ use crate::dispatch::{DispatchShared, TenantLink};
 use crate::error::{EngineError, Unavailable};
 use crate::health::EngineHealth;
 use crate::ids::TenantId;
+use crate::notify::{NotifyShared, WebhookSettings};
 use crate::numbers::Country;
 use crate::secrets;
 use crate::store::records::ApiKeyRecord;
@@ -36,6 +37,7 @@ pub struct EngineConfig {
     pub max_backlog: usize,
     /// What "now" is for due times (scheduled sends, webhook retries).
     pub clock: Clock,
+    pub webhooks: WebhookSettings,
 }
 
 /// About 100 bytes of memory per queued recipient: some 500 MB at the cap.
@@ -50,6 +52,7 @@ impl Default for EngineConfig {
             default_max_parts: crate::text::DEFAULT_MAX_PARTS as u32,
             max_backlog: DEFAULT_MAX_BACKLOG,
             clock: Clock::System,
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -69,6 +72,7 @@ struct Inner {
     /// Written by the supervisor when it gives up on an actor; sends and `/health` read it.
     health: Arc<EngineHealth>,
     dispatch: Arc<DispatchShared>,
+    notify: Arc<NotifyShared>,
 }
 
 impl Engine {
@@ -95,7 +99,8 @@ impl Engine {
         let (supervisor, _join) = Actor::spawn(None, RootSupervisor, health.clone())
             .await
             .map_err(|error| EngineError::from(Unavailable::Supervisor(error.to_string())))?;
-        let dispatch = DispatchShared::new(store.clone());
+        let notify = NotifyShared::new(store.clone(), config.clock, config.webhooks.clone());
+        let dispatch = DispatchShared::new(store.clone(), notify.clone());
         let engine = Engine {
             inner: Arc::new(Inner {
                 store,
@@ -105,6 +110,7 @@ impl Engine {
                 supervisor,
                 health,
                 dispatch,
+                notify,
             }),
         };
         for tenant in tables::TENANTS.values(engine.store(), &())? {
@@ -115,6 +121,7 @@ impl Engine {
                 engine.inner.keys_by_hash.insert(key.secret_hash, key);
             }
         }
+        engine.start_notify().await?;
         engine.start_dispatch().await?;
         Ok(engine)
     }
@@ -135,6 +142,10 @@ impl Engine {
 
     pub(crate) fn dispatch(&self) -> &Arc<DispatchShared> {
         &self.inner.dispatch
+    }
+
+    pub(crate) fn notify(&self) -> &Arc<NotifyShared> {
+        &self.inner.notify
     }
 
     /// True while no real bind is configured: the sandbox simulator takes the traffic.
@@ -159,6 +170,7 @@ impl Engine {
     /// their current values; `/metrics` calls it before rendering.
     pub fn record_gauges(&self) {
         self.inner.dispatch.record_gauges();
+        self.inner.notify.record_gauges();
     }
 
     pub(crate) fn store(&self) -> &Store {

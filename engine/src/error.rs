@@ -122,6 +122,16 @@ pub enum Invalid {
     RouteWithoutBinds,
     #[error("a route has one weight per bind, or none")]
     RouteWeights,
+
+    // ----- webhooks
+    #[error("the webhook URL {0}")]
+    WebhookUrl(String),
+    #[error("a webhook names at least one event")]
+    NoWebhookEvents,
+    #[error("unknown event `{0}`; events are {1}")]
+    UnknownEvent(String, &'static str),
+    #[error("a tenant may have at most {max} webhooks")]
+    TooManyWebhooks { max: usize },
 }
 
 /// A contact's name fields.
@@ -150,6 +160,8 @@ pub enum Missing {
     Group,
     Bind,
     Route,
+    Webhook,
+    Delivery,
 }
 
 impl std::fmt::Display for Missing {
@@ -162,6 +174,8 @@ impl std::fmt::Display for Missing {
             Missing::Group => "group",
             Missing::Bind => "bind",
             Missing::Route => "route",
+            Missing::Webhook => "webhook",
+            Missing::Delivery => "webhook delivery",
         })
     }
 }
@@ -177,6 +191,8 @@ pub enum Conflict {
     GroupExists(String),
     #[error("a template named `{0}` already exists")]
     TemplateExists(String),
+    #[error("the delivery is still pending; only a delivered or failed one can be redelivered")]
+    DeliveryPending,
 }
 
 /// Why a part of the engine cannot answer right now.

@@ -333,6 +333,17 @@ typed_id!(ApiKeyId, "key");
 typed_id!(TenantId, "ten");
 typed_id!(WebhookId, "whk");
 typed_id!(
+    /// One event a webhook reports (`message.delivered`, …): the same id on every attempt
+    /// and on every webhook it goes to, so receivers can dedupe.
+    EventId,
+    "evt"
+);
+typed_id!(
+    /// One event on its way to one webhook, with its attempts.
+    DeliveryId,
+    "dlv"
+);
+typed_id!(
     /// One SMPP bind (a session to one SMSC).
     BindId,
     "bnd"

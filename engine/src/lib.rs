@@ -17,6 +17,7 @@ mod error;
 mod health;
 mod history;
 pub mod ids;
+mod notify;
 mod numbers;
 pub mod secrets;
 mod slot;
@@ -49,13 +50,17 @@ pub use error::{Conflict, ContactField, EngineError, Invalid, Missing, Unavailab
 pub use flit_storage::{BackendKind, CommitStats};
 pub use health::EngineHealth;
 pub use history::MessageFilter;
+pub use notify::policy::{Backoff, MAX_URL_CHARS, Target};
+pub use notify::webhooks::MAX_WEBHOOKS;
+pub use notify::{Resolve, SystemResolver, WebhookRequest, WebhookSettings, WebhookTransport};
 pub use numbers::{Country, MAX_DIGITS, MIN_DIGITS, Msisdn, MsisdnError, Validation};
 pub use store::records::{
-    ApiKeyRecord, BindMode, BindRecord, Concatenation, ContactRecord, GroupRecord, Gsm7Mode,
+    ApiKeyRecord, AttemptRecord, BindMode, BindRecord, Concatenation, ContactRecord,
+    DeliveryRecord, DeliveryState, EventData, EventKind, EventKinds, GroupRecord, Gsm7Mode,
     InboundRecord, MessageRecord, MessageStatus, RecipientRecord, RecipientStatus, RouteRecord,
     Scope, Scopes, SendOutcome, SenderIdRecord, SenderStatus, StatusCounts, TemplateRecord,
-    TenantRecord, TransactionKind, TransactionRecord, UnixMillis, UnknownScope, UnknownSetting,
-    now_millis,
+    TenantRecord, TransactionKind, TransactionRecord, UnixMillis, UnknownEvent, UnknownScope,
+    UnknownSetting, WebhookEvent, WebhookRecord, now_millis,
 };
 pub use store::{PageRequest, Paged};
 pub use tenants::actor::IdempotencyClaim;

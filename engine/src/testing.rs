@@ -39,9 +39,9 @@ impl Engine {
 pub mod smpp {
     pub use crate::channel::smpp::frame::{Frame, Malformed, read_frames};
     pub use crate::channel::smpp::inbound::{Delivery, Inbound, classify};
-    pub use crate::channel::smpp::receipt::parse_receipt_text;
+    pub use crate::channel::smpp::receipt::{ReceiptState, parse_receipt_text};
     pub use crate::channel::smpp::{
-        Concatenation, Gsm7Mode, InboundSms, Receipt, ReceiptState, Submit, alternate_smsc_ids,
-        coding, normalise_smsc_id, pdu,
+        Concatenation, Gsm7Mode, InboundSms, Receipt, Submit, alternate_smsc_ids, coding,
+        normalise_smsc_id, pdu,
     };
 }

@@ -13,7 +13,7 @@ use flit_engine::{
 };
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{Pagination, blocking, ok, page_request};
+use super::{DeletedData, Pagination, blocking, ok, page_request};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, PathParam, QueryParams};
@@ -205,12 +205,6 @@ pub struct MembersData {
     contact_count: u64,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct DeletedData {
-    id: String,
-    deleted: bool,
-}
-
 // ----- contacts --------------------------------------------------------------------------
 
 #[utoipa::path(
@@ -384,10 +378,7 @@ pub async fn delete(
 ) -> Result<impl IntoResponse, ApiError> {
     let id = contact_id(&raw)?;
     state.engine.delete_contact(caller.key.tenant, id).await?;
-    Ok(ok(DeletedData {
-        id: id.to_string(),
-        deleted: true,
-    }))
+    Ok(ok(DeletedData::new(id.to_string())))
 }
 
 #[utoipa::path(
@@ -513,10 +504,7 @@ pub async fn delete_group(
 ) -> Result<impl IntoResponse, ApiError> {
     let id = group_id(&raw)?;
     state.engine.delete_group(caller.key.tenant, id).await?;
-    Ok(ok(DeletedData {
-        id: id.to_string(),
-        deleted: true,
-    }))
+    Ok(ok(DeletedData::new(id.to_string())))
 }
 
 #[utoipa::path(

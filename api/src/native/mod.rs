@@ -21,6 +21,7 @@ pub mod account;
 pub mod contacts;
 pub mod sms;
 pub mod templates;
+pub mod webhooks;
 
 /// Where the native API is mounted.
 pub const PREFIX: &str = "/api/v1";
@@ -86,6 +87,12 @@ pub const ROUTES: &[ScopedRoute] = &[
     route!(GET    "/balance",                            BalanceRead,      account::balance),
     route!(GET    "/sender-ids",                         SendersRead,      account::sender_ids),
     route!(GET    "/transactions",                       TransactionsRead, account::transactions),
+    route!(GET    "/webhooks",                           WebhooksRead,     webhooks::list),
+    route!(POST   "/webhooks",                           WebhooksWrite,    webhooks::create),
+    route!(DELETE "/webhooks/{webhook_id}",              WebhooksWrite,    webhooks::delete),
+    route!(POST   "/webhooks/{webhook_id}/rotate-secret", WebhooksWrite,   webhooks::rotate_secret),
+    route!(GET    "/webhooks/{webhook_id}/deliveries",   WebhooksRead,     webhooks::deliveries),
+    route!(POST   "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", WebhooksWrite, webhooks::redeliver),
 ];
 
 /// The scope declared for `method` on `full_path` (as `/openapi.json` writes it).
@@ -128,6 +135,19 @@ pub fn ok<T: Serialize>(data: T) -> Json<Envelope<T>> {
         success: true,
         data,
     })
+}
+
+/// What a DELETE answers.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeletedData {
+    id: String,
+    deleted: bool,
+}
+
+impl DeletedData {
+    pub fn new(id: String) -> DeletedData {
+        DeletedData { id, deleted: true }
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -10,7 +10,7 @@ use flit_engine::ids::TemplateId;
 use flit_engine::text::template::variables;
 use serde::{Deserialize, Serialize};
 
-use super::{blocking, ok};
+use super::{DeletedData, blocking, ok};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, PathParam};
@@ -193,12 +193,6 @@ pub async fn update(
     Ok(ok(TemplateData::from(template)))
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-struct DeletedData {
-    id: String,
-    deleted: bool,
-}
-
 #[utoipa::path(
     delete,
     path = "/api/v1/templates/{template_id}",
@@ -221,10 +215,7 @@ pub async fn delete(
 ) -> Result<impl IntoResponse, ApiError> {
     let id = template_id_param(&template_id)?;
     state.engine.delete_template(caller.key.tenant, id).await?;
-    Ok(ok(DeletedData {
-        id: id.to_string(),
-        deleted: true,
-    }))
+    Ok(ok(DeletedData::new(id.to_string())))
 }
 
 fn template_id_param(raw: &str) -> Result<TemplateId, ApiError> {

@@ -26,6 +26,7 @@ use dashmap::DashMap;
 use flit_storage::Store;
 
 use crate::ids::{BindId, MessageId, TenantId};
+use crate::notify::NotifyShared;
 use crate::numbers::Msisdn;
 use crate::slot::ActorSlot;
 use crate::store::records::UnixMillis;
@@ -133,6 +134,8 @@ pub struct TenantLink {
 /// Everything dispatch shares across actor restarts.
 pub struct DispatchShared {
     pub store: Store,
+    /// Where state changes record the events webhooks report.
+    pub(crate) notify: Arc<NotifyShared>,
     pub tenants: DashMap<TenantId, TenantLink>,
     pub ready: WorkQueue<Job>,
     /// Jobs no bind could take; back to `ready` when a bind comes up or routes change.
@@ -151,9 +154,10 @@ pub struct DispatchShared {
 }
 
 impl DispatchShared {
-    pub fn new(store: Store) -> Arc<DispatchShared> {
+    pub(crate) fn new(store: Store, notify: Arc<NotifyShared>) -> Arc<DispatchShared> {
         Arc::new(DispatchShared {
             store,
+            notify,
             tenants: DashMap::new(),
             ready: WorkQueue::default(),
             parked: SegQueue::new(),

@@ -17,8 +17,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::ids::{
-    ApiKeyId, BindId, ContactId, GroupId, InboundId, MessageId, RouteId, SenderId, TemplateId,
-    TenantId, TransactionId,
+    ApiKeyId, BindId, ContactId, DeliveryId, GroupId, InboundId, MessageId, RouteId, SenderId,
+    TemplateId, TenantId, TransactionId, WebhookId,
 };
 use crate::numbers::Msisdn;
 use crate::store::records::UnixMillis;
@@ -54,10 +54,19 @@ id_keys!(
     SenderId,
     TemplateId,
     TenantId,
-    TransactionId
+    TransactionId,
+    WebhookId,
+    DeliveryId
 );
 
 impl Key for u32 {
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_be_bytes());
+    }
+}
+
+/// A time or a count, big-endian so that key order is numeric order.
+impl Key for u64 {
     fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_be_bytes());
     }
@@ -159,6 +168,35 @@ impl<K: Key, V: Serialize + DeserializeOwned> Table<K, V> {
     /// A scan between two encoded keys.
     pub(crate) fn range(&self, start: Bound<Vec<u8>>, end: Bound<Vec<u8>>) -> Scan {
         Scan::range(self.name, start, end)
+    }
+
+    /// How many keys start with `prefix`.
+    pub(crate) fn count(&self, store: &Store, prefix: &impl Key) -> Result<u64, StorageError> {
+        store.count(self.name, &prefix.encode())
+    }
+
+    /// Deletes every record under `prefix`, a thousand keys a batch; returns how many.
+    pub(crate) async fn clear(
+        &self,
+        store: &Store,
+        prefix: &impl Key,
+    ) -> Result<u64, StorageError> {
+        let mut scan = self.scan(prefix);
+        scan.limit = 1000;
+        let mut removed = 0;
+        loop {
+            // From the start each time: what the last batch deleted is gone.
+            let page = store.scan(&scan)?;
+            if page.items.is_empty() {
+                return Ok(removed);
+            }
+            let mut batch = Batch::with_capacity(page.items.len());
+            for (key, _) in page.items {
+                batch.delete(self.name, key);
+                removed += 1;
+            }
+            store.commit(batch).await?;
+        }
     }
 
     /// Every value under `prefix`, in key order.

@@ -8,14 +8,14 @@
 //! a date filter is a key range.
 
 use crate::ids::{
-    ApiKeyId, BindId, ContactId, GroupId, InboundId, MessageId, RouteId, SenderId, TemplateId,
-    TenantId, TransactionId,
+    ApiKeyId, BindId, ContactId, DeliveryId, GroupId, InboundId, MessageId, RouteId, SenderId,
+    TemplateId, TenantId, TransactionId, WebhookId,
 };
 use crate::numbers::Msisdn;
 use crate::store::records::{
-    ApiKeyRecord, BindRecord, ContactRecord, GroupRecord, HeldReceipt, IdempotencyRecord,
-    InboundRecord, MessageRecord, RecipientRecord, RouteRecord, SenderIdRecord, SmscMapping,
-    TemplateRecord, TenantRecord, TransactionRecord,
+    ApiKeyRecord, BindRecord, ContactRecord, DeliveryRecord, GroupRecord, HeldReceipt,
+    IdempotencyRecord, InboundRecord, MessageRecord, RecipientRecord, RouteRecord, SenderIdRecord,
+    SmscMapping, TemplateRecord, TenantRecord, TransactionRecord, WebhookRecord,
 };
 use crate::store::{Cell, Key, KeySet, NameKey, Table};
 
@@ -68,6 +68,17 @@ pub(crate) const GROUP_MEMBERS: KeySet<(TenantId, GroupId, ContactId)> =
 /// are one prefix.
 pub(crate) const CONTACT_GROUPS: KeySet<(TenantId, ContactId, GroupId)> =
     KeySet::new("contact_groups");
+
+pub(crate) const WEBHOOKS: Table<(TenantId, WebhookId), WebhookRecord> = Table::new("webhooks");
+/// Every event on its way to a webhook, with its attempts, newest last.
+pub(crate) const WEBHOOK_DELIVERIES: Table<(TenantId, WebhookId, DeliveryId), DeliveryRecord> =
+    Table::new("webhook_deliveries");
+/// `webhook ++ due time (ms) ++ delivery` → tenant: the deliveries still to attempt, in the
+/// order they are due. Written in the same batch as the state change that raised the event;
+/// a delivery leaves it when it is delivered or given up.
+pub(crate) const WEBHOOK_OUTBOX: Table<OutboxKey, TenantId> = Table::new("webhook_outbox");
+/// A delivery due at a time (unix ms) on a webhook.
+pub(crate) type OutboxKey = (WebhookId, u64, DeliveryId);
 
 pub(crate) const BINDS: Table<BindId, BindRecord> = Table::new("binds");
 pub(crate) const ROUTES: Table<RouteId, RouteRecord> = Table::new("routes");

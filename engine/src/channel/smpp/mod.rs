@@ -32,7 +32,7 @@ use std::fmt;
 use std::time::Duration;
 
 pub use crate::channel::{InboundSms, SessionEvent, Submit, SubmitQueue};
-pub use receipt::{Receipt, ReceiptState, alternate_smsc_ids, normalise_smsc_id};
+pub use receipt::{Receipt, alternate_smsc_ids, normalise_smsc_id};
 pub use session::SessionHandle;
 
 pub use crate::store::records::{BindMode, Concatenation, Gsm7Mode};

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::codec::Framed;
 
 use super::*;
+use crate::channel::smpp::receipt::ReceiptState;
 use crate::channel::smpp::session::SessionStats;
 
 type Smsc = Framed<TcpStream, CommandCodec>;

@@ -1,5 +1,5 @@
 //! Inbound SMS: a `deliver_sm` that is not a receipt becomes an inbound record of the tenant
-//! that owns the bind or the number it was sent to.
+//! that owns the bind or the number it was sent to, and a `message.received` event.
 
 use super::*;
 
@@ -31,6 +31,13 @@ impl StatusState {
             received_at: now_millis(),
         };
         tables::INBOUND.put(&mut drain.batch, &(tenant, record.id), &record);
+        self.shared.notify.record(
+            &mut drain.batch,
+            tenant,
+            EventKind::MessageReceived,
+            || EventData::Received(record.clone()),
+            &mut drain.kicks,
+        );
         metrics::counter!("flit_inbound_messages_total", "result" => "stored").increment(1);
     }
 }

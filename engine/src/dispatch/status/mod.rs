@@ -30,10 +30,10 @@ use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
 use super::{DispatchShared, Job};
 use crate::channel::smpp::{alternate_smsc_ids, normalise_smsc_id};
 use crate::channel::{InboundSms, Receipt};
-use crate::ids::{BindId, InboundId, MessageId, TenantId};
+use crate::ids::{BindId, InboundId, MessageId, TenantId, WebhookId};
 use crate::store::records::{
-    HeldReceipt, InboundRecord, MessageRecord, RecipientRecord, RecipientStatus, SmscMapping,
-    TransactionKind, now_millis,
+    EventData, EventKind, HeldReceipt, InboundRecord, MessageRecord, RecipientRecord,
+    RecipientStatus, SmscMapping, TransactionKind, now_millis,
 };
 use crate::store::tables::{self, RefundDue};
 use crate::supervisor::ChildSpec;
@@ -169,6 +169,8 @@ struct Drain {
     /// Per bind, the number of the last answer and the last delivery this drain applied.
     answers: HashMap<BindId, u64>,
     deliveries: HashMap<BindId, u64>,
+    /// Webhooks given deliveries by this drain, woken once its batch is durable.
+    kicks: HashSet<WebhookId>,
 }
 
 impl Drain {

@@ -21,7 +21,35 @@ impl StatusState {
             drain.messages.insert(job.message);
         }
         recipient.status = status;
+        self.notify(job, recipient, drain);
         Ok(())
+    }
+
+    /// Records the webhook event of the state `recipient` just reached, in the drain's batch:
+    /// `message.sent` once a carrier holds every part, `message.delivered` or
+    /// `message.failed` once every part is final.
+    fn notify(&self, job: RecipientRef, recipient: &RecipientRecord, drain: &mut Drain) {
+        let kind = match recipient.status {
+            RecipientStatus::Sent => EventKind::MessageSent,
+            RecipientStatus::Delivered => EventKind::MessageDelivered,
+            RecipientStatus::Failed => EventKind::MessageFailed,
+            // A cancel reports once for the message, not once per recipient.
+            RecipientStatus::Pending | RecipientStatus::Cancelled => return,
+        };
+        self.shared.notify.record(
+            &mut drain.batch,
+            job.tenant,
+            kind,
+            || EventData::Message {
+                message: job.message,
+                recipient: Some(recipient.msisdn),
+                status: recipient.status,
+                error: recipient.error.clone(),
+                parts: recipient.parts,
+                recipients: 1,
+            },
+            &mut drain.kicks,
+        );
     }
 
     pub(super) fn store_recipient(
@@ -105,6 +133,7 @@ impl StatusState {
         let dispatch = Arc::downgrade(&self.shared);
         let answers = std::mem::take(&mut drain.answers);
         let deliveries = std::mem::take(&mut drain.deliveries);
+        let kicks = std::mem::take(&mut drain.kicks);
         self.unsettled = Some(tokio::spawn(async move {
             ticket.await?;
             let Some(dispatch) = dispatch.upgrade() else {
@@ -120,6 +149,7 @@ impl StatusState {
                     bind.record_deliveries(upto);
                 }
             }
+            dispatch.notify.kick(kicks);
             Ok(())
         }));
         self.forget_final(&drain.blocks, &drain.messages);

@@ -8,8 +8,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{
-    ApiKeyId, BindId, ContactId, GroupId, InboundId, MessageId, RouteId, SenderId, TemplateId,
-    TenantId, TransactionId,
+    ApiKeyId, BindId, ContactId, DeliveryId, EventId, GroupId, InboundId, MessageId, RouteId,
+    SenderId, TemplateId, TenantId, TransactionId, WebhookId,
 };
 use crate::numbers::{Country, Msisdn, Validation};
 
@@ -79,9 +79,11 @@ mod carriers;
 mod messages;
 mod receipts;
 mod tenants;
+mod webhooks;
 
 pub use book::*;
 pub use carriers::*;
 pub use messages::*;
 pub use receipts::*;
 pub use tenants::*;
+pub use webhooks::*;

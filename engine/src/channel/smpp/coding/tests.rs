@@ -9,7 +9,8 @@ use super::deliver::{Alphabet, alphabet};
 use super::packing::{pack_septets, udh_fill_bits, unpack_septets};
 use super::reassembly::REASSEMBLY_TIMEOUT;
 use super::*;
-use crate::channel::smpp::{Concatenation, Gsm7Mode, InboundSms, ReceiptState};
+use crate::channel::smpp::receipt::ReceiptState;
+use crate::channel::smpp::{Concatenation, Gsm7Mode, InboundSms};
 use crate::text;
 
 #[test]
