@@ -5,8 +5,10 @@
 //! first attempts of every event, random failures, and latency. `GET /stats` serves the counters
 //! as JSON for scripts.
 //!
-//! `signature` owns the HMAC scheme, `event` the body's wire format.
+//! `signature` owns the HMAC scheme, `event` the body's wire format, `cli` the
+//! `flit-loadtest webhook-receiver` subcommand; e2e starts the receiver in-process.
 
+pub mod cli;
 mod event;
 mod signature;
 
