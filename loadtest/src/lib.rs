@@ -12,9 +12,12 @@
 //!   summary of throughput, latency and status counts, and a PNG chart.
 //! - [`smsc`]: a simulated SMSC (SMPP 3.4 server) that acks submits, sends delivery receipts and
 //!   injects faults.
+//! - [`webhook`]: a webhook receiver that checks Flit's signatures, dedupes events by id, counts
+//!   what it saw and injects failures and latency.
 
 pub mod crash;
 pub mod e2e;
 pub mod http;
 pub mod plot;
 pub mod smsc;
+pub mod webhook;

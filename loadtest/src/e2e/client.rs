@@ -21,6 +21,8 @@ pub struct Created {
     pub api_key: Option<String>,
     pub bind_ids: Vec<String>,
     pub route_id: Option<String>,
+    /// The webhook registered with `api_key` (`--webhooks`).
+    pub webhook_id: Option<String>,
 }
 
 /// A JSON answer that came back with a status other than 2xx.
@@ -252,10 +254,23 @@ pub async fn wait_bound(
     }
 }
 
-/// Removes the route and the binds the run created (tenant and key stay). Reports every
-/// failure but goes on with the rest.
+/// Removes the webhook, the route and the binds the run created (tenant and key stay).
+/// Reports every failure but goes on with the rest.
 pub async fn tear_down(flit: &Flit, admin_token: &str, created: &Created) -> Vec<String> {
     let mut problems = Vec::new();
+    // The webhook first, so that Flit stops posting to a receiver about to go.
+    if let (Some(webhook), Some(key)) = (&created.webhook_id, &created.api_key)
+        && let Err(error) = flit
+            .call(
+                Method::DELETE,
+                &format!("/api/v1/webhooks/{webhook}"),
+                key,
+                None,
+            )
+            .await
+    {
+        problems.push(format!("deleting webhook {webhook}: {error:#}"));
+    }
     if let Some(route) = &created.route_id
         && let Err(error) = flit
             .call(

@@ -2,13 +2,15 @@
 //! API only. It starts simulated SMSCs in-process, has Flit bind to them (admin API), sends
 //! distinct numbers through `POST /api/v1/sms/send` from closed-loop senders, waits until the
 //! SMSCs have acked every segment's receipt, confirms through the history that every message is
-//! final and delivered, and reports throughput, latency, losses and duplicates. The binds and
-//! the route it created are removed at the end.
+//! final and delivered, and reports throughput, latency, losses and duplicates. With
+//! `--webhooks` it also registers an in-process webhook receiver and waits for a final event per
+//! recipient. The binds, the route and the webhook it created are removed at the end.
 
 pub(crate) mod client;
 mod monitor;
 pub(crate) mod numbers;
 pub(crate) mod summary;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,11 +27,13 @@ use tokio::time::Instant;
 
 use crate::plot::{self, Line, Panel};
 use crate::smsc::{self, SmscConfig, SmscHandle};
+use crate::webhook::WebhookReceiverHandle;
 use client::{Created, Flit, Setup};
 pub use monitor::SecondRates;
 use monitor::{Monitor, Totals};
 pub use numbers::NumberPlan;
 pub use summary::{Latency, SmscSummary, Summary};
+use webhooks::WebhookSummary;
 
 /// Arguments of `flit-loadtest e2e`.
 #[derive(Debug, Clone, Args)]
@@ -75,6 +79,19 @@ pub struct E2eArgs {
     /// PNG.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Also check webhooks: start a receiver on 127.0.0.1, register it with the run's API key
+    /// for message.sent, message.delivered and message.failed, and wait (within
+    /// --timeout-secs) for a delivered or failed event per recipient. Flit must run with
+    /// FLIT_WEBHOOKS_ALLOW_PRIVATE_NETWORKS=true to deliver to 127.0.0.1.
+    #[arg(long)]
+    pub webhooks: bool,
+    /// With --webhooks: answer 500 to the first N attempts of every event, so that each is
+    /// delivered only by Flit's retries.
+    #[arg(long, default_value_t = 0, requires = "webhooks")]
+    pub webhook_fail_first: u32,
+    /// With --webhooks: the receiver's delay before every answer.
+    #[arg(long, default_value_t = 0, requires = "webhooks")]
+    pub webhook_latency_ms: u64,
 }
 
 impl E2eArgs {
@@ -161,12 +178,33 @@ pub async fn execute(args: &E2eArgs) -> anyhow::Result<Summary> {
         );
     }
     let smscs = Arc::new(smscs);
+    let mut receiver = if args.webhooks {
+        Some(
+            webhooks::start_receiver(
+                args.webhook_fail_first,
+                Duration::from_millis(args.webhook_latency_ms),
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     let flit = Flit::new(&args.url, args.connections)?;
     let mut created = Created::default();
-    let outcome = drive(args, &flit, Arc::clone(&smscs), &mut created).await;
+    let outcome = drive(
+        args,
+        &flit,
+        Arc::clone(&smscs),
+        receiver.as_ref(),
+        &mut created,
+    )
+    .await;
     let problems = client::tear_down(&flit, &args.admin_token, &created).await;
     for problem in &problems {
         eprintln!("cleanup: {problem}");
+    }
+    if let Some(receiver) = &mut receiver {
+        receiver.stop().await;
     }
     if let Ok(smscs) = Arc::try_unwrap(smscs) {
         for smsc in smscs {
@@ -197,6 +235,7 @@ async fn drive(
     args: &E2eArgs,
     flit: &Flit,
     smscs: Arc<Vec<SmscHandle>>,
+    receiver: Option<&WebhookReceiverHandle>,
     created: &mut Created,
 ) -> anyhow::Result<Summary> {
     let tenant_name = format!("loadtest-{:08x}", rand::random::<u32>());
@@ -223,6 +262,14 @@ async fn drive(
         Duration::from_secs(30),
     )
     .await?;
+    if let Some(receiver) = receiver {
+        webhooks::register(flit, &key, receiver, created).await?;
+        eprintln!(
+            "e2e: webhook {} posts to {}",
+            created.webhook_id.as_deref().unwrap_or("?"),
+            receiver.url()
+        );
+    }
     eprintln!(
         "e2e: tenant {tenant_name} ({}), {} bind(s) bound; sending {} recipients, {} a request, {} connections",
         created.tenant_id.as_deref().unwrap_or("?"),
@@ -348,7 +395,8 @@ async fn drive(
             }
         }
     }
-    let http_elapsed = first_send.elapsed();
+    let last_send = Instant::now();
+    let http_elapsed = last_send.duration_since(first_send);
     summary.http_secs = http_elapsed.as_secs_f64();
     summary.accepted_per_sec = summary::per_second(summary.recipients_accepted, http_elapsed);
     summary.requests_per_sec = summary::per_second(summary.requests_2xx, http_elapsed);
@@ -459,6 +507,30 @@ async fn drive(
         }
     }
 
+    // Webhook side: a final event for every recipient, within the same deadline.
+    if let Some(receiver) = receiver {
+        let all = webhooks::wait_final(receiver, summary.recipients_accepted, deadline).await;
+        let figures = WebhookSummary::from_receiver(
+            &receiver.stats(),
+            &receiver.timeline(),
+            last_send,
+            args.webhook_fail_first,
+            Duration::from_millis(args.webhook_latency_ms),
+        );
+        if all {
+            eprintln!(
+                "e2e: every recipient's final webhook came {:.2}s after the last send",
+                figures.last_send_to_last_webhook_secs
+            );
+        }
+        summary.notes.extend(figures.problems(
+            summary.recipients_accepted,
+            summary.recipients_delivered,
+            args.timeout_secs,
+        ));
+        summary.webhooks = Some(figures);
+    }
+
     // SMSC side: totals, rates and windows.
     let timeline = monitor.timeline();
     summary.per_second = monitor::rates(&monitor.samples());
@@ -489,4 +561,40 @@ async fn drive(
         })
         .collect();
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: E2eArgs,
+    }
+
+    fn parse(extra: &[&str]) -> Result<E2eArgs, clap::Error> {
+        let base = ["e2e", "--admin-token", "t"];
+        Cli::try_parse_from(base.iter().chain(extra)).map(|cli| cli.args)
+    }
+
+    #[test]
+    fn webhooks_are_off_unless_asked_for_and_their_knobs_need_the_flag() {
+        let plain = parse(&[]).expect("parses");
+        assert!(!plain.webhooks);
+        let with = parse(&[
+            "--webhooks",
+            "--webhook-fail-first",
+            "2",
+            "--webhook-latency-ms",
+            "30",
+        ])
+        .expect("parses");
+        assert!(with.webhooks);
+        assert_eq!((with.webhook_fail_first, with.webhook_latency_ms), (2, 30));
+        assert!(parse(&["--webhook-fail-first", "2"]).is_err());
+        assert!(parse(&["--webhook-latency-ms", "30"]).is_err());
+    }
 }

@@ -110,6 +110,9 @@ pub struct Summary {
     pub smscs: Vec<SmscSummary>,
     /// Rates in each second of the run (from the monitor's per-second samples).
     pub per_second: Vec<super::monitor::SecondRates>,
+    /// The webhook leg (`--webhooks` only; absent from the JSON without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<super::webhooks::WebhookSummary>,
     /// Problems seen while checking or cleaning up.
     pub notes: Vec<String>,
 }
@@ -177,6 +180,31 @@ impl Summary {
                 format!("{}/{}", smsc.submits, smsc.receipts_acked),
             );
         }
+        if let Some(webhooks) = &self.webhooks {
+            row(
+                "webhook fail-first/latency",
+                format!("{}/{}ms", webhooks.fail_first, webhooks.latency_ms),
+            );
+            row("webhooks received", webhooks.received.to_string());
+            row("webhook attempts", webhooks.attempts.to_string());
+            row("webhook duplicates", webhooks.duplicates.to_string());
+            row(
+                "webhook bad signatures",
+                webhooks.bad_signatures.to_string(),
+            );
+            row(
+                "webhook recipients final",
+                webhooks.recipients_final.to_string(),
+            );
+            row(
+                "webhook deliveries/s",
+                format!("{:.0}", webhooks.deliveries_per_sec),
+            );
+            row(
+                "last send to webhook (s)",
+                format!("{:.2}", webhooks.last_send_to_last_webhook_secs),
+            );
+        }
         for sample in &self.error_samples {
             let _ = writeln!(out, "  error: {sample}");
         }
@@ -237,6 +265,35 @@ mod tests {
             "lost",
             "duplicated",
             "smsc0 max window",
+        ] {
+            assert!(table.contains(name), "{name} missing from\n{table}");
+        }
+        assert!(
+            !table.contains("webhook"),
+            "webhook rows without --webhooks"
+        );
+    }
+
+    #[test]
+    fn webhook_figures_show_only_when_the_run_had_webhooks() {
+        let without = serde_json::to_value(Summary::default()).expect("serialisable");
+        assert!(without.get("webhooks").is_none(), "{without}");
+        let summary = Summary {
+            webhooks: Some(super::super::webhooks::WebhookSummary {
+                received: 42,
+                ..Default::default()
+            }),
+            ..Summary::default()
+        };
+        let with = serde_json::to_value(&summary).expect("serialisable");
+        assert_eq!(with["webhooks"]["received"], 42);
+        let table = summary.table();
+        for name in [
+            "webhooks received",
+            "webhook duplicates",
+            "webhook bad signatures",
+            "webhook deliveries/s",
+            "last send to webhook (s)",
         ] {
             assert!(table.contains(name), "{name} missing from\n{table}");
         }
