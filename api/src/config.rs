@@ -32,6 +32,7 @@ pub struct WebhookFileConfig {
     pub allow_private_networks: Option<bool>,
     pub max_attempts: Option<u16>,
     pub timeout_secs: Option<u64>,
+    pub retry_base_ms: Option<u64>,
     pub ca_file: Option<PathBuf>,
 }
 
@@ -82,6 +83,10 @@ pub struct Overrides {
     /// Seconds one webhook attempt may take [default: 10].
     #[arg(long, env = "FLIT_WEBHOOKS_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub webhooks_timeout_secs: Option<u64>,
+    /// Milliseconds before the first retry of a webhook event; each later wait doubles, up to
+    /// an hour [default: 10000].
+    #[arg(long, env = "FLIT_WEBHOOKS_RETRY_BASE_MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub webhooks_retry_base_ms: Option<u64>,
     /// PEM file of CA certificates trusted for https webhooks besides the public roots.
     #[arg(long, env = "FLIT_WEBHOOKS_CA_FILE")]
     pub webhooks_ca_file: Option<PathBuf>,
@@ -93,6 +98,8 @@ pub struct WebhookConfig {
     pub allow_private_networks: bool,
     pub max_attempts: u16,
     pub timeout: Duration,
+    /// The wait before the first retry (doubling after each, up to an hour).
+    pub retry_base: Duration,
     pub ca_file: Option<PathBuf>,
 }
 
@@ -196,6 +203,13 @@ impl Config {
                     .or(webhook_file.timeout_secs),
                 Duration::from_secs(10),
             )?,
+            retry_base: Duration::from_millis(
+                overrides
+                    .webhooks_retry_base_ms
+                    .or(webhook_file.retry_base_ms)
+                    .unwrap_or(10_000)
+                    .max(1),
+            ),
             ca_file: overrides.webhooks_ca_file.or(webhook_file.ca_file),
         };
         Ok(Config {

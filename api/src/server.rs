@@ -129,6 +129,10 @@ pub fn webhook_settings(config: &crate::config::WebhookConfig) -> anyhow::Result
         allow_private_networks: config.allow_private_networks,
         max_attempts: config.max_attempts,
         timeout: config.timeout,
+        backoff: flit_engine::Backoff {
+            base: config.retry_base,
+            ..WebhookSettings::default().backoff
+        },
         transport: Some(Arc::new(crate::webhook_client::HttpTransport::new(roots)?)),
         ..WebhookSettings::default()
     })

@@ -21,3 +21,4 @@ mod schema;
 mod smpp_node;
 mod smpp_sim;
 mod templates;
+mod webhooks;

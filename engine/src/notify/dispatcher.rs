@@ -349,50 +349,43 @@ async fn deliver(
             }
             continue;
         }
-        // Each due entry, with the delivery as its attempt left it (`None`: delivered, given
-        // up or gone already, so only the entry is left to remove).
-        let outcomes: Vec<(tables::OutboxKey, Option<DeliveryRecord>)> = futures::stream::iter(due)
+        // Each attempt is written as soon as it is made (the store commits concurrent ones
+        // together), so a crash repeats only attempts whose answer was not yet on disk.
+        let results: Vec<Result<(), StorageError>> = futures::stream::iter(due)
             .map(|key| {
                 let (transport, record) = (transport.clone(), &record);
                 async move {
                     let delivery = tables::WEBHOOK_DELIVERIES
-                        .get(&shared.store, &(tenant, webhook, key.2))
-                        .ok()
-                        .flatten()
+                        .get(&shared.store, &(tenant, webhook, key.2))?
                         .filter(|delivery| delivery.state == DeliveryState::Pending);
-                    match delivery {
-                        Some(delivery) => (
-                            key,
-                            Some(attempt(shared, record, delivery, &*transport).await),
-                        ),
-                        None => (key, None),
+                    let mut batch = Batch::new();
+                    tables::WEBHOOK_OUTBOX.delete(&mut batch, &key);
+                    // Delivered, given up or gone already: only the entry is left to remove.
+                    let Some(delivery) = delivery else {
+                        return shared.store.commit(batch).await;
+                    };
+                    let delivery = attempt(shared, record, delivery, &*transport).await;
+                    let settled = match (delivery.state, delivery.next_attempt_at) {
+                        (DeliveryState::Pending, Some(next)) => {
+                            let key = outbox_key(webhook, next, delivery.id);
+                            tables::WEBHOOK_OUTBOX.put(&mut batch, &key, &tenant);
+                            false
+                        }
+                        _ => true,
+                    };
+                    let key = (tenant, webhook, delivery.id);
+                    tables::WEBHOOK_DELIVERIES.put(&mut batch, &key, &delivery);
+                    shared.store.commit(batch).await?;
+                    if settled {
+                        shared.depth.fetch_sub(1, Ordering::Relaxed);
                     }
+                    Ok(())
                 }
             })
             .buffer_unordered(shared.settings.concurrency.max(1))
             .collect()
             .await;
-        let mut batch = Batch::new();
-        let mut settled = 0;
-        for (key, delivery) in outcomes {
-            tables::WEBHOOK_OUTBOX.delete(&mut batch, &key);
-            let Some(delivery) = delivery else {
-                continue;
-            };
-            match (delivery.state, delivery.next_attempt_at) {
-                (DeliveryState::Pending, Some(next)) => {
-                    tables::WEBHOOK_OUTBOX.put(
-                        &mut batch,
-                        &outbox_key(webhook, next, delivery.id),
-                        &tenant,
-                    );
-                }
-                _ => settled += 1,
-            }
-            tables::WEBHOOK_DELIVERIES.put(&mut batch, &(tenant, webhook, delivery.id), &delivery);
-        }
-        shared.store.commit(batch).await?;
-        shared.depth.fetch_sub(settled, Ordering::Relaxed);
+        results.into_iter().collect::<Result<(), StorageError>>()?;
     }
 }
 

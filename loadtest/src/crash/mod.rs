@@ -10,7 +10,7 @@
 
 pub mod check;
 pub mod load;
-mod process;
+pub mod process;
 pub mod summary;
 
 use std::collections::{HashMap, HashSet};
@@ -218,6 +218,7 @@ pub async fn execute(args: &CrashArgs) -> anyhow::Result<CrashSummary> {
         storage: args.storage.clone(),
         admin_token: format!("crash-{:016x}", rand::random::<u64>()),
         log: data_dir.join("flit.log"),
+        env: Vec::new(),
     })?;
     let outcome = Run::new(args, &mut server, &smsc, &data_dir).go().await;
     server.stop().await;

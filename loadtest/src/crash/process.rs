@@ -23,6 +23,8 @@ pub struct ServeCommand {
     pub admin_token: String,
     /// Where the server's stdout and stderr go, appended over every start.
     pub log: PathBuf,
+    /// More environment for the server (`FLIT_*` settings).
+    pub env: Vec<(String, String)>,
 }
 
 /// The server child, when one runs.
@@ -84,6 +86,7 @@ impl FlitProcess {
                 "RUST_LOG",
                 std::env::var("FLIT_CRASH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
             )
+            .envs(self.command.env.iter().map(|(key, value)| (key, value)))
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(stderr))
