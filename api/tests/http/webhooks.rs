@@ -334,3 +334,288 @@ async fn a_server_killed_mid_run_loses_no_event() {
     receiver.stop().await;
     flit.stop().await;
 }
+
+#[tokio::test]
+async fn webhooks_are_listed_without_their_secret_rotated_and_deleted() {
+    let app = crate::common::TestApp::start().await;
+    // Private networks are off by default: a public literal address registers (nothing is
+    // sent until an event comes).
+    let created = app
+        .post(
+            "/api/v1/webhooks",
+            json!({"url": "https://93.184.216.34/flit", "events": ["message.delivered", "message.received"]}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let data = &created.body["data"];
+    let id = data["id"].as_str().expect("id").to_string();
+    assert!(id.starts_with("whk_"));
+    let secret = data["secret"]
+        .as_str()
+        .expect("secret shown once")
+        .to_string();
+    assert!(secret.starts_with("whsec_") && secret.len() > 30);
+    assert_eq!(
+        data["events"],
+        json!(["message.delivered", "message.received"])
+    );
+
+    let listed = app.get("/api/v1/webhooks").await;
+    assert_eq!(listed.status, StatusCode::OK);
+    let webhooks = listed.body["data"]["webhooks"].as_array().expect("list");
+    assert_eq!(webhooks.len(), 1);
+    assert_eq!(webhooks[0]["id"], id.as_str());
+    assert!(
+        webhooks[0].get("secret").is_none(),
+        "the secret is shown once only"
+    );
+
+    let rotated = app
+        .post(&format!("/api/v1/webhooks/{id}/rotate-secret"), json!({}))
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    let new_secret = rotated.body["data"]["secret"].as_str().expect("new secret");
+    assert_ne!(new_secret, secret);
+    assert!(rotated.body["data"]["previousSecretValidUntil"].is_string());
+
+    let deliveries = app.get(&format!("/api/v1/webhooks/{id}/deliveries")).await;
+    assert_eq!(deliveries.status, StatusCode::OK);
+    assert_eq!(deliveries.body["data"]["deliveries"], json!([]));
+    assert_eq!(deliveries.body["data"]["pagination"]["total"], 0);
+
+    // Another tenant sees none of it.
+    let (_, other) = app.tenant(10, None).await;
+    for (method, path) in [
+        (Method::DELETE, format!("/api/v1/webhooks/{id}")),
+        (Method::GET, format!("/api/v1/webhooks/{id}/deliveries")),
+        (Method::POST, format!("/api/v1/webhooks/{id}/rotate-secret")),
+    ] {
+        let reply = app.request(method, &path, Some(&other), None).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(reply.body["success"], false);
+    }
+    let theirs = app
+        .request(Method::GET, "/api/v1/webhooks", Some(&other), None)
+        .await;
+    assert_eq!(theirs.body["data"]["webhooks"], json!([]));
+
+    let deleted = app
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/webhooks/{id}"),
+            Some(&app.api_key),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    assert_eq!(deleted.body["data"]["deleted"], true);
+    assert_eq!(
+        app.get("/api/v1/webhooks").await.body["data"]["webhooks"],
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn webhook_scopes_are_enforced() {
+    let app = crate::common::TestApp::start().await;
+    let (_, sender_only) = app.tenant(10, Some(&["sms:send"])).await;
+    let (_, reader) = app.tenant(10, Some(&["webhooks:read"])).await;
+    let body = json!({"url": "https://93.184.216.34/", "events": ["message.sent"]});
+    let refused = app
+        .request(
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(&sender_only),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let refused = app
+        .request(Method::GET, "/api/v1/webhooks", Some(&sender_only), None)
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let listed = app
+        .request(Method::GET, "/api/v1/webhooks", Some(&reader), None)
+        .await;
+    assert_eq!(listed.status, StatusCode::OK);
+    let refused = app
+        .request(Method::POST, "/api/v1/webhooks", Some(&reader), Some(body))
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let anonymous = app
+        .request(Method::GET, "/api/v1/webhooks", None, None)
+        .await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn bad_webhooks_are_refused_and_nothing_is_registered() {
+    let app = crate::common::TestApp::start().await;
+    let long = format!("https://93.184.216.34/{}", "a".repeat(2_048));
+    let cases = [
+        (
+            json!({"url": "ftp://93.184.216.34/x", "events": ["message.sent"]}),
+            "invalid_url",
+        ),
+        (
+            json!({"url": "not a url", "events": ["message.sent"]}),
+            "invalid_url",
+        ),
+        (
+            json!({"url": long, "events": ["message.sent"]}),
+            "invalid_url",
+        ),
+        // Loopback and private targets, by address and by a name that resolves to 127.0.0.1.
+        (
+            json!({"url": "http://127.0.0.1:9/hook", "events": ["message.sent"]}),
+            "invalid_url",
+        ),
+        (
+            json!({"url": "http://localhost:9/hook", "events": ["message.sent"]}),
+            "invalid_url",
+        ),
+        (
+            json!({"url": "http://10.1.2.3/hook", "events": ["message.sent"]}),
+            "invalid_url",
+        ),
+        (
+            json!({"url": "http://[::1]/hook", "events": ["message.sent"]}),
+            "invalid_url",
+        ),
+        (
+            json!({"url": "https://93.184.216.34/", "events": ["message.opened"]}),
+            "invalid_events",
+        ),
+        (
+            json!({"url": "https://93.184.216.34/", "events": []}),
+            "invalid_events",
+        ),
+        (json!({"url": "https://93.184.216.34/"}), "missing_events"),
+        (json!({"events": ["message.sent"]}), "missing_url"),
+        (
+            json!({"url": 5, "events": ["message.sent"]}),
+            "invalid_request",
+        ),
+    ];
+    for (body, code) in cases {
+        let reply = app.post("/api/v1/webhooks", body.clone()).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            reply.body
+        );
+        assert_eq!(reply.body["success"], false);
+        assert_eq!(reply.code(), code, "{body}: {}", reply.body);
+    }
+    let localhost = app
+        .post(
+            "/api/v1/webhooks",
+            json!({"url": "http://localhost:9/hook", "events": ["message.sent"]}),
+        )
+        .await;
+    assert!(
+        localhost.body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("private")),
+        "{}",
+        localhost.body
+    );
+    assert_eq!(
+        app.get("/api/v1/webhooks").await.body["data"]["webhooks"],
+        json!([])
+    );
+    let unknown = app.get("/api/v1/webhooks/whk_nope/deliveries").await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let bad_filter = app
+        .post(
+            "/api/v1/webhooks",
+            json!({"url": "https://93.184.216.34/", "events": ["message.sent"]}),
+        )
+        .await;
+    let id = bad_filter.body["data"]["id"].as_str().expect("id");
+    let reply = app
+        .get(&format!("/api/v1/webhooks/{id}/deliveries?status=lost"))
+        .await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_list_every_attempt_and_a_failed_one_can_be_redelivered() {
+    let server = server().await;
+    // Refuses everything with 400 (not retried): each event fails at its first attempt.
+    let mut receiver = WebhookReceiver::start(WebhookReceiverConfig {
+        fail_first: 1,
+        fail_status: 400,
+        ..WebhookReceiverConfig::default()
+    })
+    .await
+    .expect("receiver");
+    let (id, secret) = register(&server, &server.api_key, &receiver.url(), &["message.sent"]).await;
+    receiver.set_secrets(vec![secret]);
+    let sent = server
+        .post(
+            "/api/v1/sms/send",
+            json!({"recipients": [number(1)], "message": "hello"}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK);
+    let failed = loop {
+        let listed = server
+            .get(&format!("/api/v1/webhooks/{id}/deliveries?status=failed"))
+            .await;
+        if let Some(first) = listed.body["data"]["deliveries"]
+            .as_array()
+            .and_then(|d| d.first())
+        {
+            break first.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(failed["event"], "message.sent");
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["attempts"].as_array().map(Vec::len), Some(1));
+    assert_eq!(failed["attempts"][0]["statusCode"], 400);
+    assert!(
+        failed["attempts"][0]["retryAt"].is_null(),
+        "a 400 is not retried"
+    );
+    let delivery = failed["id"].as_str().expect("delivery id");
+    let redelivered = server
+        .post(
+            &format!("/api/v1/webhooks/{id}/deliveries/{delivery}/redeliver"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        redelivered.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        redelivered.body
+    );
+    assert!(
+        receiver.wait_for(1, Duration::from_secs(10)).await,
+        "{:?}",
+        receiver.stats()
+    );
+    let event = &receiver.events()[0];
+    assert_eq!(event.id, failed["eventId"].as_str().expect("event id"));
+    let delivered = loop {
+        let listed = server
+            .get(&format!(
+                "/api/v1/webhooks/{id}/deliveries?status=delivered"
+            ))
+            .await;
+        if let Some(first) = listed.body["data"]["deliveries"]
+            .as_array()
+            .and_then(|d| d.first())
+        {
+            break first.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(delivered["attempts"].as_array().map(Vec::len), Some(2));
+    // A delivered event may be sent again by hand; a pending one may not.
+    receiver.stop().await;
+    server.stop().await;
+}

@@ -34,8 +34,8 @@ impl Engine {
             .await
     }
 
-    /// Registers a webhook: `url` must be http(s) and reach a public address (unless private
-    /// networks are allowed); `events` names at least one event. The secret is in the answer,
+    /// Registers a webhook: `url` must be http(s), and must not resolve to a private address
+    /// (unless private networks are allowed); `events` names at least one event. The secret is in the answer,
     /// and only there.
     pub async fn create_webhook(
         &self,
@@ -56,12 +56,11 @@ impl Engine {
         .await;
         match resolved {
             Ok(Ok(_)) => {}
-            Ok(Err(Failure::Refused(why) | Failure::Network(why))) => {
-                return Err(Invalid::WebhookUrl(why).into());
-            }
-            Err(_) => {
-                return Err(Invalid::WebhookUrl("did not resolve in time".into()).into());
-            }
+            Ok(Err(Failure::Refused(why))) => return Err(Invalid::WebhookUrl(why).into()),
+            // A name that does not resolve now may resolve later (DNS being set up, or down
+            // for a moment): taken, and checked again at every attempt, which is what keeps
+            // private addresses out.
+            Ok(Err(Failure::Network(_))) | Err(_) => {}
         }
         let webhook = WebhookRecord {
             id: WebhookId::new(),
