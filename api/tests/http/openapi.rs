@@ -43,7 +43,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/webhooks/{webhook_id}"),
     ("post", "/api/v1/webhooks/{webhook_id}/rotate-secret"),
     ("get", "/api/v1/webhooks/{webhook_id}/deliveries"),
-    ("post", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"),
+    (
+        "post",
+        "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    ),
     ("post", "/admin/v1/tenants"),
     ("get", "/admin/v1/tenants"),
     ("get", "/admin/v1/tenants/{tenant_id}"),

@@ -1,6 +1,7 @@
 //! Flit against `flit-loadtest smsc` over real SMPP on loopback: delivery, faults, binds that
 //! come and go, and receipts that outlive a restart.
 
+use flit_loadtest::webhook::{EventData, WebhookReceiver, WebhookReceiverConfig};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -217,8 +218,30 @@ async fn binds_and_routes_are_managed_at_run_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inbound_sms_reach_the_tenant_that_owns_the_bind_or_the_number() {
     let smsc = smsc_with(|_| {}).await;
-    let server = TestServer::start().await;
+    let server = TestServer::start_adjusted(|mut config| {
+        config.webhooks.allow_private_networks = true;
+        config
+    })
+    .await;
     let (tenant, key) = server.tenant(10, None).await;
+    let mut receiver = WebhookReceiver::start(WebhookReceiverConfig::default())
+        .await
+        .expect("receiver");
+    let webhook = server
+        .request(
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(&key),
+            Some(json!({"url": receiver.url(), "events": ["message.received"]})),
+        )
+        .await;
+    assert_eq!(webhook.status, StatusCode::CREATED, "{}", webhook.body);
+    receiver.set_secrets(vec![
+        webhook.body["data"]["secret"]
+            .as_str()
+            .expect("secret")
+            .to_string(),
+    ]);
     let owned = server
         .admin(
             Method::POST,
@@ -255,6 +278,23 @@ async fn inbound_sms_reach_the_tenant_that_owns_the_bind_or_the_number() {
     // The default tenant owns neither: it sees nothing.
     let theirs = server.get("/api/v1/inbound").await;
     assert_eq!(theirs.body["data"]["pagination"]["total"], 0);
+    // The owner's webhook heard of it, once, whole.
+    assert!(
+        receiver.wait_for(1, Duration::from_secs(10)).await,
+        "{:?}",
+        receiver.stats()
+    );
+    let event = &receiver.events()[0];
+    assert_eq!(event.event_type, "message.received");
+    let EventData::Inbound(inbound) = &event.data else {
+        panic!("an inbound event expected: {event:?}");
+    };
+    assert_eq!(inbound.inbound_id, sms["id"].as_str().expect("id"));
+    assert_eq!(inbound.from, "233241234567");
+    assert_eq!(inbound.text, long);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.stats().unique_events, 1, "only the owner's SMS");
+    receiver.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
