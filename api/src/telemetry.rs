@@ -44,6 +44,10 @@ pub fn prometheus_builder() -> Result<PrometheusBuilder, BuildError> {
             LATENCY_BUCKETS,
         )?
         .set_buckets_for_metric(
+            Matcher::Full("flit_webhook_attempt_duration_seconds".into()),
+            LATENCY_BUCKETS,
+        )?
+        .set_buckets_for_metric(
             Matcher::Full("flit_storage_commit_seconds".into()),
             COMMIT_BUCKETS,
         )?

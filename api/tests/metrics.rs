@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use flit_api::config::{Config, Overrides};
 use flit_api::server::Server;
+use flit_loadtest::webhook::{WebhookReceiver, WebhookReceiverConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -30,10 +31,11 @@ async fn metrics_count_what_a_known_workload_did() {
         ..Overrides::default()
     })
     .expect("config");
-    let config = Config {
+    let mut config = Config {
         admin_token: Some(ADMIN_TOKEN.to_string()),
         ..config
     };
+    config.webhooks.allow_private_networks = true;
     let server = Server::start(config, Some(recorder))
         .await
         .expect("server starts");
@@ -70,6 +72,27 @@ async fn metrics_count_what_a_known_workload_did() {
             (status, body)
         }
     };
+
+    // A webhook for every delivery.
+    let mut receiver = WebhookReceiver::start(WebhookReceiverConfig::default())
+        .await
+        .expect("receiver");
+    let webhook: Value = client
+        .post(format!("{base}/api/v1/webhooks"))
+        .bearer_auth(&key)
+        .json(&json!({"url": receiver.url(), "events": ["message.delivered"]}))
+        .send()
+        .await
+        .expect("webhook")
+        .json()
+        .await
+        .expect("webhook json");
+    receiver.set_secrets(vec![
+        webhook["data"]["secret"]
+            .as_str()
+            .expect("secret")
+            .to_string(),
+    ]);
 
     // Three messages, five segments: 2 recipients × 1 part, 1 × 2 parts, 1 × 1 part.
     let long = "a".repeat(200);
@@ -130,6 +153,14 @@ async fn metrics_count_what_a_known_workload_did() {
         }
     }
 
+    assert!(
+        receiver.wait_for(4, Duration::from_secs(20)).await,
+        "one webhook per delivered recipient: {:?}",
+        receiver.stats()
+    );
+    // Written once the attempt's record is durable.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
     let scrape = client
         .get(format!("{base}/metrics"))
         .send()
@@ -179,6 +210,20 @@ async fn metrics_count_what_a_known_workload_did() {
 
     // Supervision: every actor running, none restarted.
     assert_eq!(value("flit_engine_healthy", &[]), 1.0);
+    assert_eq!(
+        value("flit_webhook_deliveries_total", &[("result", "delivered")]),
+        4.0
+    );
+    assert!(
+        metrics
+            .find("flit_webhook_deliveries_total", &[("result", "retry")])
+            .is_none()
+    );
+    assert_eq!(
+        value("flit_webhook_attempt_duration_seconds_count", &[]),
+        4.0
+    );
+    assert_eq!(value("flit_webhook_outbox_depth", &[]), 0.0);
     assert!(metrics.find("flit_actor_restarts_total", &[]).is_none());
 
     // HTTP: by route template, method and status.
@@ -240,13 +285,14 @@ async fn metrics_count_what_a_known_workload_did() {
                     "flit_bind_errors_total",
                     "flit_sends_refused_total",
                     "flit_actor_restarts_total",
-                    "flit_actor_gave_up_total"
+                    "flit_actor_gave_up_total",
                 ]
                 .contains(&base),
             "the dashboard uses {name}, which /metrics does not export"
         );
     }
 
+    receiver.stop().await;
     server.shutdown().await.expect("clean shutdown");
 }
 
