@@ -13,6 +13,7 @@ pub mod extract;
 pub mod native;
 pub mod openapi;
 pub mod ratelimit;
+pub mod scoped;
 pub mod server;
 pub mod state;
 pub mod telemetry;
@@ -40,7 +41,7 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi::spec))
         .route("/docs", get(openapi::docs))
-        .nest(native::PREFIX, native::router(state.clone()))
+        .merge(native::router(state.clone()))
         .nest("/admin/v1", admin::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

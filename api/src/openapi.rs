@@ -123,8 +123,9 @@ impl Modify for SecuritySchemes {
 }
 
 /// What every operation of an API answers besides its own outcomes (and every operation
-/// with a body, 408, 413 and 415), how it is authenticated, and for the native API the scope
-/// `native::ROUTES` declares for it: added here once rather than repeated on each handler.
+/// with a body, 408, 413 and 415), how it is authenticated, and for the tenant APIs the scope
+/// their route tables (`scoped`) declare for it: added here once rather than repeated on each
+/// handler.
 struct CommonAnswers;
 
 impl Modify for CommonAnswers {
@@ -147,7 +148,8 @@ impl Modify for CommonAnswers {
             "Storage or engine temporarily unavailable (see Retry-After)",
         );
         for (path, item) in openapi.paths.paths.iter_mut() {
-            let (answers, schemes): (&[(&str, &str)], &[&str]) = if path.starts_with("/api/v1/") {
+            let tenant_api = crate::scoped::is_tenant_path(path);
+            let (answers, schemes): (&[(&str, &str)], &[&str]) = if tenant_api {
                 (
                     &[
                         BAD_REQUEST,
@@ -193,16 +195,15 @@ impl Modify for CommonAnswers {
                         .entry((*status).to_string())
                         .or_insert(response.into());
                 }
-                let rate_limited = path.starts_with("/api/v1/");
                 for (status, response) in operation.responses.responses.iter_mut() {
                     if let utoipa::openapi::RefOr::T(response) = response {
-                        add_headers(response, status, rate_limited);
+                        add_headers(response, status, tenant_api);
                     }
                 }
-                // A native operation's scope, from the one declaration the router uses: in
+                // A tenant operation's scope, from the one declaration the router uses: in
                 // words for readers, and as the role its security requirements name (OpenAPI
                 // 3.1 lets a non-OAuth scheme list the roles an operation needs).
-                let scope = crate::native::declared_scope(&method, path);
+                let scope = crate::scoped::declared_scope(&method, path);
                 if let Some(scope) = scope {
                     let sentence = format!("Requires scope `{}`.", scope.as_str());
                     operation.description = Some(match operation.description.take() {
