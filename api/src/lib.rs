@@ -1,6 +1,7 @@
-//! flit-api: Flit's HTTP surface. The native API (`/api/v1`, a FlashSMS superset), the admin
-//! API (`/admin/v1`), health and metrics; configuration, first-start bootstrap and the server
-//! loop behind the `flit` binary. The only crate that knows HTTP and JSON.
+//! flit-api: Flit's HTTP surface. The native API (`/api/v1`, a FlashSMS superset), the
+//! Flowstates dialect (`/messages/...` at the root), the admin API (`/admin/v1`), health and
+//! metrics; configuration, first-start bootstrap and the server loop behind the `flit` binary.
+//! The only crate that knows HTTP and JSON.
 
 pub mod admin;
 pub mod admin_cli;
@@ -10,6 +11,7 @@ pub mod carriers;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod flowstates;
 pub mod native;
 pub mod openapi;
 pub mod ratelimit;
@@ -42,6 +44,7 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/openapi.json", get(openapi::spec))
         .route("/docs", get(openapi::docs))
         .merge(native::router(state.clone()))
+        .merge(flowstates::router(state.clone()))
         .nest("/admin/v1", admin::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -16,8 +16,10 @@ use utoipa::{Modify, OpenApi};
         description = "Self-hosted SMS dispatch engine. The native API (`/api/v1`, a FlashSMS superset) \
                        answers `{\"success\": true, \"data\": ...}` and fails with \
                        `{\"success\": false, \"error\": \"<sentence>\", \"code\": \"<snake_case>\"}`; the \
-                       admin API (`/admin/v1`) uses the same shapes. Authenticated answers carry \
-                       `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`."
+                       admin API (`/admin/v1`) uses the same shapes. The Flowstates dialect \
+                       (`/messages/...`) answers its own flat shapes and fails in the native one. \
+                       Authenticated answers carry `X-RateLimit-Limit`, `X-RateLimit-Remaining` \
+                       and `X-RateLimit-Reset`."
     ),
     paths(
         crate::health,
@@ -49,6 +51,8 @@ use utoipa::{Modify, OpenApi};
         crate::native::contacts::delete_group,
         crate::native::contacts::add_members,
         crate::native::contacts::remove_members,
+        crate::flowstates::messages::send,
+        crate::flowstates::messages::get,
         crate::admin::create_tenant,
         crate::admin::list_tenants,
         crate::admin::get_tenant,
@@ -74,6 +78,7 @@ use utoipa::{Modify, OpenApi};
         (name = "Contacts", description = "Contacts, import, groups and membership"),
         (name = "Templates", description = "Message templates with `{{placeholders}}`"),
         (name = "Account", description = "Balance, sender IDs, transactions"),
+        (name = "Flowstates", description = "The Flowstates dialect at the root paths: flat JSON, the same keys, scopes and credits"),
         (name = "Admin", description = "Tenants, API keys, credits, sender IDs (admin token)"),
         (name = "Carriers", description = "SMPP binds and routes (admin token)"),
         (name = "System", description = "Health, metrics and this description"),
@@ -252,6 +257,13 @@ const LINKS: &[LinkSpec] = &[
         name: "MessageRecipients",
         to: ("get", "/api/v1/sms/{message_id}/recipients"),
         parameters: &[("message_id", "$response.body#/data/messageId")],
+        body: None,
+    },
+    LinkSpec {
+        from: ("post", "/messages/send", "201"),
+        name: "FlowstatesMessage",
+        to: ("get", "/messages/{message_id}"),
+        parameters: &[("message_id", "$response.body#/id")],
         body: None,
     },
     LinkSpec {

@@ -20,32 +20,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::common::{ADMIN_TOKEN, Api, Call, Reply, TestApp, TestServer};
+use crate::common::{ADMIN_TOKEN, Api, Call, Reply, TestApp, TestServer, assert_error};
 
 // ----- shared helpers ------------------------------------------------------------------------
-
-/// The documented error shape, exactly: `{"success": false, "error": "<sentence>", "code"}`.
-fn assert_error(reply: &Reply, status: StatusCode, code: &str, context: &str) {
-    assert_eq!(reply.status, status, "{context}: {}", reply.body);
-    let object = reply
-        .body
-        .as_object()
-        .unwrap_or_else(|| panic!("{context}: error body is not a JSON object: {}", reply.body));
-    let keys: BTreeSet<&str> = object.keys().map(String::as_str).collect();
-    assert_eq!(
-        keys,
-        BTreeSet::from(["code", "error", "success"]),
-        "{context}: {}",
-        reply.body
-    );
-    assert_eq!(reply.body["success"], false, "{context}");
-    assert!(
-        reply.body["error"].as_str().is_some_and(|e| !e.is_empty()),
-        "{context}: {}",
-        reply.body
-    );
-    assert_eq!(reply.code(), code, "{context}: {}", reply.body);
-}
 
 /// One operation of the OpenAPI description.
 struct Operation {
@@ -86,7 +63,7 @@ impl Operation {
     }
 }
 
-/// Every operation `/openapi.json` describes for API keys.
+/// Every operation `/openapi.json` describes for API keys: the native API and the dialects.
 async fn operations(api: &impl Api) -> Vec<Operation> {
     let reply = api.request(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(reply.status, StatusCode::OK);
@@ -115,8 +92,9 @@ async fn operations(api: &impl Api) -> Vec<Operation> {
         }
     }
     assert!(
-        found.iter().any(|op| op.path.starts_with("/api/v1/")),
-        "the native operations are not described"
+        found.iter().any(|op| op.path.starts_with("/api/v1/"))
+            && found.iter().any(|op| op.path.starts_with("/messages/")),
+        "the native and Flowstates operations are not all described"
     );
     found
 }
@@ -218,6 +196,7 @@ async fn snapshot(api: &impl Api, key: &str, owned: &Owned) -> BTreeMap<String, 
     for path in [
         format!("/api/v1/sms/status/{}", owned.message),
         format!("/api/v1/sms/{}/recipients", owned.message),
+        format!("/messages/{}", owned.message),
         format!("/api/v1/contacts/{}", owned.contact),
         format!("/api/v1/templates/{}", owned.template),
         "/api/v1/contacts".to_string(),

@@ -9,13 +9,15 @@ use crate::common::{Api, Call, TestApp};
 /// What `lib.rs` serves itself: health, metrics, the description and its page.
 const SYSTEM: [&str; 4] = ["/health", "/metrics", "/openapi.json", "/docs"];
 
-/// Every (method, path) `flit_api::app` routes: `SYSTEM`, `native::router` under `/api/v1`
-/// and `admin::router` under `/admin/v1`.
+/// Every (method, path) `flit_api::app` routes: `SYSTEM`, `native::router` under `/api/v1`,
+/// `flowstates::router` at the root and `admin::router` under `/admin/v1`.
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/health"),
     ("get", "/metrics"),
     ("get", "/openapi.json"),
     ("get", "/docs"),
+    ("post", "/messages/send"),
+    ("get", "/messages/{message_id}"),
     ("post", "/api/v1/sms/send"),
     ("post", "/api/v1/sms/estimate"),
     ("get", "/api/v1/sms"),

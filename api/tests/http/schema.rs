@@ -95,6 +95,7 @@ async fn make_group(app: &TestApp) -> String {
 /// What the handlers refuse when it is missing, as the document must say: a body without it
 /// answers 400 whatever else it holds.
 const REQUIRED: &[(&str, &str, &[&str])] = &[
+    ("post", "/messages/send", &["to", "message", "sender"]),
     ("post", "/api/v1/templates", &["name", "content"]),
     ("post", "/api/v1/contacts", &["phone"]),
     ("post", "/api/v1/contacts/import", &["contacts"]),
@@ -239,6 +240,7 @@ async fn request_examples_are_accepted() {
     for expected in [
         "post /api/v1/sms/send",
         "post /api/v1/sms/estimate",
+        "post /messages/send",
         "post /api/v1/templates",
         "post /api/v1/contacts",
         "post /api/v1/contacts/import",
@@ -314,6 +316,7 @@ async fn links_lead_to_real_operations() {
     }
     for (method, path, target) in [
         ("post", "/api/v1/sms/send", "status"),
+        ("post", "/messages/send", "flowstates_message"),
         ("post", "/api/v1/contacts", "get_contact"),
         ("post", "/api/v1/templates", "delete_template"),
         ("post", "/admin/v1/tenants", "create_key"),
