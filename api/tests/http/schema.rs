@@ -256,6 +256,31 @@ async fn request_examples_are_accepted() {
     }
 }
 
+/// Every field a request example shows is a property of the body's schema. Component names
+/// are global to the document, so two body types of one name (say each dialect's `SendBody`)
+/// would quietly describe one operation with the other's schema; this catches it.
+#[tokio::test]
+async fn request_examples_use_only_documented_fields() {
+    let app = TestApp::start().await;
+    let spec = document(&app).await;
+    let mut checked = 0;
+    for (method, path, operation) in operations(&spec) {
+        let example = &operation["requestBody"]["content"]["application/json"]["example"];
+        let (Some(example), Some(schema)) = (example.as_object(), body_schema(&spec, &operation))
+        else {
+            continue;
+        };
+        for field in example.keys() {
+            assert!(
+                schema["properties"].get(field).is_some(),
+                "{method} {path}: its example's `{field}` is not in its body schema {schema}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} examples checked");
+}
+
 #[tokio::test]
 async fn operation_ids_are_unique() {
     let app = TestApp::start().await;
