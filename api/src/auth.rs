@@ -76,7 +76,8 @@ pub async fn api_key_layer(
 ) -> Response {
     let Some(secret) = presented_key(request.headers()) else {
         return ApiError::unauthorized(
-            "missing API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
+            "missing API key: send `Authorization: Bearer <key>`, `Authorization: X-Api-key <key>` \
+             or `X-API-Key: <key>`",
         )
         .into_response();
     };

@@ -70,7 +70,8 @@ pub struct Overrides {
     /// [default: 5000000].
     #[arg(long, env = "FLIT_MAX_BACKLOG", value_parser = clap::value_parser!(usize))]
     pub max_backlog: Option<usize>,
-    /// Sender IDs approved for the bootstrap tenant, comma-separated [default: FlashSMS,MyBrand].
+    /// Sender IDs approved for the bootstrap tenant, comma-separated [default:
+    /// FlashSMS,MyBrand,Flowstates: the senders the seed APIs' examples use].
     #[arg(long, env = "FLIT_BOOTSTRAP_SENDER_IDS", value_delimiter = ',')]
     pub bootstrap_sender_ids: Option<Vec<String>>,
     /// Let webhooks reach private, loopback and link-local addresses (checked on the resolved
@@ -240,7 +241,11 @@ impl Config {
             bootstrap_sender_ids: overrides
                 .bootstrap_sender_ids
                 .or(file.bootstrap_sender_ids)
-                .unwrap_or_else(|| vec!["FlashSMS".to_string(), "MyBrand".to_string()]),
+                .unwrap_or_else(|| {
+                    ["FlashSMS", "MyBrand", "Flowstates"]
+                        .map(str::to_string)
+                        .to_vec()
+                }),
             webhooks,
         })
     }

@@ -21,29 +21,34 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        if !is_json(request.headers()) {
+        if !media_type(request.headers()).is_some_and(|essence| is_json(&essence)) {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "send the body as JSON with `Content-Type: application/json`",
             ));
         }
-        let raw = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload_too_large",
-                        "the request body is larger than this server accepts",
-                    )
-                } else {
-                    ApiError::bad_request("invalid_body", "the request body could not be read")
-                }
-            })?;
+        let raw = read_body(request, state).await?;
         let value = parse_json(&raw)?;
         Ok(JsonBody { value, raw })
     }
+}
+
+/// The whole body, within the server's size limit (413 past it).
+pub async fn read_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the request body is larger than this server accepts",
+                )
+            } else {
+                ApiError::bad_request("invalid_body", "the request body could not be read")
+            }
+        })
 }
 
 pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
@@ -60,19 +65,16 @@ pub fn parse_json<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return false;
-    };
-    let Ok(value) = value.to_str() else {
-        return false;
-    };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
+/// The `Content-Type` without its parameters, lower-cased (`application/json`); `None` when
+/// the header is absent or not text.
+pub fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    Some(essence.to_ascii_lowercase())
+}
+
+/// `application/json`, or a JSON-based type such as `application/merge-patch+json`.
+pub fn is_json(essence: &str) -> bool {
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
@@ -171,29 +173,31 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or_default();
-        serde_urlencoded_pairs(query).map(QueryParams)
+        let pairs = form_pairs(query).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_query",
+                "the query string is not valid percent-encoded UTF-8",
+            )
+        })?;
+        Ok(QueryParams(pairs))
     }
 }
 
-/// Decodes `a=1&b=x%20y` by hand: two fields, percent-decoding, `+` as space.
-fn serde_urlencoded_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
-    query
+/// Decodes `a=1&b=x%20y` (a query string, or an `application/x-www-form-urlencoded` body) by
+/// hand: name and value, percent-decoding, `+` as space; `None` when it is not valid
+/// percent-encoded UTF-8.
+pub fn form_pairs(input: &str) -> Option<Vec<(String, String)>> {
+    input
         .split('&')
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            Ok((percent_decode(name)?, percent_decode(value)?))
+            Some((percent_decode(name)?, percent_decode(value)?))
         })
         .collect()
 }
 
-fn percent_decode(input: &str) -> Result<String, ApiError> {
-    let bad = || {
-        ApiError::bad_request(
-            "invalid_query",
-            "the query string is not valid percent-encoded UTF-8",
-        )
-    };
+fn percent_decode(input: &str) -> Option<String> {
     let bytes = input.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -201,16 +205,15 @@ fn percent_decode(input: &str) -> Result<String, ApiError> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = bytes.get(i + 1..i + 3).ok_or_else(bad)?;
-                let hex = std::str::from_utf8(hex).map_err(|_| bad())?;
-                out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
                 i += 2;
             }
             byte => out.push(byte),
         }
         i += 1;
     }
-    String::from_utf8(out).map_err(|_| bad())
+    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -219,7 +222,7 @@ mod tests {
 
     #[test]
     fn query_pairs_are_percent_decoded() {
-        let pairs = serde_urlencoded_pairs("a=1&b=x%20y+z&c").expect("valid query");
+        let pairs = form_pairs("a=1&b=x%20y+z&c").expect("valid query");
         assert_eq!(
             pairs,
             vec![
@@ -228,7 +231,7 @@ mod tests {
                 ("c".to_string(), String::new())
             ]
         );
-        assert!(serde_urlencoded_pairs("a=%zz").is_err());
-        assert!(serde_urlencoded_pairs("a=%ff").is_err());
+        assert!(form_pairs("a=%zz").is_none());
+        assert!(form_pairs("a=%ff").is_none());
     }
 }

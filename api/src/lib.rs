@@ -1,6 +1,7 @@
-//! flit-api: Flit's HTTP surface. The native API (`/api/v1`, a FlashSMS superset), the admin
-//! API (`/admin/v1`), health and metrics; configuration, first-start bootstrap and the server
-//! loop behind the `flit` binary. The only crate that knows HTTP and JSON.
+//! flit-api: Flit's HTTP surface. The native API (`/api/v1`, a FlashSMS superset), the
+//! Flowstates dialect (`/messages/...` at the root), the admin API (`/admin/v1`), health and
+//! metrics; configuration, first-start bootstrap and the server loop behind the `flit` binary.
+//! The only crate that knows HTTP and JSON.
 
 pub mod admin;
 pub mod admin_cli;
@@ -10,9 +11,11 @@ pub mod carriers;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod flowstates;
 pub mod native;
 pub mod openapi;
 pub mod ratelimit;
+pub mod scoped;
 pub mod server;
 pub mod state;
 pub mod telemetry;
@@ -41,7 +44,8 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi::spec))
         .route("/docs", get(openapi::docs))
-        .nest(native::PREFIX, native::router(state.clone()))
+        .merge(native::router(state.clone()))
+        .merge(flowstates::router(state.clone()))
         .nest("/admin/v1", admin::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -16,8 +16,10 @@ use utoipa::{Modify, OpenApi};
         description = "Self-hosted SMS dispatch engine. The native API (`/api/v1`, a FlashSMS superset) \
                        answers `{\"success\": true, \"data\": ...}` and fails with \
                        `{\"success\": false, \"error\": \"<sentence>\", \"code\": \"<snake_case>\"}`; the \
-                       admin API (`/admin/v1`) uses the same shapes. Authenticated answers carry \
-                       `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`."
+                       admin API (`/admin/v1`) uses the same shapes. The Flowstates dialect \
+                       (`/messages/...`) answers its own flat shapes and fails in the native one. \
+                       Authenticated answers carry `X-RateLimit-Limit`, `X-RateLimit-Remaining` \
+                       and `X-RateLimit-Reset`."
     ),
     paths(
         crate::health,
@@ -55,6 +57,11 @@ use utoipa::{Modify, OpenApi};
         crate::native::webhooks::rotate_secret,
         crate::native::webhooks::deliveries,
         crate::native::webhooks::redeliver,
+        crate::flowstates::messages::send,
+        crate::flowstates::messages::get,
+        crate::flowstates::webhooks::list,
+        crate::flowstates::webhooks::create,
+        crate::flowstates::webhooks::delete,
         crate::admin::create_tenant,
         crate::admin::list_tenants,
         crate::admin::get_tenant,
@@ -81,6 +88,7 @@ use utoipa::{Modify, OpenApi};
         (name = "Templates", description = "Message templates with `{{placeholders}}`"),
         (name = "Account", description = "Balance, sender IDs, transactions"),
         (name = "Webhooks", description = "Signed event callbacks, their deliveries and attempts"),
+        (name = "Flowstates", description = "The Flowstates dialect at the root paths: flat JSON, the same keys, scopes and credits"),
         (name = "Admin", description = "Tenants, API keys, credits, sender IDs (admin token)"),
         (name = "Carriers", description = "SMPP binds and routes (admin token)"),
         (name = "System", description = "Health, metrics and this description"),
@@ -130,8 +138,9 @@ impl Modify for SecuritySchemes {
 }
 
 /// What every operation of an API answers besides its own outcomes (and every operation
-/// with a body, 408, 413 and 415), how it is authenticated, and for the native API the scope
-/// `native::ROUTES` declares for it: added here once rather than repeated on each handler.
+/// with a body, 408, 413 and 415), how it is authenticated, and for the tenant APIs the scope
+/// their route tables (`scoped`) declare for it: added here once rather than repeated on each
+/// handler.
 struct CommonAnswers;
 
 impl Modify for CommonAnswers {
@@ -154,7 +163,8 @@ impl Modify for CommonAnswers {
             "Storage or engine temporarily unavailable (see Retry-After)",
         );
         for (path, item) in openapi.paths.paths.iter_mut() {
-            let (answers, schemes): (&[(&str, &str)], &[&str]) = if path.starts_with("/api/v1/") {
+            let tenant_api = crate::scoped::is_tenant_path(path);
+            let (answers, schemes): (&[(&str, &str)], &[&str]) = if tenant_api {
                 (
                     &[
                         BAD_REQUEST,
@@ -200,16 +210,15 @@ impl Modify for CommonAnswers {
                         .entry((*status).to_string())
                         .or_insert(response.into());
                 }
-                let rate_limited = path.starts_with("/api/v1/");
                 for (status, response) in operation.responses.responses.iter_mut() {
                     if let utoipa::openapi::RefOr::T(response) = response {
-                        add_headers(response, status, rate_limited);
+                        add_headers(response, status, tenant_api);
                     }
                 }
-                // A native operation's scope, from the one declaration the router uses: in
+                // A tenant operation's scope, from the one declaration the router uses: in
                 // words for readers, and as the role its security requirements name (OpenAPI
                 // 3.1 lets a non-OAuth scheme list the roles an operation needs).
-                let scope = crate::native::declared_scope(&method, path);
+                let scope = crate::scoped::declared_scope(&method, path);
                 if let Some(scope) = scope {
                     let sentence = format!("Requires scope `{}`.", scope.as_str());
                     operation.description = Some(match operation.description.take() {
@@ -258,6 +267,13 @@ const LINKS: &[LinkSpec] = &[
         name: "MessageRecipients",
         to: ("get", "/api/v1/sms/{message_id}/recipients"),
         parameters: &[("message_id", "$response.body#/data/messageId")],
+        body: None,
+    },
+    LinkSpec {
+        from: ("post", "/messages/send", "201"),
+        name: "FlowstatesMessage",
+        to: ("get", "/messages/{message_id}"),
+        parameters: &[("message_id", "$response.body#/id")],
         body: None,
     },
     LinkSpec {

@@ -28,7 +28,7 @@ use tower::ServiceExt;
 const ADMIN_TOKEN: &str = "fuzz-admin-token";
 
 /// Every operation whose OpenAPI description has a request body, in a fixed order.
-const ENDPOINTS: [(&str, &str); 17] = [
+const ENDPOINTS: [(&str, &str); 18] = [
     ("post", "/api/v1/sms/send"),
     ("post", "/api/v1/sms/estimate"),
     ("post", "/api/v1/templates"),
@@ -46,6 +46,7 @@ const ENDPOINTS: [(&str, &str); 17] = [
     ("post", "/admin/v1/tenants/{tenant_id}/sender-ids"),
     ("post", "/admin/v1/binds"),
     ("post", "/admin/v1/routes"),
+    ("post", "/messages/send"),
 ];
 
 struct Fixture {

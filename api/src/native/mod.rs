@@ -1,20 +1,15 @@
 //! The native API, `/api/v1`: a superset of FlashSMS (seed 001), camelCase JSON in a
 //! `{success, data}` envelope.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::http::Method;
-use axum::middleware;
-use axum::routing::{MethodFilter, MethodRouter, on};
-use flit_engine::Scope;
 use serde::Serialize;
 
-use crate::auth::{api_key_layer, require_scope};
 use crate::error::ApiError;
 use crate::extract::QueryParams;
+use crate::scoped::ScopedRoute;
 use crate::state::AppState;
 
 pub mod account;
@@ -26,32 +21,10 @@ pub mod webhooks;
 /// Where the native API is mounted.
 pub const PREFIX: &str = "/api/v1";
 
-/// One route of the native API and the scope a key must carry to use it.
-pub struct ScopedRoute {
-    pub method: Method,
-    /// Under [`PREFIX`], with `{param}` segments as the router and `/openapi.json` write them.
-    pub path: &'static str,
-    pub scope: Scope,
-    /// The handler, routed for `method` alone.
-    handler: fn() -> MethodRouter<Arc<AppState>>,
-}
-
-impl ScopedRoute {
-    /// The path as `/openapi.json` writes it, prefix included.
-    pub fn full_path(&self) -> String {
-        format!("{PREFIX}{}", self.path)
-    }
-}
-
-/// `route!(POST "/sms/send", SmsSend, sms::send)`: one row of [`ROUTES`], its method named once.
+/// `route!(POST "/sms/send", SmsSend, sms::send)`: one row of [`ROUTES`], under [`PREFIX`].
 macro_rules! route {
-    ($method:ident $path:literal, $scope:ident, $handler:path) => {
-        ScopedRoute {
-            method: Method::$method,
-            path: $path,
-            scope: Scope::$scope,
-            handler: || on(MethodFilter::$method, $handler),
-        }
+    ($($row:tt)+) => {
+        crate::scoped::scoped_route!(PREFIX; $($row)+)
     };
 }
 
@@ -95,33 +68,9 @@ pub const ROUTES: &[ScopedRoute] = &[
     route!(POST   "/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", WebhooksWrite, webhooks::redeliver),
 ];
 
-/// The scope declared for `method` on `full_path` (as `/openapi.json` writes it).
-pub fn declared_scope(method: &Method, full_path: &str) -> Option<Scope> {
-    let path = full_path.strip_prefix(PREFIX)?;
-    ROUTES
-        .iter()
-        .find(|route| route.method == *method && route.path == path)
-        .map(|route| route.scope)
-}
-
 /// `ROUTES` as a router: each method behind its own scope check, run before the body is read.
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
-    let mut by_path: BTreeMap<&str, MethodRouter<Arc<AppState>>> = BTreeMap::new();
-    for route in ROUTES {
-        let scoped =
-            (route.handler)().layer(middleware::from_fn_with_state(route.scope, require_scope));
-        let methods = match by_path.remove(route.path) {
-            Some(earlier) => earlier.merge(scoped),
-            None => scoped,
-        };
-        by_path.insert(route.path, methods);
-    }
-    by_path
-        .into_iter()
-        .fold(Router::new(), |router, (path, methods)| {
-            router.route(path, methods)
-        })
-        .route_layer(middleware::from_fn_with_state(state, api_key_layer))
+    crate::scoped::router(ROUTES, state)
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -4,8 +4,8 @@
 //! bursts against the rate limit from many connections at once.
 //!
 //! The route tables come from `/openapi.json`, so a route added without an isolation body
-//! fails here until it has one; each route's scope comes from `flit_api::native::ROUTES`, the
-//! declaration the router builds its scope checks from.
+//! fails here until it has one; each route's scope comes from its API's route table
+//! (`flit_api::scoped`), the declaration the router builds its scope checks from.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -20,32 +20,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::common::{ADMIN_TOKEN, Api, Call, Reply, TestApp, TestServer};
+use crate::common::{ADMIN_TOKEN, Api, Call, Reply, TestApp, TestServer, assert_error};
 
 // ----- shared helpers ------------------------------------------------------------------------
-
-/// The documented error shape, exactly: `{"success": false, "error": "<sentence>", "code"}`.
-fn assert_error(reply: &Reply, status: StatusCode, code: &str, context: &str) {
-    assert_eq!(reply.status, status, "{context}: {}", reply.body);
-    let object = reply
-        .body
-        .as_object()
-        .unwrap_or_else(|| panic!("{context}: error body is not a JSON object: {}", reply.body));
-    let keys: BTreeSet<&str> = object.keys().map(String::as_str).collect();
-    assert_eq!(
-        keys,
-        BTreeSet::from(["code", "error", "success"]),
-        "{context}: {}",
-        reply.body
-    );
-    assert_eq!(reply.body["success"], false, "{context}");
-    assert!(
-        reply.body["error"].as_str().is_some_and(|e| !e.is_empty()),
-        "{context}: {}",
-        reply.body
-    );
-    assert_eq!(reply.code(), code, "{context}: {}", reply.body);
-}
 
 /// One operation of the OpenAPI description.
 struct Operation {
@@ -86,16 +63,18 @@ impl Operation {
     }
 }
 
-/// Every operation `/openapi.json` describes under `prefix`.
-async fn operations(api: &impl Api, prefix: &str) -> Vec<Operation> {
+/// Every operation `/openapi.json` describes for API keys: the native API and the dialects.
+async fn operations(api: &impl Api) -> Vec<Operation> {
     let reply = api.request(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(reply.status, StatusCode::OK);
     let paths = reply.body["paths"].as_object().expect("paths").clone();
+    let takes_api_key = |operation: &Value| {
+        operation["security"]
+            .as_array()
+            .is_some_and(|schemes| schemes.iter().any(|scheme| scheme.get("apiKey").is_some()))
+    };
     let mut found = Vec::new();
     for (path, item) in paths {
-        if !path.starts_with(prefix) {
-            continue;
-        }
         for (name, method) in [
             ("get", Method::GET),
             ("post", Method::POST),
@@ -103,7 +82,7 @@ async fn operations(api: &impl Api, prefix: &str) -> Vec<Operation> {
             ("patch", Method::PATCH),
             ("delete", Method::DELETE),
         ] {
-            if let Some(operation) = item.get(name) {
+            if let Some(operation) = item.get(name).filter(|op| takes_api_key(op)) {
                 found.push(Operation {
                     method,
                     path: path.clone(),
@@ -112,7 +91,11 @@ async fn operations(api: &impl Api, prefix: &str) -> Vec<Operation> {
             }
         }
     }
-    assert!(!found.is_empty(), "no operations under {prefix}");
+    assert!(
+        found.iter().any(|op| op.path.starts_with("/api/v1/"))
+            && found.iter().any(|op| op.path.starts_with("/messages/")),
+        "the native and Flowstates operations are not all described"
+    );
     found
 }
 
@@ -184,6 +167,8 @@ struct Owned {
     contact: String,
     group: String,
     template: String,
+    webhook: String,
+    delivery: String,
 }
 
 impl Owned {
@@ -195,6 +180,8 @@ impl Owned {
             "contact_id" => self.contact.clone(),
             "group_id" => self.group.clone(),
             "template_id" => self.template.clone(),
+            "webhook_id" => self.webhook.clone(),
+            "delivery_id" => self.delivery.clone(),
             other => panic!(
                 "{route}: path parameter `{other}` has no isolation case; give tenant A an \
                  object of that kind in abuse.rs"
@@ -202,8 +189,15 @@ impl Owned {
         }
     }
 
-    fn all(&self) -> [&str; 4] {
-        [&self.message, &self.contact, &self.group, &self.template]
+    fn all(&self) -> [&str; 6] {
+        [
+            &self.message,
+            &self.contact,
+            &self.group,
+            &self.template,
+            &self.webhook,
+            &self.delivery,
+        ]
     }
 }
 
@@ -213,11 +207,13 @@ async fn snapshot(api: &impl Api, key: &str, owned: &Owned) -> BTreeMap<String, 
     for path in [
         format!("/api/v1/sms/status/{}", owned.message),
         format!("/api/v1/sms/{}/recipients", owned.message),
+        format!("/messages/{}", owned.message),
         format!("/api/v1/contacts/{}", owned.contact),
         format!("/api/v1/templates/{}", owned.template),
         "/api/v1/contacts".to_string(),
         "/api/v1/contacts/groups".to_string(),
         "/api/v1/templates".to_string(),
+        "/api/v1/webhooks".to_string(),
         "/api/v1/sms".to_string(),
         "/api/v1/balance".to_string(),
         "/api/v1/transactions".to_string(),
@@ -283,6 +279,17 @@ async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
         "id",
         "A creates a template",
     );
+    // A public address (private ones are refused): its events are attempted and recorded.
+    let webhook = id_of(
+        &as_a(
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(json!({"url": "https://93.184.216.34/a", "events": ["message.sent"]})),
+        )
+        .await,
+        "id",
+        "A creates a webhook",
+    );
     let message = id_of(
         &as_a(
             Method::POST,
@@ -294,11 +301,21 @@ async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
         "A sends",
     );
     settle(&app, &a, &message).await;
+    let deliveries = format!("/api/v1/webhooks/{webhook}/deliveries");
+    let delivery = loop {
+        let listed = as_a(Method::GET, &deliveries, None).await;
+        if let Some(id) = listed.body["data"]["deliveries"][0]["id"].as_str() {
+            break id.to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let owned = Owned {
         message,
         contact,
         group,
         template,
+        webhook,
+        delivery,
     };
     let before = snapshot(&app, &a, &owned).await;
 
@@ -328,7 +345,7 @@ async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
 
     // Every id-taking route, with A's real ids and a body that would succeed on B's own ids.
     let mut covered = 0;
-    for operation in operations(&app, "/api/v1/").await {
+    for operation in operations(&app).await {
         if operation.path_params().is_empty() {
             continue;
         }
@@ -473,7 +490,7 @@ async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
     assert_eq!(b_balance_before, b_balance_after, "B was charged");
 
     // B's listings never show A's objects.
-    for operation in operations(&app, "/api/v1/").await {
+    for operation in operations(&app).await {
         if operation.method != Method::GET || !operation.path_params().is_empty() {
             continue;
         }
@@ -500,12 +517,12 @@ async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
 
 // ----- scopes --------------------------------------------------------------------------------
 
-/// The scope `flit_api::native::ROUTES` declares for an operation (the table the router
-/// builds its scope checks from).
+/// The scope its API's route table declares for an operation (the table the router builds
+/// its scope checks from).
 fn declared_scope(operation: &Operation) -> Scope {
-    flit_api::native::declared_scope(&operation.method, &operation.path).unwrap_or_else(|| {
+    flit_api::scoped::declared_scope(&operation.method, &operation.path).unwrap_or_else(|| {
         panic!(
-            "{} declares no scope: give it a row in flit_api::native::ROUTES",
+            "{} declares no scope: give it a row in its API's ROUTES table",
             operation.name()
         )
     })
@@ -531,10 +548,9 @@ async fn key_with(api: &impl Api, tenant: &str, scopes: &[Scope]) -> String {
 async fn every_api_route_refuses_a_key_without_its_declared_scope_before_reading_the_body() {
     let app = TestApp::start().await;
     let (tenant, _) = app.tenant(100, None).await;
-    let operations = operations(&app, "/api/v1/").await;
+    let operations = operations(&app).await;
     let documented: BTreeSet<String> = operations.iter().map(Operation::name).collect();
-    let declared: BTreeSet<String> = flit_api::native::ROUTES
-        .iter()
+    let declared: BTreeSet<String> = flit_api::scoped::routes()
         .map(|route| format!("{} {}", route.method, route.full_path()))
         .collect();
     assert_eq!(

@@ -12,6 +12,7 @@ mod common;
 mod contacts;
 mod credits;
 mod faults;
+mod flowstates;
 mod health;
 mod native;
 mod openapi;

@@ -254,7 +254,7 @@ async fn sender_ids_and_transactions_have_the_documented_shape() {
     let senders = app.get("/api/v1/sender-ids").await;
     assert_eq!(senders.status, StatusCode::OK);
     let list = senders.body["data"]["senderIds"].as_array().expect("list");
-    assert_eq!(list.len(), 2);
+    assert_eq!(list.len(), 3, "FlashSMS, MyBrand and Flowstates");
     assert!(list[0]["id"].as_str().expect("id").starts_with("sid_"));
     assert_eq!(list[0]["name"], "FlashSMS");
     assert_eq!(list[0]["status"], "APPROVED");

@@ -95,6 +95,7 @@ async fn make_group(app: &TestApp) -> String {
 /// What the handlers refuse when it is missing, as the document must say: a body without it
 /// answers 400 whatever else it holds.
 const REQUIRED: &[(&str, &str, &[&str])] = &[
+    ("post", "/messages/send", &["to", "message", "sender"]),
     ("post", "/api/v1/templates", &["name", "content"]),
     ("post", "/api/v1/contacts", &["phone"]),
     ("post", "/api/v1/contacts/import", &["contacts"]),
@@ -239,6 +240,7 @@ async fn request_examples_are_accepted() {
     for expected in [
         "post /api/v1/sms/send",
         "post /api/v1/sms/estimate",
+        "post /messages/send",
         "post /api/v1/templates",
         "post /api/v1/contacts",
         "post /api/v1/contacts/import",
@@ -252,6 +254,31 @@ async fn request_examples_are_accepted() {
     ] {
         assert!(sent.contains_key(expected), "{expected} shows no example");
     }
+}
+
+/// Every field a request example shows is a property of the body's schema. Component names
+/// are global to the document, so two body types of one name (say each dialect's `SendBody`)
+/// would quietly describe one operation with the other's schema; this catches it.
+#[tokio::test]
+async fn request_examples_use_only_documented_fields() {
+    let app = TestApp::start().await;
+    let spec = document(&app).await;
+    let mut checked = 0;
+    for (method, path, operation) in operations(&spec) {
+        let example = &operation["requestBody"]["content"]["application/json"]["example"];
+        let (Some(example), Some(schema)) = (example.as_object(), body_schema(&spec, &operation))
+        else {
+            continue;
+        };
+        for field in example.keys() {
+            assert!(
+                schema["properties"].get(field).is_some(),
+                "{method} {path}: its example's `{field}` is not in its body schema {schema}"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} examples checked");
 }
 
 #[tokio::test]
@@ -314,6 +341,7 @@ async fn links_lead_to_real_operations() {
     }
     for (method, path, target) in [
         ("post", "/api/v1/sms/send", "status"),
+        ("post", "/messages/send", "flowstates_message"),
         ("post", "/api/v1/contacts", "get_contact"),
         ("post", "/api/v1/templates", "delete_template"),
         ("post", "/admin/v1/tenants", "create_key"),

@@ -12,6 +12,7 @@
 mod app;
 mod server;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -51,6 +52,29 @@ impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+}
+
+/// The documented error shape, exactly: `{"success": false, "error": "<sentence>", "code"}`.
+pub fn assert_error(reply: &Reply, status: StatusCode, code: &str, context: &str) {
+    assert_eq!(reply.status, status, "{context}: {}", reply.body);
+    let object = reply
+        .body
+        .as_object()
+        .unwrap_or_else(|| panic!("{context}: error body is not a JSON object: {}", reply.body));
+    let keys: BTreeSet<&str> = object.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        BTreeSet::from(["code", "error", "success"]),
+        "{context}: {}",
+        reply.body
+    );
+    assert_eq!(reply.body["success"], false, "{context}");
+    assert!(
+        reply.body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{context}: {}",
+        reply.body
+    );
+    assert_eq!(reply.code(), code, "{context}: {}", reply.body);
 }
 
 /// One request as a test writes it. Nothing is added on the way but what HTTP itself
