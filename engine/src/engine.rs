@@ -16,6 +16,7 @@ use crate::error::{EngineError, Unavailable};
 use crate::health::EngineHealth;
 use crate::ids::TenantId;
 use crate::numbers::Country;
+use crate::schedule::ScheduleShared;
 use crate::secrets;
 use crate::store::records::ApiKeyRecord;
 use crate::store::tables;
@@ -30,16 +31,22 @@ pub struct EngineConfig {
     pub default_rate_limit_per_minute: u32,
     pub default_price_per_part: i64,
     pub default_max_parts: u32,
-    /// Recipients accepted and not yet handed to a carrier (queued, parked, scheduled or in a
+    /// Recipients accepted and not yet handed to a carrier (scheduled, queued, parked or in a
     /// bind's window) beyond which sends are refused with `EngineError::BacklogFull`, so a
     /// backlog with every carrier down cannot grow memory without bound.
     pub max_backlog: usize,
-    /// What "now" is for due times (scheduled sends, webhook retries).
+    /// Jobs in memory (ready, parked, at binds) at which the scheduler pauses feeding the
+    /// recipients of released messages to the router, so a big campaign falling due, or left
+    /// by the last run, is paced rather than loaded at once.
+    pub feed_low_water: usize,
+    /// What "now" is for due times (scheduled sends, validity periods, webhook retries).
     pub clock: Clock,
 }
 
 /// About 100 bytes of memory per queued recipient: some 500 MB at the cap.
 pub const DEFAULT_MAX_BACKLOG: usize = 5_000_000;
+/// Some 2 MB of jobs: far more than any bind's window, so feeding never starves a carrier.
+pub const DEFAULT_FEED_LOW_WATER: usize = 20_000;
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -49,6 +56,7 @@ impl Default for EngineConfig {
             default_price_per_part: 1,
             default_max_parts: crate::text::DEFAULT_MAX_PARTS as u32,
             max_backlog: DEFAULT_MAX_BACKLOG,
+            feed_low_water: DEFAULT_FEED_LOW_WATER,
             clock: Clock::System,
         }
     }
@@ -69,6 +77,8 @@ struct Inner {
     /// Written by the supervisor when it gives up on an actor; sends and `/health` read it.
     health: Arc<EngineHealth>,
     dispatch: Arc<DispatchShared>,
+    /// The scheduler's slot and the released messages it is feeding.
+    schedule: Arc<ScheduleShared>,
 }
 
 impl Engine {
@@ -95,7 +105,7 @@ impl Engine {
         let (supervisor, _join) = Actor::spawn(None, RootSupervisor, health.clone())
             .await
             .map_err(|error| EngineError::from(Unavailable::Supervisor(error.to_string())))?;
-        let dispatch = DispatchShared::new(store.clone());
+        let dispatch = DispatchShared::new(store.clone(), config.clock);
         let engine = Engine {
             inner: Arc::new(Inner {
                 store,
@@ -105,6 +115,7 @@ impl Engine {
                 supervisor,
                 health,
                 dispatch,
+                schedule: Arc::default(),
             }),
         };
         for tenant in tables::TENANTS.values(engine.store(), &())? {
@@ -116,6 +127,7 @@ impl Engine {
             }
         }
         engine.start_dispatch().await?;
+        engine.start_scheduler().await?;
         Ok(engine)
     }
 
@@ -135,6 +147,10 @@ impl Engine {
 
     pub(crate) fn dispatch(&self) -> &Arc<DispatchShared> {
         &self.inner.dispatch
+    }
+
+    pub(crate) fn schedule(&self) -> &Arc<ScheduleShared> {
+        &self.inner.schedule
     }
 
     /// True while no real bind is configured: the sandbox simulator takes the traffic.

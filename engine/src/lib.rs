@@ -5,7 +5,8 @@
 //! The API boundary is this file: [`Engine`] and its request and answer types, the ids, the
 //! number and text types, and the engine's errors. Every module below is private to the crate;
 //! the folders follow the concerns (see ARCHITECTURE.md): `text`, `numbers`, `tenants`,
-//! `book`, `accept`, `dispatch`, `channel` (one folder per kind of channel), `store`.
+//! `book`, `accept`, `schedule`, `dispatch`, `channel` (one folder per kind of channel),
+//! `store`.
 
 mod accept;
 mod book;
@@ -18,6 +19,7 @@ mod health;
 mod history;
 pub mod ids;
 mod numbers;
+mod schedule;
 pub mod secrets;
 mod slot;
 mod store;
@@ -44,7 +46,7 @@ pub use clock::Clock;
 pub use dispatch::bind::BindSnapshot;
 pub use dispatch::binds::{DEFAULT_WINDOW_SIZE, NewBind};
 pub use dispatch::routes::NewRoute;
-pub use engine::{DEFAULT_MAX_BACKLOG, Engine, EngineConfig};
+pub use engine::{DEFAULT_FEED_LOW_WATER, DEFAULT_MAX_BACKLOG, Engine, EngineConfig};
 pub use error::{Conflict, ContactField, EngineError, Invalid, Missing, Unavailable};
 pub use flit_storage::{BackendKind, CommitStats};
 pub use health::EngineHealth;

@@ -15,7 +15,7 @@ use crate::numbers::Msisdn;
 use crate::store::records::{
     ApiKeyRecord, BindRecord, ContactRecord, GroupRecord, HeldReceipt, IdempotencyRecord,
     InboundRecord, MessageRecord, RecipientRecord, RouteRecord, SenderIdRecord, SmscMapping,
-    TemplateRecord, TenantRecord, TransactionRecord,
+    TemplateRecord, TenantRecord, TransactionRecord, UnixMillis,
 };
 use crate::store::{Cell, Key, KeySet, NameKey, Table};
 
@@ -32,8 +32,13 @@ pub(crate) const MESSAGES: Table<(TenantId, MessageId), MessageRecord> = Table::
 /// and the answers for it write a few keys rather than one per recipient.
 pub(crate) const RECIPIENTS: Table<(MessageId, u32), Vec<RecipientRecord>> =
     Table::new("recipients");
-/// `message id` → tenant: the message still has PENDING recipients to hand to a channel.
+/// `message id` → tenant: the message is due and still has PENDING recipients to hand to a
+/// channel.
 pub(crate) const DISPATCH: Table<MessageId, TenantId> = Table::new("dispatch");
+/// `due instant (unix ms) ++ message id` → tenant: a message accepted for later, not yet due.
+/// Key order is due order, so the next message due is the first key; at its time the
+/// scheduler moves it to `DISPATCH`. A message is in one of the two, never both.
+pub(crate) const SCHEDULE: Table<(u64, MessageId), TenantId> = Table::new("schedule");
 /// `bind id ++ normalised SMSC message id` → which recipient parts that id covers.
 pub(crate) const SMSC_IDS: Table<(BindId, String), SmscMapping> = Table::new("smsc_ids");
 /// `bind id ++ normalised SMSC message id` → a receipt that arrived before the
@@ -83,6 +88,11 @@ pub(crate) fn owned_time_bound(tenant: TenantId, millis: i64) -> Vec<u8> {
     let mut key = tenant.encode();
     key.extend_from_slice(&(millis << 80).to_be_bytes());
     key
+}
+
+/// The `SCHEDULE` key of a message due at `due`.
+pub(crate) fn schedule_key(due: UnixMillis, message: MessageId) -> (u64, MessageId) {
+    (u64::try_from(due).unwrap_or(0), message)
 }
 
 /// Recipients per block. A divisor of the accept path's chunk size, so chunks hold whole

@@ -99,9 +99,8 @@ impl StatusState {
                 drain,
             )?;
         } else if attempt.temporary && recipient.accepted_parts & all_parts != all_parts {
-            let expired = job
-                .validity_until()
-                .is_some_and(|until| now_millis() >= until);
+            let now = self.shared.clock.now_millis();
+            let expired = job.validity_until().is_some_and(|until| now >= until);
             if expired {
                 self.fail(
                     job.recipient_ref(),

@@ -10,6 +10,9 @@
 //! them with a REFUND ledger entry in the batch that deletes the debt, so a crash between the
 //! two only delays the refund (startup pays what is still owed).
 //!
+//! The release of scheduled messages that are due comes as a message (`release.rs`: moved from
+//! the schedule to dispatch in one durable batch), handled in order with the drains.
+//!
 //! Restart policy: restarted by the root supervisor at once. Its caches are rebuilt from
 //! storage on demand; the events it had not drained are still in the queue.
 
@@ -18,6 +21,7 @@ mod inbound;
 mod receipts;
 mod records;
 mod refunds;
+mod release;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -25,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use flit_storage::{Batch, StorageError};
 use ractor::rpc::CallResult;
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use super::{DispatchShared, Job};
 use crate::channel::smpp::{alternate_smsc_ids, normalise_smsc_id};
@@ -33,7 +37,7 @@ use crate::channel::{InboundSms, Receipt};
 use crate::ids::{BindId, InboundId, MessageId, TenantId};
 use crate::store::records::{
     HeldReceipt, InboundRecord, MessageRecord, RecipientRecord, RecipientStatus, SmscMapping,
-    TransactionKind, now_millis,
+    TransactionKind, UnixMillis, now_millis,
 };
 use crate::store::tables::{self, RefundDue};
 use crate::supervisor::ChildSpec;
@@ -96,6 +100,21 @@ pub enum StatusMsg {
     Kick,
     /// Periodic: retry held receipts (under their other-base spellings once they waited).
     Tick,
+    /// Scheduled messages are due (the scheduler): move them from the schedule to dispatch in
+    /// one durable batch. Answered with the messages moved; one no longer scheduled is left
+    /// out.
+    Release {
+        due: Vec<DueMessage>,
+        reply: RpcReplyPort<Vec<MessageRecord>>,
+    },
+}
+
+/// A message in the schedule: when it is due, and whose it is.
+#[derive(Clone, Copy, Debug)]
+pub struct DueMessage {
+    pub due: UnixMillis,
+    pub message: MessageId,
+    pub tenant: TenantId,
 }
 
 pub struct StatusActor;
@@ -231,6 +250,11 @@ impl Actor for StatusActor {
         match message {
             StatusMsg::Kick => state.drain(false).await,
             StatusMsg::Tick => state.drain(true).await,
+            StatusMsg::Release { due, reply } => {
+                let released = state.release(due).await?;
+                let _ = reply.send(released);
+                Ok(())
+            }
         }
     }
 }
