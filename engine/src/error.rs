@@ -150,6 +150,7 @@ pub enum Missing {
     Group,
     Bind,
     Route,
+    Message,
 }
 
 impl std::fmt::Display for Missing {
@@ -162,11 +163,12 @@ impl std::fmt::Display for Missing {
             Missing::Group => "group",
             Missing::Bind => "bind",
             Missing::Route => "route",
+            Missing::Message => "message",
         })
     }
 }
 
-/// A uniqueness rule the request would break.
+/// A uniqueness rule the request would break, or a state the object is no longer in.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Conflict {
     #[error("sender ID `{0}` already exists")]
@@ -177,6 +179,9 @@ pub enum Conflict {
     GroupExists(String),
     #[error("a template named `{0}` already exists")]
     TemplateExists(String),
+    /// Every recipient of the message was already handed to a carrier or is final.
+    #[error("the message has nothing left to cancel")]
+    NotCancellable,
 }
 
 /// Why a part of the engine cannot answer right now.

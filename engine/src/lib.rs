@@ -45,6 +45,7 @@ pub use channel::smpp::session::SessionError;
 pub use clock::Clock;
 pub use dispatch::bind::BindSnapshot;
 pub use dispatch::binds::{DEFAULT_WINDOW_SIZE, NewBind};
+pub use dispatch::cancel::Cancellation;
 pub use dispatch::routes::NewRoute;
 pub use engine::{DEFAULT_FEED_LOW_WATER, DEFAULT_MAX_BACKLOG, Engine, EngineConfig};
 pub use error::{Conflict, ContactField, EngineError, Invalid, Missing, Unavailable};

@@ -1,17 +1,20 @@
-//! Scheduled sends, seen from outside the engine: a scheduled message waits on disk (no jobs
-//! in memory) until its time, goes out then and not before, in due order, once even across a
-//! restart, and expires if its validity passed while Flit was down.
+//! Scheduled sends and cancels, seen from outside the engine: a scheduled message waits on
+//! disk (no jobs in memory) until its time, goes out then and not before, in due order, once
+//! even across a restart, expires if its validity passed while Flit was down, and a cancel
+//! takes back what was not sent and refunds it.
 //!
 //! Time is tokio's, paused and moved by the tests (`HeldTime`), shared with the engine through
-//! `Clock::tokio()` and kept across a reopen.
+//! `Clock::tokio()` and kept across a reopen. Except the last test, which races a cancel with
+//! a submit in flight at a real SMSC, in real time.
 
 use std::time::Duration;
 
 use flit_engine::ids::{MessageId, TenantId};
 use flit_engine::{
-    BackendKind, Clock, Content, Engine, EngineConfig, MessageStatus, NewBind, RecipientRecord,
-    RecipientStatus, SendRequest, TransactionKind,
+    BackendKind, Clock, Conflict, Content, Engine, EngineConfig, EngineError, MessageStatus,
+    Missing, NewBind, RecipientRecord, RecipientStatus, SendRequest, TransactionKind,
 };
+use flit_loadtest::smsc::{self, SmscConfig};
 
 mod common;
 use common::{HeldTime, engine_with, funded_tenant};
@@ -271,6 +274,87 @@ async fn a_message_whose_validity_ended_while_flit_was_down_expires_and_is_refun
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_cancelled_scheduled_message_is_refunded_and_never_sent() {
+    let time = HeldTime::hold();
+    let clock = Clock::tokio();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine = engine_with(dir.path(), BackendKind::Redb, config(clock)).await;
+    let tenant = funded_tenant(&engine, 100).await;
+    let other = funded_tenant(&engine, 100).await;
+    let message = send(&engine, tenant, clock, 5, Some(HOUR)).await;
+    let kept = send(&engine, tenant, clock, 1, Some(HOUR)).await;
+    assert_eq!(engine.balance(tenant).expect("balance"), 94);
+    assert_eq!(engine.backlog(), 6);
+
+    // Another tenant cannot reach it, and changes nothing trying.
+    assert!(matches!(
+        engine.cancel(other, message).await,
+        Err(EngineError::NotFound(Missing::Message))
+    ));
+    assert!(matches!(
+        engine.cancel(tenant, MessageId::new()).await,
+        Err(EngineError::NotFound(Missing::Message))
+    ));
+
+    time.pass(10 * MINUTE).await;
+    let cancelled = engine.cancel(tenant, message).await.expect("cancelled");
+    assert_eq!(cancelled.message_id, message);
+    assert_eq!(cancelled.status, MessageStatus::Cancelled);
+    assert_eq!(cancelled.cancelled_recipients, 5);
+    assert_eq!(cancelled.credits_refunded, 5);
+    assert_eq!(engine.balance(tenant).expect("balance"), 99, "refunded");
+    assert_eq!(engine.backlog(), 1, "only the other message still waits");
+    for recipient in recipients(&engine, tenant, message) {
+        assert_eq!(recipient.status, RecipientStatus::Cancelled);
+        assert_eq!(recipient.error.as_deref(), Some("cancelled"));
+        assert!(recipient.done_at.is_some());
+    }
+    let record = engine
+        .message(tenant, message)
+        .expect("read")
+        .expect("exists");
+    assert_eq!(record.counts.status(), MessageStatus::Cancelled);
+    assert_eq!(record.counts.cancelled, 5);
+    let refund = engine
+        .ledger(tenant)
+        .expect("ledger")
+        .into_iter()
+        .find(|t| t.kind == TransactionKind::Refund)
+        .expect("a REFUND entry");
+    assert_eq!(refund.amount, 5);
+    assert!(refund.description.contains("cancelled"), "{refund:?}");
+    assert_eq!(refund.reference, Some(message.to_string()));
+
+    // Twice is a conflict, and changes nothing.
+    assert!(matches!(
+        engine.cancel(tenant, message).await,
+        Err(EngineError::Conflict(Conflict::NotCancellable))
+    ));
+    assert_eq!(engine.balance(tenant).expect("balance"), 99);
+
+    // Its hour comes and goes: only the other message is sent.
+    time.pass(HOUR).await;
+    time.until(MINUTE, "the other message delivered", || {
+        settled(&engine, tenant, kept)
+    })
+    .await;
+    assert_eq!(sandbox_submitted(&engine), 1);
+    assert!(
+        recipients(&engine, tenant, message)
+            .iter()
+            .all(|r| r.status == RecipientStatus::Cancelled)
+    );
+    // A delivered message has nothing left to cancel.
+    assert!(matches!(
+        engine.cancel(tenant, kept).await,
+        Err(EngineError::Conflict(Conflict::NotCancellable))
+    ));
+    assert_eq!(engine.balance(other).expect("balance"), 100);
+    assert_balanced(&engine, tenant);
+    engine.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn scheduled_messages_hold_no_jobs_in_memory_until_due() {
     let time = HeldTime::hold();
     let clock = Clock::tokio();
@@ -303,7 +387,7 @@ async fn scheduled_messages_hold_no_jobs_in_memory_until_due() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_due_campaign_is_fed_in_blocks_while_the_queues_are_full() {
+async fn a_due_campaign_is_fed_in_blocks_and_a_cancel_takes_back_what_is_queued() {
     let time = HeldTime::hold();
     let clock = Clock::tokio();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -342,15 +426,20 @@ async fn a_due_campaign_is_fed_in_blocks_while_the_queues_are_full() {
     );
     assert_eq!(engine.backlog(), 1000, "all still counted");
 
-    // Still paused a while later: nothing drains the queues.
-    time.pass(MINUTE).await;
-    let still = engine.jobs_in_memory();
-    assert_eq!(still, in_memory, "no more fed while the queues are full");
+    let cancelled = engine.cancel(tenant, message).await.expect("cancelled");
+    assert_eq!(cancelled.cancelled_recipients, 1000);
+    assert_eq!(cancelled.credits_refunded, 1000);
+    assert_eq!(engine.balance(tenant).expect("balance"), 10_000);
+    // The parked jobs are dropped when they next surface, and nothing more is fed.
+    time.until(MINUTE, "the queued jobs dropped", || engine.backlog() == 0)
+        .await;
+    assert_eq!(engine.jobs_in_memory(), 0);
     assert!(
         recipients(&engine, tenant, message)
             .iter()
-            .all(|r| r.status == RecipientStatus::Pending)
+            .all(|r| r.status == RecipientStatus::Cancelled)
     );
+    assert_balanced(&engine, tenant);
     engine.shutdown().await;
 }
 
@@ -385,5 +474,108 @@ async fn a_killed_scheduler_comes_back_and_still_releases_on_time() {
     })
     .await;
     assert_eq!(sandbox_submitted(&engine), 2);
+    engine.shutdown().await;
+}
+
+/// Real time: a cancel while one submit is at the carrier (it answers after two seconds) and
+/// the others wait in the bind's queue behind a window of one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_racing_a_submit_in_flight_charges_back_what_the_carrier_took() {
+    let smsc = smsc::start(SmscConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        latency: Duration::from_secs(2),
+        receipt_delay: Duration::from_millis(200),
+        ..SmscConfig::default()
+    })
+    .await
+    .expect("smsc");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine = engine_with(dir.path(), BackendKind::Redb, EngineConfig::default()).await;
+    let tenant = funded_tenant(&engine, 100).await;
+    engine
+        .create_bind(NewBind {
+            name: "slow".into(),
+            host: "127.0.0.1".into(),
+            port: smsc.addr.port(),
+            system_id: "flit".into(),
+            password: "pw".into(),
+            window_size: Some(1),
+            ..NewBind::default()
+        })
+        .await
+        .expect("bind");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !engine
+        .binds()
+        .iter()
+        .any(|bind| bind.name == "slow" && bind.bound)
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never bound");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let message = send(&engine, tenant, Clock::System, 4, None).await;
+    while smsc.received().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "nothing submitted");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let cancelled = engine.cancel(tenant, message).await.expect("cancelled");
+    assert_eq!(
+        cancelled.cancelled_recipients, 4,
+        "the one in flight was still PENDING"
+    );
+    assert_eq!(cancelled.credits_refunded, 4);
+    assert_eq!(engine.balance(tenant).expect("balance"), 100);
+
+    // The carrier accepts the one it holds: recorded as sent, then delivered, and charged.
+    let first = smsc.received()[0].destination.clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let recipients = recipients(&engine, tenant, message);
+        let delivered: Vec<&RecipientRecord> = recipients
+            .iter()
+            .filter(|r| r.status == RecipientStatus::Delivered)
+            .collect();
+        if delivered.len() == 1 && engine.balance(tenant).expect("balance") == 99 {
+            assert_eq!(delivered[0].msisdn.to_string(), first);
+            assert_eq!(delivered[0].error, None);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{recipients:#?} balance {:?}",
+            engine.balance(tenant)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The three queued behind it never reached the carrier.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(smsc.received().len(), 1, "{:?}", smsc.received());
+    let recipients = recipients(&engine, tenant, message);
+    assert_eq!(
+        recipients
+            .iter()
+            .filter(|r| r.status == RecipientStatus::Cancelled)
+            .count(),
+        3
+    );
+    let record = engine
+        .message(tenant, message)
+        .expect("read")
+        .expect("exists");
+    assert_eq!(record.counts.status(), MessageStatus::Delivered);
+    let ledger = engine.ledger(tenant).expect("ledger");
+    let charge_back: Vec<_> = ledger
+        .iter()
+        .filter(|t| t.kind == TransactionKind::Usage && t.amount == -1)
+        .collect();
+    assert_eq!(charge_back.len(), 1, "{ledger:#?}");
+    assert!(
+        charge_back[0].description.contains("cancelled"),
+        "{:?}",
+        charge_back[0]
+    );
+    assert_eq!(engine.balance(tenant).expect("balance"), 99);
+    assert_balanced(&engine, tenant);
     engine.shutdown().await;
 }

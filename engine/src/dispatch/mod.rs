@@ -12,9 +12,15 @@
 //! PENDING recipients), so a restart of the whole process re-queues it. A message scheduled for
 //! later has a schedule entry instead, and reaches the ready queue through the scheduler
 //! (`schedule/`), a block at a time.
+//!
+//! A cancelled message's recipients are CANCELLED on disk by the status writer; the jobs of
+//! it still in the queues are dropped where they surface: the router checks
+//! `DispatchShared::cancelled` before handing a job to a bind, and each bind's queue before its
+//! session takes a submit (`cancel.rs`).
 
 pub mod bind;
 pub mod binds;
+pub mod cancel;
 pub mod recovery;
 pub mod router;
 pub mod routes;
@@ -35,6 +41,7 @@ use crate::store::records::{MessageRecord, UnixMillis};
 use crate::tenants::actor::TenantSlot;
 
 pub use bind::BindShared;
+pub use cancel::CancelledMessages;
 pub use router::RouterMsg;
 pub use status::{DueMessage, StatusEvent, StatusMsg};
 
@@ -153,7 +160,9 @@ pub struct DispatchShared {
     /// and those of released messages the scheduler has not fed to `ready` yet. Counted in the
     /// backlog, so the cap holds whatever waits on disk too.
     unfed: AtomicUsize,
-    /// The engine's clock: when validity periods end.
+    /// Messages cancelled in this run, whose jobs are dropped wherever they surface.
+    pub cancelled: Arc<CancelledMessages>,
+    /// The engine's clock: when validity periods end and cancels happen.
     pub clock: Clock,
 }
 
@@ -172,6 +181,7 @@ impl DispatchShared {
             status: ActorSlot::default(),
             next_submit_id: AtomicU64::new(1),
             unfed: AtomicUsize::new(0),
+            cancelled: Arc::new(CancelledMessages::default()),
             clock,
         })
     }
@@ -260,7 +270,7 @@ impl DispatchShared {
         self.unfed.fetch_add(count, Ordering::Relaxed);
     }
 
-    /// `count` recipients stopped waiting on disk (fed or refused). Saturating: a
+    /// `count` recipients stopped waiting on disk (fed, cancelled or refused). Saturating: a
     /// miscount must not wrap into a backlog that refuses every send.
     pub fn unfed_sub(&self, count: usize) {
         let _ = self

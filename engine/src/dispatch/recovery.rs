@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::channel::ChannelKind;
 use crate::dispatch::bind::{BindChild, BindShared};
+use crate::dispatch::cancel::REMEMBER_CANCELLED_MS;
 use crate::dispatch::router::RouterChild;
 use crate::dispatch::status::StatusChild;
 use crate::dispatch::{DispatchShared, StatusMsg};
@@ -28,6 +29,7 @@ impl Engine {
             "sandbox".to_string(),
             ChannelKind::Sandbox,
             None,
+            dispatch.cancelled.clone(),
         );
         dispatch.binds.insert(sandbox.id, sandbox.clone());
         self.supervise(Arc::new(BindChild {
@@ -37,8 +39,9 @@ impl Engine {
         .await?;
         self.start_stored_binds().await?;
         // A sweep that hands parked work back to the router now and then (so jobs whose
-        // validity ran out while every bind was down are expired rather than kept), and lets
-        // the status writer retry receipts still waiting for their SMSC id.
+        // validity ran out while every bind was down are expired rather than kept), lets the
+        // status writer retry receipts still waiting for their SMSC id, and forgets messages
+        // cancelled long ago.
         let sweep = Arc::downgrade(&dispatch);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
@@ -48,6 +51,8 @@ impl Engine {
                     break;
                 };
                 dispatch.unpark();
+                let cancelled_before = dispatch.clock.now_millis() - REMEMBER_CANCELLED_MS;
+                dispatch.cancelled.forget_before(cancelled_before);
                 if let Some(status) = dispatch.status.get() {
                     let _ = status.cast(StatusMsg::Tick);
                 }

@@ -49,8 +49,8 @@ impl ScheduleShared {
         let mut releases = lock(&self.releases);
         while let Some(release) = releases.front_mut() {
             let id = release.message.id;
-            if release.next_block >= release.blocks {
-                // Whatever was counted and not found PENDING went out meanwhile.
+            if release.next_block >= release.blocks || dispatch.cancelled.contains(id) {
+                // Whatever was counted and not found PENDING went out or was cancelled.
                 dispatch.unfed_sub(release.unfed);
                 releases.pop_front();
                 continue;

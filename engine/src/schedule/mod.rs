@@ -3,7 +3,7 @@
 //! `DISPATCH` marker, builds no jobs, and tells the scheduler once the write is durable. The
 //! scheduler keeps only the next due time in memory: it sleeps until then (or until told of a
 //! nearer one), releases what is due — moved from the schedule to `DISPATCH` in one durable
-//! batch by the status writer, the single writer of message states — and
+//! batch by the status writer, which also handles cancels, so the two never interleave — and
 //! feeds the released messages' PENDING recipients to the router's ready queue a block at a
 //! time (`feed.rs`), pausing while the jobs in memory are above a low-water mark, so a due
 //! campaign of 100,000 recipients goes out without a burst of memory. A message due past its
@@ -213,6 +213,7 @@ impl SchedulerState {
                 .await
             {
                 Ok(CallResult::Success(released)) => {
+                    // Those left out were cancelled meanwhile: nothing of them to feed.
                     tracing::debug!(due = count, released = released.len(), "released");
                     for record in &released {
                         args.schedule.released(record);

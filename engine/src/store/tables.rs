@@ -45,11 +45,16 @@ pub(crate) const SMSC_IDS: Table<(BindId, String), SmscMapping> = Table::new("sm
 /// `submit_sm_resp` naming its id, kept until that answer comes (the SMSC was told it was
 /// received, so it must survive a restart).
 pub(crate) const HELD_RECEIPTS: Table<(BindId, String), HeldReceipt> = Table::new("held_receipts");
-/// `tenant ++ message ++ index` → credits owed back for parts no carrier accepted; deleted in
-/// the same batch as the REFUND ledger entry that pays it.
+/// `tenant ++ message ++ index` → credits owed back for parts no carrier accepted (a failed or
+/// cancelled recipient); deleted in the same batch as the REFUND ledger entry that pays it.
+/// Under the index with `CHARGE_BACK` set, a negative amount: parts of a cancelled recipient
+/// that a carrier accepted after all, whose refund is taken back by a USAGE entry.
 pub(crate) const REFUNDS_DUE: Table<RefundDue, i64> = Table::new("refunds_due");
 /// A refund owed: the tenant, the message and the recipient's index.
 pub(crate) type RefundDue = (TenantId, MessageId, u32);
+/// Set in a `REFUNDS_DUE` index for a charge-back, so it never overwrites the refund of the
+/// same recipient that may still be unpaid (recipient indices stay far below it).
+pub(crate) const CHARGE_BACK: u32 = 1 << 31;
 pub(crate) const INBOUND: Table<(TenantId, InboundId), InboundRecord> = Table::new("inbound");
 
 pub(crate) const TEMPLATES: Table<(TenantId, TemplateId), TemplateRecord> = Table::new("templates");

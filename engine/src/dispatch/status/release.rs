@@ -1,11 +1,12 @@
 //! The release of scheduled messages that are due: moved from the schedule to dispatch in one
-//! durable batch, in order with the drains.
+//! durable batch, in order with the drains and the cancels (`cancel.rs`), so a message
+//! cancelled first is not released, and one released first is cancelled as a queued one.
 
 use super::*;
 
 impl StatusState {
     /// Moves due messages from the schedule to dispatch in one durable batch; those no longer
-    /// scheduled or no longer existing are left out of the answer.
+    /// scheduled (cancelled) or no longer existing are left out of the answer.
     pub(super) async fn release(
         &mut self,
         due: Vec<DueMessage>,
