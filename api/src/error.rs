@@ -75,6 +75,14 @@ impl From<EngineError> for ApiError {
                     Conflict::GroupExists(_) => "group_exists",
                     Conflict::TemplateExists(_) => "template_exists",
                     Conflict::DeliveryPending => "delivery_pending",
+                    Conflict::NotCancellable => {
+                        return ApiError::new(
+                            StatusCode::CONFLICT,
+                            "not_cancellable",
+                            "the message has nothing left to cancel: every recipient was already \
+                             handed to a carrier, delivered, failed or cancelled",
+                        );
+                    }
                 };
                 ApiError::new(StatusCode::CONFLICT, code, conflict.to_string())
             }

@@ -31,6 +31,7 @@ use utoipa::{Modify, OpenApi};
         crate::native::sms::list,
         crate::native::sms::status,
         crate::native::sms::recipients,
+        crate::native::sms::cancel,
         crate::native::sms::inbound,
         crate::native::account::balance,
         crate::native::account::sender_ids,
@@ -274,6 +275,13 @@ const LINKS: &[LinkSpec] = &[
         name: "FlowstatesMessage",
         to: ("get", "/messages/{message_id}"),
         parameters: &[("message_id", "$response.body#/id")],
+        body: None,
+    },
+    LinkSpec {
+        from: ("post", "/api/v1/sms/send", "200"),
+        name: "CancelMessage",
+        to: ("post", "/api/v1/sms/{message_id}/cancel"),
+        parameters: &[("message_id", "$response.body#/data/messageId")],
         body: None,
     },
     LinkSpec {

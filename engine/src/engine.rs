@@ -17,6 +17,7 @@ use crate::health::EngineHealth;
 use crate::ids::TenantId;
 use crate::notify::{NotifyShared, WebhookSettings};
 use crate::numbers::Country;
+use crate::schedule::ScheduleShared;
 use crate::secrets;
 use crate::store::records::ApiKeyRecord;
 use crate::store::tables;
@@ -31,17 +32,23 @@ pub struct EngineConfig {
     pub default_rate_limit_per_minute: u32,
     pub default_price_per_part: i64,
     pub default_max_parts: u32,
-    /// Recipients accepted and not yet handed to a carrier (queued, parked, scheduled or in a
+    /// Recipients accepted and not yet handed to a carrier (scheduled, queued, parked or in a
     /// bind's window) beyond which sends are refused with `EngineError::BacklogFull`, so a
     /// backlog with every carrier down cannot grow memory without bound.
     pub max_backlog: usize,
-    /// What "now" is for due times (scheduled sends, webhook retries).
+    /// Jobs in memory (ready, parked, at binds) at which the scheduler pauses feeding the
+    /// recipients of released messages to the router, so a big campaign falling due, or left
+    /// by the last run, is paced rather than loaded at once.
+    pub feed_low_water: usize,
+    /// What "now" is for due times (scheduled sends, validity periods, webhook retries).
     pub clock: Clock,
     pub webhooks: WebhookSettings,
 }
 
 /// About 100 bytes of memory per queued recipient: some 500 MB at the cap.
 pub const DEFAULT_MAX_BACKLOG: usize = 5_000_000;
+/// Some 2 MB of jobs: far more than any bind's window, so feeding never starves a carrier.
+pub const DEFAULT_FEED_LOW_WATER: usize = 20_000;
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -51,6 +58,7 @@ impl Default for EngineConfig {
             default_price_per_part: 1,
             default_max_parts: crate::text::DEFAULT_MAX_PARTS as u32,
             max_backlog: DEFAULT_MAX_BACKLOG,
+            feed_low_water: DEFAULT_FEED_LOW_WATER,
             clock: Clock::System,
             webhooks: WebhookSettings::default(),
         }
@@ -73,6 +81,8 @@ struct Inner {
     health: Arc<EngineHealth>,
     dispatch: Arc<DispatchShared>,
     notify: Arc<NotifyShared>,
+    /// The scheduler's slot and the released messages it is feeding.
+    schedule: Arc<ScheduleShared>,
 }
 
 impl Engine {
@@ -100,7 +110,7 @@ impl Engine {
             .await
             .map_err(|error| EngineError::from(Unavailable::Supervisor(error.to_string())))?;
         let notify = NotifyShared::new(store.clone(), config.clock, config.webhooks.clone());
-        let dispatch = DispatchShared::new(store.clone(), notify.clone());
+        let dispatch = DispatchShared::new(store.clone(), config.clock, notify.clone());
         let engine = Engine {
             inner: Arc::new(Inner {
                 store,
@@ -111,6 +121,7 @@ impl Engine {
                 health,
                 dispatch,
                 notify,
+                schedule: Arc::default(),
             }),
         };
         for tenant in tables::TENANTS.values(engine.store(), &())? {
@@ -123,6 +134,7 @@ impl Engine {
         }
         engine.start_notify().await?;
         engine.start_dispatch().await?;
+        engine.start_scheduler().await?;
         Ok(engine)
     }
 
@@ -146,6 +158,10 @@ impl Engine {
 
     pub(crate) fn notify(&self) -> &Arc<NotifyShared> {
         &self.inner.notify
+    }
+
+    pub(crate) fn schedule(&self) -> &Arc<ScheduleShared> {
+        &self.inner.schedule
     }
 
     /// True while no real bind is configured: the sandbox simulator takes the traffic.

@@ -162,6 +162,7 @@ pub enum Missing {
     Route,
     Webhook,
     Delivery,
+    Message,
 }
 
 impl std::fmt::Display for Missing {
@@ -176,11 +177,12 @@ impl std::fmt::Display for Missing {
             Missing::Route => "route",
             Missing::Webhook => "webhook",
             Missing::Delivery => "webhook delivery",
+            Missing::Message => "message",
         })
     }
 }
 
-/// A uniqueness rule the request would break.
+/// A uniqueness rule the request would break, or a state the object is no longer in.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Conflict {
     #[error("sender ID `{0}` already exists")]
@@ -193,6 +195,9 @@ pub enum Conflict {
     TemplateExists(String),
     #[error("the delivery is still pending; only a delivered or failed one can be redelivered")]
     DeliveryPending,
+    /// Every recipient of the message was already handed to a carrier or is final.
+    #[error("the message has nothing left to cancel")]
+    NotCancellable,
 }
 
 /// Why a part of the engine cannot answer right now.

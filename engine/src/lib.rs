@@ -5,7 +5,8 @@
 //! The API boundary is this file: [`Engine`] and its request and answer types, the ids, the
 //! number and text types, and the engine's errors. Every module below is private to the crate;
 //! the folders follow the concerns (see ARCHITECTURE.md): `text`, `numbers`, `tenants`,
-//! `book`, `accept`, `dispatch`, `channel` (one folder per kind of channel), `store`.
+//! `book`, `accept`, `schedule`, `dispatch`, `channel` (one folder per kind of channel),
+//! `store`.
 
 mod accept;
 mod book;
@@ -19,6 +20,7 @@ mod history;
 pub mod ids;
 mod notify;
 mod numbers;
+mod schedule;
 pub mod secrets;
 mod slot;
 mod store;
@@ -44,8 +46,9 @@ pub use channel::smpp::session::SessionError;
 pub use clock::Clock;
 pub use dispatch::bind::BindSnapshot;
 pub use dispatch::binds::{DEFAULT_WINDOW_SIZE, NewBind};
+pub use dispatch::cancel::Cancellation;
 pub use dispatch::routes::NewRoute;
-pub use engine::{DEFAULT_MAX_BACKLOG, Engine, EngineConfig};
+pub use engine::{DEFAULT_FEED_LOW_WATER, DEFAULT_MAX_BACKLOG, Engine, EngineConfig};
 pub use error::{Conflict, ContactField, EngineError, Invalid, Missing, Unavailable};
 pub use flit_storage::{BackendKind, CommitStats};
 pub use health::EngineHealth;

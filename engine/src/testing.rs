@@ -15,10 +15,13 @@ impl Engine {
             .map(|actor| actor.get_cell())
     }
 
-    /// The dispatch actors as they run now (router, status writer, each bind).
+    /// The dispatch actors as they run now (router, status writer, scheduler, each bind).
     pub fn dispatch_actors(&self) -> Vec<(String, ractor::ActorCell)> {
         let dispatch = self.dispatch();
         let mut actors = Vec::new();
+        if let Some(scheduler) = self.schedule().actor.get() {
+            actors.push(("scheduler".to_string(), scheduler.get_cell()));
+        }
         if let Some(router) = dispatch.router.get() {
             actors.push(("router".to_string(), router.get_cell()));
         }
@@ -31,6 +34,17 @@ impl Engine {
             }
         }
         actors
+    }
+
+    /// Recipients accepted and not yet answered by a carrier, on disk or in memory: what the
+    /// backlog cap is checked against.
+    pub fn backlog(&self) -> usize {
+        self.dispatch().backlog()
+    }
+
+    /// Jobs held in memory: ready, parked, and queued or in flight at a bind.
+    pub fn jobs_in_memory(&self) -> usize {
+        self.dispatch().jobs_in_memory()
     }
 }
 

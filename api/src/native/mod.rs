@@ -38,6 +38,7 @@ pub const ROUTES: &[ScopedRoute] = &[
     route!(GET    "/sms",                                SmsRead,          sms::list),
     route!(GET    "/sms/status/{message_id}",            SmsRead,          sms::status),
     route!(GET    "/sms/{message_id}/recipients",        SmsRead,          sms::recipients),
+    route!(POST   "/sms/{message_id}/cancel",            SmsSend,          sms::cancel),
     route!(GET    "/inbound",                            SmsRead,          sms::inbound),
     route!(GET    "/templates",                          TemplatesRead,    templates::list),
     route!(POST   "/templates",                          TemplatesWrite,   templates::create),

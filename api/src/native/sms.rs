@@ -1,4 +1,4 @@
-//! `/sms/...`: send, estimate, history, status and the per-recipient delivery report.
+//! `/sms/...`: send, estimate, history, status, the per-recipient delivery report, and cancel.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -498,6 +498,53 @@ pub async fn recipients(
         recipient_count: message.recipient_count,
         recipients,
         stats,
+    }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelData {
+    message_id: String,
+    /// The message's status now: `CANCELLED`, unless some recipients had already gone to a
+    /// carrier.
+    status: &'static str,
+    cancelled_recipients: u32,
+    /// Credits given back for the parts never sent (one REFUND transaction).
+    credits_refunded: i64,
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/sms/{message_id}/cancel",
+    tag = "SMS",
+    summary = "Cancel a scheduled or still-queued message, refunding what was not sent",
+    description = "Every recipient not yet handed to a carrier becomes `CANCELLED` and its parts are refunded \
+                   (one `REFUND` transaction); a scheduled message is never sent. A part a carrier already \
+                   holds goes out, and is charged. Answers once the cancel and its refund are durable. \
+                   Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("message_id" = String, Path, description = "The message's id"),
+    ),
+    responses(
+        (status = 200, description = "Cancelled", body = crate::native::Envelope<CancelData>),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+        (status = 409, description = "Nothing left to cancel (`not_cancellable`): every recipient was already sent or is final", body = crate::error::ErrorBody),
+    ),
+)]
+pub async fn cancel(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    PathParam(message_id): PathParam<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: MessageId = message_id
+        .parse()
+        .map_err(|_| ApiError::not_found("message"))?;
+    let cancelled = state.engine.cancel(caller.key.tenant, id).await?;
+    Ok(ok(CancelData {
+        message_id: cancelled.message_id.to_string(),
+        status: cancelled.status.as_str(),
+        cancelled_recipients: cancelled.cancelled_recipients,
+        credits_refunded: cancelled.credits_refunded,
     }))
 }
 

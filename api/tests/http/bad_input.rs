@@ -44,6 +44,8 @@ async fn malformed_send_bodies_get_400_with_a_code_and_charge_nothing() {
         (br#"{"message": "hi", "recipients": ["0201234567"], "senderId": "Nobody"}"#.to_vec(), "invalid_sender_id"),
         (br#"{"message": "hi", "recipients": ["0201234567"], "isScheduled": true, "scheduleDate": "tomorrow"}"#.to_vec(), "invalid_date"),
         (br#"{"message": "hi", "recipients": ["0201234567"], "isScheduled": true, "scheduleDate": "2001-01-01T00:00:00Z"}"#.to_vec(), "invalid_schedule_date"),
+        (br#"{"message": "hi", "recipients": ["0201234567"], "isScheduled": true, "scheduleDate": "2099-01-01T00:00:00Z"}"#.to_vec(), "invalid_schedule_date"),
+        (br#"{"message": "hi", "recipients": ["0201234567"], "isScheduled": true, "scheduleDate": "2030-13-45T99:00:00Z"}"#.to_vec(), "invalid_date"),
         (br#"{"message": "hi", "recipients": ["0201234567"], "isScheduled": true}"#.to_vec(), "missing_schedule_date"),
         (br#"{"message": "hi", "recipients": ["0201234567"], "isScheduled": "yes"}"#.to_vec(), "invalid_request"),
     ];

@@ -7,6 +7,7 @@ mod admin;
 mod auth;
 mod backlog;
 mod bad_input;
+mod cancel;
 mod carrier;
 mod common;
 mod contacts;

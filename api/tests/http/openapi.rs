@@ -26,6 +26,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/sms"),
     ("get", "/api/v1/sms/status/{message_id}"),
     ("get", "/api/v1/sms/{message_id}/recipients"),
+    ("post", "/api/v1/sms/{message_id}/cancel"),
     ("get", "/api/v1/inbound"),
     ("get", "/api/v1/balance"),
     ("get", "/api/v1/sender-ids"),

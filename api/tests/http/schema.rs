@@ -342,6 +342,7 @@ async fn links_lead_to_real_operations() {
     for (method, path, target) in [
         ("post", "/api/v1/sms/send", "status"),
         ("post", "/messages/send", "flowstates_message"),
+        ("post", "/api/v1/sms/send", "cancel"),
         ("post", "/api/v1/contacts", "get_contact"),
         ("post", "/api/v1/templates", "delete_template"),
         ("post", "/admin/v1/tenants", "create_key"),

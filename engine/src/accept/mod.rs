@@ -8,6 +8,10 @@
 //! than `CHUNK` recipients write their recipient rows first, a durable batch per chunk, and make
 //! them visible with the final batch that holds the message and the charge: a crash in between
 //! leaves only unreferenced rows, never a charge without its recipients.
+//!
+//! A message scheduled for later is written with an entry in the schedule index instead of the
+//! `DISPATCH` marker, in the same batch: no job is built for it, and the scheduler, told once
+//! it is durable, hands its recipients to dispatch when it is due (`schedule/`).
 
 mod plan;
 
@@ -238,8 +242,27 @@ impl Engine {
             }
         }
         tables::MESSAGES.put(&mut batch, &(tenant, message_id), &message);
-        // Until every recipient is handed to a channel, a restart re-queues it from here.
-        tables::DISPATCH.put(&mut batch, &message_id, &tenant);
+        // Checked against this instant, not the one the request was validated at: a schedule
+        // that fell due while planning goes out now.
+        let due_later = message
+            .scheduled_at
+            .filter(|due| *due > self.clock().now_millis());
+        match due_later {
+            Some(due) => {
+                tables::SCHEDULE.put(&mut batch, &tables::schedule_key(due, message_id), &tenant);
+                // Waiting on disk, counted in the backlog from before the charge on, so
+                // concurrent sends see it.
+                self.dispatch().unfed_add(count);
+            }
+            // Until every recipient is handed to a channel, a restart re-queues it from here.
+            None => tables::DISPATCH.put(&mut batch, &message_id, &tenant),
+        }
+        // What the backlog counted for a scheduled send that ends up not accepted.
+        let uncount = || {
+            if due_later.is_some() {
+                self.dispatch().unfed_sub(count);
+            }
+        };
         let description = format!(
             "API SMS: {} ({} recipient{})",
             request.campaign.as_deref().unwrap_or("message"),
@@ -282,6 +305,7 @@ impl Engine {
                 charged
             }
             Err(error) => {
+                uncount();
                 if count > CHUNK {
                     self.forget_rows(message_id, count);
                 }
@@ -293,7 +317,14 @@ impl Engine {
                 });
             }
         };
+        if charged.replayed {
+            // Another request under the same key made the message (and counted it).
+            uncount();
+        }
         if let Err(error) = charged.durable.await {
+            if !charged.replayed {
+                uncount();
+            }
             let _ = actor.cast(TenantMsg::Resync);
             return Err(error.into());
         }
@@ -301,16 +332,21 @@ impl Engine {
             metrics::counter!("flit_messages_accepted_total").increment(1);
             metrics::counter!("flit_segments_accepted_total").increment(plan.parts as u64);
             metrics::counter!("flit_credits_charged_total").increment(cost.max(0) as u64);
-            let jobs = crate::dispatch::jobs_for(
-                &message,
-                plan.recipients
-                    .into_iter()
-                    .enumerate()
-                    .map(|(index, planned)| {
-                        (index as u32, planned.msisdn, planned.parts, planned.text)
-                    }),
-            );
-            self.dispatch().enqueue_at(jobs, message.scheduled_at);
+            match due_later {
+                Some(due) => self.schedule().scheduled(due),
+                None => {
+                    let jobs = crate::dispatch::jobs_for(
+                        &message,
+                        plan.recipients
+                            .into_iter()
+                            .enumerate()
+                            .map(|(index, planned)| {
+                                (index as u32, planned.msisdn, planned.parts, planned.text)
+                            }),
+                    );
+                    self.dispatch().enqueue(jobs);
+                }
+            }
         }
         Ok(charged.outcome)
     }

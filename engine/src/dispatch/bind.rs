@@ -5,12 +5,15 @@
 //! The bind's queue, its table of submitted jobs and its session's fault counts (with the last
 //! error's text, the throttle pause) live in `BindShared`, outside the actor, so the admin view
 //! tells what happened to the bind across reconnects and restarts of the actor.
+//! The bind's queue drops, as its session takes them, submits whose message was cancelled
+//! after the router handed them over (`BindShared::withdraw`).
+//!
 //! Restart policy: restarted by the root supervisor at once. A new incarnation cannot know
 //! which of the old session's submits reached the carrier, so it hands every job of the table
 //! back to the router: a message can be sent twice, at most the old window's worth.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
 use dashmap::DashMap;
@@ -21,7 +24,7 @@ use tokio::sync::mpsc;
 use crate::channel::smpp::session::{SessionError, SessionStats};
 use crate::channel::{ChannelKind, Session, SessionEvent, SubmitQueue};
 use crate::dispatch::status::StatusEvent;
-use crate::dispatch::{DispatchShared, Job};
+use crate::dispatch::{CancelledMessages, DispatchShared, Job};
 use crate::ids::BindId;
 use crate::slot::ActorSlot;
 use crate::supervisor::ChildSpec;
@@ -116,17 +119,43 @@ impl BindShared {
         self.session_stats.record_deliveries(upto);
     }
 
+    /// A bind whose queue skips the submits of the messages `cancelled` holds.
     pub fn new(
         id: BindId,
         name: String,
         kind: ChannelKind,
         owner: Option<crate::ids::TenantId>,
+        cancelled: Arc<CancelledMessages>,
     ) -> Arc<BindShared> {
-        Arc::new(BindShared {
+        Arc::new_cyclic(|me: &Weak<BindShared>| {
+            let me = me.clone();
+            // Weak: the queue is the bind's own, so a strong reference would never be freed.
+            let withdrawn = Box::new(move |submit: &crate::channel::Submit| {
+                me.upgrade()
+                    .is_some_and(|bind| bind.withdraw(submit.id, &cancelled))
+            });
+            BindShared::with_queue(
+                id,
+                name,
+                kind,
+                owner,
+                SubmitQueue::with_withdrawals(withdrawn),
+            )
+        })
+    }
+
+    fn with_queue(
+        id: BindId,
+        name: String,
+        kind: ChannelKind,
+        owner: Option<crate::ids::TenantId>,
+        queue: SubmitQueue,
+    ) -> BindShared {
+        BindShared {
             id,
             kind,
             owner,
-            queue: Arc::new(SubmitQueue::new()),
+            queue: Arc::new(queue),
             jobs: DashMap::new(),
             actor: ActorSlot::default(),
             bound: AtomicBool::new(false),
@@ -139,7 +168,23 @@ impl BindShared {
             answers: AtomicU64::new(0),
             deliveries: AtomicU64::new(0),
             name,
-        })
+        }
+    }
+
+    /// Whether submit `id` belongs to a cancelled message; if so its job is dropped here, so
+    /// the session never sends it (its recipient is CANCELLED on disk already).
+    fn withdraw(&self, id: u64, cancelled: &CancelledMessages) -> bool {
+        if cancelled.is_empty() {
+            return false;
+        }
+        let Some(message) = self.jobs.get(&id).map(|entry| entry.job.message()) else {
+            return false;
+        };
+        if !cancelled.contains(message) {
+            return false;
+        }
+        self.jobs.remove(&id);
+        true
     }
 
     /// The router may hand this bind work.

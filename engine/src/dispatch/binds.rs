@@ -75,6 +75,7 @@ impl Engine {
             record.name.clone(),
             ChannelKind::Smpp(config),
             record.tenant,
+            self.dispatch().cancelled.clone(),
         );
         self.dispatch().binds.insert(record.id, bind.clone());
         self.supervise(Arc::new(BindChild {
@@ -123,7 +124,15 @@ impl Engine {
             .get(&id)
             .map(|bind| bind.snapshot())
             .unwrap_or_else(|| {
-                BindShared::new(id, String::new(), ChannelKind::Sandbox, None).snapshot()
+                let nothing_cancelled = Arc::default();
+                BindShared::new(
+                    id,
+                    String::new(),
+                    ChannelKind::Sandbox,
+                    None,
+                    nothing_cancelled,
+                )
+                .snapshot()
             })
     }
 

@@ -9,10 +9,18 @@
 //! Every queue between these actors is a lock-free queue owned by `DispatchShared`, outside
 //! the actors, so an actor that crashes and restarts finds its work where it left it. What is
 //! not yet handed to a channel is also in storage (the `dispatch` marker of the message and its
-//! PENDING recipients), so a restart of the whole process re-queues it.
+//! PENDING recipients), so a restart of the whole process re-queues it. A message scheduled for
+//! later has a schedule entry instead, and reaches the ready queue through the scheduler
+//! (`schedule/`), a block at a time.
+//!
+//! A cancelled message's recipients are CANCELLED on disk by the status writer; the jobs of
+//! it still in the queues are dropped where they surface: the router checks
+//! `DispatchShared::cancelled` before handing a job to a bind, and each bind's queue before its
+//! session takes a submit (`cancel.rs`).
 
 pub mod bind;
 pub mod binds;
+pub mod cancel;
 pub mod recovery;
 pub mod router;
 pub mod routes;
@@ -25,16 +33,18 @@ use crossbeam::queue::SegQueue;
 use dashmap::DashMap;
 use flit_storage::Store;
 
+use crate::clock::Clock;
 use crate::ids::{BindId, MessageId, TenantId};
 use crate::notify::NotifyShared;
 use crate::numbers::Msisdn;
 use crate::slot::ActorSlot;
-use crate::store::records::UnixMillis;
+use crate::store::records::{MessageRecord, UnixMillis};
 use crate::tenants::actor::TenantSlot;
 
 pub use bind::BindShared;
+pub use cancel::CancelledMessages;
 pub use router::RouterMsg;
-pub use status::{StatusEvent, StatusMsg};
+pub use status::{DueMessage, StatusEvent, StatusMsg};
 
 const _: () = assert!(std::mem::size_of::<Job>() <= 64);
 
@@ -149,12 +159,22 @@ pub struct DispatchShared {
     pub router: ActorSlot<RouterMsg>,
     pub status: ActorSlot<StatusMsg>,
     next_submit_id: AtomicU64,
-    /// Jobs waiting for their `scheduledAt`.
-    scheduled: AtomicUsize,
+    /// Recipients accepted but not in memory as jobs: those of scheduled messages not yet due,
+    /// and those of released messages the scheduler has not fed to `ready` yet. Counted in the
+    /// backlog, so the cap holds whatever waits on disk too.
+    unfed: AtomicUsize,
+    /// Messages cancelled in this run, whose jobs are dropped wherever they surface.
+    pub cancelled: Arc<CancelledMessages>,
+    /// The engine's clock: when validity periods end and cancels happen.
+    pub clock: Clock,
 }
 
 impl DispatchShared {
-    pub(crate) fn new(store: Store, notify: Arc<NotifyShared>) -> Arc<DispatchShared> {
+    pub(crate) fn new(
+        store: Store,
+        clock: Clock,
+        notify: Arc<NotifyShared>,
+    ) -> Arc<DispatchShared> {
         Arc::new(DispatchShared {
             store,
             notify,
@@ -168,7 +188,9 @@ impl DispatchShared {
             router: ActorSlot::default(),
             status: ActorSlot::default(),
             next_submit_id: AtomicU64::new(1),
-            scheduled: AtomicUsize::new(0),
+            unfed: AtomicUsize::new(0),
+            cancelled: Arc::new(CancelledMessages::default()),
+            clock,
         })
     }
 
@@ -180,7 +202,7 @@ impl DispatchShared {
         self.kick_router();
     }
 
-    /// Hands a job back to the router after `delay` (retries with backoff, schedules).
+    /// Hands a job back to the router after `delay` (retries with backoff).
     pub fn enqueue_later(self: &Arc<Self>, job: Job, delay: std::time::Duration) {
         // Weak: a timer must not keep the store open after shutdown (the job is still
         // PENDING on disk and is re-queued at the next start).
@@ -238,11 +260,32 @@ impl DispatchShared {
         }
     }
 
-    /// Recipients accepted and not yet answered by a carrier: ready, parked, scheduled, and
-    /// queued or in flight at a bind. (Retries waiting out their backoff are not counted.)
+    /// Recipients accepted and not yet answered by a carrier: scheduled or not yet fed (on
+    /// disk only), ready, parked, and queued or in flight at a bind. (Retries waiting out their
+    /// backoff are not counted.)
     pub fn backlog(&self) -> usize {
+        self.unfed.load(Ordering::Relaxed) + self.jobs_in_memory()
+    }
+
+    /// Jobs held in memory: ready, parked, and queued or in flight at a bind.
+    pub fn jobs_in_memory(&self) -> usize {
         let at_binds: usize = self.binds.iter().map(|bind| bind.jobs.len()).sum();
-        self.ready.len() + self.parked.len() + self.scheduled.load(Ordering::Relaxed) + at_binds
+        self.ready.len() + self.parked.len() + at_binds
+    }
+
+    /// `count` more recipients wait on disk (scheduled, or released and not yet fed).
+    pub fn unfed_add(&self, count: usize) {
+        self.unfed.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// `count` recipients stopped waiting on disk (fed, cancelled or refused). Saturating: a
+    /// miscount must not wrap into a backlog that refuses every send.
+    pub fn unfed_sub(&self, count: usize) {
+        let _ = self
+            .unfed
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |unfed| {
+                Some(unfed.saturating_sub(count))
+            });
     }
 
     pub fn next_submit_id(&self) -> u64 {
@@ -285,18 +328,35 @@ impl DispatchShared {
     }
 }
 
-/// The jobs of `message` for the given `(index, number, parts, own text)` recipients.
+impl JobMessage {
+    /// What the jobs of `message` share, made once per message (or per release of it).
+    pub fn of(message: &MessageRecord) -> Arc<JobMessage> {
+        Arc::new(JobMessage {
+            tenant: message.tenant,
+            id: message.id,
+            text: Arc::from(message.text.as_str()),
+            sender: Arc::from(message.sender.as_str()),
+            validity_until: message.validity_until,
+        })
+    }
+}
+
+/// A recipient as a job is made from it: index, number, parts and its own text.
+pub type JobRecipient = (u32, Msisdn, u16, Option<Arc<str>>);
+
+/// The jobs of `message` for the given recipients.
 pub fn jobs_for(
-    message: &crate::store::records::MessageRecord,
-    recipients: impl IntoIterator<Item = (u32, Msisdn, u16, Option<Arc<str>>)>,
+    message: &MessageRecord,
+    recipients: impl IntoIterator<Item = JobRecipient>,
 ) -> Vec<Job> {
-    let shared = Arc::new(JobMessage {
-        tenant: message.tenant,
-        id: message.id,
-        text: Arc::from(message.text.as_str()),
-        sender: Arc::from(message.sender.as_str()),
-        validity_until: message.validity_until,
-    });
+    jobs_of(&JobMessage::of(message), recipients)
+}
+
+/// The jobs of the message `shared` describes, for the given recipients.
+pub fn jobs_of(
+    shared: &Arc<JobMessage>,
+    recipients: impl IntoIterator<Item = JobRecipient>,
+) -> Vec<Job> {
     recipients
         .into_iter()
         .map(|(index, msisdn, parts, own_text)| Job {
@@ -309,27 +369,4 @@ pub fn jobs_for(
             avoid: None,
         })
         .collect()
-}
-
-impl DispatchShared {
-    /// Queues `jobs` now, or when `scheduled_at` comes.
-    pub fn enqueue_at(self: &Arc<Self>, jobs: Vec<Job>, scheduled_at: Option<UnixMillis>) {
-        let wait = scheduled_at
-            .map(|at| at - crate::store::records::now_millis())
-            .filter(|wait| *wait > 0);
-        match wait {
-            None => self.enqueue(jobs),
-            Some(wait) => {
-                self.scheduled.fetch_add(jobs.len(), Ordering::Relaxed);
-                let shared = Arc::downgrade(self);
-                tokio::spawn(async move {
-                    tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
-                    if let Some(shared) = shared.upgrade() {
-                        shared.scheduled.fetch_sub(jobs.len(), Ordering::Relaxed);
-                        shared.enqueue(jobs);
-                    }
-                });
-            }
-        }
-    }
 }

@@ -106,9 +106,12 @@ impl RouterState {
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone();
-        let now = crate::store::records::now_millis();
+        let now = self.shared.clock.now_millis();
         while let Some(job) = self.shared.ready.pop() {
             self.turn = self.turn.wrapping_add(1);
+            if self.shared.cancelled.contains(job.message()) {
+                continue;
+            }
             if job.validity_until().is_some_and(|until| now >= until) {
                 self.shared.report(super::StatusEvent::Expired { job });
                 continue;

@@ -65,7 +65,7 @@ impl Key for u32 {
     }
 }
 
-/// A time or a count, big-endian so that key order is numeric order.
+/// Big-endian, so key order is numeric order (an instant first makes a time index).
 impl Key for u64 {
     fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.to_be_bytes());
@@ -360,5 +360,7 @@ mod tests {
         assert_eq!((tenant, message).encode(), expected[..32]);
         assert_eq!(().encode(), Vec::<u8>::new());
         assert_eq!((tenant, NameKey::of("Promo")).encode()[16..], *b"promo");
+        // Numbers sort as their values: a later instant is a later key.
+        assert!((255u64, message).encode() < (256u64, message).encode());
     }
 }

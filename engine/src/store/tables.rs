@@ -15,7 +15,7 @@ use crate::numbers::Msisdn;
 use crate::store::records::{
     ApiKeyRecord, BindRecord, ContactRecord, DeliveryRecord, GroupRecord, HeldReceipt,
     IdempotencyRecord, InboundRecord, MessageRecord, RecipientRecord, RouteRecord, SenderIdRecord,
-    SmscMapping, TemplateRecord, TenantRecord, TransactionRecord, WebhookRecord,
+    SmscMapping, TemplateRecord, TenantRecord, TransactionRecord, UnixMillis, WebhookRecord,
 };
 use crate::store::{Cell, Key, KeySet, NameKey, Table};
 
@@ -32,19 +32,29 @@ pub(crate) const MESSAGES: Table<(TenantId, MessageId), MessageRecord> = Table::
 /// and the answers for it write a few keys rather than one per recipient.
 pub(crate) const RECIPIENTS: Table<(MessageId, u32), Vec<RecipientRecord>> =
     Table::new("recipients");
-/// `message id` → tenant: the message still has PENDING recipients to hand to a channel.
+/// `message id` → tenant: the message is due and still has PENDING recipients to hand to a
+/// channel.
 pub(crate) const DISPATCH: Table<MessageId, TenantId> = Table::new("dispatch");
+/// `due instant (unix ms) ++ message id` → tenant: a message accepted for later, not yet due.
+/// Key order is due order, so the next message due is the first key; at its time the
+/// scheduler moves it to `DISPATCH`. A message is in one of the two, never both.
+pub(crate) const SCHEDULE: Table<(u64, MessageId), TenantId> = Table::new("schedule");
 /// `bind id ++ normalised SMSC message id` → which recipient parts that id covers.
 pub(crate) const SMSC_IDS: Table<(BindId, String), SmscMapping> = Table::new("smsc_ids");
 /// `bind id ++ normalised SMSC message id` → a receipt that arrived before the
 /// `submit_sm_resp` naming its id, kept until that answer comes (the SMSC was told it was
 /// received, so it must survive a restart).
 pub(crate) const HELD_RECEIPTS: Table<(BindId, String), HeldReceipt> = Table::new("held_receipts");
-/// `tenant ++ message ++ index` → credits owed back for parts no carrier accepted; deleted in
-/// the same batch as the REFUND ledger entry that pays it.
+/// `tenant ++ message ++ index` → credits owed back for parts no carrier accepted (a failed or
+/// cancelled recipient); deleted in the same batch as the REFUND ledger entry that pays it.
+/// Under the index with `CHARGE_BACK` set, a negative amount: parts of a cancelled recipient
+/// that a carrier accepted after all, whose refund is taken back by a USAGE entry.
 pub(crate) const REFUNDS_DUE: Table<RefundDue, i64> = Table::new("refunds_due");
 /// A refund owed: the tenant, the message and the recipient's index.
 pub(crate) type RefundDue = (TenantId, MessageId, u32);
+/// Set in a `REFUNDS_DUE` index for a charge-back, so it never overwrites the refund of the
+/// same recipient that may still be unpaid (recipient indices stay far below it).
+pub(crate) const CHARGE_BACK: u32 = 1 << 31;
 pub(crate) const INBOUND: Table<(TenantId, InboundId), InboundRecord> = Table::new("inbound");
 
 pub(crate) const TEMPLATES: Table<(TenantId, TemplateId), TemplateRecord> = Table::new("templates");
@@ -94,6 +104,11 @@ pub(crate) fn owned_time_bound(tenant: TenantId, millis: i64) -> Vec<u8> {
     let mut key = tenant.encode();
     key.extend_from_slice(&(millis << 80).to_be_bytes());
     key
+}
+
+/// The `SCHEDULE` key of a message due at `due`.
+pub(crate) fn schedule_key(due: UnixMillis, message: MessageId) -> (u64, MessageId) {
+    (u64::try_from(due).unwrap_or(0), message)
 }
 
 /// Recipients per block. A divisor of the accept path's chunk size, so chunks hold whole

@@ -81,6 +81,9 @@ pub struct Credit {
     pub idempotency: Option<IdempotencyClaim>,
     /// `refunds_due` keys this credit pays: deleted in the same batch as its ledger entry.
     pub settles: Vec<RefundDue>,
+    /// Taken even if the balance goes below zero: a charge-back for SMS a carrier took after
+    /// their refund was paid is owed whatever the balance (the ledger still sums to it).
+    pub overdraw: bool,
 }
 
 pub struct Credited {
@@ -393,10 +396,11 @@ impl TenantState {
                 durable: self.store.submit(Batch::new()),
             });
         }
-        if self
-            .balance
-            .checked_add(credit.amount)
-            .is_some_and(|balance| balance < 0)
+        if !credit.overdraw
+            && self
+                .balance
+                .checked_add(credit.amount)
+                .is_some_and(|balance| balance < 0)
         {
             return Err(ChargeError::InsufficientCredits {
                 required: -credit.amount,

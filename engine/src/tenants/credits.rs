@@ -50,6 +50,7 @@ impl Engine {
             reference: None,
             idempotency,
             settles: Vec::new(),
+            overdraw: false,
         };
         let credited = match actor
             .call(|reply| TenantMsg::Credit(credit, reply), None)

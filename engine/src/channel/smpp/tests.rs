@@ -143,7 +143,7 @@ fn spawn(
     Arc<SubmitQueue>,
     mpsc::Receiver<SessionEvent>,
 ) {
-    let queue = Arc::new(SubmitQueue::new());
+    let queue = Arc::new(SubmitQueue::default());
     let (tx, rx) = mpsc::channel(1024);
     let stats = Arc::new(SessionStats::default());
     let (owner_tx, mut owner_rx) = mpsc::channel(1024);
@@ -185,7 +185,7 @@ fn spawn_unrecorded(
     mpsc::Receiver<SessionEvent>,
     Arc<SessionStats>,
 ) {
-    let queue = Arc::new(SubmitQueue::new());
+    let queue = Arc::new(SubmitQueue::default());
     let (tx, rx) = mpsc::channel(1024);
     let stats = Arc::new(SessionStats::default());
     let session = SessionHandle::spawn(config, queue.clone(), tx, stats.clone());

@@ -15,18 +15,32 @@ impl StatusState {
         drain: &mut Drain,
     ) -> Result<(), ActorProcessingErr> {
         let bits = part_bits(part, parts, job.parts);
+        // A cancelled recipient whose submit was already at the carrier when the cancel ran:
+        // what the carrier took is recorded as it is, and its refund charged back.
         if let Some(mut recipient) = self.recipient(job.recipient_ref())?
-            && !is_final(recipient.status)
+            && (!is_final(recipient.status) || recipient.status == RecipientStatus::Cancelled)
         {
-            recipient.accepted_parts |= bits;
-            // SENT once a carrier holds every part: a recipient left with some parts accepted
-            // stays PENDING, so a restart sends it again rather than leaving it stuck.
             let all_parts = full_mask(job.parts);
-            if recipient.status == RecipientStatus::Pending
-                && recipient.accepted_parts & all_parts == all_parts
+            let newly = bits & all_parts & !recipient.accepted_parts;
+            recipient.accepted_parts |= bits;
+            let cancelled = recipient.status == RecipientStatus::Cancelled;
+            if cancelled && newly != 0 {
+                self.charge_back(job.recipient_ref(), newly.count_ones(), drain)?;
+            }
+            // SENT once a carrier holds every part: a recipient left with some parts accepted
+            // stays PENDING, so a restart sends it again rather than leaving it stuck (or
+            // CANCELLED, charged for the parts that went out).
+            if matches!(
+                recipient.status,
+                RecipientStatus::Pending | RecipientStatus::Cancelled
+            ) && recipient.accepted_parts & all_parts == all_parts
             {
                 let now = now_millis();
                 recipient.sent_at = Some(now);
+                if cancelled {
+                    recipient.error = None;
+                    recipient.done_at = None;
+                }
                 self.set_status(
                     job.recipient_ref(),
                     &mut recipient,
@@ -99,9 +113,8 @@ impl StatusState {
                 drain,
             )?;
         } else if attempt.temporary && recipient.accepted_parts & all_parts != all_parts {
-            let expired = job
-                .validity_until()
-                .is_some_and(|until| now_millis() >= until);
+            let now = self.shared.clock.now_millis();
+            let expired = job.validity_until().is_some_and(|until| now >= until);
             if expired {
                 self.fail(
                     job.recipient_ref(),

@@ -6,41 +6,50 @@
 //! when every part is accounted for: DELIVERED when every part's receipt says delivered, FAILED
 //! when a part is refused for good, its retries run out, its validity expires, or a receipt says
 //! it was not delivered. Parts no carrier ever accepted are refunded: the recipient turns FAILED
-//! in the same batch that records the credits owed (`refunds_due`), and the tenant actor pays
+//! (or CANCELLED) in the same batch that records the credits owed (`refunds_due`), and the tenant actor pays
 //! them with a REFUND ledger entry in the batch that deletes the debt, so a crash between the
 //! two only delays the refund (startup pays what is still owed).
+//!
+//! Two changes of a whole message come as messages, handled in order with the drains: a cancel
+//! (`cancel.rs`: every PENDING recipient CANCELLED and refunded, answered once durable) and
+//! the release of scheduled messages that are due (`release.rs`: moved from the schedule to
+//! dispatch), so a cancel and a release of the same message never interleave.
 //!
 //! Restart policy: restarted by the root supervisor at once. Its caches are rebuilt from
 //! storage on demand; the events it had not drained are still in the queue.
 
 mod answers;
+mod cancel;
 mod inbound;
 mod receipts;
 mod records;
 mod refunds;
+mod release;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flit_storage::{Batch, StorageError};
+use flit_storage::{Batch, CommitTicket, StorageError};
 use ractor::rpc::CallResult;
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use super::{DispatchShared, Job};
 use crate::channel::smpp::{alternate_smsc_ids, normalise_smsc_id};
 use crate::channel::{InboundSms, Receipt};
+use crate::error::EngineError;
 use crate::ids::{BindId, InboundId, MessageId, TenantId, WebhookId};
 use crate::store::records::{
     EventData, EventKind, HeldReceipt, InboundRecord, MessageRecord, RecipientRecord,
-    RecipientStatus, SmscMapping, TransactionKind, now_millis,
+    RecipientStatus, SmscMapping, TransactionKind, UnixMillis, now_millis,
 };
 use crate::store::tables::{self, RefundDue};
 use crate::supervisor::ChildSpec;
 use crate::tenants::actor::{Credit, TenantMsg};
+pub use cancel::CancelAnswer;
 use futures::future::BoxFuture;
 use receipts::load_held;
-use refunds::Owed;
+use refunds::OwedBy;
 
 /// Submissions of one recipient before a temporary failure becomes final.
 pub const MAX_ATTEMPTS: u16 = 8;
@@ -96,6 +105,27 @@ pub enum StatusMsg {
     Kick,
     /// Periodic: retry held receipts (under their other-base spellings once they waited).
     Tick,
+    /// Cancel what of a message is still PENDING (`Engine::cancel`); answered once durable.
+    Cancel {
+        tenant: TenantId,
+        message: MessageId,
+        reply: RpcReplyPort<Result<CancelAnswer, EngineError>>,
+    },
+    /// Scheduled messages are due (the scheduler): move them from the schedule to dispatch in
+    /// one durable batch. Answered with the messages moved; one no longer scheduled (it was
+    /// cancelled) is left out.
+    Release {
+        due: Vec<DueMessage>,
+        reply: RpcReplyPort<Vec<MessageRecord>>,
+    },
+}
+
+/// A message in the schedule: when it is due, and whose it is.
+#[derive(Clone, Copy, Debug)]
+pub struct DueMessage {
+    pub due: UnixMillis,
+    pub message: MessageId,
+    pub tenant: TenantId,
 }
 
 pub struct StatusActor;
@@ -165,7 +195,10 @@ struct Drain {
     /// Blocks whose records changed: each is written once, however many of its records did.
     blocks: HashSet<BlockKey>,
     messages: HashSet<MessageId>,
-    refunds: HashMap<(TenantId, MessageId), Owed>,
+    /// `refunds_due` rows this drain writes (positive: refunds; negative: charge-backs).
+    debts: HashMap<RefundDue, i64>,
+    /// The same debts by message and reason, as they will be paid.
+    refunds: OwedBy,
     /// Per bind, the number of the last answer and the last delivery this drain applied.
     answers: HashMap<BindId, u64>,
     deliveries: HashMap<BindId, u64>,
@@ -233,6 +266,20 @@ impl Actor for StatusActor {
         match message {
             StatusMsg::Kick => state.drain(false).await,
             StatusMsg::Tick => state.drain(true).await,
+            StatusMsg::Cancel {
+                tenant,
+                message,
+                reply,
+            } => {
+                let answer = state.cancel(tenant, message).await?;
+                let _ = reply.send(answer);
+                Ok(())
+            }
+            StatusMsg::Release { due, reply } => {
+                let released = state.release(due).await?;
+                let _ = reply.send(released);
+                Ok(())
+            }
         }
     }
 }

@@ -112,6 +112,9 @@ impl StatusState {
 
     /// Writes what the drain changed, pays refunds, and forgets what is final.
     pub(super) async fn flush(&mut self, mut drain: Drain) -> Result<(), ActorProcessingErr> {
+        for (key, amount) in &drain.debts {
+            tables::REFUNDS_DUE.put(&mut drain.batch, key, amount);
+        }
         for key in &drain.blocks {
             if let Some(records) = self.blocks.get(key) {
                 tables::RECIPIENTS.put(&mut drain.batch, key, records);
@@ -153,10 +156,8 @@ impl StatusState {
             Ok(())
         }));
         self.forget_final(&drain.blocks, &drain.messages);
-        for ((tenant, message), owed) in drain.refunds {
-            self.shared
-                .pay_refund(tenant, message, owed.credits, owed.parts, owed.debts)
-                .await;
+        for ((tenant, message, debt), owed) in drain.refunds {
+            self.shared.pay(tenant, message, debt, owed).await;
         }
         Ok(())
     }
