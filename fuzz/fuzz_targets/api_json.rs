@@ -19,7 +19,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use flit_api::ratelimit::RateLimiter;
 use flit_api::state::AppState;
 use flit_engine::BackendKind;
-use flit_engine::{Engine, EngineConfig};
+use flit_engine::{Engine, EngineConfig, Resolve, WebhookSettings};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
@@ -28,7 +28,7 @@ use tower::ServiceExt;
 const ADMIN_TOKEN: &str = "fuzz-admin-token";
 
 /// Every operation whose OpenAPI description has a request body, in a fixed order.
-const ENDPOINTS: [(&str, &str); 18] = [
+const ENDPOINTS: [(&str, &str); 20] = [
     ("post", "/api/v1/sms/send"),
     ("post", "/api/v1/sms/estimate"),
     ("post", "/api/v1/templates"),
@@ -47,7 +47,23 @@ const ENDPOINTS: [(&str, &str); 18] = [
     ("post", "/admin/v1/binds"),
     ("post", "/admin/v1/routes"),
     ("post", "/messages/send"),
+    ("post", "/api/v1/webhooks"),
+    ("post", "/webhooks"),
 ];
+
+/// Resolves no name: registering a webhook with a fuzzed host makes no DNS query (a name that
+/// does not resolve is taken), and the engine has no transport, so nothing is ever sent.
+struct NoNames;
+
+impl Resolve for NoNames {
+    fn resolve(
+        &self,
+        _host: String,
+        _port: u16,
+    ) -> futures::future::BoxFuture<'static, std::io::Result<Vec<std::net::SocketAddr>>> {
+        Box::pin(async { Err(std::io::Error::other("no names while fuzzing")) })
+    }
+}
 
 struct Fixture {
     runtime: Runtime,
@@ -144,7 +160,14 @@ fn fixture() -> &'static Fixture {
             .tempdir_in(concat!(env!("CARGO_MANIFEST_DIR"), "/target"))
             .expect("a temp dir");
         let (app, api_key, params) = runtime.block_on(async {
-            let engine = Engine::open(&dir.path().join("store"), BackendKind::Sled, EngineConfig::default())
+            let config = EngineConfig {
+                webhooks: WebhookSettings {
+                    resolver: Arc::new(NoNames),
+                    ..WebhookSettings::default()
+                },
+                ..EngineConfig::default()
+            };
+            let engine = Engine::open(&dir.path().join("store"), BackendKind::Sled, config)
                 .await
                 .expect("engine starts");
             engine.set_admin_token(ADMIN_TOKEN).await.expect("admin token");
@@ -230,6 +253,23 @@ fuzz_target!(|data: &[u8]| {
             );
             assert!(answer.body["error"].is_string(), "{path}: {}", answer.body);
             assert!(answer.body["code"].is_string(), "{path}: {}", answer.body);
+        }
+        // A webhook that was made is removed at once: a tenant may have only a few.
+        let is_webhook = template.ends_with("/webhooks");
+        if is_webhook && answer.status.is_success() {
+            let id = answer.body["data"]["id"]
+                .as_str()
+                .or_else(|| answer.body["id"].as_str())
+                .expect("a created webhook has an id");
+            let gone = call(
+                &fixture.app,
+                Method::DELETE,
+                &format!("/api/v1/webhooks/{id}"),
+                &fixture.api_key,
+                Vec::new(),
+            )
+            .await;
+            assert!(gone.status.is_success(), "webhook {id} not removed: {}", gone.status);
         }
         // A bind that was made is removed at once: the run must not pile up sessions.
         if is_bind

@@ -68,7 +68,7 @@ pub(crate) struct Workers {
 
 struct Worker {
     waker: Arc<Notify>,
-    task: tokio::task::AbortHandle,
+    task: tokio::task::JoinHandle<()>,
     generation: u64,
 }
 
@@ -100,7 +100,7 @@ impl Workers {
             webhook,
             Worker {
                 waker,
-                task: task.abort_handle(),
+                task,
                 generation,
             },
         );
@@ -115,11 +115,18 @@ impl Workers {
         }
     }
 
-    fn stop_all(&self) {
-        self.running.retain(|_, worker| {
-            worker.task.abort();
-            false
-        });
+    /// Stops every worker; the tasks are returned so a caller can wait until they are gone
+    /// (and with them their hold on the store).
+    fn stop_all(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        let webhooks: Vec<WebhookId> = self.running.iter().map(|worker| *worker.key()).collect();
+        webhooks
+            .into_iter()
+            .filter_map(|webhook| self.running.remove(&webhook))
+            .map(|(_, worker)| {
+                worker.task.abort();
+                worker.task
+            })
+            .collect()
     }
 
     fn is_current(&self, webhook: WebhookId, generation: u64) -> bool {
@@ -187,7 +194,9 @@ impl Actor for DispatcherActor {
         myself: ActorRef<DispatcherMsg>,
         shared: Arc<NotifyShared>,
     ) -> Result<Arc<NotifyShared>, ActorProcessingErr> {
-        shared.workers.stop_all();
+        for task in shared.workers.stop_all() {
+            let _ = task.await;
+        }
         let webhooks = tables::WEBHOOKS.values(&shared.store, &())?;
         let known: HashSet<WebhookId> = webhooks.iter().map(|webhook| webhook.id).collect();
         for webhook in &webhooks {
@@ -211,7 +220,10 @@ impl Actor for DispatcherActor {
         _myself: ActorRef<DispatcherMsg>,
         shared: &mut Arc<NotifyShared>,
     ) -> Result<(), ActorProcessingErr> {
-        shared.workers.stop_all();
+        // Waited for, so that a stopped engine holds its store no longer.
+        for task in shared.workers.stop_all() {
+            let _ = task.await;
+        }
         Ok(())
     }
 
