@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use flit_storage::{Batch, StorageError};
+use flit_storage::{Batch, CommitTicket, StorageError};
 use futures::StreamExt as _;
 use futures::future::BoxFuture;
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
@@ -251,7 +251,16 @@ impl Actor for DispatcherActor {
                 webhook,
                 generation,
             } => {
-                if shared.workers.is_current(webhook, generation) {
+                if !shared.workers.is_current(webhook, generation) {
+                    return Ok(());
+                }
+                // A worker ends by itself when its webhook is gone; only then is that right.
+                if tables::WEBHOOKS
+                    .get(&shared.store, &(tenant, webhook))?
+                    .is_none()
+                {
+                    shared.workers.stop(webhook);
+                } else {
                     tracing::warn!(%webhook, "webhook worker ended; starting it again");
                     metrics::counter!("flit_actor_restarts_total", "actor" => "webhook_worker")
                         .increment(1);
@@ -361,9 +370,11 @@ async fn deliver(
             }
             continue;
         }
-        // Each attempt is written as soon as it is made (the store commits concurrent ones
-        // together), so a crash repeats only attempts whose answer was not yet on disk.
-        let results: Vec<Result<(), StorageError>> = futures::stream::iter(due)
+        // Each attempt is handed to the store as soon as it is made (concurrent ones commit
+        // together), and the worker moves on without waiting for it; before it reads the outbox
+        // again every one is durable. A crash repeats only attempts whose record was not yet
+        // on disk.
+        let written: Vec<Result<(CommitTicket, bool), StorageError>> = futures::stream::iter(due)
             .map(|key| {
                 let (transport, record) = (transport.clone(), &record);
                 async move {
@@ -374,7 +385,7 @@ async fn deliver(
                     tables::WEBHOOK_OUTBOX.delete(&mut batch, &key);
                     // Delivered, given up or gone already: only the entry is left to remove.
                     let Some(delivery) = delivery else {
-                        return shared.store.commit(batch).await;
+                        return Ok((shared.store.submit(batch), false));
                     };
                     let delivery = attempt(shared, record, delivery, &*transport).await;
                     let settled = match (delivery.state, delivery.next_attempt_at) {
@@ -387,17 +398,19 @@ async fn deliver(
                     };
                     let key = (tenant, webhook, delivery.id);
                     tables::WEBHOOK_DELIVERIES.put(&mut batch, &key, &delivery);
-                    shared.store.commit(batch).await?;
-                    if settled {
-                        shared.depth.fetch_sub(1, Ordering::Relaxed);
-                    }
-                    Ok(())
+                    Ok((shared.store.submit(batch), settled))
                 }
             })
             .buffer_unordered(shared.settings.concurrency.max(1))
             .collect()
             .await;
-        results.into_iter().collect::<Result<(), StorageError>>()?;
+        for result in written {
+            let (ticket, settled) = result?;
+            ticket.await?;
+            if settled {
+                shared.depth.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
     }
 }
 
