@@ -300,6 +300,14 @@ fn invalid(reason: Invalid) -> (&'static str, String) {
             "invalid_events",
             format!("unknown event `{name}` in `events`; events are {known}"),
         ),
+        TooManyDevices { max } => (
+            "too_many_devices",
+            format!("a tenant may pair at most {max} phones"),
+        ),
+        DeviceName { max } => (
+            "invalid_name",
+            format!("`name` may be at most {max} characters"),
+        ),
         TooManyWebhooks { max } => (
             "too_many_webhooks",
             format!("a tenant may have at most {max} webhooks"),

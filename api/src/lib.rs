@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod flowstates;
+pub mod mobile;
 pub mod native;
 pub mod openapi;
 pub mod ratelimit;
@@ -46,6 +47,7 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/docs", get(openapi::docs))
         .merge(native::router(state.clone()))
         .merge(flowstates::router(state.clone()))
+        .merge(mobile::router(state.clone()))
         .nest("/admin/v1", admin::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -10,6 +10,7 @@ use flit_storage::{BackendKind, Batch, CommitStats, Store, StoreOptions};
 use ractor::{Actor, ActorRef, rpc::CallResult};
 
 use crate::clock::Clock;
+use crate::devices::DevicesShared;
 use crate::dispatch::bind::BindSnapshot;
 use crate::dispatch::{DispatchShared, TenantLink};
 use crate::error::{EngineError, Unavailable};
@@ -81,6 +82,7 @@ struct Inner {
     health: Arc<EngineHealth>,
     dispatch: Arc<DispatchShared>,
     notify: Arc<NotifyShared>,
+    devices: DevicesShared,
     /// The scheduler's slot and the released messages it is feeding.
     schedule: Arc<ScheduleShared>,
 }
@@ -121,6 +123,7 @@ impl Engine {
                 health,
                 dispatch,
                 notify,
+                devices: DevicesShared::default(),
                 schedule: Arc::default(),
             }),
         };
@@ -132,6 +135,7 @@ impl Engine {
                 engine.inner.keys_by_hash.insert(key.secret_hash, key);
             }
         }
+        engine.load_devices()?;
         engine.start_notify().await?;
         engine.start_dispatch().await?;
         engine.start_scheduler().await?;
@@ -154,6 +158,10 @@ impl Engine {
 
     pub(crate) fn dispatch(&self) -> &Arc<DispatchShared> {
         &self.inner.dispatch
+    }
+
+    pub(crate) fn devices_shared(&self) -> &DevicesShared {
+        &self.inner.devices
     }
 
     pub(crate) fn notify(&self) -> &Arc<NotifyShared> {

@@ -132,6 +132,12 @@ pub enum Invalid {
     UnknownEvent(String, &'static str),
     #[error("a tenant may have at most {max} webhooks")]
     TooManyWebhooks { max: usize },
+
+    // ----- devices
+    #[error("a tenant may pair at most {max} phones")]
+    TooManyDevices { max: usize },
+    #[error("a device's name may be at most {max} characters")]
+    DeviceName { max: usize },
 }
 
 /// A contact's name fields.
@@ -162,6 +168,7 @@ pub enum Missing {
     Route,
     Webhook,
     Delivery,
+    Device,
     Message,
 }
 
@@ -177,6 +184,7 @@ impl std::fmt::Display for Missing {
             Missing::Route => "route",
             Missing::Webhook => "webhook",
             Missing::Delivery => "webhook delivery",
+            Missing::Device => "device",
             Missing::Message => "message",
         })
     }

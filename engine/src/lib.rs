@@ -12,6 +12,7 @@ mod accept;
 mod book;
 mod channel;
 mod clock;
+mod devices;
 mod dispatch;
 mod engine;
 mod error;
@@ -44,6 +45,10 @@ pub use book::templates::{MAX_TEMPLATE_CHARS, MAX_TEMPLATE_NAME_CHARS};
 pub use channel::smpp::config::MAX_WINDOW_SIZE;
 pub use channel::smpp::session::SessionError;
 pub use clock::Clock;
+pub use devices::{
+    DevicePatch, MAX_DEVICE_NAME_CHARS, MAX_DEVICES, NewDevice, PAIRING_CODE_TTL, Pairing,
+    Registered,
+};
 pub use dispatch::bind::BindSnapshot;
 pub use dispatch::binds::{DEFAULT_WINDOW_SIZE, NewBind};
 pub use dispatch::cancel::Cancellation;
@@ -59,11 +64,12 @@ pub use notify::{Resolve, SystemResolver, WebhookRequest, WebhookSettings, Webho
 pub use numbers::{Country, MAX_DIGITS, MIN_DIGITS, Msisdn, MsisdnError, Validation};
 pub use store::records::{
     ApiKeyRecord, AttemptRecord, BindMode, BindRecord, Concatenation, ContactRecord,
-    DeliveryRecord, DeliveryState, EventData, EventKind, EventKinds, GroupRecord, Gsm7Mode,
-    InboundRecord, MessageRecord, MessageStatus, RecipientRecord, RecipientStatus, RouteRecord,
-    Scope, Scopes, SendOutcome, SenderIdRecord, SenderStatus, StatusCounts, TemplateRecord,
-    TenantRecord, TransactionKind, TransactionRecord, UnixMillis, UnknownEvent, UnknownScope,
-    UnknownSetting, WebhookEvent, WebhookRecord, now_millis,
+    DeliveryRecord, DeliveryState, DeviceLimits, DeviceRecord, EventData, EventKind, EventKinds,
+    GroupRecord, Gsm7Mode, InboundRecord, MessageRecord, MessageStatus, RecipientRecord,
+    RecipientStatus, RegistrationTokenRecord, RouteRecord, Scope, Scopes, SendOutcome,
+    SenderIdRecord, SenderStatus, SimCard, StatusCounts, TemplateRecord, TenantRecord,
+    TransactionKind, TransactionRecord, UnixMillis, UnknownEvent, UnknownScope, UnknownSetting,
+    WebhookEvent, WebhookRecord, now_millis,
 };
 pub use store::{PageRequest, Paged};
 pub use tenants::actor::IdempotencyClaim;

@@ -14,6 +14,7 @@ use crate::state::AppState;
 
 pub mod account;
 pub mod contacts;
+pub mod devices;
 pub mod sms;
 pub mod templates;
 pub mod webhooks;
@@ -61,6 +62,10 @@ pub const ROUTES: &[ScopedRoute] = &[
     route!(GET    "/balance",                            BalanceRead,      account::balance),
     route!(GET    "/sender-ids",                         SendersRead,      account::sender_ids),
     route!(GET    "/transactions",                       TransactionsRead, account::transactions),
+    route!(POST   "/devices/registration-token",         DevicesWrite,     devices::registration_token),
+    route!(POST   "/devices/pairing-code",               DevicesWrite,     devices::pairing_code),
+    route!(GET    "/devices",                            DevicesRead,      devices::list),
+    route!(DELETE "/devices/{device_id}",                DevicesWrite,     devices::delete),
     route!(GET    "/webhooks",                           WebhooksRead,     webhooks::list),
     route!(POST   "/webhooks",                           WebhooksWrite,    webhooks::create),
     route!(DELETE "/webhooks/{webhook_id}",              WebhooksWrite,    webhooks::delete),

@@ -169,6 +169,7 @@ struct Owned {
     template: String,
     webhook: String,
     delivery: String,
+    device: String,
 }
 
 impl Owned {
@@ -182,6 +183,7 @@ impl Owned {
             "template_id" => self.template.clone(),
             "webhook_id" => self.webhook.clone(),
             "delivery_id" => self.delivery.clone(),
+            "device_id" => self.device.clone(),
             other => panic!(
                 "{route}: path parameter `{other}` has no isolation case; give tenant A an \
                  object of that kind in abuse.rs"
@@ -189,7 +191,7 @@ impl Owned {
         }
     }
 
-    fn all(&self) -> [&str; 6] {
+    fn all(&self) -> [&str; 7] {
         [
             &self.message,
             &self.contact,
@@ -197,6 +199,7 @@ impl Owned {
             &self.template,
             &self.webhook,
             &self.delivery,
+            &self.device,
         ]
     }
 }
@@ -214,6 +217,7 @@ async fn snapshot(api: &impl Api, key: &str, owned: &Owned) -> BTreeMap<String, 
         "/api/v1/contacts/groups".to_string(),
         "/api/v1/templates".to_string(),
         "/api/v1/webhooks".to_string(),
+        "/api/v1/devices".to_string(),
         "/api/v1/sms".to_string(),
         "/api/v1/balance".to_string(),
         "/api/v1/transactions".to_string(),
@@ -309,6 +313,21 @@ async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
+    // A's phone, paired with A's registration token.
+    let registration = id_of(
+        &as_a(Method::POST, "/api/v1/devices/registration-token", None).await,
+        "token",
+        "A makes a registration token",
+    );
+    let paired = app
+        .call(
+            Call::post("/mobile/v1/device")
+                .header("authorization", format!("Bearer {registration}"))
+                .json(&json!({"name": "A's phone"})),
+        )
+        .await;
+    assert_eq!(paired.status, StatusCode::CREATED, "{}", paired.body);
+    let device = paired.body["id"].as_str().expect("device id").to_string();
     let owned = Owned {
         message,
         contact,
@@ -316,6 +335,7 @@ async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
         template,
         webhook,
         delivery,
+        device,
     };
     let before = snapshot(&app, &a, &owned).await;
 

@@ -12,6 +12,7 @@ mod carrier;
 mod common;
 mod contacts;
 mod credits;
+mod devices;
 mod faults;
 mod flowstates;
 mod health;

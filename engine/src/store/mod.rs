@@ -17,8 +17,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::ids::{
-    ApiKeyId, BindId, ContactId, DeliveryId, GroupId, InboundId, MessageId, RouteId, SenderId,
-    TemplateId, TenantId, TransactionId, WebhookId,
+    ApiKeyId, BindId, ContactId, DeliveryId, DeviceId, GroupId, InboundId, MessageId, RouteId,
+    SenderId, TemplateId, TenantId, TransactionId, WebhookId,
 };
 use crate::numbers::Msisdn;
 use crate::store::records::UnixMillis;
@@ -56,7 +56,8 @@ id_keys!(
     TenantId,
     TransactionId,
     WebhookId,
-    DeliveryId
+    DeliveryId,
+    DeviceId
 );
 
 impl Key for u32 {

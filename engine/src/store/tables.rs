@@ -8,14 +8,15 @@
 //! a date filter is a key range.
 
 use crate::ids::{
-    ApiKeyId, BindId, ContactId, DeliveryId, GroupId, InboundId, MessageId, RouteId, SenderId,
-    TemplateId, TenantId, TransactionId, WebhookId,
+    ApiKeyId, BindId, ContactId, DeliveryId, DeviceId, GroupId, InboundId, MessageId, RouteId,
+    SenderId, TemplateId, TenantId, TransactionId, WebhookId,
 };
 use crate::numbers::Msisdn;
 use crate::store::records::{
-    ApiKeyRecord, BindRecord, ContactRecord, DeliveryRecord, GroupRecord, HeldReceipt,
-    IdempotencyRecord, InboundRecord, MessageRecord, RecipientRecord, RouteRecord, SenderIdRecord,
-    SmscMapping, TemplateRecord, TenantRecord, TransactionRecord, UnixMillis, WebhookRecord,
+    ApiKeyRecord, BindRecord, ContactRecord, DeliveryRecord, DeviceRecord, GroupRecord,
+    HeldReceipt, IdempotencyRecord, InboundRecord, MessageRecord, RecipientRecord,
+    RegistrationTokenRecord, RouteRecord, SenderIdRecord, SmscMapping, TemplateRecord,
+    TenantRecord, TransactionRecord, UnixMillis, WebhookRecord,
 };
 use crate::store::{Cell, Key, KeySet, NameKey, Table};
 
@@ -89,6 +90,12 @@ pub(crate) const WEBHOOK_DELIVERIES: Table<(TenantId, WebhookId, DeliveryId), De
 pub(crate) const WEBHOOK_OUTBOX: Table<OutboxKey, TenantId> = Table::new("webhook_outbox");
 /// A delivery due at a time (unix ms) on a webhook.
 pub(crate) type OutboxKey = (WebhookId, u64, DeliveryId);
+
+/// A tenant's phones.
+pub(crate) const DEVICES: Table<(TenantId, DeviceId), DeviceRecord> = Table::new("devices");
+/// SHA-256 of a registration token → whose phones it registers (reusable until revoked).
+pub(crate) const REGISTRATION_TOKENS: Table<[u8; 32], RegistrationTokenRecord> =
+    Table::new("registration_tokens");
 
 pub(crate) const BINDS: Table<BindId, BindRecord> = Table::new("binds");
 pub(crate) const ROUTES: Table<RouteId, RouteRecord> = Table::new("routes");

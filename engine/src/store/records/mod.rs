@@ -8,8 +8,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{
-    ApiKeyId, BindId, ContactId, DeliveryId, EventId, GroupId, InboundId, MessageId, RouteId,
-    SenderId, TemplateId, TenantId, TransactionId, WebhookId,
+    ApiKeyId, BindId, ContactId, DeliveryId, DeviceId, EventId, GroupId, InboundId, MessageId,
+    RouteId, SenderId, TemplateId, TenantId, TransactionId, WebhookId,
 };
 use crate::numbers::{Country, Msisdn, Validation};
 
@@ -76,6 +76,7 @@ pub fn now_millis() -> UnixMillis {
 
 mod book;
 mod carriers;
+mod devices;
 mod messages;
 mod receipts;
 mod tenants;
@@ -83,6 +84,7 @@ mod webhooks;
 
 pub use book::*;
 pub use carriers::*;
+pub use devices::*;
 pub use messages::*;
 pub use receipts::*;
 pub use tenants::*;
