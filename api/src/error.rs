@@ -101,6 +101,7 @@ impl From<EngineError> for ApiError {
                     "the tenant's account is restarting; retry shortly".to_string()
                 }
                 Unavailable::Interrupted => "the work was interrupted; retry shortly".to_string(),
+                Unavailable::NoDevice => "No devices available to send SMS".to_string(),
                 Unavailable::Supervisor(error) => {
                     tracing::error!(%error, "an actor could not be started");
                     "a part of Flit is restarting; retry shortly".to_string()

@@ -11,6 +11,7 @@ pub mod carriers;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod flixy;
 pub mod flowstates;
 pub mod mobile;
 pub mod native;
@@ -48,6 +49,7 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .merge(native::router(state.clone()))
         .merge(flowstates::router(state.clone()))
         .merge(mobile::router(state.clone()))
+        .merge(flixy::router(state.clone()))
         .nest("/admin/v1", admin::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

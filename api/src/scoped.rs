@@ -50,7 +50,11 @@ macro_rules! scoped_route {
 pub(crate) use scoped_route;
 
 /// The table of every tenant API.
-const TABLES: [&[ScopedRoute]; 2] = [crate::native::ROUTES, crate::flowstates::ROUTES];
+const TABLES: [&[ScopedRoute]; 3] = [
+    crate::native::ROUTES,
+    crate::flowstates::ROUTES,
+    crate::flixy::ROUTES,
+];
 
 /// Every route of every tenant API.
 pub fn routes() -> impl Iterator<Item = &'static ScopedRoute> {

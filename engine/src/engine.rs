@@ -135,9 +135,9 @@ impl Engine {
                 engine.inner.keys_by_hash.insert(key.secret_hash, key);
             }
         }
-        engine.load_devices()?;
         engine.start_notify().await?;
         engine.start_dispatch().await?;
+        engine.load_devices().await?;
         engine.start_scheduler().await?;
         Ok(engine)
     }

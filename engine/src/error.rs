@@ -217,6 +217,9 @@ pub enum Unavailable {
     Supervisor(String),
     #[error("the work was interrupted")]
     Interrupted,
+    /// A send for the tenant's phones, and none (or not the one named) is online.
+    #[error("No devices available to send SMS")]
+    NoDevice,
 }
 
 impl From<Missing> for EngineError {

@@ -42,9 +42,12 @@ pub use book::contacts::{
 pub use book::groups::{GroupSummary, MAX_GROUP_NAME_CHARS, MAX_MEMBERSHIP_IDS, MembershipChange};
 pub use book::import::{ImportOutcome, MAX_IMPORT_CONTACTS};
 pub use book::templates::{MAX_TEMPLATE_CHARS, MAX_TEMPLATE_NAME_CHARS};
+pub use channel::device::{MAX_PULL, PhoneEvent, PhoneMessage, PhoneState};
 pub use channel::smpp::config::MAX_WINDOW_SIZE;
 pub use channel::smpp::session::SessionError;
 pub use clock::Clock;
+pub use devices::channel::{DeviceState, ONLINE_WINDOW};
+pub use devices::inbound::PhoneInbound;
 pub use devices::{
     DevicePatch, MAX_DEVICE_NAME_CHARS, MAX_DEVICES, NewDevice, PAIRING_CODE_TTL, Pairing,
     Registered,
@@ -64,10 +67,10 @@ pub use notify::{Resolve, SystemResolver, WebhookRequest, WebhookSettings, Webho
 pub use numbers::{Country, MAX_DIGITS, MIN_DIGITS, Msisdn, MsisdnError, Validation};
 pub use store::records::{
     ApiKeyRecord, AttemptRecord, BindMode, BindRecord, Concatenation, ContactRecord,
-    DeliveryRecord, DeliveryState, DeviceLimits, DeviceRecord, EventData, EventKind, EventKinds,
-    GroupRecord, Gsm7Mode, InboundRecord, MessageRecord, MessageStatus, RecipientRecord,
-    RecipientStatus, RegistrationTokenRecord, RouteRecord, Scope, Scopes, SendOutcome,
-    SenderIdRecord, SenderStatus, SimCard, StatusCounts, TemplateRecord, TenantRecord,
+    DeliveryRecord, DeliveryState, DeviceLimits, DeviceRecord, DeviceRoute, EventData, EventKind,
+    EventKinds, GroupRecord, Gsm7Mode, InboundRecord, MessageRecord, MessageStatus,
+    RecipientRecord, RecipientStatus, RegistrationTokenRecord, RouteRecord, Scope, Scopes,
+    SendOutcome, SenderIdRecord, SenderStatus, SimCard, StatusCounts, TemplateRecord, TenantRecord,
     TransactionKind, TransactionRecord, UnixMillis, UnknownEvent, UnknownScope, UnknownSetting,
     WebhookEvent, WebhookRecord, now_millis,
 };

@@ -48,6 +48,35 @@ pub fn hint(secret: &str) -> String {
     secret.get(start..).unwrap_or_default().to_string()
 }
 
+/// Whether `signature` (lowercase or uppercase hex) is the HMAC-SHA256 under `key` of the
+/// concatenation of `parts`, compared in constant time.
+pub fn hmac_sha256_hex_matches(key: &[u8], parts: &[&[u8]], signature: &str) -> bool {
+    use hmac::{Hmac, Mac};
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return false;
+    };
+    for part in parts {
+        mac.update(part);
+    }
+    let expected: [u8; 32] = mac.finalize().into_bytes().into();
+    let Some(given) = decode_hex_32(signature.trim()) else {
+        return false;
+    };
+    constant_time_eq(&expected, &given)
+}
+
+fn decode_hex_32(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in text.as_bytes().chunks(2).enumerate() {
+        let digit = |c: u8| (c as char).to_digit(16);
+        out[i] = (digit(pair[0])? * 16 + digit(pair[1])?) as u8;
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,9 +5,12 @@
 //! routes as "registered no more", which makes it register again).
 //!
 //! `device.rs`: registration (a tenant's registration token as `Bearer`, or a one-time
-//! `Code`), the phone's record, its login's pairing code and password.
+//! `Code`), the phone's record, its login's pairing code and password. `messages.rs`: the
+//! phone's work (pull, report), its event stream, settings and webhooks, and the ingest of
+//! the SMS it receives.
 
 mod device;
+mod messages;
 
 use std::sync::Arc;
 
@@ -109,9 +112,17 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             "/mobile/v1/user/password",
             axum::routing::patch(device::change_password),
         )
+        .route(
+            "/mobile/v1/message",
+            get(messages::pull).patch(messages::report),
+        )
+        .route("/mobile/v1/events", get(messages::events))
+        .route("/mobile/v1/settings", get(messages::settings))
+        .route("/mobile/v1/webhooks", get(messages::webhooks))
         .route_layer(axum::middleware::from_fn_with_state(state, phone_layer));
     Router::new()
         .route("/mobile/v1/device", post(device::register))
         .route("/mobile/v1/user/code", get(device::user_code))
+        .route("/mobile/v1/inbound/{device_id}", post(messages::inbound))
         .merge(phone)
 }

@@ -53,8 +53,9 @@ pub struct SendBody {
     template_id: Option<String>,
     /// Values for the text's `{{placeholders}}` beyond the contact fields.
     variables: Option<HashMap<String, String>>,
-    /// Not built yet (devices come with the device channel): refused, not ignored.
-    device_id: Option<serde_json::Value>,
+    /// Send through this phone of the tenant (a device id from `GET /devices`) rather than a
+    /// carrier; 503 when it is not online.
+    device_id: Option<String>,
 }
 
 /// Longest `validityPeriod`: a week, as SMSCs commonly cap it.
@@ -102,16 +103,17 @@ pub async fn send(
 ) -> Result<impl IntoResponse, ApiError> {
     let idempotency = idempotency_claim(&headers, IdempotencyScope::Tenant, &body.raw)?;
     let body = body.value;
-    if body
+    let device = body
         .device_id
-        .as_ref()
-        .is_some_and(|value| !value.is_null())
-    {
-        return Err(ApiError::bad_request(
-            "unsupported_field",
-            "`deviceId` is not supported by this server yet",
-        ));
-    }
+        .as_deref()
+        .map(|id| {
+            id.parse::<flit_engine::ids::DeviceId>()
+                .map(|device| flit_engine::DeviceRoute {
+                    device: Some(device),
+                })
+                .map_err(|_| ApiError::not_found("device"))
+        })
+        .transpose()?;
     let sources = Sources::from_body(
         body.group_id,
         body.group_ids,
@@ -167,6 +169,7 @@ pub async fn send(
             .map(|seconds| Duration::from_secs(u64::from(seconds))),
         validation: Some(Validation::Strict),
         idempotency,
+        device,
     };
     let outcome = state.engine.send(caller.key.tenant, request).await?;
     Ok(ok(SendData {

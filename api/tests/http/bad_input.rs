@@ -240,10 +240,6 @@ async fn unsupported_options_and_out_of_range_values_are_refused() {
     let app = TestApp::start().await;
     for (body, code) in [
         (
-            json!({"recipients": ["0201234567"], "message": "hi", "deviceId": "dev_x"}),
-            "unsupported_field",
-        ),
-        (
             json!({"message": "hi", "sendToAllContacts": true}),
             "missing_recipients",
         ),

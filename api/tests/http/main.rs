@@ -19,6 +19,7 @@ mod health;
 mod native;
 mod openapi;
 mod personalised;
+mod phones;
 mod restart;
 mod schema;
 mod smpp_node;

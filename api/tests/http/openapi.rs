@@ -18,6 +18,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/docs"),
     ("post", "/messages/send"),
     ("get", "/messages/{message_id}"),
+    ("post", "/flixy/api/v1/sms/send"),
+    ("get", "/flixy/api/v1/sms/status/{message_id}"),
     ("get", "/webhooks"),
     ("post", "/webhooks"),
     ("delete", "/webhooks/{webhook_id}"),

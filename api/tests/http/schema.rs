@@ -213,6 +213,37 @@ async fn request_examples_are_accepted() {
     let app = TestApp::start().await;
     let spec = document(&app).await;
     let group = make_group(&app).await;
+    // A phone of the tenant, online (it pulled), so the FlixySMS example has one to go through.
+    let token = app
+        .request(
+            Method::POST,
+            "/api/v1/devices/registration-token",
+            Some(&app.api_key),
+            None,
+        )
+        .await;
+    let token = token.body["data"]["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let phone = app
+        .call(
+            crate::common::Call::post("/mobile/v1/device")
+                .header("authorization", format!("Bearer {token}"))
+                .json(&json!({"name": "phone"})),
+        )
+        .await;
+    let phone_token = phone.body["token"]
+        .as_str()
+        .expect("device token")
+        .to_string();
+    let pulled = app
+        .call(
+            crate::common::Call::get("/mobile/v1/message")
+                .header("authorization", format!("Bearer {phone_token}")),
+        )
+        .await;
+    assert_eq!(pulled.status, StatusCode::OK);
     let mut sent = BTreeMap::new();
     for (method, path, operation) in operations(&spec) {
         let example = &operation["requestBody"]["content"]["application/json"]["example"];

@@ -30,7 +30,7 @@ use crate::error::{EngineError, Invalid, Unavailable};
 use crate::ids::{ContactId, GroupId, MessageId, TemplateId, TenantId};
 use crate::numbers::Validation;
 use crate::store::records::{
-    MessageRecord, RecipientRecord, SendOutcome, StatusCounts, UnixMillis,
+    DeviceRoute, MessageRecord, RecipientRecord, SendOutcome, StatusCounts, UnixMillis,
 };
 use crate::store::tables;
 use crate::tenants::TenantEntry;
@@ -76,6 +76,9 @@ pub struct SendRequest {
     /// The calling API's default number check; the tenant's own setting wins over it.
     pub validation: Option<Validation>,
     pub idempotency: Option<IdempotencyClaim>,
+    /// Through the tenant's own phones (one, or the least loaded online one) rather than a
+    /// carrier; refused with `Unavailable::NoDevice` when none is online.
+    pub device: Option<DeviceRoute>,
 }
 
 /// What a send says, decided once by the caller.
@@ -174,6 +177,9 @@ impl Engine {
         let now = self.clock().now_millis();
         check_schedule(request.schedule_at, now)?;
         let sender = entry.resolve_sender(request.sender.as_deref())?;
+        if let Some(route) = request.device {
+            self.check_device_route(tenant, route)?;
+        }
         let request = Arc::new(request);
         let plan = self.plan_send(tenant, entry, request.clone()).await?;
         let cost = plan.credits()?;
@@ -257,6 +263,9 @@ impl Engine {
             // Until every recipient is handed to a channel, a restart re-queues it from here.
             None => tables::DISPATCH.put(&mut batch, &message_id, &tenant),
         }
+        if let Some(route) = &request.device {
+            tables::MESSAGE_ROUTES.put(&mut batch, &message_id, route);
+        }
         // What the backlog counted for a scheduled send that ends up not accepted.
         let uncount = || {
             if due_later.is_some() {
@@ -335,8 +344,8 @@ impl Engine {
             match due_later {
                 Some(due) => self.schedule().scheduled(due),
                 None => {
-                    let jobs = crate::dispatch::jobs_for(
-                        &message,
+                    let jobs = crate::dispatch::jobs_of(
+                        &crate::dispatch::JobMessage::of(&message, request.device),
                         plan.recipients
                             .into_iter()
                             .enumerate()

@@ -1,7 +1,7 @@
 //! Channels: what the router hands jobs to. A channel kind ([`ChannelKind`]) is one way of
 //! delivering an SMS, a sibling folder or file here: `sandbox.rs` (the built-in simulator)
-//! and `smpp/` (a carrier's SMSC); a device channel or the SMPP server's customers are the
-//! next siblings. Every kind speaks one contract, the seam: a running [`Session`] takes
+//! `smpp/` (a carrier's SMSC) and `device.rs` (a tenant's own phone); the SMPP server's
+//! customers are the next sibling. Every kind speaks one contract, the seam: a running [`Session`] takes
 //! [`Submit`]s from its queue ([`SubmitQueue`]) and reports what happened as
 //! [`SessionEvent`]s (parts accepted or refused, receipts, inbound SMS).
 //!
@@ -10,6 +10,7 @@
 //! channel's live state. The router chooses between channels and the status writer records
 //! what they report, never knowing which kind answered.
 
+pub mod device;
 pub mod queue;
 pub mod sandbox;
 pub mod smpp;
@@ -31,6 +32,8 @@ pub enum ChannelKind {
     Sandbox,
     /// An SMPP 3.4 bind to a carrier's SMSC.
     Smpp(smpp::BindConfig),
+    /// One of a tenant's own phones (the SMS Gate app), which pulls its work.
+    Device(Arc<device::DeviceLink>),
 }
 
 impl ChannelKind {
@@ -54,6 +57,17 @@ impl ChannelKind {
                 events,
                 stats,
             )),
+            ChannelKind::Device(link) => {
+                Box::new(device::DeviceSession::spawn(link.clone(), queue, events))
+            }
+        }
+    }
+
+    /// The phone, for a device channel.
+    pub fn device(&self) -> Option<&Arc<device::DeviceLink>> {
+        match self {
+            ChannelKind::Device(link) => Some(link),
+            _ => None,
         }
     }
 }

@@ -1,7 +1,10 @@
 //! A tenant's own phones: pairing (a reusable registration token, or a one-time code valid a
 //! minute), registration, the phone's own credentials (a bearer token, looked up by its hash in
-//! memory as API keys are), and the operations on a phone's record. The device channel that
-//! sends through them is `channel/device`; this is who the phones are.
+//! memory as API keys are), and the operations on a phone's record. `channel.rs` runs each
+//! phone as a channel (the session itself is `channel/device.rs`).
+
+pub mod channel;
+pub mod inbound;
 
 use std::time::Duration;
 
@@ -35,6 +38,8 @@ pub(crate) struct DevicesShared {
     by_token: DashMap<[u8; 32], DeviceRecord>,
     registration: DashMap<[u8; 32], TenantId>,
     codes: DashMap<String, (TenantId, UnixMillis)>,
+    /// Each paired phone's live link, shared by its channel and its routes.
+    pub(crate) links: DashMap<DeviceId, std::sync::Arc<crate::channel::device::DeviceLink>>,
 }
 
 /// How a phone proves which tenant it pairs with.
@@ -72,9 +77,11 @@ pub struct Registered {
 }
 
 impl Engine {
-    /// Loads the phones and registration tokens (at start).
-    pub(crate) fn load_devices(&self) -> Result<(), EngineError> {
+    /// Loads the phones and registration tokens, and starts each phone's channel (at start,
+    /// after dispatch).
+    pub(crate) async fn load_devices(&self) -> Result<(), EngineError> {
         for device in tables::DEVICES.values(self.store(), &())? {
+            self.start_device_channel(&device).await?;
             self.devices_shared()
                 .by_token
                 .insert(device.token_hash, device);
@@ -184,6 +191,7 @@ impl Engine {
         let mut batch = Batch::new();
         tables::DEVICES.put(&mut batch, &(tenant, id), &device);
         self.store().commit(batch).await?;
+        self.start_device_channel(&device).await?;
         self.devices_shared()
             .by_token
             .insert(device.token_hash, device.clone());
@@ -280,6 +288,7 @@ impl Engine {
         let mut batch = Batch::new();
         tables::DEVICES.delete(&mut batch, &(tenant, id));
         self.store().commit(batch).await?;
+        self.stop_device_channel(id).await;
         Ok(())
     }
 }

@@ -31,14 +31,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use crossbeam::queue::SegQueue;
 use dashmap::DashMap;
-use flit_storage::Store;
+use flit_storage::{StorageError, Store};
 
 use crate::clock::Clock;
 use crate::ids::{BindId, MessageId, TenantId};
 use crate::notify::NotifyShared;
 use crate::numbers::Msisdn;
 use crate::slot::ActorSlot;
-use crate::store::records::{MessageRecord, UnixMillis};
+use crate::store::records::{DeviceRoute, MessageRecord, UnixMillis};
+use crate::store::tables;
 use crate::tenants::actor::TenantSlot;
 
 pub use bind::BindShared;
@@ -56,6 +57,8 @@ pub struct JobMessage {
     pub text: Arc<str>,
     pub sender: Arc<str>,
     pub validity_until: Option<UnixMillis>,
+    /// Through the tenant's phones, not a carrier.
+    pub device: Option<DeviceRoute>,
 }
 
 /// One recipient of one message, on its way to a channel. Kept small (64 bytes): a backlog
@@ -320,37 +323,37 @@ impl DispatchShared {
         }
     }
 
-    /// True when no bind other than the sandbox simulator is configured.
+    /// True when no carrier bind is configured (the tenants' phones are no carrier).
     pub fn is_sandbox(&self) -> bool {
         self.binds
             .iter()
-            .all(|bind| *bind.key() == Self::sandbox_bind_id())
+            .all(|bind| *bind.key() == Self::sandbox_bind_id() || bind.kind.device().is_some())
     }
 }
 
 impl JobMessage {
-    /// What the jobs of `message` share, made once per message (or per release of it).
-    pub fn of(message: &MessageRecord) -> Arc<JobMessage> {
+    /// What the jobs of `message` share, made once per message (or per release of it);
+    /// `device` says it goes through the tenant's phones.
+    pub fn of(message: &MessageRecord, device: Option<DeviceRoute>) -> Arc<JobMessage> {
         Arc::new(JobMessage {
             tenant: message.tenant,
             id: message.id,
             text: Arc::from(message.text.as_str()),
             sender: Arc::from(message.sender.as_str()),
             validity_until: message.validity_until,
+            device,
         })
+    }
+
+    /// The same, reading from the store where `message` must go.
+    pub fn read(store: &Store, message: &MessageRecord) -> Result<Arc<JobMessage>, StorageError> {
+        let device = tables::MESSAGE_ROUTES.get(store, &message.id)?;
+        Ok(JobMessage::of(message, device))
     }
 }
 
 /// A recipient as a job is made from it: index, number, parts and its own text.
 pub type JobRecipient = (u32, Msisdn, u16, Option<Arc<str>>);
-
-/// The jobs of `message` for the given recipients.
-pub fn jobs_for(
-    message: &MessageRecord,
-    recipients: impl IntoIterator<Item = JobRecipient>,
-) -> Vec<Job> {
-    jobs_of(&JobMessage::of(message), recipients)
-}
 
 /// The jobs of the message `shared` describes, for the given recipients.
 pub fn jobs_of(

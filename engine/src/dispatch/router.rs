@@ -14,7 +14,7 @@ use std::sync::Arc;
 use super::{DispatchShared, Job};
 use crate::channel::Submit;
 use crate::ids::BindId;
-use crate::store::records::RouteRecord;
+use crate::store::records::{DeviceRoute, RouteRecord};
 use crate::supervisor::ChildSpec;
 use futures::future::BoxFuture;
 
@@ -137,6 +137,9 @@ impl RouterState {
 
     /// The bind for `job`, or `None` when no bind that could take it is up.
     fn choose(&self, routes: &[RouteRecord], job: &Job) -> Option<Arc<super::BindShared>> {
+        if let Some(route) = job.message.device {
+            return self.choose_phone(job, route);
+        }
         let destination = job.msisdn.to_string();
         let usable = |id: &BindId| {
             self.shared
@@ -155,6 +158,7 @@ impl RouterState {
                 .iter()
                 .map(|bind| bind.clone())
                 .filter(|bind| sandbox || !DispatchShared::is_sandbox_bind(bind.id))
+                .filter(|bind| bind.kind.device().is_none())
                 .filter(|bind| bind.accepts_work())
                 .collect();
             let preferred: Vec<&Arc<super::BindShared>> =
@@ -194,6 +198,38 @@ impl RouterState {
             }
         }
         None
+    }
+}
+
+impl RouterState {
+    /// The phone for a job that goes through the tenant's phones: the one it names, or the
+    /// online phone of its tenant with the least work waiting (a phone that failed its last
+    /// attempt only if no other is there).
+    fn choose_phone(&self, job: &Job, route: DeviceRoute) -> Option<Arc<super::BindShared>> {
+        let phones: Vec<Arc<super::BindShared>> = self
+            .shared
+            .binds
+            .iter()
+            .filter(|bind| {
+                bind.kind.device().is_some_and(|link| {
+                    link.tenant == job.tenant()
+                        && route.device.is_none_or(|device| link.device == device)
+                })
+            })
+            .filter(|bind| bind.accepts_work())
+            .map(|bind| bind.clone())
+            .collect();
+        let load = |bind: &Arc<super::BindShared>| {
+            bind.kind
+                .device()
+                .map_or(0, |link| link.queued() + bind.queue.len())
+        };
+        phones
+            .iter()
+            .filter(|bind| !job.avoids(bind.id))
+            .min_by_key(|bind| load(bind))
+            .or_else(|| phones.iter().min_by_key(|bind| load(bind)))
+            .cloned()
     }
 }
 

@@ -28,13 +28,19 @@ pub(super) struct Release {
 impl ScheduleShared {
     /// `message` was released: its PENDING recipients are fed after those released before.
     /// They are already counted as waiting on disk.
-    pub(crate) fn released(&self, message: &MessageRecord) {
+    pub(crate) fn released(
+        &self,
+        store: &flit_storage::Store,
+        message: &MessageRecord,
+    ) -> Result<(), StorageError> {
+        let job_message = JobMessage::read(store, message)?;
         lock(&self.releases).push_back(Release {
-            message: JobMessage::of(message),
+            message: job_message,
             next_block: 0,
             blocks: message.recipient_count.div_ceil(tables::RECIPIENT_BLOCK),
             unfed: message.counts.pending as usize,
         });
+        Ok(())
     }
 
     /// Feeds released messages' PENDING recipients to the router, a block at a time, until

@@ -216,7 +216,7 @@ impl SchedulerState {
                     // Those left out were cancelled meanwhile: nothing of them to feed.
                     tracing::debug!(due = count, released = released.len(), "released");
                     for record in &released {
-                        args.schedule.released(record);
+                        args.schedule.released(&args.dispatch.store, record)?;
                     }
                 }
                 _ => {

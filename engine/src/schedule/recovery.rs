@@ -45,7 +45,7 @@ impl Engine {
                 None => {
                     let pending = message.counts.pending as usize;
                     dispatch.unfed_add(pending);
-                    self.schedule().released(&message);
+                    self.schedule().released(self.store(), &message)?;
                     left += pending;
                 }
             }

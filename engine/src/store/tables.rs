@@ -13,8 +13,8 @@ use crate::ids::{
 };
 use crate::numbers::Msisdn;
 use crate::store::records::{
-    ApiKeyRecord, BindRecord, ContactRecord, DeliveryRecord, DeviceRecord, GroupRecord,
-    HeldReceipt, IdempotencyRecord, InboundRecord, MessageRecord, RecipientRecord,
+    ApiKeyRecord, BindRecord, ContactRecord, DeliveryRecord, DeviceRecord, DeviceRoute,
+    GroupRecord, HeldReceipt, IdempotencyRecord, InboundRecord, MessageRecord, RecipientRecord,
     RegistrationTokenRecord, RouteRecord, SenderIdRecord, SmscMapping, TemplateRecord,
     TenantRecord, TransactionRecord, UnixMillis, WebhookRecord,
 };
@@ -93,6 +93,12 @@ pub(crate) type OutboxKey = (WebhookId, u64, DeliveryId);
 
 /// A tenant's phones.
 pub(crate) const DEVICES: Table<(TenantId, DeviceId), DeviceRecord> = Table::new("devices");
+/// `message id` → the phones it must go through (absent: carriers, as usual). Written with
+/// the message, read when its recipients are queued again (a release, a restart).
+pub(crate) const MESSAGE_ROUTES: Table<MessageId, DeviceRoute> = Table::new("message_routes");
+/// `device ++ the app's envelope id` → the inbound message a phone's webhook delivery made, so
+/// a retried delivery is stored once.
+pub(crate) const INBOUND_SEEN: Table<(DeviceId, String), InboundId> = Table::new("inbound_seen");
 /// SHA-256 of a registration token → whose phones it registers (reusable until revoked).
 pub(crate) const REGISTRATION_TOKENS: Table<[u8; 32], RegistrationTokenRecord> =
     Table::new("registration_tokens");

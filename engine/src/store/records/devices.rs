@@ -64,3 +64,10 @@ pub struct RegistrationTokenRecord {
     pub hint: String,
     pub created_at: UnixMillis,
 }
+
+/// Where a message must go when it is for the tenant's phones rather than a carrier.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeviceRoute {
+    /// That phone only; `None`: whichever online phone of the tenant is least loaded.
+    pub device: Option<DeviceId>,
+}

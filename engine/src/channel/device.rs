@@ -1,0 +1,422 @@
+//! The device channel: a tenant's own phone running the SMS Gate app. Unlike a carrier, a
+//! phone is not called: it pulls. The session takes submits from its queue into the phone's
+//! `pending` list and announces them on the phone's event stream; the phone pulls them
+//! (`pull`), and from then on each stays with that phone (`pulled`) until it reports a final
+//! state: no SMS is ever sent by two phones. Reports come back through `report` and become
+//! the same session events a carrier's answers and receipts are (a part accepted with the
+//! phone's message id as the carrier id, then a receipt), so the bind actor and status writer
+//! treat a phone as any other channel.
+//!
+//! A phone is online while its event stream is open or it pulled within the online window.
+//! When it goes offline, what it has not pulled goes back to the queue (and from there to
+//! another phone of the tenant); what it pulled stays with it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+
+use super::{Receipt, ReceiptState, Session, SessionEvent, Submit, SubmitQueue};
+use crate::clock::Clock;
+use crate::ids::{DeviceId, TenantId};
+use crate::store::records::{DeviceLimits, UnixMillis};
+
+/// At most this many messages in one pull (the app's own cap).
+pub const MAX_PULL: usize = 100;
+/// How often the session looks at whether its phone is still there.
+const LOOK_EVERY: Duration = Duration::from_secs(1);
+/// The status an SMSC would give a message it could not send (`ESME_RSUBMITFAIL`).
+const SUBMIT_FAILED: u32 = 0x45;
+
+/// A message as its phone sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhoneMessage {
+    /// The phone's id for it (at most 36 characters), unique across restarts.
+    pub id: String,
+    /// The submit it carries.
+    pub submit: u64,
+    pub text: String,
+    /// International, with `+`.
+    pub phone_number: String,
+    pub created_at: UnixMillis,
+    /// Set once the phone reported it past Pending (it is no longer offered again).
+    pub reported: bool,
+    /// Set once the phone said Sent (the part is accepted).
+    pub sent: bool,
+}
+
+/// A state a phone reports for a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PhoneState {
+    Pending,
+    Processed,
+    Sent,
+    Delivered,
+    Failed,
+}
+
+/// What happens on a phone's event stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PhoneEvent {
+    /// There is something new to pull.
+    MessageEnqueued,
+}
+
+/// What one phone's session and the HTTP routes it talks to share.
+pub struct DeviceLink {
+    pub device: DeviceId,
+    pub tenant: TenantId,
+    clock: Clock,
+    online_window: Duration,
+    limits: Mutex<DeviceLimits>,
+    /// Taken from the queue, announced, not yet pulled.
+    pending: Mutex<VecDeque<PhoneMessage>>,
+    /// Pulled, by phone id, until the phone reports a final state.
+    pulled: Mutex<HashMap<String, PhoneMessage>>,
+    /// When each message was handed to the phone, newest last (the day's, for the limits).
+    handed: Mutex<VecDeque<UnixMillis>>,
+    events: broadcast::Sender<PhoneEvent>,
+    streams: AtomicUsize,
+    last_seen: AtomicI64,
+    /// Where the current session reports (none while no session runs).
+    reports: Mutex<Option<mpsc::Sender<SessionEvent>>>,
+    /// Tells ids of this run apart from those of earlier runs.
+    run: u32,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl DeviceLink {
+    pub fn new(
+        device: DeviceId,
+        tenant: TenantId,
+        limits: DeviceLimits,
+        clock: Clock,
+        online_window: Duration,
+    ) -> Arc<DeviceLink> {
+        Arc::new(DeviceLink {
+            device,
+            tenant,
+            clock,
+            online_window,
+            limits: Mutex::new(limits),
+            pending: Mutex::new(VecDeque::new()),
+            pulled: Mutex::new(HashMap::new()),
+            handed: Mutex::new(VecDeque::new()),
+            events: broadcast::channel(256).0,
+            streams: AtomicUsize::new(0),
+            last_seen: AtomicI64::new(0),
+            reports: Mutex::new(None),
+            run: rand::random(),
+        })
+    }
+
+    /// The phone was heard from.
+    pub fn seen(&self) {
+        self.last_seen
+            .store(self.clock.now_millis(), Ordering::Release);
+    }
+
+    pub fn last_seen(&self) -> Option<UnixMillis> {
+        Some(self.last_seen.load(Ordering::Acquire)).filter(|at| *at > 0)
+    }
+
+    /// Whether the phone counts as there: its stream is open, or it pulled lately.
+    pub fn is_online(&self) -> bool {
+        if self.streams.load(Ordering::Acquire) > 0 {
+            return true;
+        }
+        let window = i64::try_from(self.online_window.as_millis()).unwrap_or(i64::MAX);
+        self.last_seen()
+            .is_some_and(|seen| self.clock.now_millis() - seen < window)
+    }
+
+    /// The phone's event stream: held open while the returned guard lives.
+    pub fn subscribe(self: &Arc<Self>) -> (broadcast::Receiver<PhoneEvent>, StreamGuard) {
+        self.streams.fetch_add(1, Ordering::AcqRel);
+        self.seen();
+        (self.events.subscribe(), StreamGuard { link: self.clone() })
+    }
+
+    pub fn streams(&self) -> usize {
+        self.streams.load(Ordering::Acquire)
+    }
+
+    /// Messages waiting for this phone: not yet pulled, and pulled but not yet reported.
+    pub fn queued(&self) -> usize {
+        lock(&self.pending).len() + lock(&self.pulled).values().filter(|m| !m.reported).count()
+    }
+
+    /// Messages the phone holds and has not finished.
+    pub fn in_flight(&self) -> usize {
+        lock(&self.pulled).len()
+    }
+
+    /// Messages handed to the phone since `since`.
+    pub fn handed_since(&self, since: UnixMillis) -> usize {
+        lock(&self.handed).iter().filter(|at| **at >= since).count()
+    }
+
+    /// How many more the limits let the phone take now.
+    fn allowance(&self, now: UnixMillis) -> usize {
+        let limits = *lock(&self.limits);
+        let mut handed = lock(&self.handed);
+        while handed.front().is_some_and(|at| *at <= now - 86_400_000) {
+            handed.pop_front();
+        }
+        let left = |limit: u32, window_ms: i64| -> usize {
+            if limit == 0 {
+                return usize::MAX;
+            }
+            let used = handed.iter().filter(|at| **at > now - window_ms).count();
+            (limit as usize).saturating_sub(used)
+        };
+        left(limits.per_minute, 60_000)
+            .min(left(limits.per_hour, 3_600_000))
+            .min(left(limits.per_day, 86_400_000))
+    }
+
+    /// What the phone gets when it pulls: messages pulled before and not reported (the app
+    /// may have lost them), then new ones within its limits, at most `limit` in all, oldest
+    /// first (or newest first with `newest_first`). Handing a message over makes it this
+    /// phone's until it reports.
+    pub fn pull(&self, limit: usize, newest_first: bool) -> Vec<PhoneMessage> {
+        self.seen();
+        let now = self.clock.now_millis();
+        let limit = limit.min(MAX_PULL);
+        let mut out: Vec<PhoneMessage> = lock(&self.pulled)
+            .values()
+            .filter(|message| !message.reported)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        out.truncate(limit);
+        let room = limit.saturating_sub(out.len()).min(self.allowance(now));
+        if room > 0 {
+            let mut pending = lock(&self.pending);
+            let mut pulled = lock(&self.pulled);
+            let mut handed = lock(&self.handed);
+            for _ in 0..room {
+                let next = if newest_first {
+                    pending.pop_back()
+                } else {
+                    pending.pop_front()
+                };
+                let Some(message) = next else {
+                    break;
+                };
+                handed.push_back(now);
+                pulled.insert(message.id.clone(), message.clone());
+                out.push(message);
+            }
+        }
+        if newest_first {
+            out.reverse();
+        }
+        out
+    }
+
+    /// A state the phone reports for its message `id`; `false` for an id it does not hold
+    /// (another phone's, a finished one, or one it never had: ignored, as the app expects).
+    /// States only move forward: a late or repeated report changes nothing.
+    pub fn report(&self, id: &str, state: PhoneState, error: Option<String>) -> bool {
+        self.seen();
+        let mut events = Vec::new();
+        {
+            let mut pulled = lock(&self.pulled);
+            let Some(message) = pulled.get_mut(id) else {
+                return false;
+            };
+            // Any report, even `Pending` (a re-pulled message still queued on the phone),
+            // means the phone has it: it is not offered again.
+            message.reported = true;
+            let accept = |message: &PhoneMessage| SessionEvent::PartAccepted {
+                id: message.submit,
+                part: 1,
+                parts: 1,
+                smsc_message_id: message.id.clone(),
+            };
+            match state {
+                PhoneState::Pending | PhoneState::Processed => {}
+                PhoneState::Sent => {
+                    if !message.sent {
+                        message.sent = true;
+                        events.push(accept(message));
+                    }
+                }
+                PhoneState::Delivered | PhoneState::Failed => {
+                    let finished = pulled.remove(id);
+                    if let Some(message) = finished {
+                        let receipt = |receipt_state| {
+                            SessionEvent::Receipt(Receipt {
+                                smsc_message_id: message.id.clone(),
+                                state: receipt_state,
+                                error: error.clone(),
+                                submit_date: None,
+                                done_date: None,
+                                delivered: None,
+                                text: None,
+                            })
+                        };
+                        match (state, message.sent) {
+                            (PhoneState::Delivered, sent) => {
+                                if !sent {
+                                    events.push(accept(&message));
+                                }
+                                events.push(receipt(ReceiptState::Delivered));
+                            }
+                            (_, true) => events.push(receipt(ReceiptState::Undeliverable)),
+                            (_, false) => events.push(SessionEvent::PartRejected {
+                                id: message.submit,
+                                part: 1,
+                                parts: 1,
+                                command_status: SUBMIT_FAILED,
+                                temporary: false,
+                            }),
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(reports) = lock(&self.reports).clone() {
+            for event in events {
+                if reports.try_send(event).is_err() {
+                    tracing::warn!(device = %self.device, "a phone's report was dropped: the channel is full or gone");
+                }
+            }
+        }
+        true
+    }
+
+    fn announce(&self) {
+        let _ = self.events.send(PhoneEvent::MessageEnqueued);
+    }
+
+    /// Work not yet pulled goes back to `queue` (the phone went away).
+    fn hand_back(&self, queue: &SubmitQueue, submits: &HashMap<u64, Submit>) {
+        let pending: Vec<PhoneMessage> = lock(&self.pending).drain(..).collect();
+        for message in pending {
+            if let Some(submit) = submits.get(&message.submit) {
+                queue.requeue(submit.clone());
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for DeviceLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceLink")
+            .field("device", &self.device)
+            .field("tenant", &self.tenant)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Counts an open event stream while it lives.
+pub struct StreamGuard {
+    link: Arc<DeviceLink>,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.link.streams.fetch_sub(1, Ordering::AcqRel);
+        self.link.seen();
+    }
+}
+
+/// A running device session.
+pub struct DeviceSession {
+    task: JoinHandle<()>,
+    link: Arc<DeviceLink>,
+}
+
+impl DeviceSession {
+    pub fn spawn(
+        link: Arc<DeviceLink>,
+        queue: Arc<SubmitQueue>,
+        events: mpsc::Sender<SessionEvent>,
+    ) -> DeviceSession {
+        *lock(&link.reports) = Some(events.clone());
+        let task = tokio::spawn(run(link.clone(), queue, events));
+        DeviceSession { task, link }
+    }
+}
+
+impl Session for DeviceSession {
+    fn shutdown(self: Box<Self>) -> BoxFuture<'static, ()> {
+        drop(self);
+        Box::pin(async {})
+    }
+}
+
+impl Drop for DeviceSession {
+    fn drop(&mut self) {
+        self.task.abort();
+        *lock(&self.link.reports) = None;
+    }
+}
+
+async fn run(link: Arc<DeviceLink>, queue: Arc<SubmitQueue>, events: mpsc::Sender<SessionEvent>) {
+    // The submits the phone holds or may still pull, so that what it did not pull can go back
+    // to the queue whole.
+    let mut submits: HashMap<u64, Submit> = HashMap::new();
+    let mut online = false;
+    loop {
+        let now_online = link.is_online();
+        if now_online != online {
+            online = now_online;
+            let event = if online {
+                SessionEvent::Bound {
+                    system_id: link.device.to_string(),
+                }
+            } else {
+                link.hand_back(&queue, &submits);
+                SessionEvent::Disconnected {
+                    reason: "the phone went quiet".to_string(),
+                }
+            };
+            if events.send(event).await.is_err() {
+                return;
+            }
+        }
+        if online {
+            let mut added = false;
+            while let Some(submit) = queue.pop() {
+                let message = PhoneMessage {
+                    id: format!("{:08x}-{:x}", link.run, submit.id),
+                    submit: submit.id,
+                    text: submit.text.clone(),
+                    phone_number: format!("+{}", submit.destination),
+                    created_at: link.clock.now_millis(),
+                    reported: false,
+                    sent: false,
+                };
+                submits.insert(submit.id, submit);
+                lock(&link.pending).push_back(message);
+                added = true;
+            }
+            if added {
+                link.announce();
+            }
+            // Forget submits the phone finished with.
+            let held: std::collections::HashSet<u64> = lock(&link.pending)
+                .iter()
+                .map(|m| m.submit)
+                .chain(lock(&link.pulled).values().map(|m| m.submit))
+                .collect();
+            submits.retain(|id, _| held.contains(id));
+        }
+        tokio::select! {
+            _ = queue.notified(), if online => {}
+            _ = tokio::time::sleep(LOOK_EVERY) => {}
+        }
+    }
+}
