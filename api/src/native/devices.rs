@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use flit_engine::DeviceRecord;
+use flit_engine::{DeviceRecord, DeviceState};
 use flit_engine::ids::DeviceId;
 use serde::Serialize;
 
@@ -56,6 +56,15 @@ pub struct DeviceData {
     /// unless the app is set to "SSE only").
     push: bool,
     limits: LimitsData,
+    /// Its event stream is open, or it pulled within the online window (20 minutes).
+    online: bool,
+    last_seen: Option<String>,
+    /// Messages waiting for it: not yet pulled, or pulled and not yet reported.
+    queued: usize,
+    /// Pulled and not finished.
+    in_flight: usize,
+    /// Handed to it in the last 24 hours.
+    sent_today: usize,
     created_at: String,
 }
 
@@ -67,9 +76,22 @@ pub struct LimitsData {
     per_day: u32,
 }
 
-impl From<DeviceRecord> for DeviceData {
-    fn from(device: DeviceRecord) -> Self {
+impl DeviceData {
+    fn new(device: DeviceRecord, state: Option<DeviceState>) -> Self {
+        let state = state.unwrap_or(DeviceState {
+            online: false,
+            last_seen: None,
+            queued: 0,
+            in_flight: 0,
+            streams: 0,
+            sent_today: 0,
+        });
         DeviceData {
+            online: state.online,
+            last_seen: crate::timefmt::iso_opt(state.last_seen),
+            queued: state.queued,
+            in_flight: state.in_flight,
+            sent_today: state.sent_today,
             id: device.id.to_string(),
             name: device.name,
             login: device.login,
@@ -163,7 +185,13 @@ pub async fn list(
     let engine = state.engine.clone();
     let devices = blocking(move || engine.devices(caller.key.tenant)).await?;
     Ok(ok(DevicesData {
-        devices: devices.into_iter().map(DeviceData::from).collect(),
+        devices: devices
+            .into_iter()
+            .map(|device| {
+                let live = state.engine.device_state(device.id);
+                DeviceData::new(device, live)
+            })
+            .collect(),
     }))
 }
 

@@ -172,6 +172,11 @@ async fn the_flixy_seed_is_503_without_a_phone_and_delivered_through_one() {
     for state in ["Processed", "Sent", "Delivered"] {
         phone.report(&phone_id, state).await;
     }
+    let listed = server.get("/api/v1/devices").await;
+    let device = &listed.body["data"]["devices"][0];
+    assert_eq!(device["online"], true, "{device}");
+    assert_eq!(device["sentToday"], 1);
+    assert!(device["lastSeen"].is_string());
     // A late, repeated report changes nothing.
     phone.report(&phone_id, "Processed").await;
     assert!(
