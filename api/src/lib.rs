@@ -20,6 +20,7 @@ pub mod server;
 pub mod state;
 pub mod telemetry;
 pub mod timefmt;
+pub mod tls;
 pub mod tls_cli;
 pub mod webhook_client;
 
