@@ -94,6 +94,11 @@ pub async fn default_tenant(
         }
     }
     let scopes = Scopes::all();
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let (_, secret) = engine
         .create_api_key(tenant.id, "bootstrap".to_string(), scopes)
         .await?;
@@ -108,7 +113,7 @@ pub async fn default_tenant(
             .into_iter()
             .map(|sender| sender.name)
             .collect(),
-        base_url: format!("http://{listening}/api/v1"),
+        base_url: format!("{scheme}://{listening}/api/v1"),
     };
     let json = serde_json::to_string_pretty(&file)?;
     let path = config.data_dir.join("bootstrap.json");

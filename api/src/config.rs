@@ -23,6 +23,7 @@ pub struct FileConfig {
     pub max_backlog: Option<usize>,
     pub bootstrap_sender_ids: Option<Vec<String>>,
     pub webhooks: Option<WebhookFileConfig>,
+    pub tls: Option<TlsFileConfig>,
 }
 
 /// The `[webhooks]` table of the configuration file.
@@ -34,6 +35,14 @@ pub struct WebhookFileConfig {
     pub timeout_secs: Option<u64>,
     pub retry_base_ms: Option<u64>,
     pub ca_file: Option<PathBuf>,
+}
+
+/// The `[tls] cert`, `key` of the configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFileConfig {
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
 }
 
 /// Values from the environment or flags (clap fills both); `None` falls through to the file.
@@ -91,6 +100,13 @@ pub struct Overrides {
     /// PEM file of CA certificates trusted for https webhooks besides the public roots.
     #[arg(long, env = "FLIT_WEBHOOKS_CA_FILE")]
     pub webhooks_ca_file: Option<PathBuf>,
+    /// PEM file of the server's certificate (its chain, leaf first); with --tls-key, Flit
+    /// serves https instead of http (`flit tls init` makes one).
+    #[arg(long, env = "FLIT_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM file of the private key of --tls-cert.
+    #[arg(long, env = "FLIT_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// How webhooks are delivered (the `[webhooks]` table).
@@ -102,6 +118,15 @@ pub struct WebhookConfig {
     /// The wait before the first retry (doubling after each, up to an hour).
     pub retry_base: Duration,
     pub ca_file: Option<PathBuf>,
+}
+
+/// The certificate and key `flit serve` answers https with (the `[tls]` table).
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    /// PEM: the server's certificate first, then any intermediates.
+    pub cert: PathBuf,
+    /// PEM: the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -123,6 +148,8 @@ pub struct Config {
     pub max_backlog: usize,
     pub bootstrap_sender_ids: Vec<String>,
     pub webhooks: WebhookConfig,
+    /// `Some`: serve https only, and bound the TLS handshake by `header_read_timeout` too.
+    pub tls: Option<TlsConfig>,
 }
 
 /// Where the store lives inside the data dir.
@@ -154,6 +181,12 @@ pub enum ConfigError {
     ZeroTimeout(&'static str),
     #[error("`{0}` is not an ISO 3166 country code (default_country)")]
     Country(String),
+    /// Names the half that is set.
+    #[error(
+        "https needs both tls.cert and tls.key (--tls-cert and --tls-key, FLIT_TLS_CERT and \
+         FLIT_TLS_KEY), but only tls.{0} is set"
+    )]
+    TlsHalf(&'static str),
 }
 
 impl Config {
@@ -213,6 +246,16 @@ impl Config {
             ),
             ca_file: overrides.webhooks_ca_file.or(webhook_file.ca_file),
         };
+        let tls_file = file.tls.unwrap_or_default();
+        let tls = match (
+            overrides.tls_cert.or(tls_file.cert),
+            overrides.tls_key.or(tls_file.key),
+        ) {
+            (Some(cert), Some(key)) => Some(TlsConfig { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => return Err(ConfigError::TlsHalf("cert")),
+            (None, Some(_)) => return Err(ConfigError::TlsHalf("key")),
+        };
         Ok(Config {
             data_dir,
             listen: overrides
@@ -247,6 +290,7 @@ impl Config {
                         .to_vec()
                 }),
             webhooks,
+            tls,
         })
     }
 }
@@ -346,6 +390,67 @@ mod tests {
         .expect("load");
         assert!(config.webhooks.allow_private_networks);
         assert_eq!(config.webhooks.max_attempts, 3);
+    }
+
+    #[test]
+    fn tls_takes_a_cert_and_a_key_from_the_file_or_flags_and_never_one_alone() {
+        assert!(
+            Config::load(Overrides::default())
+                .expect("defaults")
+                .tls
+                .is_none(),
+            "plain http unless asked"
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("flit.toml");
+        std::fs::write(
+            &path,
+            "[tls]\ncert = \"file.pem\"\nkey = \"file-key.pem\"\n",
+        )
+        .expect("write");
+        let from_file = Config::load(Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        })
+        .expect("load")
+        .tls
+        .expect("tls");
+        assert_eq!(from_file.cert, PathBuf::from("file.pem"));
+        assert_eq!(from_file.key, PathBuf::from("file-key.pem"));
+        let flag_wins = Config::load(Overrides {
+            config: Some(path),
+            tls_cert: Some("flag.pem".into()),
+            ..Overrides::default()
+        })
+        .expect("load")
+        .tls
+        .expect("tls");
+        assert_eq!(flag_wins.cert, PathBuf::from("flag.pem"));
+        assert_eq!(flag_wins.key, PathBuf::from("file-key.pem"));
+
+        for (overrides, set) in [
+            (
+                Overrides {
+                    tls_cert: Some("cert.pem".into()),
+                    ..Overrides::default()
+                },
+                "cert",
+            ),
+            (
+                Overrides {
+                    tls_key: Some("key.pem".into()),
+                    ..Overrides::default()
+                },
+                "key",
+            ),
+        ] {
+            let error = Config::load(overrides).expect_err("half of tls");
+            assert!(matches!(error, ConfigError::TlsHalf(half) if half == set));
+            assert!(
+                error.to_string().contains("--tls-cert and --tls-key"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub mod server;
 pub mod state;
 pub mod telemetry;
 pub mod timefmt;
+pub mod tls;
+pub mod tls_cli;
 pub mod webhook_client;
 
 use std::sync::Arc;

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use flit_api::admin_cli::{self, AdminArgs};
 use flit_api::config::{Config, Overrides};
 use flit_api::server::{Server, shutdown_signal};
+use flit_api::tls_cli::{self, TlsArgs};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -25,6 +26,8 @@ enum Command {
     Serve(Overrides),
     /// Call the admin API of a running server.
     Admin(AdminArgs),
+    /// Certificates for serving https on a LAN (a local CA for the phones to trust).
+    Tls(TlsArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,6 +53,7 @@ fn main() -> anyhow::Result<()> {
                 server.shutdown().await
             }
             Command::Admin(args) => admin_cli::run(args).await,
+            Command::Tls(args) => tls_cli::run(args),
         }
     })
 }

@@ -6,7 +6,9 @@
 //! connection and sends its request head slowly or not at all (slow loris), or leaves a
 //! keep-alive connection idle, is disconnected instead of holding a socket forever. A body
 //! gets its own deadline, and one announced larger than the limit is refused before a byte of
-//! it is read.
+//! it is read. With `[tls]` set, every connection is TLS (`tls.rs`): the handshake must finish
+//! within the same header-read timeout, so a client that connects and says nothing cannot
+//! hold a connection before hyper's own deadline even starts.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -29,9 +31,11 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::PrometheusHandle;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio_rustls::{Accept, TlsAcceptor};
 
 use crate::config::Config;
 use crate::error::ApiError;
@@ -53,6 +57,8 @@ impl Server {
         config: Config,
         metrics: Option<PrometheusHandle>,
     ) -> anyhow::Result<Server> {
+        // Before the store is opened: a bad certificate should stop the start, not a handshake.
+        let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
         let engine = open_engine(&config).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -72,8 +78,15 @@ impl Server {
         });
         let router = router(state, &config);
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, router, config.header_read_timeout, stopped));
-        tracing::info!(%addr, storage = %config.storage, "Flit is listening");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let task = tokio::spawn(serve(
+            listener,
+            router,
+            tls,
+            config.header_read_timeout,
+            stopped,
+        ));
+        tracing::info!(%addr, scheme, storage = %config.storage, "Flit is listening");
         if engine.is_sandbox() {
             tracing::warn!("{}", crate::SANDBOX_WARNING);
         }
@@ -151,10 +164,12 @@ pub fn router(state: Arc<AppState>, config: &Config) -> Router {
 }
 
 /// Accepts connections until `stopped` fires, then asks every open connection to finish its
-/// request in flight and close, and returns once all have.
+/// request in flight and close, and returns once all have. With `tls`, each connection first
+/// completes a TLS handshake within `header_read_timeout`.
 async fn serve(
     mut listener: TcpListener,
     router: Router,
+    tls: Option<TlsAcceptor>,
     header_read_timeout: Duration,
     mut stopped: oneshot::Receiver<()>,
 ) -> anyhow::Result<()> {
@@ -172,34 +187,88 @@ async fn serve(
             accepted = Listener::accept(&mut listener) => accepted,
             _ = &mut stopped => break,
         };
-        let http = http.clone();
-        let service = TowerToHyperService::new(router.clone());
-        let mut stop_seen = stopping_seen.clone();
-        tokio::spawn(async move {
-            let connection = http.serve_connection(TokioIo::new(stream), service);
-            let mut connection = std::pin::pin!(connection);
-            let mut told_to_stop = false;
-            loop {
-                tokio::select! {
-                    served = connection.as_mut() => {
-                        if let Err(error) = served {
-                            tracing::debug!(%peer, %error, "HTTP connection ended with an error");
-                        }
-                        break;
-                    }
-                    _ = stop_seen.wait_for(|stop| *stop), if !told_to_stop => {
-                        told_to_stop = true;
-                        connection.as_mut().graceful_shutdown();
-                    }
-                }
+        let connection = Connection {
+            http: http.clone(),
+            service: TowerToHyperService::new(router.clone()),
+            peer,
+            stop_seen: stopping_seen.clone(),
+        };
+        match &tls {
+            None => {
+                tokio::spawn(connection.serve(stream));
             }
-        });
+            Some(tls) => {
+                let handshake = tls.accept(stream);
+                tokio::spawn(connection.serve_tls(handshake, header_read_timeout));
+            }
+        }
     }
     drop(listener);
     drop(stopping_seen);
     let _ = stopping.send(true);
     stopping.closed().await;
     Ok(())
+}
+
+/// One accepted connection and what serving it needs.
+struct Connection {
+    http: http1::Builder,
+    service: TowerToHyperService<Router>,
+    peer: SocketAddr,
+    /// Turns `true` when shutdown begins; held for as long as the connection lives, so
+    /// shutdown waits for it.
+    stop_seen: watch::Receiver<bool>,
+}
+
+impl Connection {
+    /// Completes the TLS handshake within `timeout`, then serves HTTP over it. A connection
+    /// still in its handshake when shutdown begins has no request in flight: it is dropped.
+    async fn serve_tls(mut self, handshake: Accept<TcpStream>, timeout: Duration) {
+        let peer = self.peer;
+        let stream = tokio::select! {
+            finished = tokio::time::timeout(timeout, handshake) => match finished {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => {
+                    tracing::debug!(%peer, %error, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            },
+            _ = self.stop_seen.wait_for(|stop| *stop) => return,
+        };
+        self.serve(stream).await;
+    }
+
+    /// Serves HTTP/1.1 on `stream` until the client closes, a deadline passes, or shutdown
+    /// lets the request in flight finish.
+    async fn serve<S>(mut self, stream: S)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let peer = self.peer;
+        let connection = self
+            .http
+            .serve_connection(TokioIo::new(stream), self.service);
+        let mut connection = std::pin::pin!(connection);
+        let mut told_to_stop = false;
+        loop {
+            tokio::select! {
+                served = connection.as_mut() => {
+                    if let Err(error) = served {
+                        tracing::debug!(%peer, %error, "HTTP connection ended with an error");
+                    }
+                    break;
+                }
+                _ = self.stop_seen.wait_for(|stop| *stop), if !told_to_stop => {
+                    told_to_stop = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
 }
 
 /// The limits every request body is held to before any handler sees it.

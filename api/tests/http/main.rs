@@ -25,4 +25,5 @@ mod schema;
 mod smpp_node;
 mod smpp_sim;
 mod templates;
+mod tls;
 mod webhooks;

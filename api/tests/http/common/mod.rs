@@ -5,11 +5,13 @@
 //! carriers, metrics, the `flit` binary). `TestApp` builds the same router on the same
 //! bootstrap and calls it in process with `oneshot`: for everything else (validation, shapes,
 //! auth and scope answers, the OpenAPI document), which then runs without a listener or a
-//! client. Both implement `Api`, so a test reads the same whichever it starts.
+//! client. Both implement `Api`, so a test reads the same whichever it starts. A `TestServer`
+//! started with TLS is spoken to over https (`HttpsClient`).
 
 #![allow(dead_code)]
 
 mod app;
+mod https;
 mod server;
 
 use std::collections::BTreeSet;
@@ -22,6 +24,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 pub use app::TestApp;
+pub use https::HttpsClient;
 pub use server::TestServer;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";

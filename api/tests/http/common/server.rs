@@ -7,7 +7,7 @@ use std::time::Duration;
 use flit_api::config::Config;
 use flit_api::server::Server;
 
-use super::{Api, Call, Reply};
+use super::{Api, Call, HttpsClient, Reply};
 
 pub struct TestServer {
     pub server: Option<Server>,
@@ -16,7 +16,9 @@ pub struct TestServer {
     pub base: String,
     pub api_key: String,
     pub tenant_id: String,
+    /// The plain HTTP client; for a server that serves https, `https` carries every call.
     pub client: reqwest::Client,
+    pub https: Option<HttpsClient>,
     pub data_dir: PathBuf,
     pub storage: String,
     _dir: Option<tempfile::TempDir>,
@@ -37,7 +39,7 @@ impl TestServer {
 
     /// Starts (or restarts) on an existing data dir.
     pub async fn start_in(data_dir: PathBuf, storage: &str) -> TestServer {
-        Self::start_in_with_metrics(data_dir, storage, None, |config| config).await
+        Self::start_in_with_metrics(data_dir, storage, None, None, |config| config).await
     }
 
     /// A server on a fresh dir with its configuration changed by `adjust`.
@@ -47,6 +49,26 @@ impl TestServer {
             dir.path().to_path_buf(),
             flit_storage::BackendKind::default().as_str(),
             None,
+            None,
+            adjust,
+        )
+        .await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// A server on a fresh dir that serves https with the certificate and key `adjust` puts
+    /// in `config.tls`, called by a client that trusts only the CA in the PEM file `ca`.
+    pub async fn start_tls(
+        ca: &std::path::Path,
+        adjust: impl FnOnce(Config) -> Config,
+    ) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut server = Self::start_in_with_metrics(
+            dir.path().to_path_buf(),
+            flit_storage::BackendKind::default().as_str(),
+            None,
+            Some(HttpsClient::trusting(ca)),
             adjust,
         )
         .await;
@@ -63,6 +85,7 @@ impl TestServer {
             dir.path().to_path_buf(),
             "sled",
             Some(metrics),
+            None,
             |config| config,
         )
         .await;
@@ -74,9 +97,16 @@ impl TestServer {
         data_dir: PathBuf,
         storage: &str,
         metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+        https: Option<HttpsClient>,
         adjust: impl FnOnce(Config) -> Config,
     ) -> TestServer {
         let config = super::config(&data_dir, storage, adjust);
+        assert_eq!(
+            config.tls.is_some(),
+            https.is_some(),
+            "a server that serves https is called with an https client"
+        );
+        let scheme = if https.is_some() { "https" } else { "http" };
         // A pooled connection is reused only while the server would still wait for its next
         // request head, so a test that shortens the header timeout never sends a request on
         // a connection the server is closing for idleness.
@@ -88,11 +118,12 @@ impl TestServer {
         let (api_key, tenant_id) = super::bootstrap(&data_dir);
         let test_server = TestServer {
             addr: server.addr,
-            base: format!("http://{}", server.addr),
+            base: format!("{scheme}://{}", server.addr),
             server: Some(server),
             api_key,
             tenant_id,
             client,
+            https,
             data_dir,
             storage: storage.to_string(),
             _dir: None,
@@ -140,6 +171,9 @@ impl Api for TestServer {
     }
 
     async fn call(&self, call: Call) -> Reply {
+        if let Some(https) = &self.https {
+            return https.send(self.addr, call).await.expect("https call");
+        }
         let mut request = self
             .client
             .request(call.method, format!("{}{}", self.base, call.path))
