@@ -28,7 +28,7 @@ use tower::ServiceExt;
 const ADMIN_TOKEN: &str = "fuzz-admin-token";
 
 /// Every operation whose OpenAPI description has a request body, in a fixed order.
-const ENDPOINTS: [(&str, &str); 20] = [
+const ENDPOINTS: [(&str, &str); 21] = [
     ("post", "/api/v1/sms/send"),
     ("post", "/api/v1/sms/estimate"),
     ("post", "/api/v1/templates"),
@@ -49,6 +49,7 @@ const ENDPOINTS: [(&str, &str); 20] = [
     ("post", "/messages/send"),
     ("post", "/api/v1/webhooks"),
     ("post", "/webhooks"),
+    ("post", "/flixy/api/v1/sms/send"),
 ];
 
 /// Resolves no name: registering a webhook with a fuzzed host makes no DNS query (a name that
@@ -185,6 +186,14 @@ fn fixture() -> &'static Fixture {
                 setup(&app, Method::POST, &format!("/admin/v1/tenants/{main}/sender-ids"), ADMIN_TOKEN, json!({"name": name})).await;
             }
             let key = setup(&app, Method::POST, &format!("/admin/v1/tenants/{main}/keys"), ADMIN_TOKEN, json!({"name": "fuzz"})).await;
+            // A phone of the tenant that pulled (so it is online): FlixySMS sends have one to
+            // go through rather than a 503.
+            let registration = call(&app, Method::POST, "/api/v1/devices/registration-token", &key, Vec::new()).await;
+            let registration = registration.body["data"]["token"].as_str().expect("registration token").to_string();
+            let phone = call(&app, Method::POST, "/mobile/v1/device", &registration, b"{}".to_vec()).await;
+            let phone = phone.body["token"].as_str().expect("device token").to_string();
+            let pulled = call(&app, Method::GET, "/mobile/v1/message", &phone, Vec::new()).await;
+            assert!(pulled.status.is_success(), "the phone pulls");
             let template = setup(&app, Method::POST, "/api/v1/templates", &key, json!({"name": "Welcome", "content": "Hi {{firstName}}"})).await;
             let contact = setup(&app, Method::POST, "/api/v1/contacts", &key, json!({"phone": "+233201234567", "firstName": "Kofi"})).await;
             let group = setup(&app, Method::POST, "/api/v1/contacts/groups", &key, json!({"name": "VIP"})).await;
