@@ -7,8 +7,8 @@ use std::sync::Arc;
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use flit_engine::{DeviceRecord, DeviceState};
 use flit_engine::ids::DeviceId;
+use flit_engine::{DeviceRecord, DeviceState};
 use serde::Serialize;
 
 use super::{DeletedData, blocking, ok};
