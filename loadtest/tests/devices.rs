@@ -15,6 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use flit_loadtest::devices::{DevicePool, DeviceStats, DevicesConfig};
 use hmac::{Hmac, Mac as _};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::net::TcpListener;
@@ -54,7 +56,6 @@ type Shared = Arc<Mutex<FakeState>>;
 
 /// The fake server on a random loopback port.
 struct FakeServer {
-    addr: SocketAddr,
     state: Shared,
 }
 
@@ -227,12 +228,81 @@ async fn inbound(State(state): State<Shared>, headers: HeaderMap, body: String) 
     StatusCode::OK
 }
 
+/// Accepts TLS connections with the test server certificate (`tests/fixtures`, signed by the
+/// test CA in `ca.pem`).
+struct TlsListener {
+    tcp: TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl TlsListener {
+    async fn bind() -> Self {
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(include_bytes!("fixtures/server.pem"))
+                .collect::<Result<_, _>>()
+                .expect("server certificate");
+        let key = PrivateKeyDer::from_pem_slice(include_bytes!("fixtures/server.key"))
+            .expect("server key");
+        #[allow(deprecated)]
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("certificate and key match");
+        Self {
+            tcp: TcpListener::bind("127.0.0.1:0").await.expect("bind"),
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        }
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            // A client that does not trust the certificate just fails its handshake.
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
 impl FakeServer {
     async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
+        let (state, app) = Self::app(format!("http://{addr}"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { state }
+    }
+
+    async fn start_tls() -> Self {
+        let listener = TlsListener::bind().await;
+        let addr = listener.tcp.local_addr().expect("local addr");
+        let (state, app) = Self::app(format!("https://{addr}"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self { state }
+    }
+
+    fn app(base: String) -> (Shared, Router) {
         let state: Shared = Arc::new(Mutex::new(FakeState {
-            base: format!("http://{addr}"),
+            base,
             codes: HashSet::from([PAIRING_CODE.to_owned()]),
             ..FakeState::default()
         }));
@@ -247,15 +317,12 @@ impl FakeServer {
             .route("/mobile/v1/settings", get(settings))
             .route("/inbound", post(inbound))
             .with_state(Arc::clone(&state));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Self { addr, state }
+        (state, app)
     }
 
     fn config(&self) -> DevicesConfig {
         DevicesConfig {
-            url: format!("http://{}", self.addr),
+            url: lock(&self.state).base.clone(),
             registration_token: Some(REGISTRATION_TOKEN.to_owned()),
             sent_delay: Duration::from_millis(50),
             delivered_delay: Duration::from_millis(50),
@@ -628,5 +695,40 @@ async fn a_revoked_token_makes_the_phone_register_again_with_the_registration_to
     assert_eq!(
         fake.registrations[1].authorization.as_deref(),
         Some(format!("Bearer {REGISTRATION_TOKEN}").as_str())
+    );
+}
+
+#[tokio::test]
+async fn over_https_a_phone_trusts_the_ca_file_and_nothing_else() {
+    let server = FakeServer::start_tls().await;
+    let (pool, device) = started(DevicesConfig {
+        ca_pem: Some(include_bytes!("fixtures/ca.pem").to_vec()),
+        ..server.config()
+    })
+    .await;
+    server.enqueue(&device, "msg-tls", &["+233201234567"]);
+    server.push_event(&device, "MessageEnqueued", "null");
+    wait_for("a Delivered report over TLS", || {
+        server.reported_states("msg-tls").last().map(String::as_str) == Some("Delivered")
+    })
+    .await;
+    pool.stop().await;
+
+    // Without the CA file the phone trusts only the system's roots, and the test CA is not one.
+    let untrusting = DevicePool::start(DevicesConfig {
+        ca_pem: None,
+        ..server.config()
+    })
+    .expect("pool starts");
+    wait_for("a failed registration", || {
+        untrusting.stats().registration_errors >= 1
+    })
+    .await;
+    let stats = untrusting.stop().await;
+    assert_eq!(stats.registrations, 0);
+    assert_eq!(
+        lock(&server.state).registrations.len(),
+        1,
+        "only the trusting phone got through"
     );
 }
