@@ -732,3 +732,33 @@ async fn over_https_a_phone_trusts_the_ca_file_and_nothing_else() {
         "only the trusting phone got through"
     );
 }
+
+#[tokio::test]
+async fn a_phone_that_drops_out_comes_back_and_pulls_again() {
+    let server = FakeServer::start().await;
+    let (pool, device) = started(DevicesConfig {
+        dropout_rate: 600.0,
+        dropout_duration: Duration::from_millis(100),
+        ..server.config()
+    })
+    .await;
+    wait_for("a dropout and a new stream", || {
+        let stats = pool.stats();
+        stats.dropouts >= 1 && stats.sse_opens >= 2
+    })
+    .await;
+    let stats = pool.stop().await;
+    assert_eq!(
+        stats.registrations, 1,
+        "a dropout is not a new registration"
+    );
+    let pulls = lock(&server.state)
+        .pulls
+        .iter()
+        .filter(|(pulled_by, _)| *pulled_by == device)
+        .count();
+    assert!(
+        pulls >= 2,
+        "every stream that opens is followed by a pull, saw {pulls}"
+    );
+}

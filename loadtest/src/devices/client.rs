@@ -205,7 +205,7 @@ impl MobileApi {
             .http
             .request(request)
             .await
-            .map_err(|e| CallError::Transport(format!("{e:#}")))?;
+            .map_err(|e| CallError::Transport(error_chain(&e)))?;
         check_status(response.status())?;
         let is_event_stream = content_type(&response)
             .is_some_and(|mime| mime.eq_ignore_ascii_case("text/event-stream"));
@@ -284,7 +284,7 @@ impl MobileApi {
         let response = tokio::time::timeout(REQUEST_TIMEOUT, self.http.request(request))
             .await
             .map_err(|_| CallError::Transport("no answer in time".to_owned()))?
-            .map_err(|e| CallError::Transport(format!("{e:#}")))?;
+            .map_err(|e| CallError::Transport(error_chain(&e)))?;
         if let Err(error) = check_status(response.status()) {
             // Read the body anyway so that the connection goes back to the pool.
             let _ = drain(response).await;
@@ -292,6 +292,19 @@ impl MobileApi {
         }
         Ok(response)
     }
+}
+
+/// An error and its causes on one line: hyper's own message ("client error (Connect)") hides
+/// whether it was a refused connection, DNS or a certificate.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn bearer(token: &str) -> Option<String> {

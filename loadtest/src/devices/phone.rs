@@ -49,6 +49,8 @@ fn work_backoff(attempt: u32) -> Duration {
         .min(Duration::from_secs(5 * 3600))
 }
 
+/// Protocol errors logged pool-wide before the rest are only counted.
+const PROTOCOL_ERRORS_LOGGED: u64 = 20;
 /// A 401 this soon after the previous start makes the next start wait (with backoff).
 const RESTART_CALM: Duration = Duration::from_secs(60);
 /// Attempts the app's `SendStateWorker` makes before it gives a report up.
@@ -388,7 +390,13 @@ impl Phone {
                 }
                 Err(error) => {
                     Counters::inc(&self.counters().registration_errors);
-                    tracing::warn!(phone = self.index, %error, "registration failed");
+                    // A wrong URL or token fails every phone alike: one says it, the
+                    // counters tell how many.
+                    if self.index == 0 {
+                        tracing::warn!(phone = self.index, %error, "registration failed");
+                    } else {
+                        tracing::debug!(phone = self.index, %error, "registration failed");
+                    }
                 }
             }
             let delay = work_backoff(attempt);
@@ -1107,8 +1115,23 @@ impl Phone {
     // ---------------------------------------------------------------------------------------
 
     fn protocol_error(&self, what: &str) {
-        Counters::inc(&self.counters().protocol_errors);
-        tracing::warn!(phone = self.index, "the app would not accept this: {what}");
+        let seen = self
+            .counters()
+            .protocol_errors
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // A server that gets one thing wrong gets it wrong for every message of every phone:
+        // the first few say what, the counter says how often.
+        match seen.cmp(&PROTOCOL_ERRORS_LOGGED) {
+            std::cmp::Ordering::Less => {
+                tracing::warn!(phone = self.index, "the app would not accept this: {what}");
+            }
+            std::cmp::Ordering::Equal => {
+                tracing::warn!("more protocol errors: counted, no longer logged");
+            }
+            std::cmp::Ordering::Greater => {
+                tracing::debug!(phone = self.index, "the app would not accept this: {what}");
+            }
+        }
     }
 
     fn call_failed(&self, call: &str, error: &CallError) {
