@@ -142,7 +142,8 @@ pub struct PulledMessage {
     pub with_delivery_report: Option<bool>,
     #[serde(default)]
     pub is_encrypted: Option<bool>,
-    /// A Kotlin `Byte`: anything outside −128..127 fails the whole list, as on the phone.
+    /// A Kotlin `Byte` on the phone; anything outside −128..127 (the range the reference
+    /// server and client-go allow) fails the whole list here.
     #[serde(default)]
     pub priority: Option<i8>,
     #[serde(default)]
