@@ -6,6 +6,9 @@
 //! - [`crash`]: the crash test: `flit serve` as a child process killed with SIGKILL again and
 //!   again under load, restarted each time, then checked for lost, double-charged and
 //!   duplicated messages and for ledgers that do not balance.
+//! - [`devices`]: simulated phones running the SMS Gate app's private-server protocol
+//!   (`/mobile/v1`): registration, the event stream, pulls, state reports, cancels, signed
+//!   inbound webhooks, dropouts; counts every message pulled by two phones.
 //! - [`e2e`]: an end-to-end run against a live server: simulated SMSCs bound through the admin
 //!   API, HTTP submit load, and a wait for every receipt, with a summary of what was seen.
 //! - [`http`]: HTTP submit load (single or bulk, closed or open loop) with a progress bar, a
@@ -16,6 +19,7 @@
 //!   what it saw and injects failures and latency.
 
 pub mod crash;
+pub mod devices;
 pub mod e2e;
 pub mod http;
 pub mod plot;

@@ -27,6 +27,9 @@ enum Command {
     /// server with SIGKILL again and again, restart it, then check that nothing acknowledged
     /// was lost or charged twice and that every ledger balances.
     Crash(flit_loadtest::crash::CrashArgs),
+    /// Run simulated phones speaking the SMS Gate app's protocol (`/mobile/v1`) against a
+    /// server: registration, events, pulls, state reports, inbound webhooks, dropouts.
+    Devices(flit_loadtest::devices::cli::DevicesArgs),
     /// Run a webhook receiver: check signatures, dedupe by event id, count what arrives, inject
     /// failures and latency; `GET /stats` serves the counters as JSON.
     WebhookReceiver(flit_loadtest::webhook::cli::WebhookReceiverArgs),
@@ -46,6 +49,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Http(args) => flit_loadtest::http::run(args).await,
         Command::E2e(args) => flit_loadtest::e2e::run(args).await,
         Command::Crash(args) => flit_loadtest::crash::run(args).await,
+        Command::Devices(args) => flit_loadtest::devices::cli::run(args).await,
         Command::WebhookReceiver(args) => flit_loadtest::webhook::cli::run(args).await,
     }
 }
