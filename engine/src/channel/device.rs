@@ -29,6 +29,8 @@ use crate::store::records::{DeviceLimits, UnixMillis};
 pub const MAX_PULL: usize = 100;
 /// How often the session looks at whether its phone is still there.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
+/// How often a phone with work waiting and room in its limits is told again.
+const REMIND_EVERY: Duration = Duration::from_secs(5);
 /// The status an SMSC would give a message it could not send (`ESME_RSUBMITFAIL`).
 const SUBMIT_FAILED: u32 = 0x45;
 
@@ -82,6 +84,8 @@ pub struct DeviceLink {
     events: broadcast::Sender<PhoneEvent>,
     streams: AtomicUsize,
     last_seen: AtomicI64,
+    /// When `MessageEnqueued` last went out.
+    last_announced: AtomicI64,
     /// Where the current session reports (none while no session runs).
     reports: Mutex<Option<mpsc::Sender<SessionEvent>>>,
     /// Tells ids of this run apart from those of earlier runs.
@@ -114,6 +118,7 @@ impl DeviceLink {
             events: broadcast::channel(256).0,
             streams: AtomicUsize::new(0),
             last_seen: AtomicI64::new(0),
+            last_announced: AtomicI64::new(0),
             reports: Mutex::new(None),
             run: rand::random(),
         })
@@ -297,7 +302,23 @@ impl DeviceLink {
     }
 
     fn announce(&self) {
+        self.last_announced
+            .store(self.clock.now_millis(), Ordering::Release);
         let _ = self.events.send(PhoneEvent::MessageEnqueued);
+    }
+
+    /// Work waits that the phone's limits held back, and they let it take some again: tell
+    /// the phone (it pulls only when told, or every quarter of an hour). At most every
+    /// [`REMIND_EVERY`].
+    fn remind(&self) {
+        let now = self.clock.now_millis();
+        let since = now - self.last_announced.load(Ordering::Acquire);
+        if since >= REMIND_EVERY.as_millis() as i64
+            && !lock(&self.pending).is_empty()
+            && self.allowance(now) > 0
+        {
+            self.announce();
+        }
     }
 
     /// Work not yet pulled goes back to `queue` (the phone went away).
@@ -405,6 +426,8 @@ async fn run(link: Arc<DeviceLink>, queue: Arc<SubmitQueue>, events: mpsc::Sende
             }
             if added {
                 link.announce();
+            } else {
+                link.remind();
             }
             // Forget submits the phone finished with.
             let held: std::collections::HashSet<u64> = lock(&link.pending)

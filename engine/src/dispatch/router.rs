@@ -203,8 +203,8 @@ impl RouterState {
 
 impl RouterState {
     /// The phone for a job that goes through the tenant's phones: the one it names, or the
-    /// online phone of its tenant with the least work waiting (a phone that failed its last
-    /// attempt only if no other is there).
+    /// online phone of its tenant with the least work (a phone that failed its last attempt
+    /// only if no other is there).
     fn choose_phone(&self, job: &Job, route: DeviceRoute) -> Option<Arc<super::BindShared>> {
         let phones: Vec<Arc<super::BindShared>> = self
             .shared
@@ -219,10 +219,13 @@ impl RouterState {
             .filter(|bind| bind.accepts_work())
             .map(|bind| bind.clone())
             .collect();
+        // Work waiting for it, plus what it took in the last minute: phones that finish
+        // quickly still share the work, and none runs into its per-minute limit first.
+        let minute_ago = self.shared.clock.now_millis() - 60_000;
         let load = |bind: &Arc<super::BindShared>| {
-            bind.kind
-                .device()
-                .map_or(0, |link| link.queued() + bind.queue.len())
+            bind.kind.device().map_or(0, |link| {
+                link.queued() + bind.queue.len() + link.handed_since(minute_ago)
+            })
         };
         phones
             .iter()
