@@ -43,6 +43,7 @@ fn submit(text: String) -> Submit {
         destination: "+233241234567".into(),
         text,
         registered_delivery: true,
+        recipient: None,
     }
 }
 

@@ -341,6 +341,21 @@ impl std::fmt::Debug for DeviceLink {
     }
 }
 
+/// The phone's id for a submit: its message's id and the recipient's index (at most 34
+/// characters), the same whenever the recipient is queued again, so a phone that has it
+/// already re-reports it rather than sending it twice; a submit of no known recipient gets
+/// an id of this run.
+fn phone_id(submit: &Submit, run: u32) -> String {
+    match submit.recipient {
+        Some((message, index)) => {
+            let text = message.to_string();
+            let ulid = text.split_once('_').map_or(text.as_str(), |(_, ulid)| ulid);
+            format!("{ulid}-{index}")
+        }
+        None => format!("{run:08x}-{:x}", submit.id),
+    }
+}
+
 /// Counts an open event stream while it lives.
 pub struct StreamGuard {
     link: Arc<DeviceLink>,
@@ -412,7 +427,7 @@ async fn run(link: Arc<DeviceLink>, queue: Arc<SubmitQueue>, events: mpsc::Sende
             let mut added = false;
             while let Some(submit) = queue.pop() {
                 let message = PhoneMessage {
-                    id: format!("{:08x}-{:x}", link.run, submit.id),
+                    id: phone_id(&submit, link.run),
                     submit: submit.id,
                     text: submit.text.clone(),
                     phone_number: format!("+{}", submit.destination),
@@ -441,5 +456,90 @@ async fn run(link: Arc<DeviceLink>, queue: Arc<SubmitQueue>, events: mpsc::Sende
             _ = queue.notified(), if online => {}
             _ = tokio::time::sleep(LOOK_EVERY) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::MessageId;
+
+    fn submit(id: u64, recipient: Option<(MessageId, u32)>) -> Submit {
+        Submit {
+            id,
+            source: "Flit".into(),
+            destination: "233201234567".into(),
+            text: "hi".into(),
+            registered_delivery: true,
+            recipient,
+        }
+    }
+
+    #[test]
+    fn a_recipient_keeps_its_phone_id_whenever_it_is_queued_again() {
+        let message = MessageId::new();
+        let first = phone_id(&submit(1, Some((message, 99_999))), 7);
+        let again = phone_id(&submit(52, Some((message, 99_999))), 8);
+        assert_eq!(first, again, "another submit, another run: the same id");
+        assert!(first.len() <= 36, "{first}");
+        assert_ne!(first, phone_id(&submit(1, Some((message, 3))), 7));
+        let unknown = phone_id(&submit(5, None), 7);
+        assert!(
+            unknown.len() <= 36 && unknown.starts_with("00000007-"),
+            "{unknown}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pulled_message_stays_with_its_phone_and_reports_only_move_forward() {
+        let link = DeviceLink::new(
+            DeviceId::new(),
+            TenantId::new(),
+            DeviceLimits {
+                per_minute: 2,
+                per_hour: 0,
+                per_day: 0,
+            },
+            Clock::tokio(),
+            Duration::from_secs(60),
+        );
+        let (reports, mut received) = mpsc::channel(16);
+        *lock(&link.reports) = Some(reports);
+        for id in 1..=3 {
+            lock(&link.pending).push_back(PhoneMessage {
+                id: format!("m{id}"),
+                submit: id,
+                text: "hi".into(),
+                phone_number: "+233201234567".into(),
+                created_at: 0,
+                reported: false,
+                sent: false,
+            });
+        }
+        // The limit (two a minute) holds the third back; a second pull offers the same two.
+        let first: Vec<String> = link.pull(100, false).into_iter().map(|m| m.id).collect();
+        assert_eq!(first, ["m1", "m2"]);
+        assert_eq!(link.pull(100, false).len(), 2);
+        assert!(link.report("m1", PhoneState::Sent, None));
+        assert!(link.report("m1", PhoneState::Delivered, None));
+        // Finished: a late report is ignored, and so is an id it never had.
+        assert!(!link.report("m1", PhoneState::Processed, None));
+        assert!(!link.report("nope", PhoneState::Sent, None));
+        let events: Vec<SessionEvent> = std::iter::from_fn(|| received.try_recv().ok()).collect();
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert!(matches!(
+            events[0],
+            SessionEvent::PartAccepted { id: 1, .. }
+        ));
+        assert!(matches!(
+            &events[1],
+            SessionEvent::Receipt(receipt) if receipt.state == ReceiptState::Delivered
+        ));
+        // m2 reported: no longer offered; a minute later the limit lets m3 go.
+        assert!(link.report("m2", PhoneState::Processed, None));
+        assert!(link.pull(100, false).is_empty());
+        tokio::time::advance(Duration::from_secs(61)).await;
+        let later: Vec<String> = link.pull(100, false).into_iter().map(|m| m.id).collect();
+        assert_eq!(later, ["m3"]);
     }
 }

@@ -90,6 +90,10 @@ pub struct Submit {
     pub destination: String,
     pub text: String,
     pub registered_delivery: bool,
+    /// Which recipient of which message it carries, when dispatch knows: a phone keeps it
+    /// under an id made from this, the same after a restart, so a phone that already has it
+    /// does not send it again.
+    pub recipient: Option<(crate::ids::MessageId, u32)>,
 }
 
 /// What a session reports. Parts are numbered from 1.

@@ -97,6 +97,7 @@ mod tests {
             destination: "4477".into(),
             text: "x".into(),
             registered_delivery: false,
+            recipient: None,
         }
     }
 

@@ -125,6 +125,7 @@ impl RouterState {
                         destination: job.msisdn.to_string(),
                         text: job.text().to_string(),
                         registered_delivery: true,
+                        recipient: Some((job.message(), job.index)),
                     };
                     bind.jobs
                         .insert(id, crate::dispatch::bind::InFlight::new(job));

@@ -273,6 +273,7 @@ mod tests {
             destination: "+447700900123".into(),
             text: "x".repeat(200),
             registered_delivery: true,
+            recipient: None,
         };
         let message =
             coding::encode_message(&submit.text, Gsm7Mode::Unpacked, Concatenation::Sar, 77);
@@ -349,6 +350,7 @@ mod tests {
             destination: "4477".into(),
             text: "x".into(),
             registered_delivery: false,
+            recipient: None,
         };
         let message = coding::encode_message("x", Gsm7Mode::Unpacked, Concatenation::Udh, 1);
         let err = submit_sm(&submit, 0, &message.parts[0]).expect_err("21 octets max");

@@ -126,6 +126,7 @@ fn submit(id: u64, text: &str) -> Submit {
         destination: "447700900123".into(),
         text: text.into(),
         registered_delivery: true,
+        recipient: None,
     }
 }
 
