@@ -88,8 +88,6 @@ pub async fn pull(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecipientReport {
-    #[serde(default)]
-    phone_number: String,
     state: String,
     error: Option<String>,
 }
@@ -161,7 +159,6 @@ pub async fn report(
         let recipient = report.recipients.first();
         let state = phone_state(recipient.map_or(report.state.as_str(), |r| r.state.as_str()))?;
         let error = recipient.and_then(|r| r.error.clone());
-        let _ = recipient.map(|r| &r.phone_number);
         parsed.push((report.id, state, error));
     }
     for (id, phone_state, error) in parsed {
