@@ -399,3 +399,54 @@ async fn simulated_phones_that_drop_out_lose_nothing_and_send_nothing_twice() {
         "charged once each, nothing refunded"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_cancelled_before_its_phone_pulls_it_never_reaches_the_phone() {
+    let server = TestServer::start().await;
+    let key = server.api_key.clone();
+    let phone = Phone::register(&server, &key).await;
+    assert!(phone.pull().await.is_empty(), "online");
+    let sent = server
+        .request(
+            Method::POST,
+            "/flixy/api/v1/sms/send",
+            Some(&key),
+            Some(seed_body()),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    let uuid = sent.body["data"]["message_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    // The native cancel takes the message's native id: find it in the history.
+    let history = server.get("/api/v1/sms").await;
+    let id = history.body["data"]["messages"][0]["id"]
+        .as_str()
+        .or_else(|| history.body["data"]["messages"][0]["messageId"].as_str())
+        .expect("native id")
+        .to_string();
+    let cancelled = server
+        .request(
+            Method::POST,
+            &format!("/api/v1/sms/{id}/cancel"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+    assert!(
+        phone.pull().await.is_empty(),
+        "a cancelled message is not handed out"
+    );
+    let status = server
+        .request(
+            Method::GET,
+            &format!("/flixy/api/v1/sms/status/{uuid}"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(status.body["data"]["status"], "cancelled");
+    assert_eq!(server.balance().await, 1000, "refunded");
+}

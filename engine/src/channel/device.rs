@@ -1,15 +1,16 @@
 //! The device channel: a tenant's own phone running the SMS Gate app. Unlike a carrier, a
-//! phone is not called: it pulls. The session takes submits from its queue into the phone's
-//! `pending` list and announces them on the phone's event stream; the phone pulls them
-//! (`pull`), and from then on each stays with that phone (`pulled`) until it reports a final
-//! state: no SMS is ever sent by two phones. Reports come back through `report` and become
-//! the same session events a carrier's answers and receipts are (a part accepted with the
-//! phone's message id as the carrier id, then a receipt), so the bind actor and status writer
-//! treat a phone as any other channel.
+//! phone is not called: it pulls. What the router gives a phone waits in the phone's bind
+//! queue, and the session tells the phone there is something (`MessageEnqueued` on its event
+//! stream); the phone pulls (`pull`) straight from that queue, so a cancelled message is
+//! dropped there as for any channel, and from then on each message it took stays with that
+//! phone (`pulled`) until it reports a final state: no SMS is ever sent by two phones. Reports
+//! come back through `report` and become the same session events a carrier's answers and
+//! receipts are (a part accepted with the phone's message id as the carrier id, then a
+//! receipt), so the bind actor and status writer treat a phone as any other channel.
 //!
 //! A phone is online while its event stream is open or it pulled within the online window.
-//! When it goes offline, what it has not pulled goes back to the queue (and from there to
-//! another phone of the tenant); what it pulled stays with it.
+//! When it goes offline, its bind goes down and what waits in its queue goes to another phone
+//! of the tenant, as a carrier bind's queue does; what it pulled stays with it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
@@ -75,8 +76,8 @@ pub struct DeviceLink {
     clock: Clock,
     online_window: Duration,
     limits: Mutex<DeviceLimits>,
-    /// Taken from the queue, announced, not yet pulled.
-    pending: Mutex<VecDeque<PhoneMessage>>,
+    /// The bind's queue, while a session runs: what waits for the phone.
+    queue: Mutex<Option<Arc<SubmitQueue>>>,
     /// Pulled, by phone id, until the phone reports a final state.
     pulled: Mutex<HashMap<String, PhoneMessage>>,
     /// When each message was handed to the phone, newest last (the day's, for the limits).
@@ -112,7 +113,7 @@ impl DeviceLink {
             clock,
             online_window,
             limits: Mutex::new(limits),
-            pending: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(None),
             pulled: Mutex::new(HashMap::new()),
             handed: Mutex::new(VecDeque::new()),
             events: broadcast::channel(256).0,
@@ -157,7 +158,8 @@ impl DeviceLink {
 
     /// Messages waiting for this phone: not yet pulled, and pulled but not yet reported.
     pub fn queued(&self) -> usize {
-        lock(&self.pending).len() + lock(&self.pulled).values().filter(|m| !m.reported).count()
+        let waiting = lock(&self.queue).as_ref().map_or(0, |queue| queue.len());
+        waiting + lock(&self.pulled).values().filter(|m| !m.reported).count()
     }
 
     /// Messages the phone holds and has not finished.
@@ -205,19 +207,27 @@ impl DeviceLink {
         out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         out.truncate(limit);
         let room = limit.saturating_sub(out.len()).min(self.allowance(now));
-        if room > 0 {
-            let mut pending = lock(&self.pending);
-            let mut pulled = lock(&self.pulled);
-            let mut handed = lock(&self.handed);
-            for _ in 0..room {
-                let next = if newest_first {
-                    pending.pop_back()
-                } else {
-                    pending.pop_front()
-                };
-                let Some(message) = next else {
+        let queue = lock(&self.queue).clone();
+        if let (true, Some(queue)) = (room > 0, queue) {
+            let mut fresh = Vec::new();
+            // A cancelled message's submit is skipped by the queue itself.
+            while fresh.len() < room {
+                let Some(submit) = queue.pop() else {
                     break;
                 };
+                fresh.push(PhoneMessage {
+                    id: phone_id(&submit, self.run),
+                    submit: submit.id,
+                    text: submit.text,
+                    phone_number: format!("+{}", submit.destination),
+                    created_at: now,
+                    reported: false,
+                    sent: false,
+                });
+            }
+            let mut pulled = lock(&self.pulled);
+            let mut handed = lock(&self.handed);
+            for message in fresh {
                 handed.push_back(now);
                 pulled.insert(message.id.clone(), message.clone());
                 out.push(message);
@@ -314,20 +324,12 @@ impl DeviceLink {
         let now = self.clock.now_millis();
         let since = now - self.last_announced.load(Ordering::Acquire);
         if since >= REMIND_EVERY.as_millis() as i64
-            && !lock(&self.pending).is_empty()
+            && lock(&self.queue)
+                .as_ref()
+                .is_some_and(|queue| !queue.is_empty())
             && self.allowance(now) > 0
         {
             self.announce();
-        }
-    }
-
-    /// Work not yet pulled goes back to `queue` (the phone went away).
-    fn hand_back(&self, queue: &SubmitQueue, submits: &HashMap<u64, Submit>) {
-        let pending: Vec<PhoneMessage> = lock(&self.pending).drain(..).collect();
-        for message in pending {
-            if let Some(submit) = submits.get(&message.submit) {
-                queue.requeue(submit.clone());
-            }
         }
     }
 }
@@ -381,6 +383,7 @@ impl DeviceSession {
         events: mpsc::Sender<SessionEvent>,
     ) -> DeviceSession {
         *lock(&link.reports) = Some(events.clone());
+        *lock(&link.queue) = Some(queue.clone());
         let task = tokio::spawn(run(link.clone(), queue, events));
         DeviceSession { task, link }
     }
@@ -397,14 +400,13 @@ impl Drop for DeviceSession {
     fn drop(&mut self) {
         self.task.abort();
         *lock(&self.link.reports) = None;
+        *lock(&self.link.queue) = None;
     }
 }
 
 async fn run(link: Arc<DeviceLink>, queue: Arc<SubmitQueue>, events: mpsc::Sender<SessionEvent>) {
-    // The submits the phone holds or may still pull, so that what it did not pull can go back
-    // to the queue whole.
-    let mut submits: HashMap<u64, Submit> = HashMap::new();
     let mut online = false;
+    let mut waiting = 0;
     loop {
         let now_online = link.is_online();
         if now_online != online {
@@ -414,7 +416,7 @@ async fn run(link: Arc<DeviceLink>, queue: Arc<SubmitQueue>, events: mpsc::Sende
                     system_id: link.device.to_string(),
                 }
             } else {
-                link.hand_back(&queue, &submits);
+                // The bind goes down: what waits in its queue goes to another phone.
                 SessionEvent::Disconnected {
                     reason: "the phone went quiet".to_string(),
                 }
@@ -424,33 +426,13 @@ async fn run(link: Arc<DeviceLink>, queue: Arc<SubmitQueue>, events: mpsc::Sende
             }
         }
         if online {
-            let mut added = false;
-            while let Some(submit) = queue.pop() {
-                let message = PhoneMessage {
-                    id: phone_id(&submit, link.run),
-                    submit: submit.id,
-                    text: submit.text.clone(),
-                    phone_number: format!("+{}", submit.destination),
-                    created_at: link.clock.now_millis(),
-                    reported: false,
-                    sent: false,
-                };
-                submits.insert(submit.id, submit);
-                lock(&link.pending).push_back(message);
-                added = true;
-            }
-            if added {
+            let now_waiting = queue.len();
+            if now_waiting > waiting {
                 link.announce();
             } else {
                 link.remind();
             }
-            // Forget submits the phone finished with.
-            let held: std::collections::HashSet<u64> = lock(&link.pending)
-                .iter()
-                .map(|m| m.submit)
-                .chain(lock(&link.pulled).values().map(|m| m.submit))
-                .collect();
-            submits.retain(|id, _| held.contains(id));
+            waiting = now_waiting;
         }
         tokio::select! {
             _ = queue.notified(), if online => {}
@@ -505,25 +487,21 @@ mod tests {
         );
         let (reports, mut received) = mpsc::channel(16);
         *lock(&link.reports) = Some(reports);
-        for id in 1..=3 {
-            lock(&link.pending).push_back(PhoneMessage {
-                id: format!("m{id}"),
-                submit: id,
-                text: "hi".into(),
-                phone_number: "+233201234567".into(),
-                created_at: 0,
-                reported: false,
-                sent: false,
-            });
+        let queue = Arc::new(SubmitQueue::default());
+        *lock(&link.queue) = Some(queue.clone());
+        let message = MessageId::new();
+        for index in 1..=3 {
+            queue.push(submit(u64::from(index), Some((message, index))));
         }
+        let id = |index: u32| phone_id(&submit(0, Some((message, index))), 0);
         // The limit (two a minute) holds the third back; a second pull offers the same two.
         let first: Vec<String> = link.pull(100, false).into_iter().map(|m| m.id).collect();
-        assert_eq!(first, ["m1", "m2"]);
+        assert_eq!(first, [id(1), id(2)]);
         assert_eq!(link.pull(100, false).len(), 2);
-        assert!(link.report("m1", PhoneState::Sent, None));
-        assert!(link.report("m1", PhoneState::Delivered, None));
+        assert!(link.report(&id(1), PhoneState::Sent, None));
+        assert!(link.report(&id(1), PhoneState::Delivered, None));
         // Finished: a late report is ignored, and so is an id it never had.
-        assert!(!link.report("m1", PhoneState::Processed, None));
+        assert!(!link.report(&id(1), PhoneState::Processed, None));
         assert!(!link.report("nope", PhoneState::Sent, None));
         let events: Vec<SessionEvent> = std::iter::from_fn(|| received.try_recv().ok()).collect();
         assert_eq!(events.len(), 2, "{events:?}");
@@ -535,11 +513,11 @@ mod tests {
             &events[1],
             SessionEvent::Receipt(receipt) if receipt.state == ReceiptState::Delivered
         ));
-        // m2 reported: no longer offered; a minute later the limit lets m3 go.
-        assert!(link.report("m2", PhoneState::Processed, None));
+        // The second reported: no longer offered; a minute later the limit lets the third go.
+        assert!(link.report(&id(2), PhoneState::Processed, None));
         assert!(link.pull(100, false).is_empty());
         tokio::time::advance(Duration::from_secs(61)).await;
         let later: Vec<String> = link.pull(100, false).into_iter().map(|m| m.id).collect();
-        assert_eq!(later, ["m3"]);
+        assert_eq!(later, [id(3)]);
     }
 }

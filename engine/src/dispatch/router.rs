@@ -224,9 +224,9 @@ impl RouterState {
         // quickly still share the work, and none runs into its per-minute limit first.
         let minute_ago = self.shared.clock.now_millis() - 60_000;
         let load = |bind: &Arc<super::BindShared>| {
-            bind.kind.device().map_or(0, |link| {
-                link.queued() + bind.queue.len() + link.handed_since(minute_ago)
-            })
+            bind.kind
+                .device()
+                .map_or(0, |link| link.queued() + link.handed_since(minute_ago))
         };
         phones
             .iter()
