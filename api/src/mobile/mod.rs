@@ -43,14 +43,6 @@ pub fn mobile_error(status: StatusCode, message: impl Into<String>) -> Response 
         .into_response()
 }
 
-impl From<crate::error::ApiError> for MobileError {
-    fn from(error: crate::error::ApiError) -> Self {
-        MobileError {
-            message: error.message,
-        }
-    }
-}
-
 /// A failure of a mobile route: the API's own errors, re-shaped for the app.
 pub struct MobileFailure(crate::error::ApiError);
 

@@ -78,14 +78,8 @@ pub struct LimitsData {
 
 impl DeviceData {
     fn new(device: DeviceRecord, state: Option<DeviceState>) -> Self {
-        let state = state.unwrap_or(DeviceState {
-            online: false,
-            last_seen: None,
-            queued: 0,
-            in_flight: 0,
-            streams: 0,
-            sent_today: 0,
-        });
+        // A phone whose channel is not running is offline with nothing waiting.
+        let state = state.unwrap_or_default();
         DeviceData {
             online: state.online,
             last_seen: crate::timefmt::iso_opt(state.last_seen),

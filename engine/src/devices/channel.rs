@@ -24,7 +24,7 @@ pub(crate) fn bind_of(device: DeviceId) -> BindId {
 }
 
 /// What the phone's routes see of one phone's live state.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct DeviceState {
     pub online: bool,
     pub last_seen: Option<crate::store::records::UnixMillis>,
