@@ -24,6 +24,16 @@ pub struct FileConfig {
     pub bootstrap_sender_ids: Option<Vec<String>>,
     pub webhooks: Option<WebhookFileConfig>,
     pub tls: Option<TlsFileConfig>,
+    pub devices: Option<DevicesFileConfig>,
+}
+
+/// The `[devices]` table of the configuration file: the tenants' own phones.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevicesFileConfig {
+    pub offline_after_secs: Option<u64>,
+    pub stuck_after_secs: Option<u64>,
+    pub public_url: Option<String>,
 }
 
 /// The `[webhooks]` table of the configuration file.
@@ -107,6 +117,18 @@ pub struct Overrides {
     /// PEM file of the private key of --tls-cert.
     #[arg(long, env = "FLIT_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// Seconds without an open event stream or a pull after which a phone is offline and
+    /// what waits for it goes to another phone [default: 1200].
+    #[arg(long, env = "FLIT_DEVICES_OFFLINE_AFTER_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub devices_offline_after_secs: Option<u64>,
+    /// Seconds after which a message a phone took and has not reported sent counts as stuck
+    /// [default: 600].
+    #[arg(long, env = "FLIT_DEVICES_STUCK_AFTER_SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub devices_stuck_after_secs: Option<u64>,
+    /// The https address phones reach Flit at (`https://flit.example.com`): the base of the
+    /// webhook URL phones post received SMS to [default: the address each phone used].
+    #[arg(long, env = "FLIT_DEVICES_PUBLIC_URL")]
+    pub devices_public_url: Option<String>,
 }
 
 /// How webhooks are delivered (the `[webhooks]` table).
@@ -150,6 +172,15 @@ pub struct Config {
     pub webhooks: WebhookConfig,
     /// `Some`: serve https only, and bound the TLS handshake by `header_read_timeout` too.
     pub tls: Option<TlsConfig>,
+    pub devices: DevicesConfig,
+}
+
+/// The tenants' own phones (the `[devices]` table).
+#[derive(Debug, Clone)]
+pub struct DevicesConfig {
+    pub times: flit_engine::DeviceTimes,
+    /// Where phones reach Flit, without a trailing `/`.
+    pub public_url: Option<String>,
 }
 
 /// Where the store lives inside the data dir.
@@ -187,6 +218,8 @@ pub enum ConfigError {
          FLIT_TLS_KEY), but only tls.{0} is set"
     )]
     TlsHalf(&'static str),
+    #[error("devices.public_url `{0}` is not an http(s) URL (https://flit.example.com)")]
+    PublicUrl(String),
 }
 
 impl Config {
@@ -256,6 +289,36 @@ impl Config {
             (Some(_), None) => return Err(ConfigError::TlsHalf("cert")),
             (None, Some(_)) => return Err(ConfigError::TlsHalf("key")),
         };
+        let devices_file = file.devices.unwrap_or_default();
+        let device_defaults = flit_engine::DeviceTimes::default();
+        let public_url = overrides
+            .devices_public_url
+            .or(devices_file.public_url)
+            .map(|url| url.trim_end_matches('/').to_string());
+        if let Some(url) = &public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(ConfigError::PublicUrl(url.clone()));
+        }
+        let devices = DevicesConfig {
+            times: flit_engine::DeviceTimes {
+                offline_after: timeout(
+                    "devices.offline_after_secs",
+                    overrides
+                        .devices_offline_after_secs
+                        .or(devices_file.offline_after_secs),
+                    device_defaults.offline_after,
+                )?,
+                stuck_after: timeout(
+                    "devices.stuck_after_secs",
+                    overrides
+                        .devices_stuck_after_secs
+                        .or(devices_file.stuck_after_secs),
+                    device_defaults.stuck_after,
+                )?,
+            },
+            public_url,
+        };
         Ok(Config {
             data_dir,
             listen: overrides
@@ -291,6 +354,7 @@ impl Config {
                 }),
             webhooks,
             tls,
+            devices,
         })
     }
 }

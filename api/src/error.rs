@@ -309,6 +309,11 @@ fn invalid(reason: Invalid) -> (&'static str, String) {
             "invalid_name",
             format!("`name` may be at most {max} characters"),
         ),
+        SimNumber => ("invalid_sim", "`simNumber` is 1, 2 or 3".into()),
+        DeviceLimits { max } => (
+            "invalid_limits",
+            format!("`limits.perMinute`, `perHour` and `perDay` are each 0 (no limit) to {max}"),
+        ),
         TooManyWebhooks { max } => (
             "too_many_webhooks",
             format!("a tenant may have at most {max} webhooks"),

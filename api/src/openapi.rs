@@ -55,6 +55,7 @@ use utoipa::{Modify, OpenApi};
         crate::native::devices::registration_token,
         crate::native::devices::pairing_code,
         crate::native::devices::list,
+        crate::native::devices::update,
         crate::native::devices::delete,
         crate::native::webhooks::list,
         crate::native::webhooks::create,

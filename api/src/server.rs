@@ -75,6 +75,7 @@ impl Server {
             limiter: RateLimiter::default(),
             admin_token_hash,
             metrics,
+            public_url: config.devices.public_url.clone(),
         });
         let router = router(state, &config);
         let (stop, stopped) = oneshot::channel::<()>();
@@ -119,6 +120,7 @@ pub async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
             default_country: config.default_country,
             max_backlog: config.max_backlog,
             webhooks: webhook_settings(&config.webhooks)?,
+            devices: config.devices.times,
             ..EngineConfig::default()
         },
     )

@@ -12,4 +12,6 @@ pub struct AppState {
     pub admin_token_hash: [u8; 32],
     /// Renders `/metrics`; `None` when no recorder is installed (in-process tests).
     pub metrics: Option<PrometheusHandle>,
+    /// Where phones reach Flit (`devices.public_url`); `None`: the address each phone used.
+    pub public_url: Option<String>,
 }

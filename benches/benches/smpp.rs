@@ -44,6 +44,8 @@ fn submit(text: String) -> Submit {
         text,
         registered_delivery: true,
         recipient: None,
+        valid_until: None,
+        sim: None,
     }
 }
 

@@ -44,6 +44,8 @@ pub struct EngineConfig {
     /// What "now" is for due times (scheduled sends, validity periods, webhook retries).
     pub clock: Clock,
     pub webhooks: WebhookSettings,
+    /// When a tenant's phone counts as offline, and a message it took as stuck.
+    pub devices: crate::channel::device::DeviceTimes,
 }
 
 /// About 100 bytes of memory per queued recipient: some 500 MB at the cap.
@@ -62,6 +64,7 @@ impl Default for EngineConfig {
             feed_low_water: DEFAULT_FEED_LOW_WATER,
             clock: Clock::System,
             webhooks: WebhookSettings::default(),
+            devices: Default::default(),
         }
     }
 }

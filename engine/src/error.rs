@@ -138,6 +138,10 @@ pub enum Invalid {
     TooManyDevices { max: usize },
     #[error("a device's name may be at most {max} characters")]
     DeviceName { max: usize },
+    #[error("a SIM number is 1, 2 or 3")]
+    SimNumber,
+    #[error("a device's limits are each at most {max} (0 = no limit)")]
+    DeviceLimits { max: u32 },
 }
 
 /// A contact's name fields.

@@ -42,15 +42,15 @@ pub use book::contacts::{
 pub use book::groups::{GroupSummary, MAX_GROUP_NAME_CHARS, MAX_MEMBERSHIP_IDS, MembershipChange};
 pub use book::import::{ImportOutcome, MAX_IMPORT_CONTACTS};
 pub use book::templates::{MAX_TEMPLATE_CHARS, MAX_TEMPLATE_NAME_CHARS};
-pub use channel::device::{MAX_PULL, PhoneEvent, PhoneMessage, PhoneState};
+pub use channel::device::{DeviceTimes, MAX_PULL, PhoneEvent, PhoneMessage, PhoneState};
 pub use channel::smpp::config::MAX_WINDOW_SIZE;
 pub use channel::smpp::session::SessionError;
 pub use clock::Clock;
-pub use devices::channel::{DeviceState, ONLINE_WINDOW};
+pub use devices::channel::DeviceState;
 pub use devices::inbound::PhoneInbound;
 pub use devices::{
-    DevicePatch, MAX_DEVICE_NAME_CHARS, MAX_DEVICES, NewDevice, PAIRING_CODE_TTL, Pairing,
-    Registered,
+    DevicePatch, MAX_DEVICE_LIMIT, MAX_DEVICE_NAME_CHARS, MAX_DEVICES, NewDevice, PAIRING_CODE_TTL,
+    Pairing, Registered,
 };
 pub use dispatch::bind::BindSnapshot;
 pub use dispatch::binds::{DEFAULT_WINDOW_SIZE, NewBind};

@@ -177,6 +177,7 @@ fn fixture() -> &'static Fixture {
                 limiter: RateLimiter::default(),
                 admin_token_hash: flit_engine::secrets::sha256(ADMIN_TOKEN.as_bytes()),
                 metrics: None,
+                public_url: None,
             });
             let app = flit_api::app(state, flit_api::DEFAULT_MAX_BODY_BYTES);
             let tenant = json!({"name": "fuzz", "credits": 1_000_000_000, "rateLimitPerMinute": 1_000_000_000});

@@ -132,7 +132,10 @@ pub async fn send(
         content: Content::Text(message),
         validation: Some(Validation::Structural),
         idempotency,
-        device: Some(DeviceRoute { device }),
+        device: Some(DeviceRoute {
+            device,
+            ..DeviceRoute::default()
+        }),
         ..SendRequest::default()
     };
     let outcome = state.engine.send(caller.key.tenant, request).await?;

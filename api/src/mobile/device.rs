@@ -268,11 +268,12 @@ pub async fn patch_device(
     state
         .engine
         .update_device(
-            &device,
+            device.tenant,
+            device.id,
             DevicePatch {
-                name: None,
                 push_token: body.push_token,
                 sim_cards: sims(body.sim_cards)?,
+                ..DevicePatch::default()
             },
         )
         .await?;

@@ -1,8 +1,9 @@
 //! A phone's work: `GET /mobile/v1/message?order=lifo|fifo` (a bare array of at most 100
 //! messages in the app's format, dates with exactly three fractional digits), `PATCH
 //! /mobile/v1/message` (the app sends one item per call; unknown ids are ignored; states only
-//! move forward), `GET /mobile/v1/events` (Server-Sent Events: `MessageEnqueued`, a
-//! keep-alive comment every 15 s), and the phone's `GET /settings` and `GET /webhooks`.
+//! move forward), `GET /mobile/v1/events` (Server-Sent Events: `MessageEnqueued`,
+//! `MessageCancelled`, `SettingsUpdated`, a keep-alive comment every 15 s), and the phone's
+//! `GET /settings` and `GET /webhooks`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -48,8 +49,16 @@ pub struct PhoneMessageDto {
     /// The same text, for app versions that read the older field.
     message: String,
     phone_numbers: Vec<String>,
+    /// The SIM to send from, when the send pinned one (absent: the phone's own choice).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sim_number: Option<u8>,
     with_delivery_report: bool,
+    /// Past this, the phone fails it (`TTL expired`) rather than send it late.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    valid_until: Option<String>,
     created_at: String,
+    /// `Pending`, or `Cancelling` for a message cancelled after the phone took it (the phone
+    /// drops it if it still can and reports it `Cancelled`).
     state: &'static str,
 }
 
@@ -65,7 +74,7 @@ pub async fn pull(
             return Err(ApiError::bad_request("invalid_order", "`order` is lifo or fifo").into());
         }
     };
-    let messages = state.engine.device_pull(device.id, MAX_PULL, lifo)?;
+    let messages = state.engine.device_pull(device.id, MAX_PULL, lifo).await?;
     Ok(Json(
         messages
             .into_iter()
@@ -76,9 +85,15 @@ pub async fn pull(
                 },
                 message: message.text,
                 phone_numbers: vec![message.phone_number],
+                sim_number: message.sim,
                 with_delivery_report: true,
+                valid_until: message.valid_until.map(iso),
                 created_at: iso(message.created_at),
-                state: "Pending",
+                state: if message.cancelling {
+                    "Cancelling"
+                } else {
+                    "Pending"
+                },
             })
             .collect(),
     ))
@@ -112,8 +127,9 @@ fn phone_state(name: &str) -> Result<PhoneState, ApiError> {
         "Processed" => PhoneState::Processed,
         "Sent" => PhoneState::Sent,
         "Delivered" => PhoneState::Delivered,
-        // A message the phone dropped on a cancel, or could not send.
-        "Failed" | "Cancelled" => PhoneState::Failed,
+        "Failed" => PhoneState::Failed,
+        // A message the phone dropped on a cancel.
+        "Cancelled" => PhoneState::Cancelled,
         other => {
             return Err(ApiError::bad_request(
                 "invalid_state",
@@ -179,6 +195,11 @@ pub async fn events(
     let (receiver, guard) = state.engine.device_events(device.id)?;
     let events = tokio_stream_of(receiver).map(|event| match event {
         Some(PhoneEvent::MessageEnqueued) => "event: MessageEnqueued\ndata: null\n\n".to_string(),
+        Some(PhoneEvent::MessageCancelled(id)) => format!(
+            "event: MessageCancelled\ndata: {}\n\n",
+            json!({ "messageId": id })
+        ),
+        Some(PhoneEvent::SettingsUpdated) => "event: SettingsUpdated\ndata: null\n\n".to_string(),
         None => ":keepalive\n\n".to_string(),
     });
     // The guard lives as long as the stream: the phone counts as connected until it goes.
@@ -245,18 +266,25 @@ pub async fn settings(Extension(Phone(device)): Extension<Phone>) -> Json<Value>
 }
 
 /// `GET /mobile/v1/webhooks`: one `sms:received` webhook, pointing at Flit's own ingest URL for
-/// this phone (on the address the phone reached Flit at), so received SMS come to Flit.
+/// this phone (at `devices.public_url`, else the address the phone reached Flit at), so
+/// received SMS come to Flit.
 pub async fn webhooks(
+    State(state): State<Arc<AppState>>,
     Extension(Phone(device)): Extension<Phone>,
     headers: HeaderMap,
 ) -> Json<Value> {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("127.0.0.1");
-    // The app reaches a server over https only, but for 127.0.0.1 (a local test).
-    let local = host.starts_with("127.0.0.1") || host.starts_with("localhost");
-    let base = format!("{}://{host}", if local { "http" } else { "https" });
+    let base = match &state.public_url {
+        Some(url) => url.clone(),
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("127.0.0.1");
+            // The app reaches a server over https only, but for 127.0.0.1 (a local test).
+            let local = host.starts_with("127.0.0.1") || host.starts_with("localhost");
+            format!("{}://{host}", if local { "http" } else { "https" })
+        }
+    };
     Json(json!([{
         "id": format!("flit-inbound-{}", device.id),
         "deviceId": device.id.to_string(),

@@ -8,13 +8,13 @@ use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use flit_engine::ids::DeviceId;
-use flit_engine::{DeviceRecord, DeviceState};
-use serde::Serialize;
+use flit_engine::{DeviceLimits, DevicePatch, DeviceRecord, DeviceState};
+use serde::{Deserialize, Serialize};
 
 use super::{DeletedData, blocking, ok};
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::extract::PathParam;
+use crate::extract::{JsonBody, PathParam};
 use crate::state::AppState;
 use crate::timefmt::iso;
 
@@ -56,24 +56,46 @@ pub struct DeviceData {
     /// unless the app is set to "SSE only").
     push: bool,
     limits: LimitsData,
-    /// Its event stream is open, or it pulled within the online window (20 minutes).
+    /// Its event stream is open, or it pulled within the offline window
+    /// (`devices.offline_after_secs`, 20 minutes by default).
     online: bool,
     last_seen: Option<String>,
     /// Messages waiting for it: not yet pulled, or pulled and not yet reported.
     queued: usize,
     /// Pulled and not finished.
     in_flight: usize,
+    /// Pulled and not sent within the stuck time (`devices.stuck_after_secs`, 10 minutes by
+    /// default): the phone may be off, out of credit or blocked by Android.
+    stuck: usize,
     /// Handed to it in the last 24 hours.
     sent_today: usize,
     created_at: String,
 }
 
+/// How many SMS the phone may send per minute, hour and day (0 = no limit).
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LimitsData {
     per_minute: u32,
     per_hour: u32,
     per_day: u32,
+}
+
+/// A change to a phone; absent fields stay as they are.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeviceUpdateBody {
+    name: Option<String>,
+    limits: Option<DeviceLimitsBody>,
+}
+
+/// New send limits; absent ones stay as they are, 0 lifts one.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeviceLimitsBody {
+    per_minute: Option<u32>,
+    per_hour: Option<u32>,
+    per_day: Option<u32>,
 }
 
 impl DeviceData {
@@ -85,6 +107,7 @@ impl DeviceData {
             last_seen: crate::timefmt::iso_opt(state.last_seen),
             queued: state.queued,
             in_flight: state.in_flight,
+            stuck: state.stuck,
             sent_today: state.sent_today,
             id: device.id.to_string(),
             name: device.name,
@@ -212,4 +235,55 @@ pub async fn delete(
         .map_err(|_| ApiError::not_found("device"))?;
     state.engine.delete_device(caller.key.tenant, id).await?;
     Ok(ok(DeletedData::new(id.to_string())))
+}
+
+#[utoipa::path(
+    patch,
+    path = "/api/v1/devices/{device_id}",
+    operation_id = "update_device",
+    tag = "Devices",
+    summary = "Rename a phone or change its send limits (they hold at once)",
+    description = ANSWERS,
+    params(("device_id" = String, Path, description = "The device's id")),
+    request_body(
+        content = DeviceUpdateBody,
+        content_type = "application/json",
+        example = json!({"limits": {"perMinute": 5, "perHour": 200, "perDay": 1000}}),
+    ),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<DeviceData>),
+        (status = 400, description = "Bad input", body = crate::error::ErrorBody),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+    ),
+)]
+pub async fn update(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    PathParam(device_id): PathParam<String>,
+    body: JsonBody<DeviceUpdateBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id: DeviceId = device_id
+        .parse()
+        .map_err(|_| ApiError::not_found("device"))?;
+    let tenant = caller.key.tenant;
+    let body = body.value;
+    let limits = match body.limits {
+        Some(change) => {
+            let now = state.engine.device(tenant, id)?.limits;
+            Some(DeviceLimits {
+                per_minute: change.per_minute.unwrap_or(now.per_minute),
+                per_hour: change.per_hour.unwrap_or(now.per_hour),
+                per_day: change.per_day.unwrap_or(now.per_day),
+            })
+        }
+        None => None,
+    };
+    let patch = DevicePatch {
+        name: body.name,
+        limits,
+        ..DevicePatch::default()
+    };
+    let device = state.engine.update_device(tenant, id, patch).await?;
+    let live = state.engine.device_state(device.id);
+    Ok(ok(DeviceData::new(device, live)))
 }

@@ -65,6 +65,7 @@ pub const ROUTES: &[ScopedRoute] = &[
     route!(POST   "/devices/registration-token",         DevicesWrite,     devices::registration_token),
     route!(POST   "/devices/pairing-code",               DevicesWrite,     devices::pairing_code),
     route!(GET    "/devices",                            DevicesRead,      devices::list),
+    route!(PATCH  "/devices/{device_id}",                DevicesWrite,     devices::update),
     route!(DELETE "/devices/{device_id}",                DevicesWrite,     devices::delete),
     route!(GET    "/webhooks",                           WebhooksRead,     webhooks::list),
     route!(POST   "/webhooks",                           WebhooksWrite,    webhooks::create),

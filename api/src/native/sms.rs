@@ -56,6 +56,8 @@ pub struct SendBody {
     /// Send through this phone of the tenant (a device id from `GET /devices`) rather than a
     /// carrier; 503 when it is not online.
     device_id: Option<String>,
+    /// With `deviceId`: the SIM (1 to 3) the phone sends from; absent, the phone chooses.
+    sim_number: Option<u8>,
 }
 
 /// Longest `validityPeriod`: a week, as SMSCs commonly cap it.
@@ -103,6 +105,12 @@ pub async fn send(
 ) -> Result<impl IntoResponse, ApiError> {
     let idempotency = idempotency_claim(&headers, IdempotencyScope::Tenant, &body.raw)?;
     let body = body.value;
+    if body.sim_number.is_some() && body.device_id.is_none() {
+        return Err(ApiError::bad_request(
+            "invalid_sim",
+            "`simNumber` pins a SIM of the phone `deviceId` names",
+        ));
+    }
     let device = body
         .device_id
         .as_deref()
@@ -110,6 +118,8 @@ pub async fn send(
             id.parse::<flit_engine::ids::DeviceId>()
                 .map(|device| flit_engine::DeviceRoute {
                     device: Some(device),
+                    sim: body.sim_number,
+                    ..Default::default()
                 })
                 .map_err(|_| ApiError::not_found("device"))
         })

@@ -164,7 +164,7 @@ impl Engine {
         &self,
         tenant: TenantId,
         entry: &Arc<TenantEntry>,
-        request: SendRequest,
+        mut request: SendRequest,
         claim: Option<ClaimGuard>,
     ) -> Result<SendOutcome, EngineError> {
         if let Some(campaign) = &request.campaign
@@ -177,8 +177,16 @@ impl Engine {
         let now = self.clock().now_millis();
         check_schedule(request.schedule_at, now)?;
         let sender = entry.resolve_sender(request.sender.as_deref())?;
-        if let Some(route) = request.device {
-            self.check_device_route(tenant, route)?;
+        if let Some(route) = request.device.as_mut() {
+            // Failover is the tenant's choice at the time of the send, for messages that may
+            // go through any of its phones.
+            route.failover = route.device.is_none()
+                && entry
+                    .record
+                    .read()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .allow_device_failover;
+            self.check_device_route(tenant, *route)?;
         }
         let request = Arc::new(request);
         let plan = self.plan_send(tenant, entry, request.clone()).await?;
@@ -264,7 +272,7 @@ impl Engine {
             None => tables::DISPATCH.put(&mut batch, &message_id, &tenant),
         }
         if let Some(route) = &request.device {
-            tables::MESSAGE_ROUTES.put(&mut batch, &message_id, route);
+            tables::DEVICE_ROUTES.put(&mut batch, &message_id, route);
         }
         // What the backlog counted for a scheduled send that ends up not accepted.
         let uncount = || {

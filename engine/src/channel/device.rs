@@ -23,33 +23,70 @@ use tokio::task::JoinHandle;
 
 use super::{Receipt, ReceiptState, Session, SessionEvent, Submit, SubmitQueue};
 use crate::clock::Clock;
-use crate::ids::{DeviceId, TenantId};
+use crate::ids::{DeviceId, MessageId, TenantId};
 use crate::store::records::{DeviceLimits, UnixMillis};
 
 /// At most this many messages in one pull (the app's own cap).
 pub const MAX_PULL: usize = 100;
-/// How often the session looks at whether its phone is still there.
+/// How often the session looks at whether its phone is still there, and at what it holds.
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 /// How often a phone with work waiting and room in its limits is told again.
 const REMIND_EVERY: Duration = Duration::from_secs(5);
 /// The status an SMSC would give a message it could not send (`ESME_RSUBMITFAIL`).
 const SUBMIT_FAILED: u32 = 0x45;
+/// A message a phone took and never reported is given up this long after its validity
+/// period ended (the phone may have sent it just in time and be offline since).
+const EXPIRY_GRACE_MS: i64 = 10 * 60 * 1000;
+/// A message the phone sent is kept this long for its delivery report, then forgotten (it
+/// stays SENT: some phones and networks never report delivery).
+pub const KEEP_SENT_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Whether a message has been cancelled (dispatch's record of cancels, seen from a channel).
+pub type IsCancelled = Arc<dyn Fn(MessageId) -> bool + Send + Sync>;
+
+/// How a phone is watched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceTimes {
+    /// A phone that neither holds its event stream open nor pulled for this long is offline.
+    pub offline_after: Duration,
+    /// A message the phone took and has not said it sent this long after is reported stuck.
+    pub stuck_after: Duration,
+}
+
+impl Default for DeviceTimes {
+    fn default() -> Self {
+        DeviceTimes {
+            // The app without push pulls about every 15 minutes.
+            offline_after: Duration::from_secs(20 * 60),
+            stuck_after: Duration::from_secs(10 * 60),
+        }
+    }
+}
 
 /// A message as its phone sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PhoneMessage {
     /// The phone's id for it (at most 36 characters), unique across restarts.
     pub id: String,
-    /// The submit it carries.
+    /// The submit it carries (0 for one taken over from an earlier run after it was sent).
     pub submit: u64,
+    /// Which recipient of which message, when known.
+    pub recipient: Option<(MessageId, u32)>,
     pub text: String,
     /// International, with `+`.
     pub phone_number: String,
+    pub sim: Option<u8>,
+    pub valid_until: Option<UnixMillis>,
+    /// When it was handed to the phone.
     pub created_at: UnixMillis,
     /// Set once the phone reported it past Pending (it is no longer offered again).
     pub reported: bool,
     /// Set once the phone said Sent (the part is accepted).
     pub sent: bool,
+    /// Not sent `stuck_after` after the phone took it.
+    pub stuck: bool,
+    /// Its message was cancelled: offered as `Cancelling` until the phone answers.
+    pub cancelling: bool,
 }
 
 /// A state a phone reports for a message.
@@ -60,6 +97,8 @@ pub enum PhoneState {
     Sent,
     Delivered,
     Failed,
+    /// The phone dropped it on a cancel.
+    Cancelled,
 }
 
 /// What happens on a phone's event stream.
@@ -67,6 +106,31 @@ pub enum PhoneState {
 pub enum PhoneEvent {
     /// There is something new to pull.
     MessageEnqueued,
+    /// A message the phone took was cancelled (its phone id).
+    MessageCancelled(String),
+    /// Its settings changed (its limits).
+    SettingsUpdated,
+}
+
+/// What one pull hands over.
+#[derive(Debug, Default)]
+pub struct Pulled {
+    pub messages: Vec<PhoneMessage>,
+    /// The recipients handed over for the first time: written down before the phone hears of
+    /// them, so a restart gives them back to this phone only.
+    pub handed: Vec<(MessageId, u32)>,
+}
+
+/// What a report did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reported {
+    /// The phone holds no such message (another phone's, a finished one, an unknown id):
+    /// ignored, as the app expects.
+    Unknown,
+    /// The message moved on and stays with the phone.
+    Held,
+    /// The message is finished on the phone: its hand-over can go.
+    Finished(Option<(MessageId, u32)>),
 }
 
 /// What one phone's session and the HTTP routes it talks to share.
@@ -74,8 +138,9 @@ pub struct DeviceLink {
     pub device: DeviceId,
     pub tenant: TenantId,
     clock: Clock,
-    online_window: Duration,
+    times: DeviceTimes,
     limits: Mutex<DeviceLimits>,
+    is_cancelled: IsCancelled,
     /// The bind's queue, while a session runs: what waits for the phone.
     queue: Mutex<Option<Arc<SubmitQueue>>>,
     /// Pulled, by phone id, until the phone reports a final state.
@@ -84,6 +149,8 @@ pub struct DeviceLink {
     handed: Mutex<VecDeque<UnixMillis>>,
     events: broadcast::Sender<PhoneEvent>,
     streams: AtomicUsize,
+    /// Stuck messages as the last sweep counted them.
+    stuck: AtomicUsize,
     last_seen: AtomicI64,
     /// When `MessageEnqueued` last went out.
     last_announced: AtomicI64,
@@ -105,19 +172,22 @@ impl DeviceLink {
         tenant: TenantId,
         limits: DeviceLimits,
         clock: Clock,
-        online_window: Duration,
+        times: DeviceTimes,
+        is_cancelled: IsCancelled,
     ) -> Arc<DeviceLink> {
         Arc::new(DeviceLink {
             device,
             tenant,
             clock,
-            online_window,
+            times,
             limits: Mutex::new(limits),
+            is_cancelled,
             queue: Mutex::new(None),
             pulled: Mutex::new(HashMap::new()),
             handed: Mutex::new(VecDeque::new()),
             events: broadcast::channel(256).0,
             streams: AtomicUsize::new(0),
+            stuck: AtomicUsize::new(0),
             last_seen: AtomicI64::new(0),
             last_announced: AtomicI64::new(0),
             reports: Mutex::new(None),
@@ -140,7 +210,7 @@ impl DeviceLink {
         if self.streams.load(Ordering::Acquire) > 0 {
             return true;
         }
-        let window = i64::try_from(self.online_window.as_millis()).unwrap_or(i64::MAX);
+        let window = i64::try_from(self.times.offline_after.as_millis()).unwrap_or(i64::MAX);
         self.last_seen()
             .is_some_and(|seen| self.clock.now_millis() - seen < window)
     }
@@ -167,9 +237,32 @@ impl DeviceLink {
         lock(&self.pulled).len()
     }
 
+    /// Messages the phone took and has not sent within `stuck_after` (as of the last look,
+    /// at most a second ago).
+    pub fn stuck(&self) -> usize {
+        self.stuck.load(Ordering::Acquire)
+    }
+
+    /// Work the phone has: waiting for it, and taken and not finished. Cheap: the router asks
+    /// it of every phone of a tenant for every message.
+    pub fn load(&self) -> usize {
+        let waiting = lock(&self.queue).as_ref().map_or(0, |queue| queue.len());
+        waiting + lock(&self.pulled).len()
+    }
+
     /// Messages handed to the phone since `since`.
     pub fn handed_since(&self, since: UnixMillis) -> usize {
-        lock(&self.handed).iter().filter(|at| **at >= since).count()
+        let handed = lock(&self.handed);
+        // Oldest first: the times are pushed as they come.
+        handed.len() - handed.partition_point(|at| *at < since)
+    }
+
+    /// New limits: they hold from the next pull, and the phone is told to read its settings.
+    pub fn set_limits(&self, limits: DeviceLimits) {
+        *lock(&self.limits) = limits;
+        let _ = self.events.send(PhoneEvent::SettingsUpdated);
+        // Looser limits may let waiting work go now.
+        self.last_announced.store(0, Ordering::Release);
     }
 
     /// How many more the limits let the phone take now.
@@ -183,7 +276,7 @@ impl DeviceLink {
             if limit == 0 {
                 return usize::MAX;
             }
-            let used = handed.iter().filter(|at| **at > now - window_ms).count();
+            let used = handed.len() - handed.partition_point(|at| *at <= now - window_ms);
             (limit as usize).saturating_sub(used)
         };
         left(limits.per_minute, 60_000)
@@ -192,22 +285,32 @@ impl DeviceLink {
     }
 
     /// What the phone gets when it pulls: messages pulled before and not reported (the app
-    /// may have lost them), then new ones within its limits, at most `limit` in all, oldest
-    /// first (or newest first with `newest_first`). Handing a message over makes it this
-    /// phone's until it reports.
-    pub fn pull(&self, limit: usize, newest_first: bool) -> Vec<PhoneMessage> {
+    /// may have lost them; those of a cancelled message marked `cancelling`), then new ones
+    /// within its limits, at most `limit` in all, oldest first (or newest first with
+    /// `newest_first`). Handing a message over makes it this phone's until it reports; the
+    /// caller writes `handed` down before the phone sees the answer.
+    pub fn pull(&self, limit: usize, newest_first: bool) -> Pulled {
         self.seen();
         let now = self.clock.now_millis();
         let limit = limit.min(MAX_PULL);
-        let mut out: Vec<PhoneMessage> = lock(&self.pulled)
-            .values()
-            .filter(|message| !message.reported)
-            .cloned()
-            .collect();
+        let mut out: Vec<PhoneMessage> = {
+            let mut pulled = lock(&self.pulled);
+            pulled
+                .values_mut()
+                .filter(|message| !message.reported)
+                .map(|message| {
+                    message.cancelling = message
+                        .recipient
+                        .is_some_and(|(id, _)| (self.is_cancelled)(id));
+                    message.clone()
+                })
+                .collect()
+        };
         out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         out.truncate(limit);
         let room = limit.saturating_sub(out.len()).min(self.allowance(now));
         let queue = lock(&self.queue).clone();
+        let mut handed_over = Vec::new();
         if let (true, Some(queue)) = (room > 0, queue) {
             let mut fresh = Vec::new();
             // A cancelled message's submit is skipped by the queue itself.
@@ -215,20 +318,13 @@ impl DeviceLink {
                 let Some(submit) = queue.pop() else {
                     break;
                 };
-                fresh.push(PhoneMessage {
-                    id: phone_id(&submit, self.run),
-                    submit: submit.id,
-                    text: submit.text,
-                    phone_number: format!("+{}", submit.destination),
-                    created_at: now,
-                    reported: false,
-                    sent: false,
-                });
+                fresh.push(phone_message(submit, self.run, now));
             }
             let mut pulled = lock(&self.pulled);
             let mut handed = lock(&self.handed);
             for message in fresh {
                 handed.push_back(now);
+                handed_over.extend(message.recipient);
                 pulled.insert(message.id.clone(), message.clone());
                 out.push(message);
             }
@@ -236,19 +332,66 @@ impl DeviceLink {
         if newest_first {
             out.reverse();
         }
-        out
+        Pulled {
+            messages: out,
+            handed: handed_over,
+        }
     }
 
-    /// A state the phone reports for its message `id`; `false` for an id it does not hold
-    /// (another phone's, a finished one, or one it never had: ignored, as the app expects).
-    /// States only move forward: a late or repeated report changes nothing.
-    pub fn report(&self, id: &str, state: PhoneState, error: Option<String>) -> bool {
+    /// Takes back a recipient this phone pulled in an earlier run and has not reported sent:
+    /// it is offered to this phone again (which sends it if it never got it, or re-reports
+    /// it) and to no other.
+    pub fn adopt(&self, submit: Submit) {
+        let message = phone_message(submit, self.run, self.clock.now_millis());
+        lock(&self.pulled).insert(message.id.clone(), message);
+    }
+
+    /// Takes back a recipient this phone reported sent in an earlier run, so that its
+    /// delivery report still finds it.
+    pub fn adopt_sent(&self, recipient: (MessageId, u32), handed_at: UnixMillis) {
+        let id = recipient_phone_id(recipient);
+        lock(&self.pulled).insert(
+            id.clone(),
+            PhoneMessage {
+                id,
+                submit: 0,
+                recipient: Some(recipient),
+                text: String::new(),
+                phone_number: String::new(),
+                sim: None,
+                valid_until: None,
+                created_at: handed_at,
+                reported: true,
+                sent: true,
+                stuck: false,
+                cancelling: false,
+            },
+        );
+    }
+
+    /// A message of this phone was cancelled: tell it, for each of the message's recipients
+    /// it holds and has not sent (it drops those still waiting on it and reports them
+    /// Cancelled).
+    pub fn cancelled(&self, message: MessageId) {
+        let ids: Vec<String> = lock(&self.pulled)
+            .values()
+            .filter(|m| !m.sent && m.recipient.is_some_and(|(id, _)| id == message))
+            .map(|m| m.id.clone())
+            .collect();
+        for id in ids {
+            let _ = self.events.send(PhoneEvent::MessageCancelled(id));
+        }
+    }
+
+    /// A state the phone reports for its message `id`. States only move forward: a late or
+    /// repeated report changes nothing.
+    pub fn report(&self, id: &str, state: PhoneState, error: Option<String>) -> Reported {
         self.seen();
         let mut events = Vec::new();
-        {
+        let outcome = {
             let mut pulled = lock(&self.pulled);
             let Some(message) = pulled.get_mut(id) else {
-                return false;
+                return Reported::Unknown;
             };
             // Any report, even `Pending` (a re-pulled message still queued on the phone),
             // means the phone has it: it is not offered again.
@@ -260,15 +403,18 @@ impl DeviceLink {
                 smsc_message_id: message.id.clone(),
             };
             match state {
-                PhoneState::Pending | PhoneState::Processed => {}
+                PhoneState::Pending | PhoneState::Processed => Reported::Held,
                 PhoneState::Sent => {
                     if !message.sent {
                         message.sent = true;
+                        message.stuck = false;
                         events.push(accept(message));
                     }
+                    Reported::Held
                 }
-                PhoneState::Delivered | PhoneState::Failed => {
+                PhoneState::Delivered | PhoneState::Failed | PhoneState::Cancelled => {
                     let finished = pulled.remove(id);
+                    let recipient = finished.as_ref().and_then(|m| m.recipient);
                     if let Some(message) = finished {
                         let receipt = |receipt_state| {
                             SessionEvent::Receipt(Receipt {
@@ -289,6 +435,8 @@ impl DeviceLink {
                                 events.push(receipt(ReceiptState::Delivered));
                             }
                             (_, true) => events.push(receipt(ReceiptState::Undeliverable)),
+                            // Not sent: the part is refused (for a cancelled message, whose
+                            // recipient is CANCELLED already, this changes nothing).
                             (_, false) => events.push(SessionEvent::PartRejected {
                                 id: message.submit,
                                 part: 1,
@@ -298,8 +446,17 @@ impl DeviceLink {
                             }),
                         }
                     }
+                    Reported::Finished(recipient)
                 }
             }
+        };
+        self.send_events(events);
+        outcome
+    }
+
+    fn send_events(&self, events: Vec<SessionEvent>) {
+        if events.is_empty() {
+            return;
         }
         if let Some(reports) = lock(&self.reports).clone() {
             for event in events {
@@ -308,7 +465,42 @@ impl DeviceLink {
                 }
             }
         }
-        true
+    }
+
+    /// Looks at what the phone holds: a message it has not sent within `stuck_after` is
+    /// stuck (counted once, and shown in its state); one past its validity (and a grace) that
+    /// it never sent is given up (expired, refunded); one sent long ago is forgotten.
+    fn sweep(&self) {
+        let now = self.clock.now_millis();
+        let stuck_after = i64::try_from(self.times.stuck_after.as_millis()).unwrap_or(i64::MAX);
+        let mut events = Vec::new();
+        {
+            let mut pulled = lock(&self.pulled);
+            let mut stuck = 0;
+            pulled.retain(|_, message| {
+                if message.sent {
+                    return now - message.created_at < KEEP_SENT_MS;
+                }
+                if message
+                    .valid_until
+                    .is_some_and(|until| now >= until.saturating_add(EXPIRY_GRACE_MS))
+                {
+                    if message.submit != 0 {
+                        events.push(SessionEvent::Expired { id: message.submit });
+                    }
+                    return false;
+                }
+                if !message.stuck && now - message.created_at >= stuck_after {
+                    message.stuck = true;
+                    metrics::counter!("flit_device_stuck_total").increment(1);
+                    tracing::warn!(device = %self.device, message = %message.id, "a message the phone took is not sent yet");
+                }
+                stuck += usize::from(message.stuck);
+                true
+            });
+            self.stuck.store(stuck, Ordering::Release);
+        }
+        self.send_events(events);
     }
 
     fn announce(&self) {
@@ -343,17 +535,37 @@ impl std::fmt::Debug for DeviceLink {
     }
 }
 
-/// The phone's id for a submit: its message's id and the recipient's index (at most 34
-/// characters), the same whenever the recipient is queued again, so a phone that has it
-/// already re-reports it rather than sending it twice; a submit of no known recipient gets
-/// an id of this run.
+fn phone_message(submit: Submit, run: u32, now: UnixMillis) -> PhoneMessage {
+    PhoneMessage {
+        id: phone_id(&submit, run),
+        submit: submit.id,
+        recipient: submit.recipient,
+        phone_number: format!("+{}", submit.destination),
+        text: submit.text,
+        sim: submit.sim,
+        valid_until: submit.valid_until,
+        created_at: now,
+        reported: false,
+        sent: false,
+        stuck: false,
+        cancelling: false,
+    }
+}
+
+/// The phone's id for a recipient: its message's id and its index (at most 34 characters),
+/// the same whenever the recipient is queued again, so a phone that has it already re-reports
+/// it rather than sending it twice.
+pub fn recipient_phone_id((message, index): (MessageId, u32)) -> String {
+    let text = message.to_string();
+    let ulid = text.split_once('_').map_or(text.as_str(), |(_, ulid)| ulid);
+    format!("{ulid}-{index}")
+}
+
+/// The phone's id for a submit: its recipient's, or for a submit of no known recipient an id
+/// of this run.
 fn phone_id(submit: &Submit, run: u32) -> String {
     match submit.recipient {
-        Some((message, index)) => {
-            let text = message.to_string();
-            let ulid = text.split_once('_').map_or(text.as_str(), |(_, ulid)| ulid);
-            format!("{ulid}-{index}")
-        }
+        Some(recipient) => recipient_phone_id(recipient),
         None => format!("{run:08x}-{:x}", submit.id),
     }
 }
@@ -407,6 +619,7 @@ impl Drop for DeviceSession {
 async fn run(link: Arc<DeviceLink>, queue: Arc<SubmitQueue>, events: mpsc::Sender<SessionEvent>) {
     let mut online = false;
     let mut waiting = 0;
+    let mut swept = tokio::time::Instant::now();
     loop {
         let now_online = link.is_online();
         if now_online != online {
@@ -434,6 +647,10 @@ async fn run(link: Arc<DeviceLink>, queue: Arc<SubmitQueue>, events: mpsc::Sende
             }
             waiting = now_waiting;
         }
+        if swept.elapsed() >= LOOK_EVERY {
+            swept = tokio::time::Instant::now();
+            link.sweep();
+        }
         tokio::select! {
             _ = queue.notified(), if online => {}
             _ = tokio::time::sleep(LOOK_EVERY) => {}
@@ -444,7 +661,6 @@ async fn run(link: Arc<DeviceLink>, queue: Arc<SubmitQueue>, events: mpsc::Sende
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::MessageId;
 
     fn submit(id: u64, recipient: Option<(MessageId, u32)>) -> Submit {
         Submit {
@@ -454,7 +670,44 @@ mod tests {
             text: "hi".into(),
             registered_delivery: true,
             recipient,
+            valid_until: None,
+            sim: None,
         }
+    }
+
+    /// A phone with a queue of its own and its reports collected, its limit `per_minute`.
+    fn phone(
+        per_minute: u32,
+        is_cancelled: IsCancelled,
+    ) -> (
+        Arc<DeviceLink>,
+        Arc<SubmitQueue>,
+        mpsc::Receiver<SessionEvent>,
+    ) {
+        let link = DeviceLink::new(
+            DeviceId::new(),
+            TenantId::new(),
+            DeviceLimits {
+                per_minute,
+                per_hour: 0,
+                per_day: 0,
+            },
+            Clock::tokio(),
+            DeviceTimes {
+                offline_after: Duration::from_secs(60),
+                stuck_after: Duration::from_secs(300),
+            },
+            is_cancelled,
+        );
+        let (reports, received) = mpsc::channel(16);
+        *lock(&link.reports) = Some(reports);
+        let queue = Arc::new(SubmitQueue::default());
+        *lock(&link.queue) = Some(queue.clone());
+        (link, queue, received)
+    }
+
+    fn ids(pulled: Pulled) -> Vec<String> {
+        pulled.messages.into_iter().map(|m| m.id).collect()
     }
 
     #[test]
@@ -474,35 +727,34 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_pulled_message_stays_with_its_phone_and_reports_only_move_forward() {
-        let link = DeviceLink::new(
-            DeviceId::new(),
-            TenantId::new(),
-            DeviceLimits {
-                per_minute: 2,
-                per_hour: 0,
-                per_day: 0,
-            },
-            Clock::tokio(),
-            Duration::from_secs(60),
-        );
-        let (reports, mut received) = mpsc::channel(16);
-        *lock(&link.reports) = Some(reports);
-        let queue = Arc::new(SubmitQueue::default());
-        *lock(&link.queue) = Some(queue.clone());
+        let (link, queue, mut received) = phone(2, Arc::new(|_| false));
         let message = MessageId::new();
         for index in 1..=3 {
             queue.push(submit(u64::from(index), Some((message, index))));
         }
-        let id = |index: u32| phone_id(&submit(0, Some((message, index))), 0);
-        // The limit (two a minute) holds the third back; a second pull offers the same two.
-        let first: Vec<String> = link.pull(100, false).into_iter().map(|m| m.id).collect();
-        assert_eq!(first, [id(1), id(2)]);
-        assert_eq!(link.pull(100, false).len(), 2);
-        assert!(link.report(&id(1), PhoneState::Sent, None));
-        assert!(link.report(&id(1), PhoneState::Delivered, None));
+        let id = |index: u32| recipient_phone_id((message, index));
+        // The limit (two a minute) holds the third back; a second pull offers the same two
+        // and hands nothing over again.
+        let first = link.pull(100, false);
+        assert_eq!(first.handed, [(message, 1), (message, 2)]);
+        assert_eq!(ids(first), [id(1), id(2)]);
+        let again = link.pull(100, false);
+        assert!(again.handed.is_empty());
+        assert_eq!(again.messages.len(), 2);
+        assert_eq!(link.report(&id(1), PhoneState::Sent, None), Reported::Held);
+        assert_eq!(
+            link.report(&id(1), PhoneState::Delivered, None),
+            Reported::Finished(Some((message, 1)))
+        );
         // Finished: a late report is ignored, and so is an id it never had.
-        assert!(!link.report(&id(1), PhoneState::Processed, None));
-        assert!(!link.report("nope", PhoneState::Sent, None));
+        assert_eq!(
+            link.report(&id(1), PhoneState::Processed, None),
+            Reported::Unknown
+        );
+        assert_eq!(
+            link.report("nope", PhoneState::Sent, None),
+            Reported::Unknown
+        );
         let events: Vec<SessionEvent> = std::iter::from_fn(|| received.try_recv().ok()).collect();
         assert_eq!(events.len(), 2, "{events:?}");
         assert!(matches!(
@@ -514,10 +766,134 @@ mod tests {
             SessionEvent::Receipt(receipt) if receipt.state == ReceiptState::Delivered
         ));
         // The second reported: no longer offered; a minute later the limit lets the third go.
-        assert!(link.report(&id(2), PhoneState::Processed, None));
-        assert!(link.pull(100, false).is_empty());
+        assert_eq!(
+            link.report(&id(2), PhoneState::Processed, None),
+            Reported::Held
+        );
+        assert!(link.pull(100, false).messages.is_empty());
         tokio::time::advance(Duration::from_secs(61)).await;
-        let later: Vec<String> = link.pull(100, false).into_iter().map(|m| m.id).collect();
-        assert_eq!(later, [id(3)]);
+        assert_eq!(ids(link.pull(100, false)), [id(3)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn new_limits_hold_at_once_and_the_phone_is_told() {
+        let (link, queue, _received) = phone(1, Arc::new(|_| false));
+        let (mut events, _guard) = link.subscribe();
+        let message = MessageId::new();
+        for index in 1..=5 {
+            queue.push(submit(u64::from(index), Some((message, index))));
+        }
+        assert_eq!(link.pull(100, false).handed.len(), 1);
+        link.set_limits(DeviceLimits {
+            per_minute: 3,
+            per_hour: 0,
+            per_day: 0,
+        });
+        assert_eq!(events.try_recv(), Ok(PhoneEvent::SettingsUpdated));
+        // One already handed this minute: two more.
+        assert_eq!(link.pull(100, false).handed.len(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_message_is_offered_as_cancelling_and_the_phone_is_told() {
+        let cancelled = Arc::new(Mutex::new(None::<MessageId>));
+        let seen = cancelled.clone();
+        let (link, queue, mut received) = phone(0, Arc::new(move |id| *lock(&seen) == Some(id)));
+        let (mut events, _guard) = link.subscribe();
+        let message = MessageId::new();
+        let other = MessageId::new();
+        queue.push(submit(1, Some((message, 0))));
+        queue.push(submit(2, Some((other, 0))));
+        assert_eq!(link.pull(100, false).messages.len(), 2);
+        *lock(&cancelled) = Some(message);
+        link.cancelled(message);
+        assert_eq!(
+            events.try_recv(),
+            Ok(PhoneEvent::MessageCancelled(recipient_phone_id((
+                message, 0
+            ))))
+        );
+        assert!(events.try_recv().is_err(), "only the cancelled message");
+        let offered = link.pull(100, false).messages;
+        let states: Vec<(String, bool)> =
+            offered.into_iter().map(|m| (m.id, m.cancelling)).collect();
+        assert!(states.contains(&(recipient_phone_id((message, 0)), true)));
+        assert!(states.contains(&(recipient_phone_id((other, 0)), false)));
+        // The phone drops it: finished, and the part is refused (a cancelled recipient
+        // stays CANCELLED).
+        assert_eq!(
+            link.report(
+                &recipient_phone_id((message, 0)),
+                PhoneState::Cancelled,
+                None
+            ),
+            Reported::Finished(Some((message, 0)))
+        );
+        assert!(matches!(
+            received.try_recv(),
+            Ok(SessionEvent::PartRejected {
+                id: 1,
+                temporary: false,
+                ..
+            })
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_message_not_sent_in_time_is_stuck_then_given_up_after_its_validity() {
+        let (link, queue, mut received) = phone(0, Arc::new(|_| false));
+        let now = Clock::tokio().now_millis();
+        let message = MessageId::new();
+        let mut expiring = submit(1, Some((message, 0)));
+        expiring.valid_until = Some(now + 3_600_000);
+        queue.push(expiring);
+        queue.push(submit(2, Some((message, 1))));
+        assert_eq!(link.pull(100, false).messages.len(), 2);
+        assert_eq!(
+            link.report(&recipient_phone_id((message, 1)), PhoneState::Sent, None),
+            Reported::Held
+        );
+        let _accepted = received.try_recv();
+        tokio::time::advance(Duration::from_secs(299)).await;
+        link.sweep();
+        assert_eq!(link.stuck(), 0);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        link.sweep();
+        assert_eq!(link.stuck(), 1, "the unsent one; the sent one is not stuck");
+        // Past its validity and the grace: given up, its submit expired.
+        tokio::time::advance(Duration::from_secs(3600 + 600)).await;
+        link.sweep();
+        assert!(matches!(
+            received.try_recv(),
+            Ok(SessionEvent::Expired { id: 1 })
+        ));
+        assert_eq!(link.in_flight(), 1, "the sent one waits for its report");
+        assert_eq!(link.stuck(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn what_a_phone_took_in_an_earlier_run_comes_back_to_it() {
+        let (link, _queue, mut received) = phone(0, Arc::new(|_| false));
+        let message = MessageId::new();
+        // Pending at the restart: offered again under the same id, handed over no more.
+        link.adopt(submit(7, Some((message, 0))));
+        let pulled = link.pull(100, false);
+        assert!(pulled.handed.is_empty());
+        assert_eq!(ids(pulled), [recipient_phone_id((message, 0))]);
+        // Sent before the restart: not offered, but its delivery report still lands.
+        link.adopt_sent((message, 1), Clock::tokio().now_millis());
+        assert_eq!(link.pull(100, false).messages.len(), 1);
+        assert_eq!(
+            link.report(
+                &recipient_phone_id((message, 1)),
+                PhoneState::Delivered,
+                None
+            ),
+            Reported::Finished(Some((message, 1)))
+        );
+        assert!(matches!(
+            received.try_recv(),
+            Ok(SessionEvent::Receipt(receipt)) if receipt.state == ReceiptState::Delivered
+        ));
     }
 }

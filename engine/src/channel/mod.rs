@@ -94,6 +94,10 @@ pub struct Submit {
     /// under an id made from this, the same after a restart, so a phone that already has it
     /// does not send it again.
     pub recipient: Option<(crate::ids::MessageId, u32)>,
+    /// When the message's validity period ends, if it has one.
+    pub valid_until: Option<crate::store::records::UnixMillis>,
+    /// The SIM (1 to 3) a phone must send it from; carriers ignore it.
+    pub sim: Option<u8>,
 }
 
 /// What a session reports. Parts are numbered from 1.
@@ -141,6 +145,11 @@ pub enum SessionEvent {
         pause: Duration,
     },
     Receipt(Receipt),
+    /// The channel held submit `id` past its validity period without sending it, and gives
+    /// it up (a phone that took it and was never heard from again).
+    Expired {
+        id: u64,
+    },
     /// A `deliver_sm` that is not a receipt, concatenated parts reassembled.
     Inbound(InboundSms),
 }

@@ -98,6 +98,8 @@ mod tests {
             text: "x".into(),
             registered_delivery: false,
             recipient: None,
+            valid_until: None,
+            sim: None,
         }
     }
 

@@ -66,6 +66,8 @@ pub struct DevicePatch {
     /// `Some(None)` clears the push token (the app sends `pushToken: null`).
     pub push_token: Option<Option<String>>,
     pub sim_cards: Option<Vec<SimCard>>,
+    /// The tenant's own change: how much the phone may send.
+    pub limits: Option<DeviceLimits>,
 }
 
 /// A phone just registered, with the credentials it is shown once.
@@ -80,6 +82,7 @@ impl Engine {
     /// Loads the phones and registration tokens, and starts each phone's channel (at start,
     /// after dispatch).
     pub(crate) async fn load_devices(&self) -> Result<(), EngineError> {
+        self.move_v1_routes().await?;
         for device in tables::DEVICES.values(self.store(), &())? {
             self.start_device_channel(&device).await?;
             self.devices_shared()
@@ -98,6 +101,38 @@ impl Engine {
                     .insert(hash, record.tenant);
             }
         }
+        self.restore_handovers()
+    }
+
+    /// Moves the device routes of the first table form (before SIM pinning and failover) to
+    /// the current one, in one durable batch.
+    async fn move_v1_routes(&self) -> Result<(), EngineError> {
+        let old = self
+            .store()
+            .scan(&tables::MESSAGE_ROUTES_V1.scan(&()))?
+            .items;
+        if old.is_empty() {
+            return Ok(());
+        }
+        let mut batch = Batch::with_capacity(old.len() * 2);
+        for (key, value) in &old {
+            let Ok(bytes) = <[u8; 16]>::try_from(key.as_slice()) else {
+                continue;
+            };
+            let message = crate::ids::MessageId::from_bytes(bytes);
+            let route = tables::MESSAGE_ROUTES_V1.decode(value)?;
+            let route = crate::store::records::DeviceRoute {
+                device: route.device,
+                ..Default::default()
+            };
+            tables::DEVICE_ROUTES.put(&mut batch, &message, &route);
+            tables::MESSAGE_ROUTES_V1.delete(&mut batch, &message);
+        }
+        self.store().commit(batch).await?;
+        tracing::info!(
+            routes = old.len(),
+            "moved device routes to their current form"
+        );
         Ok(())
     }
 
@@ -254,15 +289,22 @@ impl Engine {
             .ok_or_else(|| Missing::Device.into())
     }
 
-    /// Changes what a phone says about itself.
+    /// Changes a phone's record: what the phone says about itself, or what its tenant sets
+    /// (its name, its limits). New limits hold at once and the phone is told to read its
+    /// settings again.
     pub async fn update_device(
         &self,
-        device: &DeviceRecord,
+        tenant: TenantId,
+        id: DeviceId,
         patch: DevicePatch,
     ) -> Result<DeviceRecord, EngineError> {
-        let mut record = self.device(device.tenant, device.id)?;
+        let mut record = self.device(tenant, id)?;
         if let Some(name) = device_name(patch.name)? {
             record.name = name;
+        }
+        if let Some(limits) = patch.limits {
+            check_limits(&limits)?;
+            record.limits = limits;
         }
         if let Some(push_token) = patch.push_token {
             record.push_token = push_token.filter(|token| !token.is_empty());
@@ -277,6 +319,9 @@ impl Engine {
         self.devices_shared()
             .by_token
             .insert(record.token_hash, record.clone());
+        if patch.limits.is_some() {
+            self.device_limits_changed(&record);
+        }
         Ok(record)
     }
 
@@ -308,6 +353,22 @@ fn device_name(name: Option<String>) -> Result<Option<String>, Invalid> {
         });
     }
     Ok(Some(name))
+}
+
+/// The most a limit may be (per minute, hour and day alike): far above what any phone sends,
+/// low enough that a typo shows.
+pub const MAX_DEVICE_LIMIT: u32 = 1_000_000;
+
+fn check_limits(limits: &DeviceLimits) -> Result<(), Invalid> {
+    let over = [limits.per_minute, limits.per_hour, limits.per_day]
+        .into_iter()
+        .any(|limit| limit > MAX_DEVICE_LIMIT);
+    if over {
+        return Err(Invalid::DeviceLimits {
+            max: MAX_DEVICE_LIMIT,
+        });
+    }
+    Ok(())
 }
 
 /// The login the app shows for a phone: its id's random tail, short enough to type.

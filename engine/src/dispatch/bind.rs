@@ -344,7 +344,12 @@ impl Actor for BindActor {
         let (answers, deliveries) = bind.session_stats.forget_unrecorded();
         bind.answers.store(answers, Ordering::Release);
         bind.deliveries.store(deliveries, Ordering::Release);
-        let orphans = bind.take_all_jobs();
+        // What a phone pulled stays with it (it may have sent it); the rest goes elsewhere.
+        let orphans = if bind.kind.device().is_some() {
+            bind.take_queued_jobs()
+        } else {
+            bind.take_all_jobs()
+        };
         if !orphans.is_empty() {
             tracing::warn!(bind = %bind.id, jobs = orphans.len(), "bind restarted; re-routing its jobs");
             args.shared
@@ -380,9 +385,27 @@ impl Actor for BindActor {
             session.shutdown().await;
         }
         state.bind.bound.store(false, Ordering::Release);
+        let id = state.bind.id;
+        if state.bind.kind.device().is_some() {
+            let waiting = state.bind.take_queued_jobs();
+            state
+                .dispatch
+                .enqueue(waiting.into_iter().map(|job| retry_elsewhere(job, id)));
+            // What an unpaired phone took and never said it sent is lost with it: those
+            // recipients fail (and are refunded) rather than risk a second SMS. At shutdown
+            // they stay with the phone (on disk) for the next run.
+            if state.bind.is_removed() {
+                for job in state.bind.take_all_jobs() {
+                    state.dispatch.report(StatusEvent::Abandoned {
+                        job,
+                        reason: "the phone was unpaired before it reported the message",
+                    });
+                }
+            }
+            return Ok(());
+        }
         let jobs = state.bind.take_all_jobs();
         if !jobs.is_empty() {
-            let id = state.bind.id;
             state
                 .dispatch
                 .enqueue(jobs.into_iter().map(|job| retry_elsewhere(job, id)));
@@ -485,6 +508,12 @@ impl BindState {
                     delivery,
                     receipt,
                 });
+            }
+            SessionEvent::Expired { id } => {
+                if let Some((_, in_flight)) = bind.jobs.remove(&id) {
+                    self.dispatch
+                        .report(StatusEvent::Expired { job: in_flight.job });
+                }
             }
             SessionEvent::Inbound(sms) => {
                 let delivery = bind.deliveries.fetch_add(1, Ordering::AcqRel) + 1;

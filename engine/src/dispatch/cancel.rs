@@ -107,6 +107,13 @@ impl Engine {
         if let Some(refund) = answer.refund {
             refund.await?;
         }
+        // A phone that took some of it and has not sent them is told (it drops those still
+        // waiting on it).
+        for bind in self.dispatch().binds.iter() {
+            if let Some(phone) = bind.kind.device() {
+                phone.cancelled(message);
+            }
+        }
         metrics::counter!("flit_messages_cancelled_total").increment(1);
         Ok(answer.cancellation)
     }

@@ -168,6 +168,9 @@ pub struct DispatchShared {
     unfed: AtomicUsize,
     /// Messages cancelled in this run, whose jobs are dropped wherever they surface.
     pub cancelled: Arc<CancelledMessages>,
+    /// Recipients a channel took in an earlier run and may have sent (a phone that pulled
+    /// them): queued again at start, each goes back to that channel only.
+    pub pinned: DashMap<(MessageId, u32), BindId>,
     /// The engine's clock: when validity periods end and cancels happen.
     pub clock: Clock,
 }
@@ -193,6 +196,7 @@ impl DispatchShared {
             next_submit_id: AtomicU64::new(1),
             unfed: AtomicUsize::new(0),
             cancelled: Arc::new(CancelledMessages::default()),
+            pinned: DashMap::new(),
             clock,
         })
     }
@@ -312,7 +316,22 @@ impl DispatchShared {
         metrics::gauge!("flit_queue_depth", "queue" => "parked").set(self.parked.len() as f64);
         metrics::gauge!("flit_queue_depth", "queue" => "status_events")
             .set(self.status_events.len() as f64);
+        let (mut online, mut offline, mut streams) = (0, 0, 0);
+        let (mut queued, mut in_flight, mut stuck) = (0, 0, 0);
         for bind in self.binds.iter() {
+            if let Some(phone) = bind.kind.device() {
+                if phone.is_online() {
+                    online += 1;
+                } else {
+                    offline += 1;
+                }
+                streams += phone.streams();
+                queued += phone.queued();
+                in_flight += phone.in_flight();
+                stuck += phone.stuck();
+                // Per phone only in the totals below: a label per phone would not scale.
+                continue;
+            }
             let snapshot = bind.snapshot();
             let name = snapshot.name;
             metrics::gauge!("flit_bind_queued", "bind" => name.clone()).set(snapshot.queued as f64);
@@ -321,6 +340,12 @@ impl DispatchShared {
             metrics::gauge!("flit_bind_bound", "bind" => name)
                 .set(f64::from(u8::from(snapshot.bound)));
         }
+        metrics::gauge!("flit_devices", "state" => "online").set(online as f64);
+        metrics::gauge!("flit_devices", "state" => "offline").set(offline as f64);
+        metrics::gauge!("flit_device_streams").set(streams as f64);
+        metrics::gauge!("flit_device_messages", "state" => "queued").set(queued as f64);
+        metrics::gauge!("flit_device_messages", "state" => "in_flight").set(in_flight as f64);
+        metrics::gauge!("flit_device_messages", "state" => "stuck").set(stuck as f64);
     }
 
     /// True when no carrier bind is configured (the tenants' phones are no carrier).
@@ -347,7 +372,7 @@ impl JobMessage {
 
     /// The same, reading from the store where `message` must go.
     pub fn read(store: &Store, message: &MessageRecord) -> Result<Arc<JobMessage>, StorageError> {
-        let device = tables::MESSAGE_ROUTES.get(store, &message.id)?;
+        let device = tables::DEVICE_ROUTES.get(store, &message.id)?;
         Ok(JobMessage::of(message, device))
     }
 }

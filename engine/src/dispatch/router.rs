@@ -116,30 +116,64 @@ impl RouterState {
                 self.shared.report(super::StatusEvent::Expired { job });
                 continue;
             }
-            match self.choose(&routes, &job) {
-                Some(bind) => {
-                    let id = self.shared.next_submit_id();
-                    let submit = Submit {
-                        id,
-                        source: job.sender().to_string(),
-                        destination: job.msisdn.to_string(),
-                        text: job.text().to_string(),
-                        registered_delivery: true,
-                        recipient: Some((job.message(), job.index)),
-                    };
-                    bind.jobs
-                        .insert(id, crate::dispatch::bind::InFlight::new(job));
-                    bind.queue.push(submit);
+            if let Some(job) = self.give_back(job) {
+                match self.choose(&routes, &job) {
+                    Some(bind) => {
+                        let submit = self.submit_for(&job);
+                        bind.jobs
+                            .insert(submit.id, crate::dispatch::bind::InFlight::new(job));
+                        bind.queue.push(submit);
+                    }
+                    None => self.shared.parked.push(job),
                 }
-                None => self.shared.parked.push(job),
             }
         }
+    }
+
+    fn submit_for(&self, job: &Job) -> Submit {
+        Submit {
+            id: self.shared.next_submit_id(),
+            source: job.sender().to_string(),
+            destination: job.msisdn.to_string(),
+            text: job.text().to_string(),
+            registered_delivery: true,
+            recipient: Some((job.message(), job.index)),
+            valid_until: job.validity_until(),
+            sim: job.message.device.and_then(|route| route.sim),
+        }
+    }
+
+    /// A job its channel took in an earlier run goes back to that channel, straight into
+    /// what the channel holds rather than its queue; `None` once it has. Any other job comes
+    /// back to be routed.
+    fn give_back(&self, job: Job) -> Option<Job> {
+        if self.shared.pinned.is_empty() {
+            return Some(job);
+        }
+        let Some((_, bind)) = self.shared.pinned.remove(&(job.message(), job.index)) else {
+            return Some(job);
+        };
+        let bind = self.shared.binds.get(&bind).map(|bind| bind.clone());
+        let Some(link) = bind.as_ref().and_then(|bind| bind.kind.device()) else {
+            return Some(job);
+        };
+        let submit = self.submit_for(&job);
+        if let Some(bind) = &bind {
+            bind.jobs
+                .insert(submit.id, crate::dispatch::bind::InFlight::new(job));
+        }
+        link.adopt(submit);
+        None
     }
 
     /// The bind for `job`, or `None` when no bind that could take it is up.
     fn choose(&self, routes: &[RouteRecord], job: &Job) -> Option<Arc<super::BindShared>> {
         if let Some(route) = job.message.device {
-            return self.choose_phone(job, route);
+            let phone = self.choose_phone(job, route);
+            // No phone of the tenant is online: its carriers take it where it said so.
+            if phone.is_some() || !route.failover {
+                return phone;
+            }
         }
         let destination = job.msisdn.to_string();
         let usable = |id: &BindId| {
@@ -204,8 +238,8 @@ impl RouterState {
 
 impl RouterState {
     /// The phone for a job that goes through the tenant's phones: the one it names, or the
-    /// online phone of its tenant with the least work (a phone that failed its last attempt
-    /// only if no other is there).
+    /// online phone of its tenant with no stuck messages and the least work (a phone that
+    /// failed its last attempt only if no other is there).
     fn choose_phone(&self, job: &Job, route: DeviceRoute) -> Option<Arc<super::BindShared>> {
         let phones: Vec<Arc<super::BindShared>> = self
             .shared
@@ -220,13 +254,18 @@ impl RouterState {
             .filter(|bind| bind.accepts_work())
             .map(|bind| bind.clone())
             .collect();
-        // Work waiting for it, plus what it took in the last minute: phones that finish
-        // quickly still share the work, and none runs into its per-minute limit first.
+        // Healthy first (a phone sitting on messages it took may be out of credit or
+        // blocked), then by the work it has plus what it took in the last minute: phones
+        // that finish quickly still share the work, and none runs into its per-minute limit
+        // first.
         let minute_ago = self.shared.clock.now_millis() - 60_000;
         let load = |bind: &Arc<super::BindShared>| {
-            bind.kind
-                .device()
-                .map_or(0, |link| link.queued() + link.handed_since(minute_ago))
+            bind.kind.device().map_or((false, 0), |link| {
+                (
+                    link.stuck() > 0,
+                    link.load() + link.handed_since(minute_ago),
+                )
+            })
         };
         phones
             .iter()

@@ -13,10 +13,10 @@ use crate::ids::{
 };
 use crate::numbers::Msisdn;
 use crate::store::records::{
-    ApiKeyRecord, BindRecord, ContactRecord, DeliveryRecord, DeviceRecord, DeviceRoute,
-    GroupRecord, HeldReceipt, IdempotencyRecord, InboundRecord, MessageRecord, RecipientRecord,
-    RegistrationTokenRecord, RouteRecord, SenderIdRecord, SmscMapping, TemplateRecord,
-    TenantRecord, TransactionRecord, UnixMillis, WebhookRecord,
+    ApiKeyRecord, BindRecord, ContactRecord, DeliveryRecord, DeviceHandover, DeviceRecord,
+    DeviceRoute, DeviceRouteV1, GroupRecord, HeldReceipt, IdempotencyRecord, InboundRecord,
+    MessageRecord, RecipientRecord, RegistrationTokenRecord, RouteRecord, SenderIdRecord,
+    SmscMapping, TemplateRecord, TenantRecord, TransactionRecord, UnixMillis, WebhookRecord,
 };
 use crate::store::{Cell, Key, KeySet, NameKey, Table};
 
@@ -95,7 +95,13 @@ pub(crate) type OutboxKey = (WebhookId, u64, DeliveryId);
 pub(crate) const DEVICES: Table<(TenantId, DeviceId), DeviceRecord> = Table::new("devices");
 /// `message id` → the phones it must go through (absent: carriers, as usual). Written with
 /// the message, read when its recipients are queued again (a release, a restart).
-pub(crate) const MESSAGE_ROUTES: Table<MessageId, DeviceRoute> = Table::new("message_routes");
+pub(crate) const DEVICE_ROUTES: Table<MessageId, DeviceRoute> = Table::new("device_routes");
+/// The first form of `DEVICE_ROUTES`, moved there at start.
+pub(crate) const MESSAGE_ROUTES_V1: Table<MessageId, DeviceRouteV1> = Table::new("message_routes");
+/// `message id ++ recipient index` → the phone that pulled it, until the recipient is final
+/// (cleaned at start for those that became final without the phone's report).
+pub(crate) const DEVICE_HANDOVERS: Table<(MessageId, u32), DeviceHandover> =
+    Table::new("device_handovers");
 /// `device ++ the app's envelope id` → the inbound message a phone's webhook delivery made, so
 /// a retried delivery is stored once.
 pub(crate) const INBOUND_SEEN: Table<(DeviceId, String), InboundId> = Table::new("inbound_seen");

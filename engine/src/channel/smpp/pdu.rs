@@ -274,6 +274,8 @@ mod tests {
             text: "x".repeat(200),
             registered_delivery: true,
             recipient: None,
+            valid_until: None,
+            sim: None,
         };
         let message =
             coding::encode_message(&submit.text, Gsm7Mode::Unpacked, Concatenation::Sar, 77);
@@ -351,6 +353,8 @@ mod tests {
             text: "x".into(),
             registered_delivery: false,
             recipient: None,
+            valid_until: None,
+            sim: None,
         };
         let message = coding::encode_message("x", Gsm7Mode::Unpacked, Concatenation::Udh, 1);
         let err = submit_sm(&submit, 0, &message.parts[0]).expect_err("21 octets max");

@@ -127,6 +127,8 @@ fn submit(id: u64, text: &str) -> Submit {
         text: text.into(),
         registered_delivery: true,
         recipient: None,
+        valid_until: None,
+        sim: None,
     }
 }
 

@@ -99,6 +99,9 @@ pub enum StatusEvent {
     Answered { bind: BindId, answer: u64 },
     /// The job's validity period ended before a carrier took it.
     Expired { job: Job },
+    /// The channel holding the job is gone for good and cannot say whether it sent it (a
+    /// phone unpaired with messages it took): the recipient fails with `reason`.
+    Abandoned { job: Job, reason: &'static str },
 }
 
 pub enum StatusMsg {
@@ -371,21 +374,27 @@ impl StatusState {
                 self.inbound(bind, sms, drain);
                 Ok(())
             }
-            StatusEvent::Expired { job } => {
-                if let Some(mut recipient) = self.recipient(job.recipient_ref())?
-                    && !is_final(recipient.status)
-                {
-                    self.fail(
-                        job.recipient_ref(),
-                        &mut recipient,
-                        "validity period expired",
-                        drain,
-                    )?;
-                    self.store_recipient(job.recipient_ref(), recipient, drain)?;
-                }
-                Ok(())
-            }
+            StatusEvent::Expired { job } => self.give_up(job, "validity period expired", drain),
+            StatusEvent::Abandoned { job, reason } => self.give_up(job, reason, drain),
         }
+    }
+}
+
+impl StatusState {
+    /// The recipient fails with `reason` unless it is final already.
+    fn give_up(
+        &mut self,
+        job: Job,
+        reason: &str,
+        drain: &mut Drain,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(mut recipient) = self.recipient(job.recipient_ref())?
+            && !is_final(recipient.status)
+        {
+            self.fail(job.recipient_ref(), &mut recipient, reason, drain)?;
+            self.store_recipient(job.recipient_ref(), recipient, drain)?;
+        }
+        Ok(())
     }
 }
 

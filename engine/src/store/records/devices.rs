@@ -66,8 +66,29 @@ pub struct RegistrationTokenRecord {
 }
 
 /// Where a message must go when it is for the tenant's phones rather than a carrier.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DeviceRoute {
     /// That phone only; `None`: whichever online phone of the tenant is least loaded.
     pub device: Option<DeviceId>,
+    /// The SIM (1 to 3) the phone sends from; `None`: the phone's own choice.
+    pub sim: Option<u8>,
+    /// With no phone of the tenant online, its carriers take it (the tenant's
+    /// `allow_device_failover` when it was sent; never for a message naming its phone).
+    pub failover: bool,
+}
+
+/// The first form of [`DeviceRoute`] (before SIM pinning and failover), read once at start to
+/// move a data dir's routes to the current table.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct DeviceRouteV1 {
+    pub device: Option<DeviceId>,
+}
+
+/// A recipient's message handed to a phone: written before the phone's pull is answered, so
+/// after a restart the recipient goes back to that phone only (which already has it, and
+/// re-reports it rather than sending it twice) and a later report still finds it.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeviceHandover {
+    pub device: DeviceId,
+    pub at: UnixMillis,
 }
