@@ -262,7 +262,7 @@ async fn metrics_count_what_a_known_workload_did() {
     );
 
     // The shipped dashboard asks only for series this server exports (refunds, bind errors,
-    // refused sends and actor restarts need a failure first).
+    // refused sends, actor restarts and messages stuck at a phone need a failure first).
     let dashboard = include_str!("../dashboards/flit.json");
     let exported: Vec<&str> = text
         .lines()
@@ -286,6 +286,7 @@ async fn metrics_count_what_a_known_workload_did() {
                     "flit_sends_refused_total",
                     "flit_actor_restarts_total",
                     "flit_actor_gave_up_total",
+                    "flit_device_stuck_total",
                 ]
                 .contains(&base),
             "the dashboard uses {name}, which /metrics does not export"

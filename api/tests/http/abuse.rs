@@ -382,6 +382,9 @@ async fn another_tenants_ids_are_404_on_every_id_route_and_change_nothing() {
                 (_, "/api/v1/contacts/groups/{group_id}/members") => {
                     json!({"contactIds": [b_contact]})
                 }
+                ("PATCH", "/api/v1/devices/{device_id}") => {
+                    json!({"name": "hijacked", "limits": {"perMinute": 0}})
+                }
                 _ => panic!(
                     "{route} takes a body but has no isolation case: add the body that would \
                      succeed on B's own object to abuse.rs"

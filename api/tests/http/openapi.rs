@@ -52,6 +52,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/devices/registration-token"),
     ("post", "/api/v1/devices/pairing-code"),
     ("get", "/api/v1/devices"),
+    ("patch", "/api/v1/devices/{device_id}"),
     ("delete", "/api/v1/devices/{device_id}"),
     ("get", "/api/v1/webhooks"),
     ("post", "/api/v1/webhooks"),

@@ -8,80 +8,11 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{Api, TestServer};
+use crate::common::{Api, Phone, TestServer};
 
 /// The seed's request body, as it writes it.
 fn seed_body() -> Value {
     json!({ "to": "+1234567890", "message": "Hello from FlixySMS!", "device_id": "optional-device-uuid" })
-}
-
-struct Phone {
-    base: String,
-    token: String,
-    client: reqwest::Client,
-}
-
-impl Phone {
-    async fn register(server: &TestServer, key: &str) -> Phone {
-        let token = server
-            .request(
-                Method::POST,
-                "/api/v1/devices/registration-token",
-                Some(key),
-                None,
-            )
-            .await;
-        assert_eq!(token.status, StatusCode::CREATED);
-        let registration = token.body["data"]["token"].as_str().expect("token");
-        let client = reqwest::Client::new();
-        let registered: Value = client
-            .post(format!("{}/mobile/v1/device", server.base))
-            .bearer_auth(registration)
-            .json(&json!({"name": "samsung/a52qnsxx", "simCards": []}))
-            .send()
-            .await
-            .expect("register")
-            .json()
-            .await
-            .expect("json");
-        Phone {
-            base: server.base.clone(),
-            token: registered["token"]
-                .as_str()
-                .expect("device token")
-                .to_string(),
-            client,
-        }
-    }
-
-    async fn pull(&self) -> Vec<Value> {
-        let reply = self
-            .client
-            .get(format!("{}/mobile/v1/message?order=fifo", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .expect("pull");
-        assert_eq!(reply.status(), StatusCode::OK);
-        reply.json::<Vec<Value>>().await.expect("a bare array")
-    }
-
-    async fn report(&self, id: &str, state: &str) {
-        let reply = self
-            .client
-            .patch(format!("{}/mobile/v1/message", self.base))
-            .bearer_auth(&self.token)
-            .json(&json!([{
-                "id": id,
-                "state": state,
-                "recipients": [{"phoneNumber": "+1234567890", "state": state}],
-                "states": {"Pending": "2026-11-22T13:30:00.101+03:00", state: "2026-11-22T13:30:02.870+03:00"},
-            }]))
-            .send()
-            .await
-            .expect("report");
-        assert_eq!(reply.status(), StatusCode::NO_CONTENT);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

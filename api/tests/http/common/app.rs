@@ -44,6 +44,7 @@ impl TestApp {
             limiter: RateLimiter::default(),
             admin_token_hash,
             metrics: None,
+            public_url: None,
         });
         let (api_key, tenant_id) = super::bootstrap(dir.path());
         let app = TestApp {

@@ -12,6 +12,7 @@
 
 mod app;
 mod https;
+mod phone;
 mod server;
 
 use std::collections::BTreeSet;
@@ -25,6 +26,7 @@ use serde_json::{Value, json};
 
 pub use app::TestApp;
 pub use https::HttpsClient;
+pub use phone::Phone;
 pub use server::TestServer;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
