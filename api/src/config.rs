@@ -18,6 +18,10 @@ pub struct FileConfig {
     pub storage: Option<String>,
     pub default_country: Option<String>,
     pub max_body_bytes: Option<usize>,
+    pub max_small_body_bytes: Option<usize>,
+    pub max_buffered_body_bytes: Option<usize>,
+    pub max_buffered_body_bytes_per_key: Option<usize>,
+    pub max_connections: Option<usize>,
     pub header_read_timeout_secs: Option<u64>,
     pub body_read_timeout_secs: Option<u64>,
     pub max_backlog: Option<usize>,
@@ -73,9 +77,24 @@ pub struct Overrides {
     /// Country for local numbers of new tenants [default: GH].
     #[arg(long, env = "FLIT_DEFAULT_COUNTRY")]
     pub default_country: Option<String>,
-    /// Largest request body in bytes [default: 4 MiB].
+    /// Largest request body of a bulk route (a contact import) in bytes [default: 4 MiB].
     #[arg(long, env = "FLIT_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Largest request body of every other route in bytes [default: 1 MiB].
+    #[arg(long, env = "FLIT_MAX_SMALL_BODY_BYTES")]
+    pub max_small_body_bytes: Option<usize>,
+    /// Request bodies held in memory at once, in all, in bytes (as announced); a request past
+    /// it answers 503 `server_busy` [default: 64 MiB].
+    #[arg(long, env = "FLIT_MAX_BUFFERED_BODY_BYTES")]
+    pub max_buffered_body_bytes: Option<usize>,
+    /// The same for the requests of one API key; past it, 429 `too_many_bodies`
+    /// [default: 16 MiB].
+    #[arg(long, env = "FLIT_MAX_BUFFERED_BODY_BYTES_PER_KEY")]
+    pub max_buffered_body_bytes_per_key: Option<usize>,
+    /// Open connections at most (phones hold one each); one more is answered 503 and
+    /// closed [default: 10000].
+    #[arg(long, env = "FLIT_MAX_CONNECTIONS", value_parser = clap::value_parser!(usize))]
+    pub max_connections: Option<usize>,
     /// Seconds a client has to send a whole request head, counted from when the connection
     /// opens or its previous answer went out; a slower or idle connection is closed
     /// [default: 15].
@@ -159,7 +178,15 @@ pub struct Config {
     pub admin_token: Option<String>,
     pub storage: BackendKind,
     pub default_country: Country,
+    /// The largest body of a bulk route (a contact import).
     pub max_body_bytes: usize,
+    /// The largest body of every other route.
+    pub max_small_body_bytes: usize,
+    /// What request bodies may hold in memory at once, in all and per API key.
+    pub max_buffered_body_bytes: usize,
+    pub max_buffered_body_bytes_per_key: usize,
+    /// Open connections at most.
+    pub max_connections: usize,
     /// How long a connection may take to send a request head, from when it opens or from its
     /// previous answer: bounds slow-loris clients and idle keep-alive connections alike.
     pub header_read_timeout: Duration,
@@ -338,6 +365,26 @@ impl Config {
                 .max_body_bytes
                 .or(file.max_body_bytes)
                 .unwrap_or(crate::DEFAULT_MAX_BODY_BYTES),
+            max_small_body_bytes: overrides
+                .max_small_body_bytes
+                .or(file.max_small_body_bytes)
+                .unwrap_or(crate::DEFAULT_MAX_SMALL_BODY_BYTES)
+                .max(1),
+            max_buffered_body_bytes: overrides
+                .max_buffered_body_bytes
+                .or(file.max_buffered_body_bytes)
+                .unwrap_or(64 * 1024 * 1024)
+                .max(1),
+            max_buffered_body_bytes_per_key: overrides
+                .max_buffered_body_bytes_per_key
+                .or(file.max_buffered_body_bytes_per_key)
+                .unwrap_or(16 * 1024 * 1024)
+                .max(1),
+            max_connections: overrides
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(10_000)
+                .max(1),
             header_read_timeout,
             body_read_timeout,
             max_backlog: overrides

@@ -38,11 +38,56 @@ use serde::Serialize;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Bodies larger than this answer 413 (10,000 imported contacts fit comfortably).
+/// Bodies of a bulk route (a contact import) larger than this answer 413 (10,000 imported
+/// contacts fit comfortably).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Bodies of every other route larger than this answer 413 (a send to 1,000 numbers with
+/// personal variables fits comfortably).
+pub const DEFAULT_MAX_SMALL_BODY_BYTES: usize = 1024 * 1024;
 
-/// Every route Flit serves.
+/// Routes whose bodies may be as large as the bulk limit (`max_body_bytes`); every other
+/// route takes at most the small one (`max_small_body_bytes`).
+pub const BULK_ROUTES: &[&str] = &["/api/v1/contacts/import"];
+
+/// How large a request body may be, by route.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimits {
+    /// For [`BULK_ROUTES`].
+    pub bulk: usize,
+    /// For every other route.
+    pub small: usize,
+}
+
+impl BodyLimits {
+    /// `max_body_bytes` for bulk routes, and the small default (never more) for the rest.
+    pub fn new(max_body_bytes: usize, max_small_body_bytes: usize) -> BodyLimits {
+        BodyLimits {
+            bulk: max_body_bytes,
+            small: max_small_body_bytes.min(max_body_bytes),
+        }
+    }
+
+    /// The limit of the route matched as `route` (its template).
+    pub fn for_route(&self, route: Option<&str>) -> usize {
+        if route.is_some_and(|route| BULK_ROUTES.contains(&route)) {
+            self.bulk
+        } else {
+            self.small
+        }
+    }
+}
+
+/// Every route Flit serves, bulk routes taking bodies up to `max_body_bytes` and the others
+/// up to the default small limit.
 pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+    app_with_limits(
+        state,
+        BodyLimits::new(max_body_bytes, DEFAULT_MAX_SMALL_BODY_BYTES),
+    )
+}
+
+/// Every route Flit serves, with these body limits.
+pub fn app_with_limits(state: Arc<AppState>, limits: BodyLimits) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -55,9 +100,32 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .nest("/admin/v1", admin::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(limits, limit_body))
         .layer(axum::middleware::from_fn(telemetry::track_http))
         .with_state(state)
+}
+
+/// Holds the body of each request to its route's limit as it is read (413 past it, with or
+/// without `Content-Length`).
+async fn limit_body(
+    State(limits): State<BodyLimits>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tower::{Layer as _, ServiceExt as _};
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|route| route.as_str().to_string());
+    let limit = limits.for_route(route.as_deref());
+    match DefaultBodyLimit::max(limit)
+        .layer(next)
+        .oneshot(request)
+        .await
+    {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server.
-    Serve(Overrides),
+    Serve(Box<Overrides>),
     /// Call the admin API of a running server.
     Admin(AdminArgs),
     /// Certificates for serving https on a LAN (a local CA for the phones to trust).
@@ -43,7 +43,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         match cli.command {
             Command::Serve(overrides) => {
-                let config = Config::load(overrides)?;
+                let config = Config::load(*overrides)?;
                 let metrics = flit_api::telemetry::prometheus_builder()?
                     .install_recorder()
                     .ok();

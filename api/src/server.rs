@@ -33,7 +33,7 @@ use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_rustls::{Accept, TlsAcceptor};
 
@@ -41,7 +41,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::ratelimit::RateLimiter;
 use crate::state::AppState;
-use crate::{app, bootstrap};
+use crate::{app_with_limits, bootstrap};
 
 /// A running server; dropping it does not stop it, `shutdown()` does.
 pub struct Server {
@@ -85,6 +85,7 @@ impl Server {
             router,
             tls,
             config.header_read_timeout,
+            config.max_connections,
             stopped,
         ));
         tracing::info!(%addr, scheme, storage = %config.storage, "Flit is listening");
@@ -156,13 +157,17 @@ pub fn webhook_settings(config: &crate::config::WebhookConfig) -> anyhow::Result
 /// Everything the server answers with: `app` behind the body limits of `config`. In-process
 /// tests call this same router without a socket.
 pub fn router(state: Arc<AppState>, config: &Config) -> Router {
-    app(state, config.max_body_bytes).layer(axum::middleware::from_fn_with_state(
-        BodyGuard {
-            max_bytes: config.max_body_bytes,
-            read_timeout: config.body_read_timeout,
-        },
-        guard_body,
-    ))
+    let limits = crate::BodyLimits::new(config.max_body_bytes, config.max_small_body_bytes);
+    let guard = BodyGuard {
+        limits,
+        read_timeout: config.body_read_timeout,
+        budget: BodyBudget::new(
+            config.max_buffered_body_bytes,
+            config.max_buffered_body_bytes_per_key,
+        ),
+        engine: state.engine.clone(),
+    };
+    app_with_limits(state, limits).layer(axum::middleware::from_fn_with_state(guard, guard_body))
 }
 
 /// Accepts connections until `stopped` fires, then asks every open connection to finish its
@@ -173,6 +178,7 @@ async fn serve(
     router: Router,
     tls: Option<TlsAcceptor>,
     header_read_timeout: Duration,
+    max_connections: usize,
     mut stopped: oneshot::Receiver<()>,
 ) -> anyhow::Result<()> {
     let mut http = http1::Builder::new();
@@ -183,17 +189,24 @@ async fn serve(
     // `true` once shutdown begins; every connection task holds a receiver, so the sender's
     // `closed()` also tells when the last connection has ended.
     let (stopping, stopping_seen) = watch::channel(false);
+    let slots = Arc::new(Semaphore::new(max_connections));
     loop {
         let (stream, peer) = tokio::select! {
             // axum's `Listener` retries failed accepts (out of file descriptors, say) itself.
             accepted = Listener::accept(&mut listener) => accepted,
             _ = &mut stopped => break,
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            metrics::counter!("flit_http_connections_refused_total").increment(1);
+            tokio::spawn(refuse_connection(stream, tls.is_none()));
+            continue;
+        };
         let connection = Connection {
             http: http.clone(),
             service: TowerToHyperService::new(router.clone()),
             peer,
             stop_seen: stopping_seen.clone(),
+            _slot: slot,
         };
         match &tls {
             None => {
@@ -212,6 +225,24 @@ async fn serve(
     Ok(())
 }
 
+/// A connection over `max_connections` is told so and closed: in plain http with a 503 (the
+/// client learns why), under TLS by closing it (no handshake is spent on it).
+async fn refuse_connection(mut stream: TcpStream, plain: bool) {
+    if plain {
+        let body = r#"{"success":false,"error":"too many connections; retry shortly","code":"server_busy"}"#;
+        let answer = format!(
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+             retry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            tokio::io::AsyncWriteExt::write_all(&mut stream, answer.as_bytes()),
+        )
+        .await;
+    }
+}
+
 /// One accepted connection and what serving it needs.
 struct Connection {
     http: http1::Builder,
@@ -220,6 +251,8 @@ struct Connection {
     /// Turns `true` when shutdown begins; held for as long as the connection lives, so
     /// shutdown waits for it.
     stop_seen: watch::Receiver<bool>,
+    /// Its place under `max_connections`, given back when it closes.
+    _slot: OwnedSemaphorePermit,
 }
 
 impl Connection {
@@ -274,27 +307,62 @@ impl Connection {
 }
 
 /// The limits every request body is held to before any handler sees it.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct BodyGuard {
-    max_bytes: usize,
+    limits: crate::BodyLimits,
     read_timeout: Duration,
+    budget: BodyBudget,
+    engine: Engine,
 }
 
-/// Refuses at once a body whose `Content-Length` is over the limit (the size limit proper
-/// only trips once that many bytes have arrived, which a client may never send), and gives
-/// the body `read_timeout` from now to arrive: a handler reading a body that stalls gets an
-/// error, and the client a 408.
+/// How much request bodies may hold in memory at once, in all and per API key, counted in
+/// KiB as each request announces (or, without a length, may reach) its size. A request that
+/// would go over waits for nothing: it is refused at once, so a crowd of clients announcing
+/// big bodies and then stalling cannot hold the server's memory.
+#[derive(Clone)]
+struct BodyBudget {
+    total: Arc<Semaphore>,
+    per_key_kib: u32,
+    per_key: Arc<dashmap::DashMap<flit_engine::ids::ApiKeyId, Arc<Semaphore>>>,
+}
+
+impl BodyBudget {
+    fn new(total_bytes: usize, per_key_bytes: usize) -> BodyBudget {
+        BodyBudget {
+            total: Arc::new(Semaphore::new(kib(total_bytes) as usize)),
+            per_key_kib: kib(per_key_bytes),
+            per_key: Arc::default(),
+        }
+    }
+}
+
+/// Bytes in whole KiB, rounded up (at least one).
+fn kib(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX)
+}
+
+/// Refuses at once a body whose `Content-Length` is over its route's limit (the size limit
+/// proper only trips once that many bytes have arrived, which a client may never send) or
+/// over what bodies may hold in memory now (503 in all, 429 for one key), and gives the body
+/// `read_timeout` from now to arrive: a handler reading a body that stalls gets an error, and
+/// the client a 408.
 async fn guard_body(State(guard): State<BodyGuard>, request: Request, next: Next) -> Response {
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse::<u64>().ok());
-    if declared.is_some_and(|length| length > guard.max_bytes as u64) {
+    let limit = guard.limits.for_route(
+        request
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .map(axum::extract::MatchedPath::as_str),
+    );
+    if declared.is_some_and(|length| length > limit as u64) {
         return ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            "the request body is larger than this server accepts",
+            format!("the request body is larger than this route accepts ({limit} bytes)"),
         )
         .into_response();
     }
@@ -302,6 +370,49 @@ async fn guard_body(State(guard): State<BodyGuard>, request: Request, next: Next
         // No body to wait for (most GETs): no timer either.
         return next.run(request).await;
     }
+    let size = kib(declared.map_or(limit, |length| length as usize));
+    let Ok(_held) = guard.budget.total.clone().try_acquire_many_owned(size) else {
+        metrics::counter!("flit_http_bodies_refused_total", "scope" => "total").increment(1);
+        return ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_busy",
+                "too many request bodies are arriving at once; retry shortly",
+            )
+        }
+        .into_response();
+    };
+    let key = crate::auth::presented_key(request.headers())
+        .and_then(|secret| guard.engine.authenticate(secret));
+    let _held_for_key = match key {
+        Some(key) => {
+            let budget = guard
+                .budget
+                .per_key
+                .entry(key.id)
+                .or_insert_with(|| Arc::new(Semaphore::new(guard.budget.per_key_kib as usize)))
+                .clone();
+            match budget.try_acquire_many_owned(size) {
+                Ok(held) => Some(held),
+                Err(_) => {
+                    metrics::counter!("flit_http_bodies_refused_total", "scope" => "key")
+                        .increment(1);
+                    return ApiError {
+                        retry_after: Some(1),
+                        ..ApiError::new(
+                            StatusCode::TOO_MANY_REQUESTS,
+                            "too_many_bodies",
+                            "this key has too many request bodies arriving at once; retry \
+                             shortly",
+                        )
+                    }
+                    .into_response();
+                }
+            }
+        }
+        None => None,
+    };
     let expired = Arc::new(AtomicBool::new(false));
     let deadline = tokio::time::Instant::now() + guard.read_timeout;
     let request = request.map(|inner| {

@@ -39,6 +39,40 @@ impl Engine {
         Ok(Some((record, self.recipient_records(message)?)))
     }
 
+    /// The message and the recipients `page` covers, in the order they were given: only
+    /// their blocks are read, so a page of a 100,000-recipient message costs a page.
+    pub fn recipients_page(
+        &self,
+        tenant: TenantId,
+        message: MessageId,
+        page: PageRequest,
+    ) -> Result<Option<(MessageRecord, Vec<RecipientRecord>)>, EngineError> {
+        let Some(record) = self.message(tenant, message)? else {
+            return Ok(None);
+        };
+        let limit = page.limit.max(1);
+        let first = u64::from(page.page.max(1) - 1) * u64::from(limit);
+        let end = (first + u64::from(limit)).min(u64::from(record.recipient_count));
+        let mut recipients = Vec::with_capacity(end.saturating_sub(first) as usize);
+        let mut index = first;
+        while index < end {
+            let Ok(at) = u32::try_from(index) else {
+                break;
+            };
+            let (block, offset) = tables::recipient_block(at);
+            let Some(records) = tables::RECIPIENTS.get(self.store(), &(message, block))? else {
+                break;
+            };
+            let take = (end - index).min((records.len() - offset.min(records.len())) as u64);
+            if take == 0 {
+                break;
+            }
+            recipients.extend(records.into_iter().skip(offset).take(take as usize));
+            index += take;
+        }
+        Ok(Some((record, recipients)))
+    }
+
     /// Every recipient of a message, in index order (its blocks, flattened).
     pub(crate) fn recipient_records(
         &self,

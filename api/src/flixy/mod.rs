@@ -171,9 +171,11 @@ pub async fn status(
         .or_else(|_| message_id.parse::<MessageId>())
         .map_err(|_| ApiError::not_found("message"))?;
     let engine = state.engine.clone();
-    let (message, recipients) = blocking(move || engine.recipients(caller.key.tenant, id))
-        .await?
-        .ok_or_else(|| ApiError::not_found("message"))?;
+    let first_only = flit_engine::PageRequest { page: 1, limit: 1 };
+    let (message, recipients) =
+        blocking(move || engine.recipients_page(caller.key.tenant, id, first_only))
+            .await?
+            .ok_or_else(|| ApiError::not_found("message"))?;
     let recipient = recipients
         .first()
         .ok_or_else(|| ApiError::not_found("message"))?;

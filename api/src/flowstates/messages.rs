@@ -238,9 +238,11 @@ pub async fn get(
         .parse()
         .map_err(|_| ApiError::not_found("message"))?;
     let engine = state.engine.clone();
-    let (message, recipients) = blocking(move || engine.recipients(caller.key.tenant, id))
-        .await?
-        .ok_or_else(|| ApiError::not_found("message"))?;
+    let first_only = flit_engine::PageRequest { page: 1, limit: 1 };
+    let (message, recipients) =
+        blocking(move || engine.recipients_page(caller.key.tenant, id, first_only))
+            .await?
+            .ok_or_else(|| ApiError::not_found("message"))?;
     // Every accepted message has its recipients: they are written before it becomes visible.
     let first = recipients
         .into_iter()

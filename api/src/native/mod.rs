@@ -93,6 +93,33 @@ pub fn ok<T: Serialize>(data: T) -> Json<Envelope<T>> {
     })
 }
 
+/// `ok(data)` already encoded, for answers large enough that their encoding belongs off the
+/// async threads (run it inside `blocking`).
+pub fn ok_encoded<T: Serialize>(data: T) -> Result<EncodedJson, ApiError> {
+    serde_json::to_vec(&Envelope {
+        success: true,
+        data,
+    })
+    .map(EncodedJson)
+    .map_err(|error| ApiError::unavailable(format!("cannot encode the answer: {error}")))
+}
+
+/// A JSON answer encoded ahead of time.
+pub struct EncodedJson(Vec<u8>);
+
+impl axum::response::IntoResponse for EncodedJson {
+    fn into_response(self) -> axum::response::Response {
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            )],
+            self.0,
+        )
+            .into_response()
+    }
+}
+
 /// What a DELETE answers.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct DeletedData {

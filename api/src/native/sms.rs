@@ -10,7 +10,7 @@ use axum::response::IntoResponse;
 use flit_engine::Validation;
 use flit_engine::ids::{ContactId, GroupId, MessageId, TemplateId};
 use flit_engine::{Content, MessageFilter, SendRequest};
-use flit_engine::{MessageRecord, MessageStatus, RecipientStatus};
+use flit_engine::{MessageRecord, MessageStatus};
 use serde::{Deserialize, Serialize};
 
 use super::{Pagination, blocking, date_param, ok, page_request};
@@ -430,9 +430,16 @@ pub struct RecipientsData {
     message_id: String,
     status: &'static str,
     recipient_count: u32,
+    /// This page of them, in the order they were given.
     recipients: Vec<RecipientData>,
+    /// Over every recipient of the message.
     stats: RecipientStats,
+    pagination: Pagination,
 }
+
+/// Recipients in one page of the report, by default and at most: a message of 100,000
+/// recipients is read a page at a time.
+const RECIPIENTS_PAGE: u32 = 1000;
 
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -458,9 +465,11 @@ pub struct RecipientStats {
     path = "/api/v1/sms/{message_id}/recipients",
     tag = "SMS",
     summary = "A message's per-recipient delivery report",
-    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    description = "Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`. Recipients come a page at a time (`page`, `limit` up to 1000, 1000 by default); `stats` cover them all.",
     params(
         ("message_id" = String, Path, description = "The message's id"),
+        ("page" = Option<u32>, Query, description = "Page number, from 1", minimum = 1),
+        ("limit" = Option<u32>, Query, description = "Recipients per page (1 to 1000, default 1000)", minimum = 1, maximum = 1000),
     ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<RecipientsData>),
@@ -471,47 +480,57 @@ pub async fn recipients(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     PathParam(message_id): PathParam<String>,
+    query: QueryParams,
 ) -> Result<impl IntoResponse, ApiError> {
     let id: MessageId = message_id
         .parse()
         .map_err(|_| ApiError::not_found("message"))?;
+    let page = page_request(&query, RECIPIENTS_PAGE, RECIPIENTS_PAGE)?;
     let engine = state.engine.clone();
-    let (message, recipients) = blocking(move || engine.recipients(caller.key.tenant, id))
-        .await?
-        .ok_or_else(|| ApiError::not_found("message"))?;
+    // Read and encoded off the async threads: a page is up to a thousand rows.
+    blocking(move || {
+        Ok(engine
+            .recipients_page(caller.key.tenant, id, page)?
+            .map(|(message, recipients)| recipients_report(message, recipients, page)))
+    })
+    .await?
+    .ok_or_else(|| ApiError::not_found("message"))?
+}
+
+fn recipients_report(
+    message: MessageRecord,
+    recipients: Vec<flit_engine::RecipientRecord>,
+    page: flit_engine::PageRequest,
+) -> Result<super::EncodedJson, ApiError> {
+    // Over the whole message, from its counts (not only this page).
+    let counts = message.counts;
     let mut stats = RecipientStats {
-        delivered: 0,
-        failed: 0,
-        pending: 0,
+        delivered: counts.delivered,
+        failed: counts.failed + counts.cancelled,
+        pending: counts.pending + counts.sent,
         delivery_rate: 0.0,
     };
-    let recipients: Vec<RecipientData> = recipients
-        .into_iter()
-        .map(|recipient| {
-            match recipient.status {
-                RecipientStatus::Delivered => stats.delivered += 1,
-                RecipientStatus::Failed | RecipientStatus::Cancelled => stats.failed += 1,
-                RecipientStatus::Pending | RecipientStatus::Sent => stats.pending += 1,
-            }
-            RecipientData {
-                phone: recipient.msisdn.to_string(),
-                status: recipient.status.as_str(),
-                sent_at: iso_opt(recipient.sent_at),
-                error: recipient.error,
-            }
-        })
-        .collect();
-    if !recipients.is_empty() {
-        let rate = f64::from(stats.delivered) * 100.0 / recipients.len() as f64;
+    if message.recipient_count > 0 {
+        let rate = f64::from(stats.delivered) * 100.0 / f64::from(message.recipient_count);
         stats.delivery_rate = (rate * 10.0).round() / 10.0;
     }
-    Ok(ok(RecipientsData {
+    let recipients = recipients
+        .into_iter()
+        .map(|recipient| RecipientData {
+            phone: recipient.msisdn.to_string(),
+            status: recipient.status.as_str(),
+            sent_at: iso_opt(recipient.sent_at),
+            error: recipient.error,
+        })
+        .collect();
+    super::ok_encoded(RecipientsData {
         message_id: message.id.to_string(),
         status: message.counts.status().as_str(),
         recipient_count: message.recipient_count,
         recipients,
         stats,
-    }))
+        pagination: Pagination::new(page, u64::from(message.recipient_count)),
+    })
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

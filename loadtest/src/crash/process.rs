@@ -53,6 +53,11 @@ impl FlitProcess {
         &self.command.admin_token
     }
 
+    /// The running server's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     pub fn base_url(&self) -> String {
         format!("http://{}", self.command.listen)
     }
