@@ -11,7 +11,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{Api, Phone, TestServer, assert_error};
+use crate::common::{Api, Phone, TestServer, assert_error, simulated_phones, wait_flixy};
 
 /// Waits until the native status of `id` is `want` (10 s at most).
 async fn wait_status(server: &TestServer, id: &str, want: &str) -> Value {
@@ -73,23 +73,6 @@ async fn send_any(server: &TestServer, to: &str) -> String {
         .to_string()
 }
 
-/// Waits until the FlixySMS status of `id` is `want` (10 s at most).
-async fn wait_flixy(server: &TestServer, id: &str, want: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let status = server.get(&format!("/flixy/api/v1/sms/status/{id}")).await;
-        if status.body["data"]["status"] == want {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{id} is not {want}: {}",
-            status.body
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_a_phone_took_goes_back_to_it_alone_after_a_restart() {
     let server = TestServer::start().await;
@@ -111,7 +94,7 @@ async fn what_a_phone_took_goes_back_to_it_alone_after_a_restart() {
     let (pending_id, sent_id) = (id_of("+233201234567"), id_of("+233201234568"));
     // The phone sends one and goes quiet with the other before it says anything.
     first.report(&sent_id, "Sent").await;
-    wait_flixy(&server, &sent, "sent").await;
+    wait_flixy(&server, &sent, "sent", Duration::from_secs(10)).await;
 
     let server = server.restart().await;
     let first = Phone {
@@ -136,8 +119,8 @@ async fn what_a_phone_took_goes_back_to_it_alone_after_a_restart() {
     }
     // The report of the one it sent before the restart still lands.
     first.report(&sent_id, "Delivered").await;
-    wait_flixy(&server, &pending, "delivered").await;
-    wait_flixy(&server, &sent, "delivered").await;
+    wait_flixy(&server, &pending, "delivered", Duration::from_secs(10)).await;
+    wait_flixy(&server, &sent, "delivered", Duration::from_secs(10)).await;
     assert_eq!(server.balance().await, 998, "charged once each");
     assert!(second.pull().await.is_empty());
 }
@@ -375,7 +358,7 @@ async fn a_message_a_phone_sits_on_is_stuck_and_unpairing_fails_it_with_a_refund
 async fn simulated_phones_deliver_everything_over_https() {
     use flit_api::config::TlsConfig;
     use flit_api::tls_cli::{self, Host, InitArgs};
-    use flit_loadtest::devices::{DevicePool, DevicesConfig};
+    use flit_loadtest::devices::DevicesConfig;
 
     let tls_dir = tempfile::tempdir().expect("temp dir");
     let (files, _) = tls_cli::init(&InitArgs {
@@ -393,26 +376,17 @@ async fn simulated_phones_deliver_everything_over_https() {
     })
     .await;
     assert!(server.base.starts_with("https://"));
-    let token = server
-        .post("/api/v1/devices/registration-token", json!({}))
-        .await;
-    let token = token.body["data"]["token"].as_str().expect("token");
-    let pool = DevicePool::start(DevicesConfig {
-        url: format!("{}/mobile/v1", server.base),
-        registration_token: Some(token.to_string()),
-        devices: 3,
-        sent_delay: Duration::from_millis(20),
-        delivered_delay: Duration::from_millis(50),
-        ca_pem: Some(std::fs::read(&files.ca_cert).expect("ca")),
-        ..DevicesConfig::default()
-    })
-    .expect("phones");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while pool.stats().online < 3 {
-        assert!(tokio::time::Instant::now() < deadline, "{:?}", pool.stats());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pool = simulated_phones(
+        &server,
+        DevicesConfig {
+            devices: 3,
+            sent_delay: Duration::from_millis(20),
+            delivered_delay: Duration::from_millis(50),
+            ca_pem: Some(std::fs::read(&files.ca_cert).expect("ca")),
+            ..DevicesConfig::default()
+        },
+    )
+    .await;
     let mut ids = Vec::new();
     for i in 0..12 {
         let sent = server
@@ -430,21 +404,8 @@ async fn simulated_phones_deliver_everything_over_https() {
                 .to_string(),
         );
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     for id in &ids {
-        loop {
-            let status = server.get(&format!("/flixy/api/v1/sms/status/{id}")).await;
-            if status.body["data"]["status"] == "delivered" {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{id}: {} {:?}",
-                status.body,
-                pool.stats()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_flixy(&server, id, "delivered", Duration::from_secs(60)).await;
     }
     let stats = pool.stop().await;
     assert_eq!(stats.duplicates, 0, "{stats:?}");

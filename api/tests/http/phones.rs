@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{Api, Phone, TestServer};
+use crate::common::{Api, Phone, TestServer, simulated_phones, wait_flixy};
 
 /// The seed's request body, as it writes it.
 fn seed_body() -> Value {
@@ -241,41 +241,23 @@ async fn a_phone_that_fails_a_message_refunds_it_and_bad_reports_change_nothing(
 /// phones, and nothing is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulated_phones_that_drop_out_lose_nothing_and_send_nothing_twice() {
-    use flit_loadtest::devices::{DevicePool, DevicesConfig};
+    use flit_loadtest::devices::DevicesConfig;
 
     let server = TestServer::start().await;
     let key = server.api_key.clone();
-    let token = server
-        .request(
-            Method::POST,
-            "/api/v1/devices/registration-token",
-            Some(&key),
-            None,
-        )
-        .await;
-    let token = token.body["data"]["token"]
-        .as_str()
-        .expect("token")
-        .to_string();
-    let pool = DevicePool::start(DevicesConfig {
-        url: format!("{}/mobile/v1", server.base),
-        registration_token: Some(token),
-        devices: 5,
-        sent_delay: Duration::from_millis(20),
-        delivered_delay: Duration::from_millis(50),
-        // Each phone drops out about twice a minute, for a second.
-        dropout_rate: 2.0,
-        dropout_duration: Duration::from_secs(1),
-        ..DevicesConfig::default()
-    })
-    .expect("phones");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while pool.stats().online < 5 {
-        assert!(tokio::time::Instant::now() < deadline, "{:?}", pool.stats());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // Flit looks at each phone's stream every second: let it see all five.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pool = simulated_phones(
+        &server,
+        DevicesConfig {
+            devices: 5,
+            sent_delay: Duration::from_millis(20),
+            delivered_delay: Duration::from_millis(50),
+            // Each phone drops out about twice a minute, for a second.
+            dropout_rate: 2.0,
+            dropout_duration: Duration::from_secs(1),
+            ..DevicesConfig::default()
+        },
+    )
+    .await;
     // 40 messages over 5 phones: within each phone's default ten a minute.
     let mut ids = Vec::new();
     for i in 0..40 {
@@ -295,28 +277,8 @@ async fn simulated_phones_that_drop_out_lose_nothing_and_send_nothing_twice() {
                 .to_string(),
         );
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     for id in &ids {
-        loop {
-            let status = server
-                .request(
-                    Method::GET,
-                    &format!("/flixy/api/v1/sms/status/{id}"),
-                    Some(&key),
-                    None,
-                )
-                .await;
-            if status.body["data"]["status"] == "delivered" {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{id} not delivered: {} {:?}",
-                status.body,
-                pool.stats()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_flixy(&server, id, "delivered", Duration::from_secs(90)).await;
     }
     let stats = pool.stop().await;
     assert_eq!(

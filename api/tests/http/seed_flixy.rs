@@ -11,9 +11,9 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::common::{Api, TestServer};
+use crate::common::{Api, TestServer, simulated_phones};
 
 const SEED_BASE: &str = "https://flixysms.com/api/v1";
 const SEED_KEY: &str = "YOUR_API_KEY";
@@ -141,7 +141,7 @@ async fn run(runner: Runner, example: &str, base: &str, key: &str, id: Option<&s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seeds_own_examples_answer_503_without_a_phone_and_are_delivered_through_one() {
-    use flit_loadtest::devices::{DevicePool, DevicesConfig};
+    use flit_loadtest::devices::DevicesConfig;
 
     if let Some(reason) = missing() {
         assert!(
@@ -169,23 +169,16 @@ async fn the_seeds_own_examples_answer_503_without_a_phone_and_are_delivered_thr
     }
     assert_eq!(server.balance().await, 1000, "nothing charged");
 
-    let token = server
-        .post("/api/v1/devices/registration-token", json!({}))
-        .await;
-    let pool = DevicePool::start(DevicesConfig {
-        url: format!("{}/mobile/v1", server.base),
-        registration_token: Some(token.body["data"]["token"].as_str().expect("token").into()),
-        devices: 1,
-        sent_delay: Duration::from_millis(20),
-        delivered_delay: Duration::from_millis(50),
-        ..DevicesConfig::default()
-    })
-    .expect("a phone");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while pool.stats().online < 1 {
-        assert!(tokio::time::Instant::now() < deadline, "{:?}", pool.stats());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let pool = simulated_phones(
+        &server,
+        DevicesConfig {
+            devices: 1,
+            sent_delay: Duration::from_millis(20),
+            delivered_delay: Duration::from_millis(50),
+            ..DevicesConfig::default()
+        },
+    )
+    .await;
     let mut ids = Vec::new();
     for (runner, example) in sends {
         let answer = run(runner, example, &base, &key, None).await;

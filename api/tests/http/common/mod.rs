@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 
 pub use app::TestApp;
 pub use https::HttpsClient;
-pub use phone::Phone;
+pub use phone::{Phone, simulated_phones, wait_flixy};
 pub use server::TestServer;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";

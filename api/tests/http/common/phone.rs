@@ -148,3 +148,59 @@ impl Events {
         }
     }
 }
+
+/// `devices` simulated phones of the bootstrap tenant (`flit-loadtest devices`, speaking the
+/// app's protocol), started with `config` (its URL and registration token filled in here),
+/// once all are online and Flit has seen them (it looks at each phone every second).
+pub async fn simulated_phones(
+    server: &TestServer,
+    config: flit_loadtest::devices::DevicesConfig,
+) -> flit_loadtest::devices::DevicePool {
+    let token = server
+        .request(
+            Method::POST,
+            "/api/v1/devices/registration-token",
+            Some(&server.api_key),
+            None,
+        )
+        .await;
+    assert_eq!(token.status, StatusCode::CREATED, "{}", token.body);
+    let devices = config.devices;
+    let pool = flit_loadtest::devices::DevicePool::start(flit_loadtest::devices::DevicesConfig {
+        url: format!("{}/mobile/v1", server.base),
+        registration_token: Some(token.body["data"]["token"].as_str().expect("token").into()),
+        ..config
+    })
+    .expect("phones");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while pool.stats().online < devices as u64 {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", pool.stats());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    pool
+}
+
+/// Waits until the FlixySMS status of `id` is `want`, for at most `within`.
+pub async fn wait_flixy(server: &TestServer, id: &str, want: &str, within: Duration) -> Value {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let status = server
+            .request(
+                Method::GET,
+                &format!("/flixy/api/v1/sms/status/{id}"),
+                Some(&server.api_key),
+                None,
+            )
+            .await;
+        if status.body["data"]["status"] == want {
+            return status.body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{id} is not {want}: {}",
+            status.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
