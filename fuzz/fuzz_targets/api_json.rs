@@ -28,7 +28,7 @@ use tower::ServiceExt;
 const ADMIN_TOKEN: &str = "fuzz-admin-token";
 
 /// Every operation whose OpenAPI description has a request body, in a fixed order.
-const ENDPOINTS: [(&str, &str); 21] = [
+const ENDPOINTS: [(&str, &str); 22] = [
     ("post", "/api/v1/sms/send"),
     ("post", "/api/v1/sms/estimate"),
     ("post", "/api/v1/templates"),
@@ -50,6 +50,7 @@ const ENDPOINTS: [(&str, &str); 21] = [
     ("post", "/api/v1/webhooks"),
     ("post", "/webhooks"),
     ("post", "/flixy/api/v1/sms/send"),
+    ("patch", "/api/v1/devices/{device_id}"),
 ];
 
 /// Resolves no name: registering a webhook with a fuzzed host makes no DNS query (a name that
@@ -192,6 +193,7 @@ fn fixture() -> &'static Fixture {
             let registration = call(&app, Method::POST, "/api/v1/devices/registration-token", &key, Vec::new()).await;
             let registration = registration.body["data"]["token"].as_str().expect("registration token").to_string();
             let phone = call(&app, Method::POST, "/mobile/v1/device", &registration, b"{}".to_vec()).await;
+            let device = phone.body["id"].as_str().expect("device id").to_string();
             let phone = phone.body["token"].as_str().expect("device token").to_string();
             let pulled = call(&app, Method::GET, "/mobile/v1/message", &phone, Vec::new()).await;
             assert!(pulled.status.is_success(), "the phone pulls");
@@ -203,6 +205,7 @@ fn fixture() -> &'static Fixture {
                 ("{contact_id}", contact),
                 ("{group_id}", group),
                 ("{tenant_id}", other),
+                ("{device_id}", device),
             ];
             (app, key, params)
         });
