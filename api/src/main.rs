@@ -44,9 +44,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(overrides) => {
                 let config = Config::load(overrides)?;
-                let metrics = flit_api::telemetry::prometheus_builder()?
-                    .install_recorder()
-                    .ok();
+                let metrics = flit_api::telemetry::install_recorder().ok();
                 let server = Server::start(config, metrics).await?;
                 shutdown_signal().await;
                 tracing::info!("shutting down");
