@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use flit_engine::{BackendKind, Country, Engine};
 use serde::Deserialize;
+use tracing_subscriber::filter::LevelFilter;
+
+use crate::logging::{LogConfig, LogFormat};
 
 /// Keys of the configuration file; every one can also come from `FLIT_<KEY>` or a flag.
 #[derive(Debug, Default, Deserialize)]
@@ -25,6 +28,9 @@ pub struct FileConfig {
     pub webhooks: Option<WebhookFileConfig>,
     pub tls: Option<TlsFileConfig>,
     pub devices: Option<DevicesFileConfig>,
+    pub log_format: Option<String>,
+    pub log_level: Option<String>,
+    pub access_log: Option<bool>,
 }
 
 /// The `[devices]` table of the configuration file: the tenants' own phones.
@@ -129,6 +135,24 @@ pub struct Overrides {
     /// webhook URL phones post received SMS to [default: the address each phone used].
     #[arg(long, env = "FLIT_DEVICES_PUBLIC_URL")]
     pub devices_public_url: Option<String>,
+    /// How log lines are written on stdout: text, or json (one object per line) [default:
+    /// text].
+    #[arg(long, env = "FLIT_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// The most detailed of Flit's own events logged: error, warn, info, debug, trace or off;
+    /// `RUST_LOG`, when set, replaces it with a full tracing filter [default: info].
+    #[arg(long, env = "FLIT_LOG")]
+    pub log_level: Option<String>,
+    /// Log one line per request (`flit::access`): method, route, status, latency, and the
+    /// tenant and key or phone it was authenticated as [default: false].
+    #[arg(
+        long,
+        env = "FLIT_ACCESS_LOG",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new(),
+    )]
+    pub access_log: Option<bool>,
 }
 
 /// How webhooks are delivered (the `[webhooks]` table).
@@ -173,6 +197,7 @@ pub struct Config {
     /// `Some`: serve https only, and bound the TLS handshake by `header_read_timeout` too.
     pub tls: Option<TlsConfig>,
     pub devices: DevicesConfig,
+    pub log: LogConfig,
 }
 
 /// The tenants' own phones (the `[devices]` table).
@@ -220,6 +245,10 @@ pub enum ConfigError {
     TlsHalf(&'static str),
     #[error("devices.public_url `{0}` is not an http(s) URL (https://flit.example.com)")]
     PublicUrl(String),
+    #[error("unknown log format `{0}` (use text or json)")]
+    LogFormat(String),
+    #[error("unknown log level `{0}` (use error, warn, info, debug, trace or off)")]
+    LogLevel(String),
 }
 
 impl Config {
@@ -319,6 +348,22 @@ impl Config {
             },
             public_url,
         };
+        let log = LogConfig {
+            format: match overrides.log_format.or(file.log_format) {
+                Some(name) => name.parse().map_err(|()| ConfigError::LogFormat(name))?,
+                None => LogFormat::default(),
+            },
+            level: match overrides.log_level.or(file.log_level) {
+                Some(name) => name
+                    .parse::<LevelFilter>()
+                    .map_err(|_| ConfigError::LogLevel(name))?,
+                None => LevelFilter::INFO,
+            },
+            rust_log: std::env::var("RUST_LOG")
+                .ok()
+                .filter(|filter| !filter.trim().is_empty()),
+            access_log: overrides.access_log.or(file.access_log).unwrap_or(false),
+        };
         Ok(Config {
             data_dir,
             listen: overrides
@@ -355,6 +400,7 @@ impl Config {
             webhooks,
             tls,
             devices,
+            log,
         })
     }
 }
@@ -514,6 +560,61 @@ mod tests {
                 error.to_string().contains("--tls-cert and --tls-key"),
                 "{error}"
             );
+        }
+    }
+
+    #[test]
+    fn log_settings_layer_like_the_rest_and_are_checked() {
+        let defaults = Config::load(Overrides::default()).expect("defaults").log;
+        assert_eq!(defaults.format, LogFormat::Text);
+        assert_eq!(defaults.level, LevelFilter::INFO);
+        assert!(!defaults.access_log);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("flit.toml");
+        std::fs::write(
+            &path,
+            "log_format = \"json\"\nlog_level = \"debug\"\naccess_log = true\n",
+        )
+        .expect("write");
+        let from_file = Config::load(Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        })
+        .expect("load")
+        .log;
+        assert_eq!(from_file.format, LogFormat::Json);
+        assert_eq!(from_file.level, LevelFilter::DEBUG);
+        assert!(from_file.access_log);
+        let flags_win = Config::load(Overrides {
+            config: Some(path),
+            log_format: Some("text".to_string()),
+            log_level: Some("warn".to_string()),
+            access_log: Some(false),
+            ..Overrides::default()
+        })
+        .expect("load")
+        .log;
+        assert_eq!(flags_win.format, LogFormat::Text);
+        assert_eq!(flags_win.level, LevelFilter::WARN);
+        assert!(!flags_win.access_log);
+        for (overrides, wrong) in [
+            (
+                Overrides {
+                    log_format: Some("yaml".to_string()),
+                    ..Overrides::default()
+                },
+                "yaml",
+            ),
+            (
+                Overrides {
+                    log_level: Some("loud".to_string()),
+                    ..Overrides::default()
+                },
+                "loud",
+            ),
+        ] {
+            let error = Config::load(overrides).expect_err("refused");
+            assert!(error.to_string().contains(wrong), "{error}");
         }
     }
 

@@ -1,5 +1,6 @@
 //! Prometheus metrics on the HTTP side: the middleware that counts and times every request by
-//! its route template, the exporter's configuration (histogram buckets), its upkeep, and the one list of every metric Flit exports with its
+//! its route template (and writes the access log line), the exporter's configuration
+//! (histogram buckets), its upkeep, and the one list of every metric Flit exports with its
 //! `# HELP` text. The engine and storage record their own series through the `metrics`
 //! facade; this module only decides how they are exported and described.
 
@@ -10,6 +11,8 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::auth::Authenticated;
 
 /// The `route` label of requests that matched no route: raw paths would be unbounded.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -265,8 +268,8 @@ pub fn spawn_upkeep(handle: PrometheusHandle) {
 }
 
 /// Counts and times each request under its route template (`/api/v1/sms/status/{message_id}`),
-/// never its raw path, so the label set stays bounded. Installed with `Router::layer`, which
-/// runs it after routing, when `MatchedPath` is known.
+/// never its raw path, so the label set stays bounded, and writes its access log event.
+/// Installed with `Router::layer`, which runs it after routing, when `MatchedPath` is known.
 pub async fn track_http(request: Request, next: Next) -> Response {
     let started = tokio::time::Instant::now();
     let route = request.extensions().get::<MatchedPath>().map_or_else(
@@ -275,12 +278,14 @@ pub async fn track_http(request: Request, next: Next) -> Response {
     );
     let method = method_label(request.method());
     let response = next.run(request).await;
+    let elapsed = started.elapsed();
+    access_log(method, &route, &response, elapsed);
     metrics::histogram!(
         "flit_http_request_duration_seconds",
         "route" => route.clone(),
         "method" => method,
     )
-    .record(started.elapsed().as_secs_f64());
+    .record(elapsed.as_secs_f64());
     metrics::counter!(
         "flit_http_requests_total",
         "route" => route,
@@ -289,6 +294,28 @@ pub async fn track_http(request: Request, next: Next) -> Response {
     )
     .increment(1);
     response
+}
+
+/// The access log's line for one request (target `flit::access`, on only with `access_log`):
+/// the route template rather than the path, so no id, query or token in a URL is written, and
+/// who the request was authenticated as by id only. Headers and bodies are never read here.
+fn access_log(method: &str, route: &str, response: &Response, elapsed: Duration) {
+    let who = response.extensions().get::<Authenticated>();
+    let tenant = who.and_then(Authenticated::tenant);
+    let key = who.and_then(Authenticated::key);
+    let device = who.and_then(Authenticated::device);
+    tracing::info!(
+        target: crate::logging::ACCESS_TARGET,
+        method,
+        route,
+        status = response.status().as_u16(),
+        latency_ms = elapsed.as_micros() as f64 / 1000.0,
+        tenant = tenant.map(tracing::field::display),
+        key = key.map(tracing::field::display),
+        device = device.map(tracing::field::display),
+        admin = matches!(who, Some(Authenticated::Admin)).then_some(true),
+        "request"
+    );
 }
 
 /// HTTP accepts any token as a method; only the standard ones become label values.

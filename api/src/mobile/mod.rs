@@ -89,8 +89,12 @@ async fn phone_layer(
             "unknown device token: register the device again",
         );
     };
+    let caller = crate::auth::Authenticated::Device {
+        tenant: device.tenant,
+        device: device.id,
+    };
     request.extensions_mut().insert(Phone(device));
-    next.run(request).await
+    caller.mark(next.run(request).await)
 }
 
 /// Every `/mobile/v1` route.

@@ -16,6 +16,7 @@ mod devices;
 mod faults;
 mod flowstates;
 mod health;
+mod logs;
 mod native;
 mod openapi;
 mod personalised;
