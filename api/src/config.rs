@@ -226,10 +226,12 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("config file {path}: {source}")]
+    /// `at` is `, line L, column C` when the parser knows where.
+    #[error("config file {path}{at}: {message}")]
     Parse {
         path: PathBuf,
-        source: toml::de::Error,
+        at: String,
+        message: String,
     },
     #[error("unknown storage backend `{0}` (use sled or redb)")]
     Storage(String),
@@ -423,9 +425,23 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    toml::from_str(&text).map_err(|source| ConfigError::Parse {
-        path: path.to_path_buf(),
-        source,
+    // toml's own rendering spans several lines (a caret under the spot); this says the same
+    // in the one line a failed start prints.
+    toml::from_str(&text).map_err(|error| {
+        let at = error
+            .span()
+            .map(|span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |at| at + 1) + 1;
+                format!(", line {line}, column {column}")
+            })
+            .unwrap_or_default();
+        ConfigError::Parse {
+            path: path.to_path_buf(),
+            at,
+            message: error.message().trim().to_string(),
+        }
     })
 }
 
@@ -561,6 +577,25 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    #[test]
+    fn a_bad_file_is_named_with_the_line_and_column_on_one_line() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("flit.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:8080\"\nstorage = \n").expect("write");
+        let error = Config::load(Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        })
+        .expect_err("not TOML")
+        .to_string();
+        assert!(
+            error.starts_with(&format!("config file {}", path.display())),
+            "{error}"
+        );
+        assert!(error.contains("line 2, column 11"), "{error}");
+        assert!(!error.contains('\n'), "{error}");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! The `flit` binary.
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 use flit_api::admin_cli::{self, AdminArgs};
 use flit_api::config::{Config, Overrides};
@@ -33,8 +35,17 @@ enum Command {
     Tls(TlsArgs),
 }
 
-fn main() -> anyhow::Result<()> {
-    run(Cli::parse())
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        // One line an operator can read (and a script can grep), never a backtrace: the
+        // error's own words and its causes are the whole story of a failed start or call.
+        Err(error) => {
+            eprintln!("error: {}", error_line(&error));
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -73,5 +84,53 @@ fn cli_logs() -> LogConfig {
             .ok()
             .filter(|filter| !filter.trim().is_empty()),
         ..LogConfig::default()
+    }
+}
+
+/// An error and its causes on one line, `what failed: why: root cause`. A message that already
+/// ends with its cause's words (`cannot read x: No such file`) does not repeat them, and a
+/// message of several lines is folded into one.
+fn error_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let words = cause
+            .to_string()
+            .lines()
+            .map(str::trim)
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        if line.is_empty() {
+            line = words;
+        } else if !line.ends_with(&words) {
+            line.push_str(": ");
+            line.push_str(&words);
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read flit.toml: {source}")]
+    struct SaysItsCause {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn an_error_and_its_causes_make_one_line() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let chained = anyhow::Error::new(io()).context("cannot open the store in /data");
+        assert_eq!(
+            error_line(&chained),
+            "cannot open the store in /data: No such file"
+        );
+        let repeated = anyhow::Error::new(SaysItsCause { source: io() });
+        assert_eq!(error_line(&repeated), "cannot read flit.toml: No such file");
+        let folded = anyhow::anyhow!("first line\n  second line\n").context("outer");
+        assert_eq!(error_line(&folded), "outer: first line second line");
     }
 }

@@ -9,6 +9,7 @@ mod backlog;
 mod bad_input;
 mod cancel;
 mod carrier;
+mod cli;
 mod common;
 mod contacts;
 mod credits;
