@@ -23,6 +23,7 @@ mod openapi;
 mod personalised;
 mod phone_lifecycle;
 mod phones;
+mod readme;
 mod restart;
 mod schema;
 mod seed_flixy;
