@@ -170,18 +170,35 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let response = request
         .send()
         .await
+        // The URL is said once, here, rather than again in reqwest's own words.
+        .map_err(reqwest::Error::without_url)
         .with_context(|| format!("cannot reach {url}"))?;
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
-    let shown = serde_json::from_str::<Value>(&text)
-        .ok()
+    let answer = serde_json::from_str::<Value>(&text).ok();
+    if !status.is_success() {
+        bail!(
+            "{method} {url} answered {status}: {}",
+            refusal(answer.as_ref(), &text)
+        );
+    }
+    let shown = answer
         .and_then(|value| serde_json::to_string_pretty(&value).ok())
         .unwrap_or(text);
-    if !status.is_success() {
-        bail!("{status}: {shown}");
-    }
     println!("{shown}");
     Ok(())
+}
+
+/// Why the server refused, in one line: the native error's sentence and code, else the body.
+fn refusal(answer: Option<&Value>, text: &str) -> String {
+    match answer {
+        Some(body) => match (body["error"].as_str(), body["code"].as_str()) {
+            (Some(error), Some(code)) => format!("{error} ({code})"),
+            (Some(error), None) => error.to_string(),
+            _ => body.to_string(),
+        },
+        None => text.trim().to_string(),
+    }
 }
 
 /// Absent options are left out of the body rather than sent as `null`.

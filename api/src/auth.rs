@@ -7,6 +7,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use flit_engine::ids::{ApiKeyId, DeviceId, TenantId};
 use flit_engine::secrets;
 use flit_engine::{ApiKeyRecord, Scope};
 
@@ -30,6 +31,50 @@ impl Caller {
                 scope.as_str()
             )))
         }
+    }
+}
+
+/// Who a request was authenticated as, by ids only, put in the answer's extensions for the
+/// access log: the layers that authenticate run inside `telemetry::track_http`, which sees the
+/// answer but not the request they enriched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Authenticated {
+    /// A tenant API's key (the request may still have been rate-limited or refused a scope).
+    ApiKey { tenant: TenantId, key: ApiKeyId },
+    /// A tenant's phone, by its device token.
+    Device { tenant: TenantId, device: DeviceId },
+    /// The admin token.
+    Admin,
+}
+
+impl Authenticated {
+    pub fn tenant(&self) -> Option<TenantId> {
+        match self {
+            Authenticated::ApiKey { tenant, .. } | Authenticated::Device { tenant, .. } => {
+                Some(*tenant)
+            }
+            Authenticated::Admin => None,
+        }
+    }
+
+    pub fn key(&self) -> Option<ApiKeyId> {
+        match self {
+            Authenticated::ApiKey { key, .. } => Some(*key),
+            _ => None,
+        }
+    }
+
+    pub fn device(&self) -> Option<DeviceId> {
+        match self {
+            Authenticated::Device { device, .. } => Some(*device),
+            _ => None,
+        }
+    }
+
+    /// Marks `response` as answered to this caller.
+    pub fn mark(self, mut response: Response) -> Response {
+        response.extensions_mut().insert(self);
+        response
     }
 }
 
@@ -84,6 +129,10 @@ pub async fn api_key_layer(
     let Some(key) = state.engine.authenticate(secret) else {
         return ApiError::unauthorized("invalid or revoked API key").into_response();
     };
+    let caller = Authenticated::ApiKey {
+        tenant: key.tenant,
+        key: key.id,
+    };
     let limit = state.engine.rate_limit(key.tenant).unwrap_or(0);
     let decision = state.limiter.check(key.id, limit, unix_now());
     let mut response = if decision.allowed {
@@ -110,7 +159,7 @@ pub async fn api_key_layer(
         HeaderValue::from(decision.remaining),
     );
     headers.insert("x-ratelimit-reset", HeaderValue::from(decision.reset_at));
-    response
+    caller.mark(response)
 }
 
 /// Lets a request through only with `Authorization: Bearer <admin token>`.
@@ -133,7 +182,7 @@ pub async fn admin_layer(
     if !secrets::secret_matches(token.as_bytes(), &state.admin_token_hash) {
         return ApiError::unauthorized("invalid admin token").into_response();
     }
-    next.run(request).await
+    Authenticated::Admin.mark(next.run(request).await)
 }
 
 fn unix_now() -> u64 {

@@ -119,7 +119,9 @@ pub async fn default_tenant(
     let path = config.data_dir.join("bootstrap.json");
     write_private(&path, json.as_bytes())?;
     engine.mark_bootstrapped().await?;
-    println!(
+    // On stderr: stdout is the log stream (JSON lines with `--log-format json`), and this is a
+    // message to the person starting Flit, not a log event.
+    eprintln!(
         "First start: tenant `{}` has {} credits and this API key (shown once, also in {}):\n  {}",
         BOOTSTRAP_TENANT,
         file.credits,

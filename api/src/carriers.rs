@@ -404,7 +404,11 @@ impl From<RouteRecord> for RouteData {
     tag = "Carriers",
     summary = "Add a route (destination prefix to binds, priority, weights)",
     description = "Admin token required. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
-    request_body(content = NewRouteBody, content_type = "application/json"),
+    request_body(
+        content = NewRouteBody,
+        content_type = "application/json",
+        example = json!({"prefix": "233", "bindIds": ["bnd_01jx4m3k9v8q2r6t5w7y0z1a2b"], "priority": 10}),
+    ),
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<RouteData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),

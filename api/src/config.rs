@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use flit_engine::{BackendKind, Country, Engine};
 use serde::Deserialize;
+use tracing_subscriber::filter::LevelFilter;
+
+use crate::logging::{LogConfig, LogFormat};
 
 /// Keys of the configuration file; every one can also come from `FLIT_<KEY>` or a flag.
 #[derive(Debug, Default, Deserialize)]
@@ -29,6 +32,9 @@ pub struct FileConfig {
     pub webhooks: Option<WebhookFileConfig>,
     pub tls: Option<TlsFileConfig>,
     pub devices: Option<DevicesFileConfig>,
+    pub log_format: Option<String>,
+    pub log_level: Option<String>,
+    pub access_log: Option<bool>,
 }
 
 /// The `[devices]` table of the configuration file: the tenants' own phones.
@@ -148,6 +154,24 @@ pub struct Overrides {
     /// webhook URL phones post received SMS to [default: the address each phone used].
     #[arg(long, env = "FLIT_DEVICES_PUBLIC_URL")]
     pub devices_public_url: Option<String>,
+    /// How log lines are written on stdout: text, or json (one object per line) [default:
+    /// text].
+    #[arg(long, env = "FLIT_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// The most detailed of Flit's own events logged: error, warn, info, debug, trace or off;
+    /// `RUST_LOG`, when set, replaces it with a full tracing filter [default: info].
+    #[arg(long, env = "FLIT_LOG")]
+    pub log_level: Option<String>,
+    /// Log one line per request (`flit::access`): method, route, status, latency, and the
+    /// tenant and key or phone it was authenticated as [default: false].
+    #[arg(
+        long,
+        env = "FLIT_ACCESS_LOG",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new(),
+    )]
+    pub access_log: Option<bool>,
 }
 
 /// How webhooks are delivered (the `[webhooks]` table).
@@ -200,6 +224,7 @@ pub struct Config {
     /// `Some`: serve https only, and bound the TLS handshake by `header_read_timeout` too.
     pub tls: Option<TlsConfig>,
     pub devices: DevicesConfig,
+    pub log: LogConfig,
 }
 
 /// The tenants' own phones (the `[devices]` table).
@@ -228,10 +253,12 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("config file {path}: {source}")]
+    /// `at` is `, line L, column C` when the parser knows where.
+    #[error("config file {path}{at}: {message}")]
     Parse {
         path: PathBuf,
-        source: toml::de::Error,
+        at: String,
+        message: String,
     },
     #[error("unknown storage backend `{0}` (use sled or redb)")]
     Storage(String),
@@ -247,6 +274,10 @@ pub enum ConfigError {
     TlsHalf(&'static str),
     #[error("devices.public_url `{0}` is not an http(s) URL (https://flit.example.com)")]
     PublicUrl(String),
+    #[error("unknown log format `{0}` (use text or json)")]
+    LogFormat(String),
+    #[error("unknown log level `{0}` (use error, warn, info, debug, trace or off)")]
+    LogLevel(String),
 }
 
 impl Config {
@@ -346,6 +377,22 @@ impl Config {
             },
             public_url,
         };
+        let log = LogConfig {
+            format: match overrides.log_format.or(file.log_format) {
+                Some(name) => name.parse().map_err(|()| ConfigError::LogFormat(name))?,
+                None => LogFormat::default(),
+            },
+            level: match overrides.log_level.or(file.log_level) {
+                Some(name) => name
+                    .parse::<LevelFilter>()
+                    .map_err(|_| ConfigError::LogLevel(name))?,
+                None => LevelFilter::INFO,
+            },
+            rust_log: std::env::var("RUST_LOG")
+                .ok()
+                .filter(|filter| !filter.trim().is_empty()),
+            access_log: overrides.access_log.or(file.access_log).unwrap_or(false),
+        };
         Ok(Config {
             data_dir,
             listen: overrides
@@ -402,6 +449,7 @@ impl Config {
             webhooks,
             tls,
             devices,
+            log,
         })
     }
 }
@@ -424,9 +472,23 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    toml::from_str(&text).map_err(|source| ConfigError::Parse {
-        path: path.to_path_buf(),
-        source,
+    // toml's own rendering spans several lines (a caret under the spot); this says the same
+    // in the one line a failed start prints.
+    toml::from_str(&text).map_err(|error| {
+        let at = error
+            .span()
+            .map(|span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |at| at + 1) + 1;
+                format!(", line {line}, column {column}")
+            })
+            .unwrap_or_default();
+        ConfigError::Parse {
+            path: path.to_path_buf(),
+            at,
+            message: error.message().trim().to_string(),
+        }
     })
 }
 
@@ -561,6 +623,80 @@ mod tests {
                 error.to_string().contains("--tls-cert and --tls-key"),
                 "{error}"
             );
+        }
+    }
+
+    #[test]
+    fn a_bad_file_is_named_with_the_line_and_column_on_one_line() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("flit.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:8080\"\nstorage = \n").expect("write");
+        let error = Config::load(Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        })
+        .expect_err("not TOML")
+        .to_string();
+        assert!(
+            error.starts_with(&format!("config file {}", path.display())),
+            "{error}"
+        );
+        assert!(error.contains("line 2, column 11"), "{error}");
+        assert!(!error.contains('\n'), "{error}");
+    }
+
+    #[test]
+    fn log_settings_layer_like_the_rest_and_are_checked() {
+        let defaults = Config::load(Overrides::default()).expect("defaults").log;
+        assert_eq!(defaults.format, LogFormat::Text);
+        assert_eq!(defaults.level, LevelFilter::INFO);
+        assert!(!defaults.access_log);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("flit.toml");
+        std::fs::write(
+            &path,
+            "log_format = \"json\"\nlog_level = \"debug\"\naccess_log = true\n",
+        )
+        .expect("write");
+        let from_file = Config::load(Overrides {
+            config: Some(path.clone()),
+            ..Overrides::default()
+        })
+        .expect("load")
+        .log;
+        assert_eq!(from_file.format, LogFormat::Json);
+        assert_eq!(from_file.level, LevelFilter::DEBUG);
+        assert!(from_file.access_log);
+        let flags_win = Config::load(Overrides {
+            config: Some(path),
+            log_format: Some("text".to_string()),
+            log_level: Some("warn".to_string()),
+            access_log: Some(false),
+            ..Overrides::default()
+        })
+        .expect("load")
+        .log;
+        assert_eq!(flags_win.format, LogFormat::Text);
+        assert_eq!(flags_win.level, LevelFilter::WARN);
+        assert!(!flags_win.access_log);
+        for (overrides, wrong) in [
+            (
+                Overrides {
+                    log_format: Some("yaml".to_string()),
+                    ..Overrides::default()
+                },
+                "yaml",
+            ),
+            (
+                Overrides {
+                    log_level: Some("loud".to_string()),
+                    ..Overrides::default()
+                },
+                "loud",
+            ),
+        ] {
+            let error = Config::load(overrides).expect_err("refused");
+            assert!(error.to_string().contains(wrong), "{error}");
         }
     }
 

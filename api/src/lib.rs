@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod flixy;
 pub mod flowstates;
+pub mod logging;
 pub mod mobile;
 pub mod native;
 pub mod openapi;

@@ -600,7 +600,10 @@ pub async fn docs() -> impl IntoResponse {
 }
 
 /// The `/docs` page: plain HTML and inline script that fetches `/openapi.json` and lists every
-/// operation with its parameters, request body and responses.
+/// operation with its parameters, request body, the examples the document gives them, a curl
+/// command to copy, and its responses. The first script (`docs-lib`) holds the functions that
+/// read the document and build what is shown (no page, no network), so a test can run them on
+/// the real document without a browser.
 pub const DOCS_HTML: &str = r##"<!doctype html>
 <html lang="en">
 <head>
@@ -632,6 +635,8 @@ code, .schema { font-family: ui-monospace, Menlo, Consolas, monospace; font-size
 .status { font: bold 13px monospace; }
 .s2 { color: #2b9a56; } .s4 { color: #c9861a; } .s5 { color: #c9372c; }
 .muted { color: #6b7385; }
+.curl-box { position: relative; }
+.curl-box .copy { position: absolute; top: 6px; right: 6px; font: 12px system-ui, sans-serif; cursor: pointer; }
 #error { color: #c9372c; font-weight: bold; }
 </style>
 </head>
@@ -640,11 +645,16 @@ code, .schema { font-family: ui-monospace, Menlo, Consolas, monospace; font-size
 <main>
 <p id="error"></p>
 <nav id="nav"></nav>
+<p class="muted" id="curl-note">Each operation has a curl command for this server. It reads the API key from
+<code>$FLIT_API_KEY</code> (the <code>apiKey</code> of <code>flit-data/bootstrap.json</code> on a first start), the
+admin token from <code>$FLIT_ADMIN_TOKEN</code> (<code>flit-data/admin-token</code>), and each id in the path from
+a variable named after it (<code>${MESSAGE_ID}</code>): <code>export FLIT_API_KEY=flt_live_&hellip;</code> first.</p>
 <div id="ops"></div>
 </main>
-<script>
+<script id="docs-lib">
 "use strict";
-var spec = null;
+// What the page shows, computed from the document alone: escaping, the examples an operation
+// documents, and its curl command. No page and no network here, so a test can run these.
 function esc(text) {
   return String(text === undefined || text === null ? "" : text)
     .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
@@ -652,6 +662,120 @@ function esc(text) {
 function md(text) {
   return esc(text).replace(/`([^`]+)`/g, "<code>$1</code>");
 }
+// `node`, or what its `$ref` points to in the document.
+function follow(doc, node) {
+  var seen = 0;
+  while (node && node.$ref && seen < 20) {
+    var target = doc;
+    node.$ref.replace(/^#\//, "").split("/").forEach(function (part) {
+      target = target === undefined ? undefined : target[part.replace(/~1/g, "/").replace(/~0/g, "~")];
+    });
+    node = target;
+    seen += 1;
+  }
+  return node || {};
+}
+// Every example of an operation's request body: [{contentType, name, value}], from each media
+// type's `example` and `examples`, else its schema's.
+function bodyExamples(doc, op) {
+  var found = [];
+  if (!op.requestBody) return found;
+  var content = follow(doc, op.requestBody).content || {};
+  Object.keys(content).forEach(function (type) {
+    var media = content[type];
+    var before = found.length;
+    if (media.example !== undefined) found.push({ contentType: type, name: "", value: media.example });
+    Object.keys(media.examples || {}).forEach(function (name) {
+      var example = follow(doc, media.examples[name]);
+      if (example.value !== undefined) found.push({ contentType: type, name: example.summary || name, value: example.value });
+    });
+    if (found.length === before) {
+      var schema = follow(doc, media.schema);
+      if (schema.example !== undefined) found.push({ contentType: type, name: "", value: schema.example });
+      else if (Array.isArray(schema.examples) && schema.examples.length) found.push({ contentType: type, name: "", value: schema.examples[0] });
+    }
+  });
+  return found;
+}
+// A parameter's example, or undefined when the document gives none.
+function parameterExample(doc, param) {
+  param = follow(doc, param);
+  if (param.example !== undefined) return param.example;
+  var names = Object.keys(param.examples || {});
+  if (names.length) return follow(doc, param.examples[names[0]]).value;
+  var schema = follow(doc, param.schema);
+  if (schema.example !== undefined) return schema.example;
+  if (Array.isArray(schema.examples) && schema.examples.length) return schema.examples[0];
+  return undefined;
+}
+// The shell variable a curl command reads a parameter from: `message_id` is `${MESSAGE_ID}`.
+function shellVariable(name) {
+  return "${" + String(name).replace(/[^A-Za-z0-9]+/g, "_").replace(/^_+|_+$/g, "").toUpperCase() + "}";
+}
+// `text` inside double quotes, where the shell would otherwise expand `$`, `` ` `` and `\`.
+function inDoubleQuotes(text) {
+  return String(text).replace(/[\\"$`]/g, "\\$&");
+}
+function singleQuoted(text) {
+  return "'" + String(text).replace(/'/g, "'\\''") + "'";
+}
+// The credential variable an operation's security asks for: the admin token, an API key or none.
+function credential(doc, op) {
+  var names = [];
+  (op.security || doc.security || []).forEach(function (requirement) { names = names.concat(Object.keys(requirement)); });
+  if (names.indexOf("adminToken") >= 0) return "$FLIT_ADMIN_TOKEN";
+  if (names.some(function (name) { return name.indexOf("apiKey") === 0; })) return "$FLIT_API_KEY";
+  return null;
+}
+function formEncoded(value) {
+  if (value === null || typeof value !== "object") return String(value);
+  return Object.keys(value).map(function (key) {
+    var field = value[key];
+    return encodeURIComponent(key) + "=" + encodeURIComponent(typeof field === "object" ? JSON.stringify(field) : String(field));
+  }).join("&");
+}
+// The curl command of one operation against `origin`: its method and URL (path parameters from
+// their examples or shell variables, query parameters that are required or have an example),
+// the credential its security names, and its first body example (JSON preferred) with its
+// content type. One argument per line, ready to paste into a shell.
+function curlCommand(doc, origin, path, method, op, shared) {
+  var params = (shared || []).concat(op.parameters || []).map(function (param) { return follow(doc, param); });
+  var value = function (param) {
+    var example = parameterExample(doc, param);
+    return example === undefined ? shellVariable(param.name) : inDoubleQuotes(encodeURIComponent(String(example)));
+  };
+  var url = inDoubleQuotes(origin);
+  path.split(/(\{[^}]+\})/).forEach(function (piece) {
+    var name = /^\{(.+)\}$/.exec(piece);
+    if (!name) { url += inDoubleQuotes(piece); return; }
+    var param = params.filter(function (p) { return p.in === "path" && p.name === name[1]; })[0] || { name: name[1] };
+    url += value(param);
+  });
+  var query = params.filter(function (p) {
+    return p.in === "query" && (p.required || parameterExample(doc, p) !== undefined);
+  }).map(function (p) { return inDoubleQuotes(encodeURIComponent(p.name)) + "=" + value(p); });
+  if (query.length) url += "?" + query.join("&");
+  var lines = ["curl -X " + method.toUpperCase() + ' "' + url + '"'];
+  var token = credential(doc, op);
+  if (token) lines.push('-H "Authorization: Bearer ' + token + '"');
+  params.filter(function (p) {
+    return p.in === "header" && (p.required || parameterExample(doc, p) !== undefined);
+  }).forEach(function (p) { lines.push('-H "' + inDoubleQuotes(p.name) + ": " + value(p) + '"'); });
+  if (op.requestBody) {
+    var examples = bodyExamples(doc, op);
+    var chosen = examples.filter(function (e) { return e.contentType === "application/json"; })[0] || examples[0];
+    var types = Object.keys(follow(doc, op.requestBody).content || {});
+    var type = chosen ? chosen.contentType : (types.indexOf("application/json") >= 0 ? "application/json" : types[0] || "application/json");
+    var data = chosen === undefined ? "{}" : /json/.test(type) ? JSON.stringify(chosen.value) : formEncoded(chosen.value);
+    lines.push("-H " + singleQuoted("Content-Type: " + type));
+    lines.push("-d " + singleQuoted(data));
+  }
+  return lines.join(" \\\n  ");
+}
+</script>
+<script>
+"use strict";
+var spec = null;
 function resolve(schema) {
   var seen = 0;
   while (schema && schema.$ref && seen < 20) {
@@ -723,12 +847,43 @@ function contentBlock(content) {
 function paramsTable(params) {
   if (!params || !params.length) return "";
   var rows = params.map(function (p) {
-    p = p.$ref ? resolve(p) : p;
+    p = follow(spec, p);
+    var example = parameterExample(spec, p);
     return "<tr><td><code>" + esc(p.name) + "</code></td><td>" + esc(p.in) + "</td><td>" +
-      esc(typeName(p.schema)) + "</td><td>" + (p.required ? "yes" : "no") + "</td><td>" + md(p.description) + "</td></tr>";
+      esc(typeName(p.schema)) + "</td><td>" + (p.required ? "yes" : "no") + "</td><td>" + md(p.description) + "</td><td>" +
+      (example === undefined ? "" : "<code>" + esc(JSON.stringify(example)) + "</code>") + "</td></tr>";
   });
-  return "<h4>Parameters</h4><table><tr><th>Name</th><th>In</th><th>Type</th><th>Required</th><th>Description</th></tr>" +
+  return "<h4>Parameters</h4><table><tr><th>Name</th><th>In</th><th>Type</th><th>Required</th><th>Description</th><th>Example</th></tr>" +
     rows.join("") + "</table>";
+}
+function examplesBlock(op) {
+  var examples = bodyExamples(spec, op);
+  if (!examples.length) return "";
+  return "<h4>Example" + (examples.length > 1 ? "s" : "") + "</h4>" + examples.map(function (example) {
+    var shown = /json/.test(example.contentType) ? JSON.stringify(example.value, null, 2) : formEncoded(example.value);
+    return '<div class="muted">' + esc(example.contentType) + (example.name ? " (" + esc(example.name) + ")" : "") + "</div>" +
+      '<div class="schema example">' + esc(shown) + "</div>";
+  }).join("");
+}
+function curlBlock(entry) {
+  return '<h4>curl</h4><div class="curl-box"><button type="button" class="copy">Copy</button><pre class="schema curl">' +
+    esc(curlCommand(spec, location.origin, entry.path, entry.method, entry.op, entry.shared)) + "</pre></div>";
+}
+// Copies a curl command: the clipboard API where the page is a secure context (https or
+// localhost), else the selection and `execCommand`, which plain http on a LAN address allows.
+function copy(button) {
+  var pre = button.parentNode.querySelector("pre");
+  var done = function () { button.textContent = "Copied"; setTimeout(function () { button.textContent = "Copy"; }, 1500); };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(pre.textContent).then(done);
+    return;
+  }
+  var range = document.createRange();
+  range.selectNodeContents(pre);
+  var selection = window.getSelection();
+  selection.removeAllRanges();
+  selection.addRange(range);
+  if (document.execCommand("copy")) done();
 }
 function securityText(op) {
   var security = op.security || spec.security;
@@ -781,7 +936,9 @@ function render() {
         var requestBody = op.requestBody.$ref ? resolve(op.requestBody) : op.requestBody;
         html += "<h4>Request body" + (requestBody.required ? " (required)" : "") + "</h4>" +
           (requestBody.description ? "<p>" + md(requestBody.description) + "</p>" : "") + contentBlock(requestBody.content);
+        html += examplesBlock(op);
       }
+      html += curlBlock(entry);
       html += "<h4>Responses</h4><table><tr><th>Status</th><th>Description</th><th>Body</th></tr>";
       Object.keys(op.responses || {}).forEach(function (status) {
         var response = op.responses[status];
@@ -794,6 +951,9 @@ function render() {
   document.getElementById("nav").innerHTML = nav.join("") +
     ' <a href="#" id="expand">expand all</a> <span class="muted">' + count + " operations</span>";
   document.getElementById("ops").innerHTML = html;
+  document.getElementById("ops").addEventListener("click", function (event) {
+    if (event.target.classList && event.target.classList.contains("copy")) copy(event.target);
+  });
   document.getElementById("expand").addEventListener("click", function (event) {
     event.preventDefault();
     var all = document.querySelectorAll("details.op");

@@ -19,10 +19,9 @@ const STATUS: &str = "/api/v1/sms/status/{message_id}";
 
 #[tokio::test]
 async fn metrics_count_what_a_known_workload_did() {
-    let recorder = flit_api::telemetry::prometheus_builder()
-        .expect("buckets")
-        .install_recorder()
-        .expect("the only recorder in this process");
+    // As `flit serve` installs it: buckets, and every metric described.
+    let recorder =
+        flit_api::telemetry::install_recorder().expect("the only recorder in this process");
     let dir = tempfile::tempdir().expect("temp dir");
     let config = Config::load(Overrides {
         data_dir: Some(dir.path().to_path_buf()),
@@ -260,6 +259,33 @@ async fn metrics_count_what_a_known_workload_did() {
         value("flit_storage_commit_batches_sum", &[]) >= groups,
         "every group holds at least one batch"
     );
+
+    // Every metric exported says what it is: a `# HELP` line for each `# TYPE` line, with
+    // the text `telemetry::METRICS` gives it.
+    let helps: BTreeMap<&str, &str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("# HELP "))
+        .filter_map(|line| line.split_once(' '))
+        .collect();
+    let typed: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|line| line.split(' ').next())
+        .collect();
+    assert!(
+        typed.len() >= 20,
+        "a scrape of the whole workload: {typed:?}"
+    );
+    for name in &typed {
+        let help = helps
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} has a # TYPE line and no # HELP line"));
+        let described = flit_api::telemetry::METRICS
+            .iter()
+            .find(|(_, described, _)| described == name)
+            .map(|(_, _, help)| *help);
+        assert_eq!(Some(*help), described, "{name}");
+    }
 
     // The shipped dashboard asks only for series this server exports (refunds, bind errors,
     // refused sends, actor restarts and messages stuck at a phone need a failure first).

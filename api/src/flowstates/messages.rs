@@ -128,7 +128,7 @@ impl Message {
     ),
     request_body(content(
         (SendBody = "application/json", example = json!({"to": "+6141234567890", "message": "Hello world!", "sender": "MyBrand"})),
-        (SendBody = "application/x-www-form-urlencoded"),
+        (SendBody = "application/x-www-form-urlencoded", example = json!({"to": "+6141234567890", "message": "Hello world!", "sender": "MyBrand"})),
     )),
     responses(
         (status = 201, description = "Accepted and queued", body = Message,

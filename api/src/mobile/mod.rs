@@ -12,15 +12,16 @@
 mod device;
 mod messages;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::MethodRouter;
 use flit_engine::DeviceRecord;
 use serde::Serialize;
 
@@ -89,32 +90,104 @@ async fn phone_layer(
             "unknown device token: register the device again",
         );
     };
+    let caller = crate::auth::Authenticated::Device {
+        tenant: device.tenant,
+        device: device.id,
+    };
     request.extensions_mut().insert(Phone(device));
-    next.run(request).await
+    caller.mark(next.run(request).await)
 }
 
-/// Every `/mobile/v1` route.
+/// What a `/mobile/v1` route takes as its credential.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MobileAuth {
+    /// The phone's own token (`Authorization: Bearer`), checked by `phone_layer` before the
+    /// handler runs.
+    Phone,
+    /// A tenant's registration token (`Bearer`) or a one-time pairing code (`Code`).
+    Pairing,
+    /// A paired phone's login and password (`Authorization: Basic`).
+    Login,
+    /// The phone's signing key: `X-Signature`, an HMAC of the body and `X-Timestamp`.
+    Signature,
+}
+
+impl MobileAuth {
+    /// In words, for the README's endpoint map.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MobileAuth::Phone => "phone token",
+            MobileAuth::Pairing => "registration token or pairing code",
+            MobileAuth::Login => "phone login and password",
+            MobileAuth::Signature => "phone signing key",
+        }
+    }
+}
+
+/// One route of the device protocol: the SMS Gate app's call, the credential it takes, and
+/// what it is for.
+pub struct MobileRoute {
+    pub method: Method,
+    /// The full path, `{param}` segments as the router writes them.
+    pub path: &'static str,
+    pub auth: MobileAuth,
+    pub purpose: &'static str,
+    handler: fn() -> MethodRouter<Arc<AppState>>,
+}
+
+macro_rules! route {
+    ($method:ident $path:literal, $auth:ident, $purpose:literal, $handler:path) => {
+        MobileRoute {
+            method: Method::$method,
+            path: $path,
+            auth: MobileAuth::$auth,
+            purpose: $purpose,
+            handler: || ::axum::routing::on(::axum::routing::MethodFilter::$method, $handler),
+        }
+    };
+}
+
+/// Every `/mobile/v1` route: the router is built from this table, and the README's endpoint
+/// map is checked against it.
+#[rustfmt::skip]
+pub const ROUTES: &[MobileRoute] = &[
+    route!(POST  "/mobile/v1/device",              Pairing,   "Register a phone with its tenant: answers its id, token, login and password", device::register),
+    route!(GET   "/mobile/v1/device",              Phone,     "The phone's own record", device::get_device),
+    route!(PATCH "/mobile/v1/device",              Phone,     "Update the phone's push token or SIM cards", device::patch_device),
+    route!(PATCH "/mobile/v1/user/password",       Phone,     "Change the phone's login password", device::change_password),
+    route!(GET   "/mobile/v1/user/code",           Login,     "A one-time code that pairs another phone with the same tenant", device::user_code),
+    route!(GET   "/mobile/v1/message",             Phone,     "Pull the messages waiting for the phone", messages::pull),
+    route!(PATCH "/mobile/v1/message",             Phone,     "Report messages Processed, Sent, Delivered, Failed or Cancelled", messages::report),
+    route!(GET   "/mobile/v1/events",              Phone,     "The phone's event stream (SSE: MessageEnqueued, MessageCancelled, SettingsUpdated)", messages::events),
+    route!(GET   "/mobile/v1/settings",            Phone,     "The phone's send limits and the key it signs its webhooks with", messages::settings),
+    route!(GET   "/mobile/v1/webhooks",            Phone,     "The sms:received webhook that brings the phone's inbound SMS to Flit", messages::webhooks),
+    route!(POST  "/mobile/v1/inbound/{device_id}", Signature, "An SMS the phone received (its signed sms:received webhook)", messages::inbound),
+];
+
+/// Every `/mobile/v1` route, from `ROUTES`: the phone-token routes behind `phone_layer`, the
+/// others (which check their own credential) without it.
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
-    let phone = Router::new()
-        .route(
-            "/mobile/v1/device",
-            get(device::get_device).patch(device::patch_device),
-        )
-        .route(
-            "/mobile/v1/user/password",
-            axum::routing::patch(device::change_password),
-        )
-        .route(
-            "/mobile/v1/message",
-            get(messages::pull).patch(messages::report),
-        )
-        .route("/mobile/v1/events", get(messages::events))
-        .route("/mobile/v1/settings", get(messages::settings))
-        .route("/mobile/v1/webhooks", get(messages::webhooks))
-        .route_layer(axum::middleware::from_fn_with_state(state, phone_layer));
-    Router::new()
-        .route("/mobile/v1/device", post(device::register))
-        .route("/mobile/v1/user/code", get(device::user_code))
-        .route("/mobile/v1/inbound/{device_id}", post(messages::inbound))
-        .merge(phone)
+    let (phone, open): (Vec<&MobileRoute>, Vec<&MobileRoute>) = ROUTES
+        .iter()
+        .partition(|route| route.auth == MobileAuth::Phone);
+    let phone =
+        routes(&phone).route_layer(axum::middleware::from_fn_with_state(state, phone_layer));
+    routes(&open).merge(phone)
+}
+
+/// `rows` as a router, the methods of one path on one route.
+fn routes(rows: &[&MobileRoute]) -> Router<Arc<AppState>> {
+    let mut by_path: BTreeMap<&str, MethodRouter<Arc<AppState>>> = BTreeMap::new();
+    for row in rows {
+        let methods = match by_path.remove(row.path) {
+            Some(earlier) => earlier.merge((row.handler)()),
+            None => (row.handler)(),
+        };
+        by_path.insert(row.path, methods);
+    }
+    by_path
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods)
+        })
 }

@@ -516,7 +516,11 @@ pub async fn delete_group(
     params(
         ("group_id" = String, Path, description = "The group's id"),
     ),
-    request_body(content = MembersBody, content_type = "application/json"),
+    request_body(
+        content = MembersBody,
+        content_type = "application/json",
+        example = json!({"contactIds": ["cnt_01jx4m3k9v8q2r6t5w7y0z1a2b"]}),
+    ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<MembersData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
@@ -540,7 +544,11 @@ pub async fn add_members(
     params(
         ("group_id" = String, Path, description = "The group's id"),
     ),
-    request_body(content = MembersBody, content_type = "application/json"),
+    request_body(
+        content = MembersBody,
+        content_type = "application/json",
+        example = json!({"contactIds": ["cnt_01jx4m3k9v8q2r6t5w7y0z1a2b"]}),
+    ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<MembersData>),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),

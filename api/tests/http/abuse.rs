@@ -20,7 +20,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::common::{ADMIN_TOKEN, Api, Call, Reply, TestApp, TestServer, assert_error};
+use crate::common::{
+    ADMIN_TOKEN, Api, Call, FlitProcess, Reply, TestApp, TestServer, assert_error,
+};
 
 // ----- shared helpers ------------------------------------------------------------------------
 
@@ -779,90 +781,6 @@ async fn a_revoked_key_is_refused_at_once_in_every_header_form_and_after_a_resta
 
 // ----- secrets never in clear ----------------------------------------------------------------
 
-/// The `flit` binary, run as an operator would, with every log line captured.
-struct FlitProcess {
-    child: std::process::Child,
-    base: String,
-    logs: PathBuf,
-}
-
-impl FlitProcess {
-    fn spawn(data_dir: &Path, logs: PathBuf, storage: &str, admin_token: &str) -> FlitProcess {
-        let stdout = std::fs::File::create(logs.join("stdout")).expect("stdout file");
-        let stderr = std::fs::File::create(logs.join("stderr")).expect("stderr file");
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_flit"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--storage", storage])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("FLIT_ADMIN_TOKEN", admin_token)
-            .env("RUST_LOG", "trace")
-            .env_remove("FLIT_CONFIG")
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .expect("flit starts");
-        FlitProcess {
-            child,
-            base: String::new(),
-            logs,
-        }
-    }
-
-    /// Waits for the first start to write `bootstrap.json`, which names the bound address.
-    async fn ready(&mut self, data_dir: &Path) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let bootstrap = data_dir.join("bootstrap.json");
-        loop {
-            if let Some(status) = self.child.try_wait().expect("poll child") {
-                panic!(
-                    "flit exited early: {status}; logs in {}",
-                    self.logs.display()
-                );
-            }
-            let parsed = std::fs::read(&bootstrap)
-                .ok()
-                .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok());
-            if let Some(url) = parsed.as_ref().and_then(|v| v["baseUrl"].as_str()) {
-                self.base = url.trim_end_matches("/api/v1").to_string();
-                let health = reqwest::get(format!("{}/health", self.base)).await;
-                if health.is_ok_and(|r| r.status() == StatusCode::OK) {
-                    return parsed.expect("parsed")["apiKey"]
-                        .as_str()
-                        .expect("apiKey")
-                        .to_string();
-                }
-            }
-            assert!(Instant::now() < deadline, "flit did not start within 60 s");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// SIGTERM, then wait for a clean exit (so every log line is written).
-    async fn stop(mut self) -> Vec<u8> {
-        let pid = self.child.id().to_string();
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(exit) = self.child.try_wait().expect("poll child") {
-                assert!(exit.success(), "flit exited with {exit}");
-                break;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("flit did not stop within 30 s of SIGTERM");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let mut logs = std::fs::read(self.logs.join("stdout")).expect("stdout");
-        logs.extend(std::fs::read(self.logs.join("stderr")).expect("stderr"));
-        logs
-    }
-}
-
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack
         .windows(needle.len())
@@ -905,13 +823,17 @@ async fn secrets_stay_out_of_files_and_logs(storage: &str) {
     let data = tempfile::tempdir().expect("data dir");
     let logs = tempfile::tempdir().expect("log dir");
     let admin_token = flit_engine::secrets::generate_secret("flt_admin_");
+    // Everything logged, the access log included: it names each caller by id only.
     let mut flit = FlitProcess::spawn(
         data.path(),
-        logs.path().to_path_buf(),
-        storage,
-        &admin_token,
+        logs.path(),
+        &["--storage", storage, "--access-log"],
+        &[("FLIT_ADMIN_TOKEN", &admin_token), ("RUST_LOG", "trace")],
     );
-    let bootstrap_key = flit.ready(data.path()).await;
+    let bootstrap_key = flit.ready(data.path()).await["apiKey"]
+        .as_str()
+        .expect("apiKey")
+        .to_string();
     let client = reqwest::Client::new();
     let admin = |method: Method, path: &str, body: Option<Value>| {
         let mut request = client
@@ -1028,10 +950,14 @@ async fn secrets_stay_out_of_files_and_logs(storage: &str) {
         .expect("sent");
     assert_eq!(wrong_admin.status(), StatusCode::UNAUTHORIZED);
 
-    let log = flit.stop().await;
+    let log = flit.stop().await.both();
     assert!(
         contains(&log, b"Flit is listening"),
         "the log capture is empty, so it proves nothing"
+    );
+    assert!(
+        contains(&log, b"flit::access"),
+        "the access log is on, so its lines are scanned too"
     );
     // The bootstrap key is printed once and written to bootstrap.json by design.
     assert!(contains(&log, bootstrap_key.as_bytes()));

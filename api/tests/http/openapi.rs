@@ -1,10 +1,12 @@
 //! `GET /openapi.json` describes every route the router serves, and `GET /docs` renders it.
 
 use std::collections::BTreeSet;
+use std::process::Stdio;
 
 use reqwest::{Method, StatusCode};
+use serde_json::Value;
 
-use crate::common::{Api, Call, TestApp};
+use crate::common::{ADMIN_TOKEN, Api, Call, TestApp, TestServer};
 
 /// What `lib.rs` serves itself: health, metrics, the description and its page.
 const SYSTEM: [&str; 4] = ["/health", "/metrics", "/openapi.json", "/docs"];
@@ -246,6 +248,298 @@ async fn docs_page_is_self_contained() {
         "@import",
     ] {
         assert!(!html.contains(external), "external asset: {external}");
+    }
+}
+
+/// The page's own script run in node on the served document, with a stand-in for the DOM
+/// (`document`, `location`, `fetch`): every operation's curl command from `curlCommand`, its
+/// body examples from `bodyExamples`, and what `render` put in the page.
+const PAGE_HARNESS: &str = r#"
+const fs = require("fs");
+const doc = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const origin = process.argv[3];
+const elements = {};
+const element = (id) => elements[id] || (elements[id] = { innerHTML: "", textContent: "", addEventListener() {} });
+globalThis.document = { title: "", getElementById: element, querySelectorAll: () => [] };
+globalThis.location = { origin, search: "" };
+globalThis.navigator = {};
+globalThis.window = {};
+globalThis.fetch = (url) => {
+  if (url !== "/openapi.json") throw new Error("fetched " + url);
+  return Promise.resolve({ ok: true, status: 200, json: () => Promise.resolve(doc) });
+};
+const SCRIPTS;
+// As a browser runs a page's scripts: their top-level functions become globals.
+require("vm").runInThisContext(SCRIPTS);
+setTimeout(() => {
+  const operations = [];
+  for (const path of Object.keys(doc.paths)) {
+    for (const method of ["get", "post", "put", "patch", "delete"]) {
+      const op = doc.paths[path][method];
+      if (!op) continue;
+      operations.push({
+        method, path,
+        curl: curlCommand(doc, origin, path, method, op, doc.paths[path].parameters),
+        examples: bodyExamples(doc, op),
+      });
+    }
+  }
+  console.log(JSON.stringify({ operations, page: element("ops").innerHTML, error: element("error").textContent }));
+}, 100);
+"#;
+
+/// Why a program the docs test needs is missing, if it is.
+fn missing(program: &str) -> Option<String> {
+    let found = std::process::Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    (!found).then(|| format!("`{program}` is not installed"))
+}
+
+/// As the page's `esc`.
+fn html_escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The JSON a curl command sends: its `-d '…'` argument, unquoted as the shell would.
+fn curl_body(curl: &str) -> Option<Value> {
+    let quoted = curl.split("\n  -d '").nth(1)?.strip_suffix('\'')?;
+    serde_json::from_str(&quoted.replace("'\\''", "'")).ok()
+}
+
+/// `/docs` shows every example `/openapi.json` holds and a curl command per operation that
+/// works as pasted. The page renders the document in the browser, so its script is run in node
+/// on the served document (a test that says why and passes without node, unless
+/// `FLIT_REQUIRE_NODE=1`), and the commands that need no id are run with bash and curl against
+/// the server.
+#[tokio::test]
+async fn docs_page_shows_the_examples_and_a_curl_command_for_every_operation() {
+    let server = TestServer::start().await;
+    let html = reqwest::get(format!("{}/docs", server.base))
+        .await
+        .expect("docs")
+        .text()
+        .await
+        .expect("docs text");
+    let spec: Value = reqwest::get(format!("{}/openapi.json", server.base))
+        .await
+        .expect("spec")
+        .json()
+        .await
+        .expect("spec json");
+    for function in [
+        "function curlCommand(",
+        "function bodyExamples(",
+        "curlBlock(entry)",
+    ] {
+        assert!(html.contains(function), "the page lacks {function}");
+    }
+
+    // What the page reads: every body the document describes has an example for each of its
+    // content types, so no operation's curl command goes without one.
+    let mut operations = Vec::new();
+    for (path, item) in spec["paths"].as_object().expect("paths") {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            let Some(operation) = item.get(method) else {
+                continue;
+            };
+            for (content_type, media) in operation["requestBody"]["content"]
+                .as_object()
+                .into_iter()
+                .flatten()
+            {
+                assert!(
+                    media.get("example").is_some() || media.get("examples").is_some(),
+                    "{method} {path} {content_type} has no example"
+                );
+            }
+            operations.push((method, path.clone(), operation.clone()));
+        }
+    }
+
+    if let Some(reason) = missing("node") {
+        assert!(
+            std::env::var("FLIT_REQUIRE_NODE").as_deref() != Ok("1"),
+            "FLIT_REQUIRE_NODE=1 and {reason}"
+        );
+        eprintln!("skipping the /docs script run: {reason}");
+        return;
+    }
+    let scripts: String = html
+        .split("<script")
+        .skip(1)
+        .filter_map(|tail| tail.split_once('>').map(|(_, rest)| rest))
+        .filter_map(|rest| rest.split_once("</script>").map(|(script, _)| script))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let harness = dir.path().join("page.js");
+    let spec_file = dir.path().join("openapi.json");
+    std::fs::write(
+        &harness,
+        PAGE_HARNESS.replace(
+            "const SCRIPTS;",
+            &format!(
+                "const SCRIPTS = {};",
+                serde_json::to_string(&scripts).expect("js")
+            ),
+        ),
+    )
+    .expect("harness");
+    std::fs::write(&spec_file, spec.to_string()).expect("spec file");
+    let run = tokio::process::Command::new("node")
+        .arg(&harness)
+        .arg(&spec_file)
+        .arg(&server.base)
+        .output()
+        .await
+        .expect("node runs");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let shown: Value = serde_json::from_slice(&run.stdout).expect("the harness's JSON");
+    assert_eq!(shown["error"], "", "the page reports an error");
+    let page = shown["page"].as_str().expect("page html");
+    let rendered = shown["operations"].as_array().expect("operations");
+    assert_eq!(rendered.len(), operations.len());
+
+    let mut runnable = Vec::new();
+    for (method, path, operation) in &operations {
+        let entry = rendered
+            .iter()
+            .find(|entry| entry["method"] == *method && entry["path"] == path.as_str())
+            .unwrap_or_else(|| panic!("no curl command for {method} {path}"));
+        let curl = entry["curl"].as_str().expect("curl");
+        assert!(
+            page.contains(&html_escaped(curl)),
+            "the page does not show {method} {path}'s curl command:\n{curl}"
+        );
+        // The method and the full URL, ids as shell variables named after them.
+        let url: String = path
+            .split('/')
+            .map(
+                |segment| match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    Some(name) => format!("${{{}}}", name.to_uppercase()),
+                    None => segment.to_string(),
+                },
+            )
+            .collect::<Vec<_>>()
+            .join("/");
+        let first = format!("curl -X {} \"{}{url}\"", method.to_uppercase(), server.base);
+        assert!(
+            curl.starts_with(&first),
+            "{curl}\nexpected to start with {first}"
+        );
+        // The credential its API takes.
+        let http_method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+        let authorization = if flit_api::scoped::declared_scope(&http_method, path).is_some() {
+            Some("-H \"Authorization: Bearer $FLIT_API_KEY\"")
+        } else if path.starts_with("/admin/v1/") {
+            Some("-H \"Authorization: Bearer $FLIT_ADMIN_TOKEN\"")
+        } else {
+            None
+        };
+        match authorization {
+            Some(header) => assert!(curl.contains(header), "{curl}"),
+            None => assert!(!curl.contains("Authorization"), "{curl}"),
+        }
+        // Its body: the JSON example, with its content type; every example shown on the page.
+        if operation.get("requestBody").is_some() {
+            let json_example = &operation["requestBody"]["content"]["application/json"]["example"];
+            assert!(
+                curl.contains("-H 'Content-Type: application/json'"),
+                "{curl}"
+            );
+            assert_eq!(curl_body(curl).as_ref(), Some(json_example), "{curl}");
+            let examples = entry["examples"].as_array().expect("examples");
+            let content_types = operation["requestBody"]["content"]
+                .as_object()
+                .expect("content")
+                .len();
+            assert_eq!(
+                examples.len(),
+                content_types,
+                "{method} {path}: {examples:?}"
+            );
+            let pretty = serde_json::to_string_pretty(json_example).expect("pretty");
+            assert!(
+                page.contains(&html_escaped(&pretty)),
+                "the page does not show {method} {path}'s example:\n{pretty}"
+            );
+        } else {
+            assert!(!curl.contains(" -d "), "{curl}");
+        }
+        if !curl.contains("${") {
+            runnable.push((
+                method.to_string(),
+                path.clone(),
+                operation.clone(),
+                curl.to_string(),
+            ));
+        }
+    }
+
+    // Pasted into a shell with the two variables set, each command that needs no id is
+    // authenticated, well-formed and answered as documented; the everyday ones succeed.
+    if let Some(reason) = missing("curl") {
+        eprintln!("not running the curl commands: {reason}");
+        return;
+    }
+    let must_succeed = [
+        ("post", "/api/v1/sms/send"),
+        ("post", "/api/v1/sms/estimate"),
+        ("get", "/api/v1/balance"),
+        ("post", "/api/v1/templates"),
+        ("post", "/api/v1/contacts"),
+        ("post", "/messages/send"),
+        ("post", "/admin/v1/tenants"),
+        ("get", "/admin/v1/tenants"),
+        ("get", "/health"),
+        ("get", "/openapi.json"),
+    ];
+    for (method, path) in must_succeed {
+        assert!(
+            runnable.iter().any(|(m, p, _, _)| m == method && p == path),
+            "{method} {path} has no runnable curl command"
+        );
+    }
+    for (method, path, operation, curl) in &runnable {
+        let ran = tokio::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("{curl} -s -o /dev/null -w '%{{http_code}}'"))
+            .env("FLIT_API_KEY", &server.api_key)
+            .env("FLIT_ADMIN_TOKEN", ADMIN_TOKEN)
+            .output()
+            .await
+            .expect("bash runs");
+        let status = String::from_utf8_lossy(&ran.stdout).to_string();
+        assert!(
+            ran.status.success(),
+            "{curl}: {}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+        assert!(
+            !["401", "403", "408", "413", "415"].contains(&status.as_str()),
+            "{method} {path} answered {status}:\n{curl}"
+        );
+        assert!(
+            operation["responses"].get(status.as_str()).is_some(),
+            "{method} {path} answered {status}, which it does not document:\n{curl}"
+        );
+        if must_succeed.contains(&(method.as_str(), path.as_str())) {
+            assert!(
+                status.starts_with('2'),
+                "{method} {path} answered {status}:\n{curl}"
+            );
+        }
     }
 }
 

@@ -84,6 +84,23 @@ async fn send(app: &TestApp, method: &str, path: &str, body: Value) -> Reply {
     app.request(method, path, Some(token), Some(body)).await
 }
 
+/// An example with the ids it names (`bnd_…`, `cnt_…`) replaced by real ones of their kind, as
+/// a client fills in its own.
+fn with_real_ids(example: &Value, real: &BTreeMap<&str, String>) -> Value {
+    match example {
+        Value::String(text) => real
+            .iter()
+            .find(|(prefix, _)| text.starts_with(**prefix))
+            .map_or_else(|| example.clone(), |(_, id)| Value::String(id.clone())),
+        Value::Array(items) => items.iter().map(|item| with_real_ids(item, real)).collect(),
+        Value::Object(fields) => fields
+            .iter()
+            .map(|(name, value)| (name.clone(), with_real_ids(value, real)))
+            .collect(),
+        _ => example.clone(),
+    }
+}
+
 async fn make_group(app: &TestApp) -> String {
     let created = app
         .post("/api/v1/contacts/groups", json!({"name": "Schema check"}))
@@ -206,13 +223,42 @@ async fn missing_required_fields_get_the_native_400() {
     assert!(checked >= 2 * 15, "only {checked} cases checked");
 }
 
-/// Each request example the document shows is accepted as it stands (paths filled with real
-/// ids), so a client copying one gets a 2xx.
+/// Each request example the document shows is accepted as it stands (paths, and the ids a body
+/// names, filled with real ones), so a client copying one gets a 2xx.
 #[tokio::test]
 async fn request_examples_are_accepted() {
     let app = TestApp::start().await;
     let spec = document(&app).await;
     let group = make_group(&app).await;
+    let contact = app
+        .post(
+            "/api/v1/contacts",
+            json!({"phone": "0209876543", "firstName": "Kofi"}),
+        )
+        .await;
+    assert_eq!(contact.status, StatusCode::CREATED, "{:?}", contact.body);
+    let bind = app
+        .request(
+            Method::POST,
+            "/admin/v1/binds",
+            Some(ADMIN_TOKEN),
+            Some(
+                json!({"name": "schema-check", "host": "127.0.0.1", "port": 9, "systemId": "schema",
+                        "password": "secret"}),
+            ),
+        )
+        .await;
+    assert_eq!(bind.status, StatusCode::CREATED, "{:?}", bind.body);
+    let real = BTreeMap::from([
+        (
+            "cnt_",
+            contact.body["data"]["id"].as_str().expect("id").to_string(),
+        ),
+        (
+            "bnd_",
+            bind.body["data"]["id"].as_str().expect("id").to_string(),
+        ),
+    ]);
     // A phone of the tenant, online (it pulled), so the FlixySMS example has one to go through.
     let token = app
         .request(
@@ -253,7 +299,7 @@ async fn request_examples_are_accepted() {
         let Some(target) = concrete_path(&app, &path, &group) else {
             continue;
         };
-        let reply = send(&app, &method, &target, example.clone()).await;
+        let reply = send(&app, &method, &target, with_real_ids(example, &real)).await;
         assert!(
             reply.status.is_success(),
             "{method} {path} with its example {example}: {} {:?}",
@@ -282,6 +328,9 @@ async fn request_examples_are_accepted() {
         "post /admin/v1/tenants/{tenant_id}/credits",
         "post /admin/v1/tenants/{tenant_id}/sender-ids",
         "post /admin/v1/binds",
+        "post /admin/v1/routes",
+        "post /api/v1/contacts/groups/{group_id}/members",
+        "delete /api/v1/contacts/groups/{group_id}/members",
     ] {
         assert!(sent.contains_key(expected), "{expected} shows no example");
     }

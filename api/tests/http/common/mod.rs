@@ -13,6 +13,7 @@
 mod app;
 mod https;
 mod phone;
+mod process;
 mod server;
 
 use std::collections::BTreeSet;
@@ -27,6 +28,7 @@ use serde_json::{Value, json};
 pub use app::TestApp;
 pub use https::HttpsClient;
 pub use phone::{Phone, simulated_phones, wait_flixy};
+pub use process::{FlitProcess, Output};
 pub use server::TestServer;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
