@@ -9,6 +9,7 @@ pub mod auth;
 pub mod bootstrap;
 pub mod carriers;
 pub mod config;
+pub mod data_dir;
 pub mod error;
 pub mod extract;
 pub mod flixy;

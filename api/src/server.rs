@@ -108,10 +108,16 @@ impl Server {
     }
 }
 
-/// Opens the store in the data dir and starts the engine on it, as `config` says.
+/// Makes the data dir private (warning about whatever was open to others), then opens the
+/// store in the data dir and starts the engine on it, as `config` says.
 pub async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    for tightened in crate::data_dir::secure(&config.data_dir)? {
+        tracing::warn!(
+            path = %tightened.path.display(),
+            was = format!("{:03o}", tightened.was),
+            "was open to other users: made private to Flit's user"
+        );
+    }
     let store_dir = config.data_dir.join(crate::config::STORE_DIR);
     Engine::open(
         &store_dir,

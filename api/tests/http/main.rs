@@ -21,6 +21,7 @@ mod openapi;
 mod personalised;
 mod phone_lifecycle;
 mod phones;
+mod private;
 mod restart;
 mod schema;
 mod seed_flixy;
