@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod admin_cli;
 pub mod auth;
+pub mod base64;
 pub mod bootstrap;
 pub mod carriers;
 pub mod config;
@@ -19,6 +20,7 @@ pub mod native;
 pub mod openapi;
 pub mod ratelimit;
 pub mod scoped;
+pub mod secret_key;
 pub mod server;
 pub mod state;
 pub mod telemetry;

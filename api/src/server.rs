@@ -26,7 +26,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::serve::Listener;
-use flit_engine::{Engine, EngineConfig, WebhookSettings};
+use flit_engine::{Engine, EngineConfig, EngineError, WebhookSettings};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -108,8 +108,9 @@ impl Server {
     }
 }
 
-/// Makes the data dir private (warning about whatever was open to others), then opens the
-/// store in the data dir and starts the engine on it, as `config` says.
+/// Makes the data dir private (warning about whatever was open to others), reads or makes
+/// the secret key, then opens the store in the data dir and starts the engine on it, as
+/// `config` says.
 pub async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
     for tightened in crate::data_dir::secure(&config.data_dir)? {
         tracing::warn!(
@@ -118,8 +119,9 @@ pub async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
             "was open to other users: made private to Flit's user"
         );
     }
+    let key = crate::secret_key::load_or_create(config)?;
     let store_dir = config.data_dir.join(crate::config::STORE_DIR);
-    Engine::open(
+    let opened = Engine::open(
         &store_dir,
         config.storage,
         EngineConfig {
@@ -127,11 +129,17 @@ pub async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
             max_backlog: config.max_backlog,
             webhooks: webhook_settings(&config.webhooks)?,
             devices: config.devices.times,
+            secret_key: Some(key.key.clone()),
             ..EngineConfig::default()
         },
     )
-    .await
-    .with_context(|| format!("cannot open the store in {}", store_dir.display()))
+    .await;
+    match opened {
+        Ok(engine) => Ok(engine),
+        Err(EngineError::SecretKey(error)) => Err(key.refused(error, &store_dir)),
+        Err(error) => Err(anyhow::Error::from(error))
+            .with_context(|| format!("cannot open the store in {}", store_dir.display())),
+    }
 }
 
 /// The engine's webhook settings from the configuration, with the HTTP transport.
