@@ -112,25 +112,24 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     file.sync_all()
 }
 
-/// Writes `bytes` to `path`, a new file only its owner can read, and makes its directory
-/// entry durable; fails (`AlreadyExists`) rather than replace a file already there.
+/// Writes `bytes` to `path`, a new file only its owner can read, all at once: a crash leaves
+/// either no file or the whole of it (written beside it, then linked in), and the directory
+/// entry is durable before this returns. Fails (`AlreadyExists`) rather than replace a file
+/// already there.
 pub fn create_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(FILE_MODE)
-        .open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    // A partial file is what a crash left of an earlier attempt: never the key itself.
+    write_private(&partial, bytes)?;
+    let linked = std::fs::hard_link(&partial, path);
+    std::fs::remove_file(&partial)?;
+    linked?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]
@@ -160,6 +159,7 @@ mod tests {
         let again = create_private(&dir.join("b"), b"z").unwrap_err();
         assert_eq!(again.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(std::fs::read(dir.join("b")).unwrap(), b"y");
+        assert!(!dir.join("b.partial").exists());
     }
 
     #[test]
