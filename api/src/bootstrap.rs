@@ -4,9 +4,6 @@
 //!
 //! Each step is idempotent, so a start that dies half-way finishes the job next time.
 
-use std::io::Write;
-use std::path::Path;
-
 use anyhow::Context;
 use flit_engine::secrets;
 use flit_engine::{Engine, NewTenant};
@@ -14,6 +11,7 @@ use flit_engine::{Scopes, TransactionKind};
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::data_dir::write_private;
 
 pub const BOOTSTRAP_TENANT: &str = "default";
 pub const BOOTSTRAP_CREDITS: i64 = 1000;
@@ -29,7 +27,8 @@ pub async fn admin_token(engine: &Engine, config: &Config) -> anyhow::Result<[u8
     }
     let token = secrets::generate_secret("flt_admin_");
     let path = config.data_dir.join("admin-token");
-    write_private(&path, format!("{token}\n").as_bytes())?;
+    write_private(&path, format!("{token}\n").as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
     engine.set_admin_token(&token).await?;
     tracing::info!(path = %path.display(), "generated an admin token");
     Ok(secrets::sha256(token.as_bytes()))
@@ -117,7 +116,8 @@ pub async fn default_tenant(
     };
     let json = serde_json::to_string_pretty(&file)?;
     let path = config.data_dir.join("bootstrap.json");
-    write_private(&path, json.as_bytes())?;
+    write_private(&path, json.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
     engine.mark_bootstrapped().await?;
     // On stderr: stdout is the log stream (JSON lines with `--log-format json`), and this is a
     // message to the person starting Flit, not a log event.
@@ -128,22 +128,5 @@ pub async fn default_tenant(
         path.display(),
         file.api_key
     );
-    Ok(())
-}
-
-/// Writes a file only its owner can read.
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    // `mode` applies only when the file is created: tighten a file that already existed too.
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
     Ok(())
 }

@@ -200,6 +200,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// From `FLIT_ADMIN_TOKEN` or the file; `None` = keep or generate one.
     pub admin_token: Option<String>,
+    /// From `FLIT_SECRET_KEY` only (never the config file, which is often shared or backed up
+    /// with the data); `None` = the key file in the data dir (`secret_key.rs`).
+    pub secret_key: Option<flit_engine::secrets::SecretKey>,
     pub storage: BackendKind,
     pub default_country: Country,
     /// The largest body of a bulk route (a contact import).
@@ -278,6 +281,11 @@ pub enum ConfigError {
     LogFormat(String),
     #[error("unknown log level `{0}` (use error, warn, info, debug, trace or off)")]
     LogLevel(String),
+    #[error(
+        "{} must be 32 bytes as 64 hex digits or in base64 (`openssl rand -hex 32` makes one)",
+        crate::secret_key::KEY_ENV
+    )]
+    SecretKey,
 }
 
 impl Config {
@@ -403,6 +411,14 @@ impl Config {
                 .ok()
                 .filter(|token| !token.is_empty())
                 .or(file.admin_token),
+            secret_key: match std::env::var_os(crate::secret_key::KEY_ENV) {
+                Some(text) if !text.is_empty() => Some(
+                    text.to_str()
+                        .and_then(crate::secret_key::parse_key_text)
+                        .ok_or(ConfigError::SecretKey)?,
+                ),
+                _ => None,
+            },
             storage,
             default_country: match overrides.default_country.or(file.default_country) {
                 Some(code) => code.parse().map_err(|_| ConfigError::Country(code))?,

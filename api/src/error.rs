@@ -130,6 +130,11 @@ impl From<EngineError> for ApiError {
                 tracing::error!(%error, "storage failure");
                 ApiError::unavailable("storage is unavailable; retry shortly")
             }
+            // A server always gives the engine its key, and a wrong one stops the start.
+            EngineError::SecretKey(error) => {
+                tracing::error!(%error, "secret key");
+                ApiError::unavailable("the secret key is unavailable; see the server log")
+            }
         }
     }
 }
@@ -269,7 +274,7 @@ fn invalid(reason: Invalid) -> (&'static str, String) {
         ),
         Password => (
             "invalid_password",
-            "`password` may be at most 8 characters (SMPP 3.4)".into(),
+            "`password` may be at most 8 ASCII characters (SMPP 3.4)".into(),
         ),
         SystemType => (
             "invalid_system_type",

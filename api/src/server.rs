@@ -26,7 +26,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::serve::Listener;
-use flit_engine::{Engine, EngineConfig, WebhookSettings};
+use flit_engine::{Engine, EngineConfig, EngineError, WebhookSettings};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -109,12 +109,20 @@ impl Server {
     }
 }
 
-/// Opens the store in the data dir and starts the engine on it, as `config` says.
+/// Makes the data dir private (warning about whatever was open to others), reads or makes
+/// the secret key, then opens the store in the data dir and starts the engine on it, as
+/// `config` says.
 pub async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+    for tightened in crate::data_dir::secure(&config.data_dir)? {
+        tracing::warn!(
+            path = %tightened.path.display(),
+            was = format!("{:03o}", tightened.was),
+            "was open to other users: made private to Flit's user"
+        );
+    }
+    let key = crate::secret_key::load_or_create(config)?;
     let store_dir = config.data_dir.join(crate::config::STORE_DIR);
-    Engine::open(
+    let opened = Engine::open(
         &store_dir,
         config.storage,
         EngineConfig {
@@ -122,11 +130,17 @@ pub async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
             max_backlog: config.max_backlog,
             webhooks: webhook_settings(&config.webhooks)?,
             devices: config.devices.times,
+            secret_key: Some(key.key.clone()),
             ..EngineConfig::default()
         },
     )
-    .await
-    .with_context(|| format!("cannot open the store in {}", store_dir.display()))
+    .await;
+    match opened {
+        Ok(engine) => Ok(engine),
+        Err(EngineError::SecretKey(error)) => Err(key.refused(error, &store_dir)),
+        Err(error) => Err(anyhow::Error::from(error))
+            .with_context(|| format!("cannot open the store in {}", store_dir.display())),
+    }
 }
 
 /// The engine's webhook settings from the configuration, with the HTTP transport.

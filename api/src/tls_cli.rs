@@ -9,9 +9,8 @@
 //! server certificate, so no client rejects it for living too long.
 
 use std::fmt;
-use std::io::Write as _;
 use std::net::IpAddr;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -215,7 +214,8 @@ fn distinguished_name(common_name: &str) -> DistinguishedName {
 }
 
 /// `flit tls init`: issues a CA and a server certificate for `args.hosts` and writes them to
-/// `args.dir` (keys 0600), refusing to replace any existing file without `args.force`.
+/// `args.dir` (a new one made 0700, every file 0600: the dir usually sits in the data dir,
+/// which is private), refusing to replace any existing file without `args.force`.
 pub fn init(args: &InitArgs) -> Result<(TlsFiles, Issued), TlsInitError> {
     if args.hosts.is_empty() {
         return Err(TlsInitError::NoHost);
@@ -237,35 +237,28 @@ pub fn init(args: &InitArgs) -> Result<(TlsFiles, Issued), TlsInitError> {
         }
     }
     let issued = issue(&args.hosts, OffsetDateTime::now_utc())?;
-    std::fs::create_dir_all(&dir).map_err(|source| TlsInitError::Write {
-        path: dir.clone(),
-        source,
-    })?;
-    write(&files.ca_key, &issued.ca_key, 0o600)?;
-    write(&files.ca_cert, &issued.ca_cert, 0o644)?;
-    write(&files.key, &issued.key, 0o600)?;
-    write(&files.cert, &issued.cert, 0o644)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|source| TlsInitError::Write {
+            path: dir.clone(),
+            source,
+        })?;
+    for (path, text) in [
+        (&files.ca_key, &issued.ca_key),
+        (&files.ca_cert, &issued.ca_cert),
+        (&files.key, &issued.key),
+        (&files.cert, &issued.cert),
+    ] {
+        crate::data_dir::write_private(path, text.as_bytes()).map_err(|source| {
+            TlsInitError::Write {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+    }
     Ok((files, issued))
-}
-
-/// Writes `text` to `path` with permissions `mode`, also when the file already existed.
-fn write(path: &Path, text: &str, mode: u32) -> Result<(), TlsInitError> {
-    let written = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(path)?;
-        // `mode` applies only when the file is created.
-        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()
-    })();
-    written.map_err(|source| TlsInitError::Write {
-        path: path.to_path_buf(),
-        source,
-    })
 }
 
 /// Runs `flit tls …` and tells the operator what to do next.

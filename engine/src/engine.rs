@@ -19,7 +19,7 @@ use crate::ids::TenantId;
 use crate::notify::{NotifyShared, WebhookSettings};
 use crate::numbers::Country;
 use crate::schedule::ScheduleShared;
-use crate::secrets;
+use crate::secrets::{self, SecretKey};
 use crate::store::records::ApiKeyRecord;
 use crate::store::tables;
 use crate::supervisor::{ChildSpec, RootSupervisor, SupervisorMsg};
@@ -46,6 +46,10 @@ pub struct EngineConfig {
     pub webhooks: WebhookSettings,
     /// When a tenant's phone counts as offline, and a message it took as stuck.
     pub devices: crate::channel::device::DeviceTimes,
+    /// Seals the SMPP bind passwords in the store (the API reads it from a key file or the
+    /// environment, never from the store). `None` suits only an engine that holds no bind:
+    /// opening a store with one, or creating one, is refused.
+    pub secret_key: Option<SecretKey>,
 }
 
 /// About 100 bytes of memory per queued recipient: some 500 MB at the cap.
@@ -65,6 +69,7 @@ impl Default for EngineConfig {
             clock: Clock::System,
             webhooks: WebhookSettings::default(),
             devices: Default::default(),
+            secret_key: None,
         }
     }
 }
@@ -91,14 +96,18 @@ struct Inner {
 }
 
 impl Engine {
-    /// Opens (creating if needed) the store of `backend` in `dir`, then the engine on it.
-    /// Must run inside a tokio runtime.
+    /// Opens (creating if needed) the store of `backend` in `dir`, checks `config.secret_key`
+    /// against it (sealing the bind passwords an older store kept in clear), then opens the
+    /// engine on it. A key that does not fit is `EngineError::SecretKey`, with the store
+    /// closed again. Must run inside a tokio runtime.
     pub async fn open(
         dir: &std::path::Path,
         backend: BackendKind,
         config: EngineConfig,
     ) -> Result<Engine, EngineError> {
         let store = Store::open(backend, dir, StoreOptions::default())?;
+        // Before any actor starts: a wrong key stops the start with the store closed again.
+        crate::dispatch::binds::seal_stored_passwords(&store, config.secret_key.as_ref()).await?;
         Engine::open_on(store, config).await
     }
 

@@ -34,6 +34,20 @@ pub enum EngineError {
     BacklogFull { queued: usize, cap: usize },
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
+    /// The secret key the engine was given does not open what the store holds sealed.
+    #[error(transparent)]
+    SecretKey(#[from] SecretKeyError),
+}
+
+/// Why the engine's secret key does not fit its store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SecretKeyError {
+    /// The store holds sealed secrets (or bind passwords to seal) and no key was given.
+    #[error("the store holds SMPP bind passwords to seal or open, and no secret key was given")]
+    Missing,
+    /// Another key sealed the store's secrets.
+    #[error("the secret key is not the one the store's SMPP bind passwords were sealed with")]
+    Mismatch,
 }
 
 /// What a request got wrong.
@@ -110,7 +124,7 @@ pub enum Invalid {
     BindAddress,
     #[error("a system_id is 1 to 15 characters")]
     SystemId,
-    #[error("an SMPP 3.4 password is at most 8 characters")]
+    #[error("an SMPP 3.4 password is at most 8 ASCII characters")]
     Password,
     #[error("a system_type is at most 12 characters")]
     SystemType,

@@ -57,7 +57,9 @@ pub use dispatch::binds::{DEFAULT_WINDOW_SIZE, NewBind};
 pub use dispatch::cancel::Cancellation;
 pub use dispatch::routes::NewRoute;
 pub use engine::{DEFAULT_FEED_LOW_WATER, DEFAULT_MAX_BACKLOG, Engine, EngineConfig};
-pub use error::{Conflict, ContactField, EngineError, Invalid, Missing, Unavailable};
+pub use error::{
+    Conflict, ContactField, EngineError, Invalid, Missing, SecretKeyError, Unavailable,
+};
 pub use flit_storage::{BackendKind, CommitStats};
 pub use health::EngineHealth;
 pub use history::MessageFilter;

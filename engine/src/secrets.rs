@@ -3,8 +3,18 @@
 //! Keys carry 190 bits of randomness, so a plain SHA-256 (not a slow password hash) is the
 //! right cost: a lookup by hash never compares the secret itself, and the one comparison of a
 //! presented token against a stored hash is constant-time.
+//!
+//! What Flit must replay in clear to someone else (an SMPP bind's password, to its carrier)
+//! cannot be hashed: it is [`Sealed`] under a [`SecretKey`] kept apart from the store
+//! (ChaCha20-Poly1305, a fresh random nonce per value, and the value's owner as associated
+//! data, so a sealed value moved onto another record does not open).
 
-use rand::Rng;
+use std::fmt;
+use std::sync::Arc;
+
+use rand::{Rng, RngCore};
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub const API_KEY_PREFIX: &str = "flt_live_";
@@ -77,9 +87,118 @@ fn decode_hex_32(text: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+/// The key secrets are sealed with: 32 bytes, from the operator (a key file or an
+/// environment variable, read by the API) and never stored with what it seals. Shared, as
+/// every bind's session holds it (ring's expanded key is some 500 bytes).
+#[derive(Clone)]
+pub struct SecretKey(Arc<LessSafeKey>);
+
+/// A value sealed under a [`SecretKey`]: `nonce ++ ciphertext ++ tag`, as stored.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sealed(Vec<u8>);
+
+/// A sealed value that does not open: another key sealed it, it belongs to another owner, or
+/// its bytes were changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the sealed value does not open with this key")]
+pub struct Unsealable;
+
+impl SecretKey {
+    /// Bytes in a key.
+    pub const LEN: usize = 32;
+
+    pub fn from_bytes(bytes: &[u8; SecretKey::LEN]) -> SecretKey {
+        // A ChaCha20-Poly1305 key is any 32 bytes, so this cannot fail.
+        let key = UnboundKey::new(&CHACHA20_POLY1305, bytes)
+            .unwrap_or_else(|_| unreachable!("ChaCha20-Poly1305 takes any 32-byte key"));
+        SecretKey(Arc::new(LessSafeKey::new(key)))
+    }
+
+    /// 32 fresh random bytes for a new key (the caller keeps them: they are the key).
+    pub fn generate_bytes() -> [u8; SecretKey::LEN] {
+        let mut bytes = [0u8; SecretKey::LEN];
+        rand::rng().fill_bytes(&mut bytes);
+        bytes
+    }
+
+    /// Seals `plain` for `owner` (the associated data: who the value belongs to).
+    pub(crate) fn seal(&self, plain: &[u8], owner: &[u8]) -> Sealed {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rng().fill_bytes(&mut nonce);
+        let mut body = plain.to_vec();
+        // Sealing fails only for inputs past ring's limit (256 GiB), far beyond any secret.
+        self.0
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(owner),
+                &mut body,
+            )
+            .unwrap_or_else(|_| unreachable!("a secret is far below ChaCha20-Poly1305's limit"));
+        let mut out = Vec::with_capacity(NONCE_LEN + body.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&body);
+        Sealed(out)
+    }
+
+    /// The value `sealed` holds, if this key sealed it for `owner`.
+    pub(crate) fn open(&self, sealed: &Sealed, owner: &[u8]) -> Result<Vec<u8>, Unsealable> {
+        let (nonce, body) = sealed.0.split_at_checked(NONCE_LEN).ok_or(Unsealable)?;
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| Unsealable)?;
+        let mut body = body.to_vec();
+        let plain = self
+            .0
+            .open_in_place(nonce, Aad::from(owner), &mut body)
+            .map_err(|_| Unsealable)?;
+        Ok(plain.to_vec())
+    }
+}
+
+/// Never the key itself, so no log line or panic message can carry it.
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey(<redacted>)")
+    }
+}
+
+impl fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sealed({} bytes)", self.0.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sealed_value_opens_only_with_its_key_and_owner() {
+        let key = SecretKey::from_bytes(&SecretKey::generate_bytes());
+        let sealed = key.seal(b"s3cr3t", b"bind-1");
+        assert_eq!(key.open(&sealed, b"bind-1"), Ok(b"s3cr3t".to_vec()));
+        assert_eq!(key.open(&sealed, b"bind-2"), Err(Unsealable));
+        let other = SecretKey::from_bytes(&SecretKey::generate_bytes());
+        assert_eq!(other.open(&sealed, b"bind-1"), Err(Unsealable));
+        let mut changed = sealed.clone();
+        if let Some(last) = changed.0.last_mut() {
+            *last ^= 1;
+        }
+        assert_eq!(key.open(&changed, b"bind-1"), Err(Unsealable));
+        assert_eq!(key.open(&Sealed(vec![1, 2, 3]), b"bind-1"), Err(Unsealable));
+    }
+
+    #[test]
+    fn sealing_twice_gives_different_bytes_without_the_clear_text() {
+        let key = SecretKey::from_bytes(&[7; SecretKey::LEN]);
+        let one = key.seal(b"p4ssw0rd", b"owner");
+        let two = key.seal(b"p4ssw0rd", b"owner");
+        assert_ne!(one, two, "a fresh nonce each time");
+        for sealed in [&one, &two] {
+            assert_eq!(sealed.0.len(), NONCE_LEN + 8 + 16);
+            assert!(!sealed.0.windows(8).any(|window| window == b"p4ssw0rd"));
+        }
+        assert_eq!(key.open(&two, b"owner"), Ok(b"p4ssw0rd".to_vec()));
+        assert_eq!(format!("{key:?}"), "SecretKey(<redacted>)");
+    }
 
     #[test]
     fn secrets_are_prefixed_random_and_distinct() {

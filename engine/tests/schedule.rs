@@ -25,6 +25,7 @@ const HOUR: Duration = Duration::from_secs(3600);
 fn config(clock: Clock) -> EngineConfig {
     EngineConfig {
         clock,
+        secret_key: Some(common::secret_key()),
         ..EngineConfig::default()
     }
 }
@@ -490,7 +491,7 @@ async fn a_cancel_racing_a_submit_in_flight_charges_back_what_the_carrier_took()
     .await
     .expect("smsc");
     let dir = tempfile::tempdir().expect("temp dir");
-    let engine = engine_with(dir.path(), BackendKind::Redb, EngineConfig::default()).await;
+    let engine = common::engine(dir.path(), BackendKind::Redb).await;
     let tenant = funded_tenant(&engine, 100).await;
     engine
         .create_bind(NewBind {

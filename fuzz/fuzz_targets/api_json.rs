@@ -167,6 +167,10 @@ fn fixture() -> &'static Fixture {
                     resolver: Arc::new(NoNames),
                     ..WebhookSettings::default()
                 },
+                // Fuzzed binds are created, so their passwords are sealed.
+                secret_key: Some(flit_engine::secrets::SecretKey::from_bytes(
+                    &flit_engine::secrets::SecretKey::generate_bytes(),
+                )),
                 ..EngineConfig::default()
             };
             let engine = Engine::open(&dir.path().join("store"), BackendKind::Sled, config)

@@ -9,11 +9,13 @@
 //! Invariants: a batch is applied all-or-nothing and batches apply in `submit` order; a commit
 //! ticket resolves only after its batch is on disk; no disk I/O for writes happens on the
 //! caller's thread; after one failed group commit every later write fails (`Failed`), so no
-//! acknowledgement is ever built on a write whose fate is unknown.
+//! acknowledgement is ever built on a write whose fate is unknown; the store's directory and
+//! files are its user's alone (0700 and 0600, whatever the umask).
 
 mod batch;
 pub mod codec;
 mod error;
+mod private;
 mod redb_backend;
 mod scan;
 mod sled_backend;

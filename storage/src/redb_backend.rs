@@ -25,6 +25,10 @@ pub(crate) struct RedbBackend {
 
 impl RedbBackend {
     pub(crate) fn open(path: &Path) -> Result<Self, StorageError> {
+        // redb initialises an empty file as a new database: made here, it is 0600 from the
+        // start rather than the umask's mode until the store tightens it.
+        crate::private::create_file(path)
+            .map_err(|error| StorageError::backend("redb create file", error))?;
         // redb's own default is a 1 GiB page cache, which a long-running server fills with
         // pages it read once (a restart's re-queue scan, say); the hot pages fit in far less.
         let db = redb::Builder::new()

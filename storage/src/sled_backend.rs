@@ -12,6 +12,7 @@
 
 use std::fs::File;
 use std::ops::Bound;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
@@ -24,6 +25,8 @@ pub(crate) struct SledBackend {
     db: sled::Db,
     /// sled's log file, opened by us only to `fsync` it (see the module doc).
     log_file: File,
+    /// sled's directory, made private again when the backend closes.
+    dir: PathBuf,
     blobs_dir: PathBuf,
     /// Highest blob id already fsynced; blob ids are log sequence numbers, so they only grow.
     /// Only the commit thread touches it; the mutex just makes the backend `Sync`.
@@ -32,12 +35,15 @@ pub(crate) struct SledBackend {
 
 impl SledBackend {
     pub(crate) fn open(path: &Path) -> Result<Self, StorageError> {
+        crate::private::create_dir(path)
+            .map_err(|error| StorageError::backend("sled create directory", error))?;
         let db = open_with_retry(path)?;
         let log_file = File::open(path.join("db"))
             .map_err(|error| StorageError::backend("sled open log file for fsync", error))?;
         let backend = SledBackend {
             db,
             log_file,
+            dir: path.to_path_buf(),
             blobs_dir: path.join("blobs"),
             synced_blob: Mutex::new(i64::MIN),
         };
@@ -72,7 +78,12 @@ impl SledBackend {
             if id <= *synced {
                 continue;
             }
-            match File::open(entry.path()).and_then(|file| file.sync_all()) {
+            // sled writes a blob with the umask's mode: private it is, in a private directory.
+            let private = std::fs::Permissions::from_mode(crate::private::FILE_MODE);
+            match File::open(entry.path())
+                .and_then(|file| file.set_permissions(private).and(Ok(file)))
+                .and_then(|file| file.sync_all())
+            {
                 Ok(()) => newest = newest.max(id),
                 // sled deletes blobs it has rewritten; a vanished one needs no sync.
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
@@ -84,6 +95,17 @@ impl SledBackend {
             *synced = newest;
         }
         Ok(())
+    }
+}
+
+/// The snapshots sled wrote while open have the umask's mode; they are made private as the
+/// store closes (and again at the next open, after a crash).
+impl Drop for SledBackend {
+    fn drop(&mut self) {
+        if let Err(error) = crate::private::tighten(&self.dir) {
+            let dir = self.dir.display();
+            tracing::warn!(%dir, %error, "cannot make the sled files private");
+        }
     }
 }
 

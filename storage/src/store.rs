@@ -94,16 +94,18 @@ impl Store {
         }
     }
 
-    /// Opens (creating if needed) a store of `kind` in `dir`.
+    /// Opens (creating if needed) a store of `kind` in `dir`. The directory and everything in
+    /// it are made private to the process's user (0700 and 0600, group and other bits off).
     pub fn open(
         kind: BackendKind,
         dir: &Path,
         options: StoreOptions,
     ) -> Result<Store, StorageError> {
-        std::fs::create_dir_all(dir).map_err(|error| StorageError::Io {
+        let io_error = |error: std::io::Error| StorageError::Io {
             path: dir.to_path_buf(),
             message: error.to_string(),
-        })?;
+        };
+        crate::private::create_dir(dir).map_err(io_error)?;
         let (path, other) = match kind {
             BackendKind::Sled => (dir.join(SLED_DIR), dir.join(REDB_FILE)),
             BackendKind::Redb => (dir.join(REDB_FILE), dir.join(SLED_DIR)),
@@ -121,6 +123,8 @@ impl Store {
             BackendKind::Sled => Box::new(SledBackend::open(&path)?),
             BackendKind::Redb => Box::new(RedbBackend::open(&path)?),
         };
+        // The backends create their files with the umask's mode; the store is private.
+        crate::private::tighten(dir).map_err(io_error)?;
         Store::with_backend(kind, backend, options)
     }
 

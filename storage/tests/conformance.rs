@@ -628,6 +628,58 @@ fn large_values_roundtrip(kind: BackendKind) {
     assert_eq!(page.items[0].1[0], big[big.len() - 1]);
 }
 
+/// Every path under `dir` (itself included) whose mode has a group or other bit, with the mode.
+fn shared_paths(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut shared = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let metadata = std::fs::symlink_metadata(&path).unwrap();
+        let mode = metadata.permissions().mode() & 0o7777;
+        if mode & 0o077 != 0 {
+            shared.push((path.clone(), mode));
+        }
+        if metadata.is_dir() {
+            for entry in std::fs::read_dir(&path).unwrap() {
+                pending.push(entry.unwrap().path());
+            }
+        }
+    }
+    shared
+}
+
+fn the_store_is_private_to_its_user(kind: BackendKind) {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("store");
+    let store = Store::open(kind, &dir, StoreOptions::default()).unwrap();
+    let mut batch = Batch::new();
+    batch.put("small", b"k".to_vec(), b"v".to_vec());
+    // Large enough for sled to write it to a file of its own (a blob).
+    batch.put("big", b"k".to_vec(), vec![7u8; 512 * 1024]);
+    store.commit_blocking(batch).unwrap();
+    assert_eq!(shared_paths(&dir), vec![], "while open");
+    drop(store);
+    assert_eq!(shared_paths(&dir), vec![], "once closed");
+
+    // A store left readable by others (copied with the wrong umask, say) is made private.
+    use std::os::unix::fs::PermissionsExt;
+    let loose = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    loose(&dir, 0o755);
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        loose(&path, if path.is_dir() { 0o775 } else { 0o644 });
+    }
+    assert!(!shared_paths(&dir).is_empty());
+    let store = Store::open(kind, &dir, StoreOptions::default()).unwrap();
+    assert_eq!(shared_paths(&dir), vec![], "reopened");
+    assert_eq!(
+        store.get("small", b"k").unwrap().as_deref(),
+        Some(&b"v"[..])
+    );
+}
+
 /// Kills a writer process mid-stream (SIGKILL, so no destructor runs) and checks on reopen that
 /// every acknowledged batch survived and no batch survived in part. This is a process crash, not
 /// a power cut: it tests log recovery and batch atomicity, not fsync.
@@ -776,6 +828,8 @@ conformance! {
     codec_roundtrip_and_unknown_version =>
         sled_codec_roundtrip_and_unknown_version, redb_codec_roundtrip_and_unknown_version;
     large_values_roundtrip => sled_large_values_roundtrip, redb_large_values_roundtrip;
+    the_store_is_private_to_its_user =>
+        sled_the_store_is_private_to_its_user, redb_the_store_is_private_to_its_user;
     crash_mid_write_keeps_batches_whole_or_child =>
         sled_crash_mid_write_keeps_batches_whole, redb_crash_mid_write_keeps_batches_whole;
 }

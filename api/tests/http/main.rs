@@ -24,6 +24,7 @@ mod openapi;
 mod personalised;
 mod phone_lifecycle;
 mod phones;
+mod private;
 mod readme;
 mod restart;
 mod schema;

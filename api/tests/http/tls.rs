@@ -304,8 +304,8 @@ async fn flit_tls_init_writes_what_flit_serve_then_serves_https_with() {
     for (path, expected) in [
         (&files.ca_key, 0o600),
         (&files.key, 0o600),
-        (&files.ca_cert, 0o644),
-        (&files.cert, 0o644),
+        (&files.ca_cert, 0o600),
+        (&files.cert, 0o600),
     ] {
         assert_eq!(mode(path), expected, "{}", path.display());
         assert!(

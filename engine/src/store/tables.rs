@@ -12,11 +12,13 @@ use crate::ids::{
     SenderId, TemplateId, TenantId, TransactionId, WebhookId,
 };
 use crate::numbers::Msisdn;
+use crate::secrets::Sealed;
 use crate::store::records::{
-    ApiKeyRecord, BindRecord, ContactRecord, DeliveryRecord, DeviceHandover, DeviceRecord,
-    DeviceRoute, DeviceRouteV1, GroupRecord, HeldReceipt, IdempotencyRecord, InboundRecord,
-    MessageRecord, RecipientRecord, RegistrationTokenRecord, RouteRecord, SenderIdRecord,
-    SmscMapping, TemplateRecord, TenantRecord, TransactionRecord, UnixMillis, WebhookRecord,
+    ApiKeyRecord, BindRecord, BindRecordV1, ContactRecord, DeliveryRecord, DeviceHandover,
+    DeviceRecord, DeviceRoute, DeviceRouteV1, GroupRecord, HeldReceipt, IdempotencyRecord,
+    InboundRecord, MessageRecord, RecipientRecord, RegistrationTokenRecord, RouteRecord,
+    SenderIdRecord, SmscMapping, TemplateRecord, TenantRecord, TransactionRecord, UnixMillis,
+    WebhookRecord,
 };
 use crate::store::{Cell, Key, KeySet, NameKey, Table};
 
@@ -109,11 +111,17 @@ pub(crate) const INBOUND_SEEN: Table<(DeviceId, String), InboundId> = Table::new
 pub(crate) const REGISTRATION_TOKENS: Table<[u8; 32], RegistrationTokenRecord> =
     Table::new("registration_tokens");
 
-pub(crate) const BINDS: Table<BindId, BindRecord> = Table::new("binds");
+/// SMPP binds, each password sealed under the engine's secret key.
+pub(crate) const BINDS: Table<BindId, BindRecord> = Table::new("smpp_binds");
+/// The first form of `BINDS`, passwords in clear: sealed and moved to `BINDS` at start.
+pub(crate) const BINDS_V1: Table<BindId, BindRecordV1> = Table::new("binds");
 pub(crate) const ROUTES: Table<RouteId, RouteRecord> = Table::new("routes");
 
 /// The SHA-256 of the admin token.
 pub(crate) const ADMIN_TOKEN_HASH: Cell<[u8; 32]> = Cell::new("meta", b"admin_token_sha256");
+/// Nothing, sealed under the secret key at the first start that had one: a later start with
+/// another key is refused before any sealed value is needed.
+pub(crate) const SECRET_KEY_CHECK: Cell<Sealed> = Cell::new("meta", b"secret_key_check");
 /// Set once the first start created the default tenant.
 pub(crate) const BOOTSTRAPPED: Cell<bool> = Cell::new("meta", b"bootstrapped");
 

@@ -8,11 +8,25 @@ use std::time::Duration;
 use flit_engine::BackendKind;
 use flit_engine::TransactionKind;
 use flit_engine::ids::TenantId;
+use flit_engine::secrets::SecretKey;
 use flit_engine::{Engine, EngineConfig, NewTenant};
 
-/// An engine on a store of `kind` in `dir`.
+/// An engine on a store of `kind` in `dir`, with the tests' secret key.
 pub async fn engine(dir: &std::path::Path, kind: BackendKind) -> Engine {
-    engine_with(dir, kind, EngineConfig::default()).await
+    engine_with(
+        dir,
+        kind,
+        EngineConfig {
+            secret_key: Some(secret_key()),
+            ..EngineConfig::default()
+        },
+    )
+    .await
+}
+
+/// The secret key of the tests' engines: the same at every open, so a reopened store opens.
+pub fn secret_key() -> SecretKey {
+    SecretKey::from_bytes(&[0x5e; SecretKey::LEN])
 }
 
 /// An engine on a store of `kind` in `dir`, configured by `config`.

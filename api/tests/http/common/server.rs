@@ -42,6 +42,16 @@ impl TestServer {
         Self::start_in_with_metrics(data_dir, storage, None, None, |config| config).await
     }
 
+    /// Starts (or restarts) on an existing data dir with its configuration changed by
+    /// `adjust`.
+    pub async fn start_in_adjusted(
+        data_dir: PathBuf,
+        storage: &str,
+        adjust: impl FnOnce(Config) -> Config,
+    ) -> TestServer {
+        Self::start_in_with_metrics(data_dir, storage, None, None, adjust).await
+    }
+
     /// A server on a fresh dir with its configuration changed by `adjust`.
     pub async fn start_adjusted(adjust: impl FnOnce(Config) -> Config) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");

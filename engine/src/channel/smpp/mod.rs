@@ -38,14 +38,14 @@ pub use session::SessionHandle;
 pub use crate::store::records::{BindMode, Concatenation, Gsm7Mode};
 
 /// Everything a session needs to reach and use one SMSC account.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct BindConfig {
     pub host: String,
     pub port: u16,
     /// At most 15 characters (SMPP `system_id` is a C-string of 16 octets).
     pub system_id: String,
-    /// At most 8 characters.
-    pub password: String,
+    /// At most 8 characters; sealed until the bind request is built.
+    pub password: config::BindPassword,
     /// At most 12 characters; usually empty.
     pub system_type: String,
     pub bind_mode: BindMode,
@@ -69,7 +69,7 @@ impl Default for BindConfig {
             host: String::new(),
             port: 2775,
             system_id: String::new(),
-            password: String::new(),
+            password: config::BindPassword::default(),
             system_type: String::new(),
             bind_mode: BindMode::Transceiver,
             window_size: 50,

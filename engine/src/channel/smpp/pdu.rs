@@ -26,6 +26,7 @@ pub const STATUS_INVALID_MESSAGE_LENGTH: u32 = 0x01;
 pub const STATUS_INVALID_COMMAND_ID: u32 = 0x03;
 pub const STATUS_SYSTEM_ERROR: u32 = 0x08;
 pub const STATUS_INVALID_SOURCE_ADDRESS: u32 = 0x0A;
+pub const STATUS_INVALID_PASSWORD: u32 = 0x0E;
 pub const STATUS_INVALID_DESTINATION_ADDRESS: u32 = 0x0B;
 pub const STATUS_MESSAGE_QUEUE_FULL: u32 = 0x14;
 pub const STATUS_THROTTLED: u32 = 0x58;
@@ -38,6 +39,13 @@ pub enum PduError {
         value: String,
         reason: String,
     },
+    /// Said without the password, which this error may end up in a log line and the bind's
+    /// state beside.
+    #[error("the password does not fit SMPP ({0})")]
+    Password(String),
+    /// The stored password does not open with the engine's secret key.
+    #[error("the stored password cannot be unsealed with the secret key")]
+    SealedPassword,
 }
 
 impl PduError {
@@ -53,6 +61,7 @@ impl PduError {
                 ..
             } => STATUS_INVALID_DESTINATION_ADDRESS,
             PduError::Field { .. } => STATUS_INVALID_MESSAGE_LENGTH,
+            PduError::Password(_) | PduError::SealedPassword => STATUS_INVALID_PASSWORD,
         }
     }
 }
@@ -80,7 +89,13 @@ pub enum BindKind {
 /// address range empty.
 pub fn bind(config: &BindConfig, kind: BindKind) -> Result<Pdu, PduError> {
     let system_id = c_string("system_id", &config.system_id)?;
-    let password = c_string("password", &config.password)?;
+    // Opened here, for this request only.
+    let password = config
+        .password
+        .reveal()
+        .map_err(|_| PduError::SealedPassword)?;
+    let password =
+        COctetString::from_str(&password).map_err(|err| PduError::Password(err.to_string()))?;
     let system_type = c_string("system_type", &config.system_type)?;
     let version = InterfaceVersion::Smpp3_4;
     let range = COctetString::empty();
@@ -250,6 +265,7 @@ pub fn generic_nack(sequence_number: u32, status: u32) -> Command {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channel::smpp::config::BindPassword;
     use crate::channel::smpp::{Concatenation, Gsm7Mode};
     use rusmpp::tokio_codec::CommandCodec;
     use tokio_util::bytes::BytesMut;
@@ -360,20 +376,18 @@ mod tests {
         let err = submit_sm(&submit, 0, &message.parts[0]).expect_err("21 octets max");
         assert_eq!(err.command_status(), STATUS_INVALID_SOURCE_ADDRESS);
         let config = BindConfig {
-            password: "123456789".into(),
+            password: BindPassword::for_tests("12345678é"),
             ..BindConfig::default()
         };
-        assert!(
-            bind(&config, BindKind::Transceiver).is_err(),
-            "password is 8 characters at most"
-        );
+        let err = bind(&config, BindKind::Transceiver).expect_err("8 ASCII characters at most");
+        assert!(!err.to_string().contains("12345678"), "{err}");
     }
 
     #[test]
     fn bind_is_smpp_3_4() {
         let config = BindConfig {
             system_id: "flit".into(),
-            password: "secret".into(),
+            password: BindPassword::for_tests("secret"),
             system_type: "SMS".into(),
             ..BindConfig::default()
         };

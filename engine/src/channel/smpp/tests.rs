@@ -40,7 +40,7 @@ impl TestSmsc {
             host: "127.0.0.1".into(),
             port: self.listener.local_addr().expect("addr").port(),
             system_id: "flit".into(),
-            password: "secret".into(),
+            password: config::BindPassword::for_tests("secret"),
             response_timeout: Duration::from_secs(2),
             reconnect_min: Duration::from_millis(20),
             reconnect_max: Duration::from_millis(100),

@@ -87,8 +87,9 @@ pub struct BindRecord {
     pub host: String,
     pub port: u16,
     pub system_id: String,
-    /// Needed in clear to bind; only the operator API ever sees bind records.
-    pub password: String,
+    /// Sealed under the engine's secret key for this bind (`BindPassword`), opened only by
+    /// the session as it binds; nothing outside the engine sees it, sealed or not.
+    pub(crate) password: Sealed,
     pub system_type: String,
     #[serde(with = "as_text")]
     pub bind_mode: BindMode,
@@ -102,6 +103,51 @@ pub struct BindRecord {
     /// The tenant that owns inbound messages arriving on this bind, if any.
     pub tenant: Option<TenantId>,
     pub created_at: UnixMillis,
+}
+
+/// The first form of [`BindRecord`], with the password in clear: read once at start, when
+/// its password is sealed and the record moved to the current table.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct BindRecordV1 {
+    pub id: BindId,
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub system_id: String,
+    pub password: String,
+    pub system_type: String,
+    #[serde(with = "as_text")]
+    pub bind_mode: BindMode,
+    pub window_size: u32,
+    pub tps: u32,
+    #[serde(with = "as_text")]
+    pub gsm7: Gsm7Mode,
+    #[serde(with = "as_text")]
+    pub concatenation: Concatenation,
+    pub tenant: Option<TenantId>,
+    pub created_at: UnixMillis,
+}
+
+impl BindRecordV1 {
+    /// The current record, with `password` (this record's, sealed) in its place.
+    pub(crate) fn sealed(self, password: Sealed) -> BindRecord {
+        BindRecord {
+            id: self.id,
+            name: self.name,
+            host: self.host,
+            port: self.port,
+            system_id: self.system_id,
+            password,
+            system_type: self.system_type,
+            bind_mode: self.bind_mode,
+            window_size: self.window_size,
+            tps: self.tps,
+            gsm7: self.gsm7,
+            concatenation: self.concatenation,
+            tenant: self.tenant,
+            created_at: self.created_at,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

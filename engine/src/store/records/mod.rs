@@ -12,6 +12,7 @@ use crate::ids::{
     RouteId, SenderId, TemplateId, TenantId, TransactionId, WebhookId,
 };
 use crate::numbers::{Country, Msisdn, Validation};
+use crate::secrets::Sealed;
 
 /// Settings stored by their names (`strict`, `GH`, `transceiver`, …), so they read the same
 /// in the store as on the wire, and are parsed once, when a record is read.
