@@ -106,6 +106,12 @@ pub struct NewTenantBody {
     /// Opening balance, recorded as a BONUS transaction.
     #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
     credits: Option<i64>,
+    /// Sender IDs approved with the tenant (each up to 11 letters and digits, or a number of
+    /// up to 15 digits); the first is its default. Absent: one made from the name (its letters
+    /// and digits, at most 11; `SMS` for a name without a letter), so the first send works;
+    /// `[]`: none.
+    #[schema(max_items = 100)]
+    sender_ids: Option<Vec<String>>,
 }
 
 fn number_validation_schema() -> utoipa::openapi::Object {
@@ -131,11 +137,11 @@ fn number_validation_patch_schema() -> utoipa::openapi::Object {
     request_body(
         content = NewTenantBody,
         content_type = "application/json",
-        example = json!({"name": "Acme Ltd", "phone": "233201234567", "defaultCountry": "GH", "credits": 500}),
+        example = json!({"name": "Acme Ltd", "phone": "233201234567", "defaultCountry": "GH", "credits": 500, "senderIds": ["Acme"]}),
     ),
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<TenantData>),
-        (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
+        (status = 409, description = "`senderIds` names one sender ID twice", body = crate::error::ErrorBody),
     ),
 )]
 pub(crate) async fn create_tenant(
@@ -178,6 +184,7 @@ pub(crate) async fn create_tenant(
                 .as_deref()
                 .map(parse_validation)
                 .transpose()?,
+            sender_ids: body.sender_ids,
         })
         .await?;
     if let Some(credits) = body.credits.filter(|credits| *credits != 0) {

@@ -88,6 +88,9 @@ struct Inner {
     devices: DevicesShared,
     /// The scheduler's slot and the released messages it is feeding.
     schedule: Arc<ScheduleShared>,
+    /// Held by a tenant's deletion, so two never run at once (a repeated request waits for
+    /// the first, then finds the tenant gone).
+    offboarding: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -128,6 +131,7 @@ impl Engine {
                 notify,
                 devices: DevicesShared::default(),
                 schedule: Arc::default(),
+                offboarding: tokio::sync::Mutex::new(()),
             }),
         };
         for tenant in tables::TENANTS.values(engine.store(), &())? {
@@ -173,6 +177,10 @@ impl Engine {
 
     pub(crate) fn schedule(&self) -> &Arc<ScheduleShared> {
         &self.inner.schedule
+    }
+
+    pub(crate) fn offboarding(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.offboarding
     }
 
     /// True while no real bind is configured: the sandbox simulator takes the traffic.
