@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod carriers;
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod flixy;
 pub mod flowstates;

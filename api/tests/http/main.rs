@@ -17,6 +17,7 @@ mod faults;
 mod flowstates;
 mod health;
 mod native;
+mod offboarding;
 mod openapi;
 mod personalised;
 mod phone_lifecycle;
