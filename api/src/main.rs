@@ -1,5 +1,7 @@
 //! The `flit` binary.
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 use flit_api::admin_cli::{self, AdminArgs};
 use flit_api::config::{Config, Overrides};
@@ -24,19 +26,30 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(Overrides),
-    /// Call the admin API of a running server.
+    /// Manage a running server: tenants, keys, credits, sender IDs, binds and routes.
     Admin(AdminArgs),
     /// Certificates for serving https on a LAN (a local CA for the phones to trust).
     Tls(TlsArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+/// A failure is one line on stderr (`error: …`, its causes after colons) and exit status 1.
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -4,6 +4,7 @@
 
 mod abuse;
 mod admin;
+mod admin_cli;
 mod auth;
 mod backlog;
 mod bad_input;
