@@ -1,5 +1,6 @@
-//! The operator's API, `/admin/v1` (SPEC §8): tenants, API keys, credits, sender IDs, and
-//! (in `carriers.rs`) binds and routes.
+//! The operator's API, `/admin/v1` (SPEC §8): tenants (with their suspension and deletion; the
+//! export is `export.rs`), API keys, credits and the ledger, sender IDs, and (in `carriers.rs`)
+//! binds and routes.
 //! Authenticated by the admin token; answers in the native `{success, data}` envelope.
 
 use std::sync::Arc;
@@ -8,10 +9,10 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use flit_engine::ids::{ApiKeyId, TenantId};
-use flit_engine::{ApiKeyRecord, Scopes, TenantRecord, TransactionKind};
+use flit_engine::{ApiKeyRecord, Scopes, SuspensionRecord, TenantRecord, TransactionKind};
 use flit_engine::{Country, Validation};
 use flit_engine::{NewTenant, TenantPatch};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -19,8 +20,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::auth::admin_layer;
 use crate::carriers;
 use crate::error::ApiError;
-use crate::extract::{IdempotencyScope, JsonBody, PathParam, idempotency_claim};
-use crate::native::account::{SenderIdData, SenderIdsData, TransactionData};
+use crate::extract::{IdempotencyScope, JsonBody, PathParam, QueryParams, idempotency_claim};
+use crate::native::account::{SenderIdData, SenderIdsData, TransactionData, ledger};
 use crate::native::ok;
 use crate::state::AppState;
 use crate::timefmt::{iso, iso_opt};
@@ -28,7 +29,17 @@ use crate::timefmt::{iso, iso_opt};
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/tenants", post(create_tenant).get(list_tenants))
-        .route("/tenants/{tenant_id}", get(get_tenant).patch(update_tenant))
+        .route(
+            "/tenants/{tenant_id}",
+            get(get_tenant).patch(update_tenant).delete(delete_tenant),
+        )
+        .route("/tenants/{tenant_id}/suspend", post(suspend_tenant))
+        .route("/tenants/{tenant_id}/resume", post(resume_tenant))
+        .route(
+            "/tenants/{tenant_id}/export",
+            get(crate::export::export_tenant),
+        )
+        .route("/tenants/{tenant_id}/transactions", get(list_transactions))
         .route("/tenants/{tenant_id}/keys", post(create_key).get(list_keys))
         .route("/tenants/{tenant_id}/keys/{key_id}", delete(revoke_key))
         .route("/tenants/{tenant_id}/credits", post(add_credits))
@@ -65,12 +76,29 @@ pub struct TenantData {
     number_validation: Option<String>,
     max_parts: u32,
     balance: i64,
+    /// While true, the tenant's API keys answer 403 `account_suspended` and it sends
+    /// nothing new; what it sent before still goes out.
+    suspended: bool,
+    suspended_at: Option<String>,
     created_at: String,
 }
 
 fn tenant_data(state: &AppState, tenant: TenantRecord) -> TenantData {
+    let balance = state.engine.balance(tenant.id).unwrap_or(0);
+    let suspension = state.engine.suspension(tenant.id);
+    tenant_data_of(tenant, suspension, balance)
+}
+
+/// A tenant as the admin API shows it (and a tenant export's first line).
+pub(crate) fn tenant_data_of(
+    tenant: TenantRecord,
+    suspension: Option<SuspensionRecord>,
+    balance: i64,
+) -> TenantData {
     TenantData {
-        balance: state.engine.balance(tenant.id).unwrap_or(0),
+        balance,
+        suspended: suspension.is_some(),
+        suspended_at: suspension.map(|suspension| iso(suspension.suspended_at)),
         id: tenant.id.to_string(),
         name: tenant.name,
         phone: tenant.phone,
@@ -106,6 +134,12 @@ pub struct NewTenantBody {
     /// Opening balance, recorded as a BONUS transaction.
     #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
     credits: Option<i64>,
+    /// Sender IDs approved with the tenant (each up to 11 letters and digits, or a number of
+    /// up to 15 digits); the first is its default. Absent: one made from the name (its letters
+    /// and digits, at most 11; `SMS` for a name without a letter), so the first send works;
+    /// `[]`: none.
+    #[schema(max_items = 100)]
+    sender_ids: Option<Vec<String>>,
 }
 
 fn number_validation_schema() -> utoipa::openapi::Object {
@@ -131,11 +165,11 @@ fn number_validation_patch_schema() -> utoipa::openapi::Object {
     request_body(
         content = NewTenantBody,
         content_type = "application/json",
-        example = json!({"name": "Acme Ltd", "phone": "233201234567", "defaultCountry": "GH", "credits": 500}),
+        example = json!({"name": "Acme Ltd", "phone": "233201234567", "defaultCountry": "GH", "credits": 500, "senderIds": ["Acme"]}),
     ),
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<TenantData>),
-        (status = 409, description = "Conflicts with an existing object", body = crate::error::ErrorBody),
+        (status = 409, description = "`senderIds` names one sender ID twice", body = crate::error::ErrorBody),
     ),
 )]
 pub(crate) async fn create_tenant(
@@ -178,6 +212,7 @@ pub(crate) async fn create_tenant(
                 .as_deref()
                 .map(parse_validation)
                 .transpose()?,
+            sender_ids: body.sender_ids,
         })
         .await?;
     if let Some(credits) = body.credits.filter(|credits| *credits != 0) {
@@ -326,6 +361,139 @@ pub(crate) async fn update_tenant(
     Ok(ok(tenant_data(&state, tenant)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admin/v1/tenants/{tenant_id}/suspend",
+    tag = "Admin",
+    summary = "Suspend a tenant",
+    description = "Admin token required. From now on every request of the tenant's API keys, on every API (native, Flowstates, FlixySMS), answers 403 `account_suspended`, and no phone registers for it; messages it already sent (and paid for) still go out. Suspending a suspended tenant changes nothing. A tenant must be suspended before it can be deleted. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("tenant_id" = String, Path, description = "The tenant's id"),
+    ),
+    responses(
+        (status = 200, description = "The tenant, suspended", body = crate::native::Envelope<TenantData>),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+    ),
+)]
+pub(crate) async fn suspend_tenant(
+    State(state): State<Arc<AppState>>,
+    PathParam(tenant_id): PathParam<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let tenant = tenant_id_param(&tenant_id)?;
+    state.engine.suspend_tenant(tenant).await?;
+    current_tenant(&state, tenant)
+}
+
+#[utoipa::path(
+    post,
+    path = "/admin/v1/tenants/{tenant_id}/resume",
+    tag = "Admin",
+    summary = "Resume a suspended tenant",
+    description = "Admin token required. Its API keys work again at once. Resuming an active tenant changes nothing. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("tenant_id" = String, Path, description = "The tenant's id"),
+    ),
+    responses(
+        (status = 200, description = "The tenant, active", body = crate::native::Envelope<TenantData>),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+    ),
+)]
+pub(crate) async fn resume_tenant(
+    State(state): State<Arc<AppState>>,
+    PathParam(tenant_id): PathParam<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let tenant = tenant_id_param(&tenant_id)?;
+    state.engine.resume_tenant(tenant).await?;
+    current_tenant(&state, tenant)
+}
+
+fn current_tenant(state: &AppState, tenant: TenantId) -> Result<Response, ApiError> {
+    let record = state
+        .engine
+        .tenant(tenant)
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
+    Ok(ok(tenant_data(state, record)).into_response())
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantDeletedData {
+    id: String,
+    deleted: bool,
+    /// Messages removed, each with its recipients and delivery state.
+    messages: u64,
+    /// Every other record removed: ledger entries, contacts, groups, templates, sender IDs,
+    /// API keys, webhooks and their deliveries, phones, inbound SMS.
+    records: u64,
+}
+
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/tenants/{tenant_id}",
+    tag = "Admin",
+    summary = "Delete a suspended tenant and everything it owns",
+    description = "Admin token required. Only a suspended tenant is deleted (409 `tenant_active` otherwise: suspend it first). Its work stops (jobs still queued for carriers or phones are dropped, its phones are unpaired, its webhooks stop), then every record it owns is removed, in bounded batches within this request, which answers once nothing of it is left (a tenant with many messages takes a while; other tenants are served meanwhile). The deletion goes on if the client hangs up; a deletion cut short by a crash leaves the tenant suspended, and asking again finishes it. Take a copy first with `GET /admin/v1/tenants/{tenant_id}/export`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("tenant_id" = String, Path, description = "The tenant's id"),
+    ),
+    responses(
+        (status = 200, description = "Deleted: what was removed", body = crate::native::Envelope<TenantDeletedData>),
+        (status = 404, description = "Not found (or already deleted)", body = crate::error::ErrorBody),
+        (status = 409, description = "The tenant is active: suspend it first", body = crate::error::ErrorBody),
+    ),
+)]
+pub(crate) async fn delete_tenant(
+    State(state): State<Arc<AppState>>,
+    PathParam(tenant_id): PathParam<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let tenant = tenant_id_param(&tenant_id)?;
+    let engine = state.engine.clone();
+    // On a task of its own: a client that hangs up does not stop a deletion halfway.
+    let removal = tokio::spawn(async move { engine.delete_tenant(tenant).await })
+        .await
+        .map_err(|_| {
+            ApiError::unavailable("the deletion was interrupted; ask again to finish it")
+        })??;
+    Ok(ok(TenantDeletedData {
+        id: tenant.to_string(),
+        deleted: true,
+        messages: removal.messages,
+        records: removal.records,
+    }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/admin/v1/tenants/{tenant_id}/transactions",
+    tag = "Admin",
+    summary = "A tenant's credit ledger, newest first",
+    description = "Admin token required. The same listing as the tenant's own `GET /api/v1/transactions`. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`.",
+    params(
+        ("tenant_id" = String, Path, description = "The tenant's id"),
+        ("page" = Option<u32>, Query, description = "Page number, from 1 (default 1)"),
+        ("limit" = Option<u32>, Query, description = "Items per page, 1..=100 (default 20)"),
+        ("type" = Option<String>, Query, description = "PURCHASE, USAGE, REFUND, BONUS or ADJUSTMENT"),
+        ("startDate" = Option<String>, Query, description = "Only items from this date or instant (ISO 8601)"),
+        ("endDate" = Option<String>, Query, description = "Only items up to the end of this date or instant (ISO 8601)"),
+    ),
+    responses(
+        (status = 200, description = "Success", body = crate::native::Envelope<crate::native::account::TransactionsData>),
+        (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
+    ),
+)]
+pub(crate) async fn list_transactions(
+    State(state): State<Arc<AppState>>,
+    PathParam(tenant_id): PathParam<String>,
+    query: QueryParams,
+) -> Result<impl IntoResponse, ApiError> {
+    let tenant = tenant_id_param(&tenant_id)?;
+    state
+        .engine
+        .tenant(tenant)
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
+    Ok(ok(ledger(&state, tenant, &query).await?))
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewKeyBody {
     /// Default `API key`.
@@ -360,7 +528,7 @@ pub struct KeyData {
     revoked_at: Option<String>,
 }
 
-fn key_data(key: ApiKeyRecord, secret: Option<String>) -> KeyData {
+pub(crate) fn key_data(key: ApiKeyRecord, secret: Option<String>) -> KeyData {
     KeyData {
         id: key.id.to_string(),
         name: key.name,

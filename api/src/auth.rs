@@ -1,5 +1,6 @@
-//! Authentication: API keys for the tenant APIs (three header forms), the admin token for
-//! `/admin/v1`, and the per-key rate limit with its headers on every authenticated answer.
+//! Authentication: API keys for the tenant APIs (three header forms; a suspended tenant's keys
+//! are refused), the admin token for `/admin/v1`, and the per-key rate limit with its headers
+//! on every authenticated answer.
 
 use std::sync::Arc;
 
@@ -113,7 +114,9 @@ pub async fn require_scope(State(scope): State<Scope>, request: Request, next: N
     }
 }
 
-/// Authenticates, rate-limits, and stamps the rate-limit headers on the answer.
+/// Authenticates, rate-limits, refuses the keys of a suspended tenant (403
+/// `account_suspended`, on every route of every dialect), and stamps the rate-limit headers on
+/// the answer.
 pub async fn api_key_layer(
     State(state): State<Arc<AppState>>,
     mut request: Request,
@@ -135,7 +138,11 @@ pub async fn api_key_layer(
     };
     let limit = state.engine.rate_limit(key.tenant).unwrap_or(0);
     let decision = state.limiter.check(key.id, limit, unix_now());
-    let mut response = if decision.allowed {
+    // After the rate limit, so the refusal carries the window's headers like any answer
+    // to a known key.
+    let mut response = if decision.allowed && state.engine.is_suspended(key.tenant) {
+        ApiError::suspended().into_response()
+    } else if decision.allowed {
         request.extensions_mut().insert(Caller { key });
         next.run(request).await
     } else {

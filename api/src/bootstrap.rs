@@ -67,6 +67,8 @@ pub async fn default_tenant(
                 .create_tenant(NewTenant {
                     name: BOOTSTRAP_TENANT.to_string(),
                     default_country: Some(config.default_country),
+                    // The ones the APIs' own examples use (below, for a tenant made earlier).
+                    sender_ids: Some(config.bootstrap_sender_ids.clone()),
                     ..NewTenant::default()
                 })
                 .await?

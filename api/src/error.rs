@@ -52,6 +52,14 @@ impl ApiError {
     pub fn forbidden(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
+    /// The tenant is suspended by the operator: every request of its keys answers this.
+    pub fn suspended() -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "account_suspended",
+            "this account is suspended; contact the operator of this service",
+        )
+    }
     pub fn unavailable(message: impl Into<String>) -> ApiError {
         ApiError {
             retry_after: Some(1),
@@ -75,6 +83,14 @@ impl From<EngineError> for ApiError {
                     Conflict::GroupExists(_) => "group_exists",
                     Conflict::TemplateExists(_) => "template_exists",
                     Conflict::DeliveryPending => "delivery_pending",
+                    Conflict::TenantActive => {
+                        return ApiError::new(
+                            StatusCode::CONFLICT,
+                            "tenant_active",
+                            "the tenant is active: suspend it first \
+                             (POST /admin/v1/tenants/{id}/suspend), then delete it",
+                        );
+                    }
                     Conflict::NotCancellable => {
                         return ApiError::new(
                             StatusCode::CONFLICT,
@@ -91,6 +107,7 @@ impl From<EngineError> for ApiError {
                 "insufficient_credits",
                 format!("Insufficient credits: {required} required, {balance} available"),
             ),
+            EngineError::Suspended => ApiError::suspended(),
             EngineError::IdempotencyConflict => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",
@@ -181,6 +198,10 @@ fn invalid(reason: Invalid) -> (&'static str, String) {
             "invalid_sender_id",
             "a sender ID is up to 11 letters and digits, or a phone number of up to 15 digits"
                 .into(),
+        ),
+        TooManySenderIds { max } => (
+            "too_many_sender_ids",
+            format!("`senderIds` lists at most {max} sender IDs"),
         ),
         UnknownSenderId(name) => (
             "invalid_sender_id",

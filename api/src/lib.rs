@@ -12,6 +12,7 @@ pub mod carriers;
 pub mod config;
 pub mod data_dir;
 pub mod error;
+pub mod export;
 pub mod extract;
 pub mod flixy;
 pub mod flowstates;

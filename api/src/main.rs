@@ -29,7 +29,7 @@ enum Command {
     /// Run the server.
     // Boxed: every setting of the server is a field, the other commands have few.
     Serve(Box<Overrides>),
-    /// Call the admin API of a running server.
+    /// Manage a running server: tenants, keys, credits, sender IDs, binds and routes.
     Admin(AdminArgs),
     /// Certificates for serving https on a LAN (a local CA for the phones to trust).
     Tls(TlsArgs),

@@ -74,6 +74,11 @@ use utoipa::{Modify, OpenApi};
         crate::admin::list_tenants,
         crate::admin::get_tenant,
         crate::admin::update_tenant,
+        crate::admin::delete_tenant,
+        crate::admin::suspend_tenant,
+        crate::admin::resume_tenant,
+        crate::export::export_tenant,
+        crate::admin::list_transactions,
         crate::admin::create_key,
         crate::admin::list_keys,
         crate::admin::revoke_key,
@@ -99,7 +104,7 @@ use utoipa::{Modify, OpenApi};
         (name = "Webhooks", description = "Signed event callbacks, their deliveries and attempts"),
         (name = "FlixySMS", description = "The FlixySMS dialect at /flixy/api/v1: one SMS through the tenant's own phones"),
         (name = "Flowstates", description = "The Flowstates dialect at the root paths: flat JSON, the same keys, scopes and credits"),
-        (name = "Admin", description = "Tenants, API keys, credits, sender IDs (admin token)"),
+        (name = "Admin", description = "Tenants (suspension, export, deletion), API keys, credits and the ledger, sender IDs (admin token)"),
         (name = "Carriers", description = "SMPP binds and routes (admin token)"),
         (name = "System", description = "Health, metrics and this description"),
     )
@@ -163,7 +168,10 @@ impl Modify for CommonAnswers {
             "Invalid input (malformed JSON, wrong types, unknown values, invalid fields)",
         );
         const UNAUTHORIZED: (&str, &str) = ("401", "Missing or unknown credential");
-        const FORBIDDEN: (&str, &str) = ("403", "The API key lacks the required scope");
+        const FORBIDDEN: (&str, &str) = (
+            "403",
+            "The API key lacks the required scope, or its tenant is suspended (`account_suspended`)",
+        );
         const RATE_LIMITED: (&str, &str) = ("429", "Rate limit exceeded (see Retry-After)");
         const TOO_LARGE: (&str, &str) = ("413", "Body over the size limit");
         const NOT_JSON: (&str, &str) = ("415", "Body is not JSON");

@@ -93,6 +93,9 @@ struct Inner {
     devices: DevicesShared,
     /// The scheduler's slot and the released messages it is feeding.
     schedule: Arc<ScheduleShared>,
+    /// Held by a tenant's deletion, so two never run at once (a repeated request waits for
+    /// the first, then finds the tenant gone).
+    offboarding: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -137,6 +140,7 @@ impl Engine {
                 notify,
                 devices: DevicesShared::default(),
                 schedule: Arc::default(),
+                offboarding: tokio::sync::Mutex::new(()),
             }),
         };
         for tenant in tables::TENANTS.values(engine.store(), &())? {
@@ -182,6 +186,10 @@ impl Engine {
 
     pub(crate) fn schedule(&self) -> &Arc<ScheduleShared> {
         &self.inner.schedule
+    }
+
+    pub(crate) fn offboarding(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.offboarding
     }
 
     /// True while no real bind is configured: the sandbox simulator takes the traffic.

@@ -20,6 +20,9 @@ pub enum EngineError {
     Conflict(#[from] Conflict),
     #[error("insufficient credits: {required} required, {balance} available")]
     InsufficientCredits { required: i64, balance: i64 },
+    /// The tenant is suspended by the operator: it sends nothing new until resumed.
+    #[error("the tenant's account is suspended")]
+    Suspended,
     #[error("this Idempotency-Key was already used with a different request")]
     IdempotencyConflict,
     /// A part of the engine is down for a moment; the client may retry.
@@ -72,6 +75,8 @@ pub enum Invalid {
     UnknownSenderId(String),
     #[error("the tenant has no approved sender ID yet")]
     NoSenderId,
+    #[error("a new tenant takes at most {max} sender IDs")]
+    TooManySenderIds { max: usize },
 
     // ----- sends
     #[error("the message is empty")]
@@ -224,6 +229,9 @@ pub enum Conflict {
     /// Every recipient of the message was already handed to a carrier or is final.
     #[error("the message has nothing left to cancel")]
     NotCancellable,
+    /// Only a suspended tenant may be deleted, so that nothing of it is running meanwhile.
+    #[error("the tenant is active; suspend it before deleting it")]
+    TenantActive,
 }
 
 /// Why a part of the engine cannot answer right now.

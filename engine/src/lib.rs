@@ -21,6 +21,7 @@ mod history;
 pub mod ids;
 mod notify;
 mod numbers;
+mod offboard;
 mod schedule;
 pub mod secrets;
 mod slot;
@@ -67,16 +68,17 @@ pub use notify::policy::{Backoff, MAX_URL_CHARS, Target};
 pub use notify::webhooks::MAX_WEBHOOKS;
 pub use notify::{Resolve, SystemResolver, WebhookRequest, WebhookSettings, WebhookTransport};
 pub use numbers::{Country, MAX_DIGITS, MIN_DIGITS, Msisdn, MsisdnError, Validation};
+pub use offboard::{ExportCursor, ExportRecord, TenantRemoval};
 pub use store::records::{
     ApiKeyRecord, AttemptRecord, BindMode, BindRecord, Concatenation, ContactRecord,
     DeliveryRecord, DeliveryState, DeviceLimits, DeviceRecord, DeviceRoute, EventData, EventKind,
     EventKinds, GroupRecord, Gsm7Mode, InboundRecord, MessageRecord, MessageStatus,
     RecipientRecord, RecipientStatus, RegistrationTokenRecord, RouteRecord, Scope, Scopes,
-    SendOutcome, SenderIdRecord, SenderStatus, SimCard, StatusCounts, TemplateRecord, TenantRecord,
-    TransactionKind, TransactionRecord, UnixMillis, UnknownEvent, UnknownScope, UnknownSetting,
-    WebhookEvent, WebhookRecord, now_millis,
+    SendOutcome, SenderIdRecord, SenderStatus, SimCard, StatusCounts, SuspensionRecord,
+    TemplateRecord, TenantRecord, TransactionKind, TransactionRecord, UnixMillis, UnknownEvent,
+    UnknownScope, UnknownSetting, WebhookEvent, WebhookRecord, now_millis,
 };
 pub use store::{PageRequest, Paged};
 pub use tenants::actor::IdempotencyClaim;
 pub use tenants::credits::{MAX_CREDIT_AMOUNT, TransactionFilter};
-pub use tenants::{MAX_PRICE_PER_PART, NewTenant, TenantPatch};
+pub use tenants::{MAX_NEW_SENDER_IDS, MAX_PRICE_PER_PART, NewTenant, TenantPatch};

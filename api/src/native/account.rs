@@ -153,7 +153,17 @@ pub async fn transactions(
     Extension(caller): Extension<Caller>,
     query: QueryParams,
 ) -> Result<impl IntoResponse, ApiError> {
-    let page = page_request(&query, 20, 100)?;
+    Ok(ok(ledger(&state, caller.key.tenant, &query).await?))
+}
+
+/// A page of `tenant`'s ledger as `query` asks (`page`, `limit`, `type`, `startDate`,
+/// `endDate`): the native API's and the admin API's answer alike.
+pub(crate) async fn ledger(
+    state: &AppState,
+    tenant: flit_engine::ids::TenantId,
+    query: &QueryParams,
+) -> Result<TransactionsData, ApiError> {
+    let page = page_request(query, 20, 100)?;
     let kind = match query.get("type") {
         Some(raw) => Some(raw.parse::<TransactionKind>().map_err(|_| {
             ApiError::bad_request(
@@ -167,17 +177,17 @@ pub async fn transactions(
     };
     let filter = TransactionFilter {
         kind,
-        from: date_param(&query, "startDate", DayEnd::Start)?,
-        until: date_param(&query, "endDate", DayEnd::End)?,
+        from: date_param(query, "startDate", DayEnd::Start)?,
+        until: date_param(query, "endDate", DayEnd::End)?,
     };
     let engine = state.engine.clone();
-    let listing = blocking(move || engine.transactions(caller.key.tenant, filter, page)).await?;
-    Ok(ok(TransactionsData {
+    let listing = blocking(move || engine.transactions(tenant, filter, page)).await?;
+    Ok(TransactionsData {
         transactions: listing
             .items
             .into_iter()
             .map(TransactionData::from)
             .collect(),
         pagination: Pagination::new(page, listing.total),
-    }))
+    })
 }

@@ -4,6 +4,7 @@
 
 mod abuse;
 mod admin;
+mod admin_cli;
 mod auth;
 mod backlog;
 mod bad_input;
@@ -20,6 +21,7 @@ mod health;
 mod limits;
 mod logs;
 mod native;
+mod offboarding;
 mod openapi;
 mod personalised;
 mod phone_lifecycle;

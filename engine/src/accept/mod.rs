@@ -129,6 +129,11 @@ impl Engine {
             return Err(error);
         }
         let entry = self.entry(tenant)?;
+        if entry.is_suspended() {
+            metrics::counter!("flit_sends_refused_total", "reason" => "account_suspended")
+                .increment(1);
+            return Err(EngineError::Suspended);
+        }
         let Some(claim) = request.idempotency else {
             return self.accept(tenant, &entry, request, None).await;
         };

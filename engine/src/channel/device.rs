@@ -493,7 +493,7 @@ impl DeviceLink {
                 if !message.stuck && now - message.created_at >= stuck_after {
                     message.stuck = true;
                     metrics::counter!("flit_device_stuck_total").increment(1);
-                    tracing::warn!(device = %self.device, message = %message.id, "a message the phone took is not sent yet");
+                    tracing::warn!(device = %self.device, phone_message_id = %message.id, "a message the phone took is not sent yet");
                 }
                 stuck += usize::from(message.stuck);
                 true

@@ -47,14 +47,14 @@ impl Engine {
         &self,
         device: &DeviceRecord,
     ) -> Result<(), EngineError> {
-        let cancelled = self.dispatch().cancelled.clone();
+        let withdrawn = self.dispatch().withdrawn.clone();
         let link = DeviceLink::new(
             device.id,
             device.tenant,
             device.limits,
             self.clock(),
             self.config().devices,
-            Arc::new(move |message| cancelled.contains(message)),
+            Arc::new(move |message| withdrawn.is_cancelled(message)),
         );
         self.devices_shared().links.insert(device.id, link.clone());
         let bind = BindShared::new(
@@ -62,7 +62,7 @@ impl Engine {
             format!("device {}", device.id),
             ChannelKind::Device(link),
             Some(device.tenant),
-            self.dispatch().cancelled.clone(),
+            self.dispatch().withdrawn.clone(),
         );
         self.dispatch().binds.insert(bind.id, bind.clone());
         self.supervise(Arc::new(BindChild {

@@ -201,6 +201,9 @@ impl Engine {
         let Some(tenant) = self.pairing_tenant(pairing) else {
             return Ok(None);
         };
+        if self.is_suspended(tenant) {
+            return Err(EngineError::Suspended);
+        }
         if tables::DEVICES.count(self.store(), &tenant)? >= MAX_DEVICES as u64 {
             return Err(Invalid::TooManyDevices { max: MAX_DEVICES }.into());
         }
@@ -323,6 +326,25 @@ impl Engine {
             self.device_limits_changed(&record);
         }
         Ok(record)
+    }
+
+    /// Retires every phone of a tenant being deleted: their tokens, registration tokens and
+    /// pairing codes stop working, and their channels stop (what they held is dropped, the
+    /// tenant's work being withdrawn). Answers the phones, whose records are removed with the
+    /// tenant's.
+    pub(crate) async fn forget_tenant_devices(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Vec<DeviceId>, EngineError> {
+        let shared = self.devices_shared();
+        shared.registration.retain(|_, owner| *owner != tenant);
+        shared.codes.retain(|_, (owner, _)| *owner != tenant);
+        let devices = self.devices(tenant)?;
+        for device in &devices {
+            shared.by_token.remove(&device.token_hash);
+            self.stop_device_channel(device.id).await;
+        }
+        Ok(devices.into_iter().map(|device| device.id).collect())
     }
 
     /// Unpairs a phone: its token answers 401 from now on (so the app registers again if its

@@ -6,7 +6,7 @@
 //! error's text, the throttle pause) live in `BindShared`, outside the actor, so the admin view
 //! tells what happened to the bind across reconnects and restarts of the actor.
 //! The bind's queue drops, as its session takes them, submits whose message was cancelled
-//! after the router handed them over (`BindShared::withdraw`).
+//! (or whose tenant was deleted) after the router handed them over (`BindShared::withdraw`).
 //!
 //! Restart policy: restarted by the root supervisor at once. A new incarnation cannot know
 //! which of the old session's submits reached the carrier, so it hands every job of the table
@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use crate::channel::smpp::session::{SessionError, SessionStats};
 use crate::channel::{ChannelKind, Session, SessionEvent, SubmitQueue};
 use crate::dispatch::status::StatusEvent;
-use crate::dispatch::{CancelledMessages, DispatchShared, Job};
+use crate::dispatch::{DispatchShared, Job, Withdrawn};
 use crate::ids::BindId;
 use crate::slot::ActorSlot;
 use crate::supervisor::ChildSpec;
@@ -119,20 +119,20 @@ impl BindShared {
         self.session_stats.record_deliveries(upto);
     }
 
-    /// A bind whose queue skips the submits of the messages `cancelled` holds.
+    /// A bind whose queue skips the submits of the work `withdrawn` holds.
     pub fn new(
         id: BindId,
         name: String,
         kind: ChannelKind,
         owner: Option<crate::ids::TenantId>,
-        cancelled: Arc<CancelledMessages>,
+        withdrawn: Arc<Withdrawn>,
     ) -> Arc<BindShared> {
         Arc::new_cyclic(|me: &Weak<BindShared>| {
             let me = me.clone();
             // Weak: the queue is the bind's own, so a strong reference would never be freed.
             let withdrawn = Box::new(move |submit: &crate::channel::Submit| {
                 me.upgrade()
-                    .is_some_and(|bind| bind.withdraw(submit.id, &cancelled))
+                    .is_some_and(|bind| bind.withdraw(submit.id, &withdrawn))
             });
             BindShared::with_queue(
                 id,
@@ -171,16 +171,18 @@ impl BindShared {
         }
     }
 
-    /// Whether submit `id` belongs to a cancelled message; if so its job is dropped here, so
-    /// the session never sends it (its recipient is CANCELLED on disk already).
-    fn withdraw(&self, id: u64, cancelled: &CancelledMessages) -> bool {
-        if cancelled.is_empty() {
+    /// Whether submit `id` belongs to a cancelled message or a deleted tenant; if so its job
+    /// is dropped here, so the session never sends it (a cancelled recipient is CANCELLED on
+    /// disk already).
+    fn withdraw(&self, id: u64, withdrawn: &Withdrawn) -> bool {
+        if withdrawn.is_empty() {
             return false;
         }
-        let Some(message) = self.jobs.get(&id).map(|entry| entry.job.message()) else {
-            return false;
-        };
-        if !cancelled.contains(message) {
+        let dropped = self
+            .jobs
+            .get(&id)
+            .is_some_and(|entry| withdrawn.drops(&entry.job));
+        if !dropped {
             return false;
         }
         self.jobs.remove(&id);

@@ -160,7 +160,7 @@ impl Engine {
             record.name.clone(),
             ChannelKind::Smpp(config),
             record.tenant,
-            self.dispatch().cancelled.clone(),
+            self.dispatch().withdrawn.clone(),
         );
         self.dispatch().binds.insert(record.id, bind.clone());
         self.supervise(Arc::new(BindChild {
@@ -209,13 +209,13 @@ impl Engine {
             .get(&id)
             .map(|bind| bind.snapshot())
             .unwrap_or_else(|| {
-                let nothing_cancelled = Arc::default();
+                let nothing_withdrawn = Arc::default();
                 BindShared::new(
                     id,
                     String::new(),
                     ChannelKind::Sandbox,
                     None,
-                    nothing_cancelled,
+                    nothing_withdrawn,
                 )
                 .snapshot()
             })

@@ -4,14 +4,11 @@
 //! states: in order with its drains it takes the message out of the schedule, marks every
 //! PENDING recipient CANCELLED, owes back the parts never accepted, commits, pays the refund,
 //! and only then answers. Jobs of the message still in memory are dropped where they surface,
-//! through `CancelledMessages`: the router checks it before handing a job to a bind, and each
-//! bind's queue before its session takes a submit (`bind.rs`). A submit already at the carrier
+//! through `Withdrawn` (`withdrawn.rs`): the router checks it before handing a job to a bind,
+//! and each bind's queue before its session takes a submit (`bind.rs`). A submit already at the carrier
 //! finishes: what the carrier accepts of a cancelled recipient is recorded as sent and its
 //! refund charged back (`status/answers.rs`).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use dashmap::DashMap;
 use ractor::rpc::CallResult;
 
 use crate::dispatch::StatusMsg;
@@ -36,44 +33,6 @@ pub struct Cancellation {
     pub cancelled_recipients: u32,
     /// Credits owed back for the parts never sent, paid as one REFUND entry.
     pub credits_refunded: i64,
-}
-
-/// Messages cancelled in this run, with when, so their jobs still in the queues are dropped.
-#[derive(Default)]
-pub struct CancelledMessages {
-    ids: DashMap<MessageId, UnixMillis>,
-    /// How many are held: the hot paths skip the map entirely while nothing is cancelled.
-    held: AtomicUsize,
-}
-
-impl CancelledMessages {
-    pub fn insert(&self, message: MessageId, at: UnixMillis) {
-        if self.ids.insert(message, at).is_none() {
-            self.held.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    pub fn contains(&self, message: MessageId) -> bool {
-        !self.is_empty() && self.ids.contains_key(&message)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.held.load(Ordering::Relaxed) == 0
-    }
-
-    /// Forgets the messages cancelled before `before`.
-    pub fn forget_before(&self, before: UnixMillis) {
-        if self.is_empty() {
-            return;
-        }
-        self.ids.retain(|_, at| {
-            let keep = *at >= before;
-            if !keep {
-                self.held.fetch_sub(1, Ordering::Relaxed);
-            }
-            keep
-        });
-    }
 }
 
 impl Engine {

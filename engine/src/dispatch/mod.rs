@@ -15,8 +15,8 @@
 //!
 //! A cancelled message's recipients are CANCELLED on disk by the status writer; the jobs of
 //! it still in the queues are dropped where they surface: the router checks
-//! `DispatchShared::cancelled` before handing a job to a bind, and each bind's queue before its
-//! session takes a submit (`cancel.rs`).
+//! `DispatchShared::withdrawn` before handing a job to a bind, and each bind's queue before its
+//! session takes a submit (`withdrawn.rs`). A deleted tenant's jobs go the same way.
 
 pub mod bind;
 pub mod binds;
@@ -25,6 +25,7 @@ pub mod recovery;
 pub mod router;
 pub mod routes;
 pub mod status;
+pub mod withdrawn;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -43,9 +44,9 @@ use crate::store::tables;
 use crate::tenants::actor::TenantSlot;
 
 pub use bind::BindShared;
-pub use cancel::CancelledMessages;
 pub use router::RouterMsg;
 pub use status::{DueMessage, StatusEvent, StatusMsg};
+pub use withdrawn::Withdrawn;
 
 const _: () = assert!(std::mem::size_of::<Job>() <= 64);
 
@@ -166,8 +167,9 @@ pub struct DispatchShared {
     /// and those of released messages the scheduler has not fed to `ready` yet. Counted in the
     /// backlog, so the cap holds whatever waits on disk too.
     unfed: AtomicUsize,
-    /// Messages cancelled in this run, whose jobs are dropped wherever they surface.
-    pub cancelled: Arc<CancelledMessages>,
+    /// Messages cancelled and tenants deleted in this run, whose jobs are dropped wherever
+    /// they surface.
+    pub withdrawn: Arc<Withdrawn>,
     /// Recipients a channel took in an earlier run and may have sent (a phone that pulled
     /// them): queued again at start, each goes back to that channel only.
     pub pinned: DashMap<(MessageId, u32), BindId>,
@@ -195,7 +197,7 @@ impl DispatchShared {
             status: ActorSlot::default(),
             next_submit_id: AtomicU64::new(1),
             unfed: AtomicUsize::new(0),
-            cancelled: Arc::new(CancelledMessages::default()),
+            withdrawn: Arc::new(Withdrawn::default()),
             pinned: DashMap::new(),
             clock,
         })

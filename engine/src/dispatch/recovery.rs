@@ -29,7 +29,7 @@ impl Engine {
             "sandbox".to_string(),
             ChannelKind::Sandbox,
             None,
-            dispatch.cancelled.clone(),
+            dispatch.withdrawn.clone(),
         );
         dispatch.binds.insert(sandbox.id, sandbox.clone());
         self.supervise(Arc::new(BindChild {
@@ -52,7 +52,7 @@ impl Engine {
                 };
                 dispatch.unpark();
                 let cancelled_before = dispatch.clock.now_millis() - REMEMBER_CANCELLED_MS;
-                dispatch.cancelled.forget_before(cancelled_before);
+                dispatch.withdrawn.forget_before(cancelled_before);
                 if let Some(status) = dispatch.status.get() {
                     let _ = status.cast(StatusMsg::Tick);
                 }

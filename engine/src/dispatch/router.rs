@@ -109,7 +109,7 @@ impl RouterState {
         let now = self.shared.clock.now_millis();
         while let Some(job) = self.shared.ready.pop() {
             self.turn = self.turn.wrapping_add(1);
-            if self.shared.cancelled.contains(job.message()) {
+            if self.shared.withdrawn.drops(&job) {
                 continue;
             }
             if job.validity_until().is_some_and(|until| now >= until) {

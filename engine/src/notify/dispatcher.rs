@@ -115,6 +115,14 @@ impl Workers {
         }
     }
 
+    /// Stops `webhook`'s worker; its task is returned, to wait until it is gone (and with it
+    /// any write of its own).
+    pub(super) fn stop_now(&self, webhook: WebhookId) -> Option<tokio::task::JoinHandle<()>> {
+        let (_, worker) = self.running.remove(&webhook)?;
+        worker.task.abort();
+        Some(worker.task)
+    }
+
     /// Stops every worker; the tasks are returned so a caller can wait until they are gone
     /// (and with them their hold on the store).
     fn stop_all(&self) -> Vec<tokio::task::JoinHandle<()>> {
@@ -299,7 +307,7 @@ fn outbox_webhooks(shared: &NotifyShared) -> Result<Vec<(WebhookId, TenantId)>, 
 }
 
 /// Removes a deleted webhook's outbox entries and its deliveries.
-async fn clear(
+pub(super) async fn clear(
     shared: &NotifyShared,
     tenant: TenantId,
     webhook: WebhookId,

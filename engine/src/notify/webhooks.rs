@@ -109,6 +109,35 @@ impl Engine {
         Ok(())
     }
 
+    /// Removes every webhook of a tenant being deleted: no event is recorded for them any
+    /// more, their workers are stopped (and waited for), and their outboxes and deliveries are
+    /// cleared. Answers how many records went.
+    pub(crate) async fn forget_tenant_webhooks(
+        &self,
+        tenant: TenantId,
+    ) -> Result<u64, EngineError> {
+        let webhooks = self.webhooks(tenant)?;
+        if webhooks.is_empty() {
+            return Ok(0);
+        }
+        // Gone from disk first: a dispatcher restarting meanwhile starts no worker for them.
+        let mut batch = Batch::new();
+        for webhook in &webhooks {
+            tables::WEBHOOKS.delete(&mut batch, &(tenant, webhook.id));
+        }
+        self.store().commit(batch).await?;
+        let notify = self.notify();
+        for webhook in &webhooks {
+            notify.unsubscribe(tenant, webhook.id);
+            if let Some(worker) = notify.workers.stop_now(webhook.id) {
+                // Aborted; its end (an abort, or a panic) changes nothing here.
+                let _ = worker.await;
+            }
+            super::dispatcher::clear(notify, tenant, webhook.id).await?;
+        }
+        Ok(webhooks.len() as u64)
+    }
+
     /// Gives a webhook a new secret; the old one still signs (as a second signature) for the
     /// grace period, so receivers can switch without losing an event.
     pub async fn rotate_webhook_secret(

@@ -55,8 +55,11 @@ impl ScheduleShared {
         let mut releases = lock(&self.releases);
         while let Some(release) = releases.front_mut() {
             let id = release.message.id;
-            if release.next_block >= release.blocks || dispatch.cancelled.contains(id) {
-                // Whatever was counted and not found PENDING went out or was cancelled.
+            let withdrawn = dispatch.withdrawn.is_cancelled(id)
+                || dispatch.withdrawn.is_tenant_deleted(release.message.tenant);
+            if release.next_block >= release.blocks || withdrawn {
+                // Whatever was counted and not found PENDING went out, was cancelled or is
+                // being deleted with its tenant.
                 dispatch.unfed_sub(release.unfed);
                 releases.pop_front();
                 continue;

@@ -182,21 +182,49 @@ impl<K: Key, V: Serialize + DeserializeOwned> Table<K, V> {
         store: &Store,
         prefix: &impl Key,
     ) -> Result<u64, StorageError> {
+        clear_prefix(store, self.name, prefix.encode()).await
+    }
+
+    /// Deletes every record under `prefix` whose value `doomed` picks, walking the range a
+    /// thousand keys at a time (reads off the async threads); returns how many.
+    pub(crate) async fn remove_where(
+        &self,
+        store: &Store,
+        prefix: &impl Key,
+        doomed: impl Fn(&V) -> bool + Send + Sync + 'static,
+    ) -> Result<u64, StorageError>
+    where
+        V: 'static,
+    {
+        let doomed = std::sync::Arc::new(doomed);
         let mut scan = self.scan(prefix);
-        scan.limit = 1000;
+        scan.limit = CLEAR_PAGE;
         let mut removed = 0;
         loop {
-            // From the start each time: what the last batch deleted is gone.
-            let page = store.scan(&scan)?;
-            if page.items.is_empty() {
-                return Ok(removed);
+            let (page, doomed) = (scan.clone(), doomed.clone());
+            let (keys, next) = off_async(store, move |store| {
+                let page = store.scan(&page)?;
+                let mut keys = Vec::new();
+                for (key, value) in page.items {
+                    if doomed(&codec::decode::<V>(&value)?) {
+                        keys.push(key);
+                    }
+                }
+                Ok((keys, page.next))
+            })
+            .await?;
+            if !keys.is_empty() {
+                let mut batch = Batch::with_capacity(keys.len());
+                removed += keys.len() as u64;
+                for key in keys {
+                    batch.delete(self.name, key);
+                }
+                store.commit(batch).await?;
             }
-            let mut batch = Batch::with_capacity(page.items.len());
-            for (key, _) in page.items {
-                batch.delete(self.name, key);
-                removed += 1;
+            match next {
+                Some(cursor) => scan.after = Some(cursor),
+                None => return Ok(removed),
             }
-            store.commit(batch).await?;
         }
     }
 
@@ -316,6 +344,63 @@ impl<K: Key> KeySet<K> {
     pub(crate) fn count(&self, store: &Store, prefix: &impl Key) -> Result<u64, StorageError> {
         store.count(self.name, &prefix.encode())
     }
+
+    /// Deletes every key under `prefix`, a thousand a batch; returns how many.
+    pub(crate) async fn clear(
+        &self,
+        store: &Store,
+        prefix: &impl Key,
+    ) -> Result<u64, StorageError> {
+        clear_prefix(store, self.name, prefix.encode()).await
+    }
+}
+
+/// Keys deleted per batch by the clearing walks: a batch commits in well under a
+/// millisecond's worth of other tenants' waiting, and memory holds one page.
+const CLEAR_PAGE: usize = 1000;
+
+/// Deletes every key of `tree` under `prefix`, a page a batch; returns how many.
+async fn clear_prefix(
+    store: &Store,
+    tree: &'static str,
+    prefix: Vec<u8>,
+) -> Result<u64, StorageError> {
+    let mut scan = flit_storage::Scan::prefix(tree, &prefix);
+    scan.limit = CLEAR_PAGE;
+    let mut removed = 0;
+    loop {
+        // From the start each time: what the last batch deleted is gone.
+        let page = scan.clone();
+        let keys = off_async(store, move |store| {
+            Ok(store
+                .scan(&page)?
+                .items
+                .into_iter()
+                .map(|(key, _)| key)
+                .collect::<Vec<_>>())
+        })
+        .await?;
+        if keys.is_empty() {
+            return Ok(removed);
+        }
+        let mut batch = Batch::with_capacity(keys.len());
+        removed += keys.len() as u64;
+        for key in keys {
+            batch.delete(tree, key);
+        }
+        store.commit(batch).await?;
+    }
+}
+
+/// Runs a read of the store on a blocking thread, so an async worker never waits on the disk.
+pub(crate) async fn off_async<T: Send + 'static>(
+    store: &Store,
+    read: impl FnOnce(&Store) -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || read(&store))
+        .await
+        .map_err(|error| StorageError::Backend(format!("a store read stopped: {error}")))?
 }
 
 /// One value under a fixed key of a shared table (the store's own settings).

@@ -17,12 +17,15 @@ use crate::store::records::{
     ApiKeyRecord, BindRecord, BindRecordV1, ContactRecord, DeliveryRecord, DeviceHandover,
     DeviceRecord, DeviceRoute, DeviceRouteV1, GroupRecord, HeldReceipt, IdempotencyRecord,
     InboundRecord, MessageRecord, RecipientRecord, RegistrationTokenRecord, RouteRecord,
-    SenderIdRecord, SmscMapping, TemplateRecord, TenantRecord, TransactionRecord, UnixMillis,
-    WebhookRecord,
+    SenderIdRecord, SmscMapping, SuspensionRecord, TemplateRecord, TenantRecord, TransactionRecord,
+    UnixMillis, WebhookRecord,
 };
 use crate::store::{Cell, Key, KeySet, NameKey, Table};
 
 pub(crate) const TENANTS: Table<TenantId, TenantRecord> = Table::new("tenants");
+/// The suspended tenants (absent: active), beside `TENANTS` rather than in its records, so the
+/// tenant records of existing data dirs read as they are.
+pub(crate) const SUSPENSIONS: Table<TenantId, SuspensionRecord> = Table::new("suspensions");
 pub(crate) const API_KEYS: Table<ApiKeyId, ApiKeyRecord> = Table::new("api_keys");
 pub(crate) const SENDER_IDS: Table<(TenantId, SenderId), SenderIdRecord> = Table::new("sender_ids");
 pub(crate) const LEDGER: Table<(TenantId, TransactionId), TransactionRecord> = Table::new("ledger");
@@ -125,6 +128,46 @@ pub(crate) const SECRET_KEY_CHECK: Cell<Sealed> = Cell::new("meta", b"secret_key
 /// Set once the first start created the default tenant.
 pub(crate) const BOOTSTRAPPED: Cell<bool> = Cell::new("meta", b"bootstrapped");
 
+/// Every tree the engine writes, so a check can walk the whole store (a test holds this list
+/// to the definitions above).
+#[cfg(test)]
+pub(crate) const TREES: &[&str] = &[
+    "tenants",
+    "suspensions",
+    "api_keys",
+    "sender_ids",
+    "ledger",
+    "idempotency",
+    "messages",
+    "recipients",
+    "dispatch",
+    "schedule",
+    "smsc_ids",
+    "held_receipts",
+    "refunds_due",
+    "inbound",
+    "templates",
+    "template_names",
+    "contacts",
+    "contact_phones",
+    "groups",
+    "group_names",
+    "group_members",
+    "contact_groups",
+    "webhooks",
+    "webhook_deliveries",
+    "webhook_outbox",
+    "devices",
+    "device_routes",
+    "message_routes",
+    "device_handovers",
+    "inbound_seen",
+    "registration_tokens",
+    "binds",
+    "routes",
+    "meta",
+];
+
 /// `tenant ++ <first id of this millisecond>`: a range bound for date filters.
 pub(crate) fn owned_time_bound(tenant: TenantId, millis: i64) -> Vec<u8> {
     let millis = millis.clamp(0, (1i64 << 48) - 1) as u128;
@@ -145,4 +188,29 @@ pub(crate) const RECIPIENT_BLOCK: u32 = 250;
 /// The block holding recipient `index` of a message, and its offset in that block.
 pub(crate) fn recipient_block(index: u32) -> (u32, usize) {
     (index / RECIPIENT_BLOCK, (index % RECIPIENT_BLOCK) as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TREES;
+
+    /// `TREES` names every table defined in this file, and nothing else.
+    #[test]
+    fn every_tree_is_listed() {
+        let source = include_str!("tables.rs");
+        let mut defined: Vec<&str> = Vec::new();
+        for marker in ["Table::new(\"", "KeySet::new(\"", "Cell::new(\""] {
+            for (at, _) in source.match_indices(marker) {
+                let rest = &source[at + marker.len()..];
+                let name = &rest[..rest.find('"').expect("a closing quote")];
+                if !defined.contains(&name) {
+                    defined.push(name);
+                }
+            }
+        }
+        let mut listed = TREES.to_vec();
+        defined.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(defined, listed);
+    }
 }

@@ -14,7 +14,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use flit_storage::{Batch, CommitTicket, StorageError, Store};
 use futures::future::BoxFuture;
@@ -39,11 +39,17 @@ const IDEMPOTENCY_MEMORY_MAX_INVALID: usize = 16;
 #[derive(Debug, Default)]
 pub struct TenantShared {
     balance: AtomicI64,
+    /// Set when the tenant is deleted: its actor is stopped for good, not restarted.
+    retired: AtomicBool,
 }
 
 impl TenantShared {
     pub fn balance(&self) -> i64 {
         self.balance.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
     }
 }
 
@@ -166,6 +172,10 @@ impl ChildSpec for TenantChild {
 
     fn vacate(&self) {
         self.slot.set(None);
+    }
+
+    fn retired(&self) -> bool {
+        self.shared.retired.load(Ordering::Acquire)
     }
 }
 

@@ -5,22 +5,28 @@ pub(crate) mod actor;
 pub(crate) mod credits;
 pub(crate) mod keys;
 pub(crate) mod senders;
+pub(crate) mod suspension;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use flit_storage::Batch;
 use ractor::ActorRef;
 
 use crate::engine::{Engine, read, write};
-use crate::error::{EngineError, Invalid, Missing, Unavailable};
-use crate::ids::TenantId;
+use crate::error::{Conflict, EngineError, Invalid, Missing, Unavailable};
+use crate::ids::{SenderId, TenantId};
 use crate::numbers::{Country, Validation};
-use crate::store::records::{SenderIdRecord, TenantRecord, now_millis};
+use crate::store::records::{
+    SenderIdRecord, SenderStatus, SuspensionRecord, TenantRecord, now_millis,
+};
 use crate::store::tables;
 use actor::{TenantChild, TenantMsg, TenantShared, TenantSlot};
 
 /// Bounds that keep every price and balance computation far from `i64` overflow.
 pub const MAX_PRICE_PER_PART: i64 = 1_000_000;
+/// Sender IDs a new tenant may be created with (more are added one at a time).
+pub const MAX_NEW_SENDER_IDS: usize = 100;
 
 /// What the engine keeps in memory for a tenant.
 pub(crate) struct TenantEntry {
@@ -33,6 +39,16 @@ pub(crate) struct TenantEntry {
     /// uniqueness rules (one contact per phone, one group or template per name) are
     /// check-then-write.
     pub(crate) book: tokio::sync::Mutex<()>,
+    /// Read on every request of the tenant's keys, so a suspension holds at once and costs
+    /// one atomic load; `suspension` says since when.
+    pub(crate) suspended: AtomicBool,
+    pub(crate) suspension: RwLock<Option<SuspensionRecord>>,
+}
+
+impl TenantEntry {
+    pub(crate) fn is_suspended(&self) -> bool {
+        self.suspended.load(Ordering::Acquire)
+    }
 }
 
 /// Fields for a new tenant; `None` takes the engine default.
@@ -45,6 +61,10 @@ pub struct NewTenant {
     pub price_per_part: Option<i64>,
     pub allow_device_failover: Option<bool>,
     pub number_validation: Option<Validation>,
+    /// Sender IDs approved with the tenant. `None` approves one made from the name
+    /// (`senders::default_sender_name`), so a new tenant's first send has a sender;
+    /// `Some(vec![])` approves none.
+    pub sender_ids: Option<Vec<String>>,
 }
 
 /// A partial update; `None` leaves a field as it is.
@@ -69,6 +89,25 @@ impl Engine {
             .price_per_part
             .unwrap_or(self.config().default_price_per_part);
         check_price(price_per_part)?;
+        let sender_names = match new.sender_ids {
+            Some(names) => names,
+            None => vec![senders::default_sender_name(&name)],
+        };
+        // Checked before anything is written: a refused tenant leaves nothing behind.
+        if sender_names.len() > MAX_NEW_SENDER_IDS {
+            return Err(Invalid::TooManySenderIds {
+                max: MAX_NEW_SENDER_IDS,
+            }
+            .into());
+        }
+        let mut seen: Vec<String> = Vec::with_capacity(sender_names.len());
+        for sender in &sender_names {
+            let sender = senders::checked_sender_name(sender)?;
+            if seen.iter().any(|known| known.eq_ignore_ascii_case(sender)) {
+                return Err(Conflict::SenderIdExists(sender.to_string()).into());
+            }
+            seen.push(sender.to_string());
+        }
         let record = TenantRecord {
             id: TenantId::new(),
             name,
@@ -85,6 +124,18 @@ impl Engine {
         };
         let mut batch = Batch::new();
         tables::TENANTS.put(&mut batch, &record.id, &record);
+        // The tenant and its sender IDs are one batch: it never exists without them.
+        for name in seen {
+            let sender = SenderIdRecord {
+                id: SenderId::new(),
+                tenant: record.id,
+                name,
+                status: SenderStatus::Approved,
+                created_at: record.created_at,
+                approved_at: Some(record.created_at),
+            };
+            tables::SENDER_IDS.put(&mut batch, &(record.id, sender.id), &sender);
+        }
         self.store().commit(batch).await?;
         self.start_tenant(record.clone()).await?;
         Ok(record)
@@ -160,12 +211,15 @@ impl Engine {
 
     pub(crate) async fn start_tenant(&self, record: TenantRecord) -> Result<(), EngineError> {
         let senders = tables::SENDER_IDS.values(self.store(), &record.id)?;
+        let suspension = tables::SUSPENSIONS.get(self.store(), &record.id)?;
         let entry = Arc::new(TenantEntry {
             record: RwLock::new(record.clone()),
             shared: Arc::new(TenantShared::default()),
             slot: Arc::new(TenantSlot::default()),
             senders: RwLock::new(senders),
             book: tokio::sync::Mutex::new(()),
+            suspended: AtomicBool::new(suspension.is_some()),
+            suspension: RwLock::new(suspension),
         });
         self.supervise(Arc::new(TenantChild {
             tenant: record.id,
@@ -176,6 +230,23 @@ impl Engine {
         .await?;
         self.tenant_started(record.id, entry);
         Ok(())
+    }
+
+    /// Takes a tenant being deleted out of the registry: its keys stop authenticating at
+    /// once, it is no longer listed or found, and no operation reaches it. Answers its entry,
+    /// whose actor is stopped later (`retire_actor`), once nothing else may still pay it.
+    pub(crate) fn unregister_tenant(&self, tenant: TenantId) -> Option<Arc<TenantEntry>> {
+        let live_keys = self.keys_by_hash();
+        live_keys.retain(|_, key| key.tenant != tenant);
+        self.tenants_map().remove(&tenant).map(|(_, entry)| entry)
+    }
+
+    /// Stops a deleted tenant's actor for good; answers once it is stopped.
+    pub(crate) async fn retire_actor(&self, entry: &TenantEntry) {
+        entry.shared.retire();
+        if let Some(actor) = entry.slot.get() {
+            let _ = actor.stop_and_wait(None, None).await;
+        }
     }
 
     pub(crate) fn entry(&self, tenant: TenantId) -> Result<Arc<TenantEntry>, EngineError> {

@@ -1,5 +1,6 @@
 //! Sender IDs: the names a tenant's messages may come from. An operator approves one by
-//! creating it; a send names one, or takes the first approved.
+//! creating it (or with the tenant: one made from its name unless others are given); a send
+//! names one, or takes the first approved.
 
 use flit_storage::Batch;
 
@@ -17,8 +18,7 @@ impl Engine {
         tenant: TenantId,
         name: &str,
     ) -> Result<SenderIdRecord, EngineError> {
-        let name = name.trim();
-        validate_sender_name(name)?;
+        let name = checked_sender_name(name)?;
         let entry = self.entry(tenant)?;
         if read(&entry.senders)
             .iter()
@@ -58,6 +58,34 @@ impl Engine {
     }
 }
 
+/// When a name has no letter to make a sender ID of.
+const FALLBACK_SENDER: &str = "SMS";
+/// Alphanumeric sender IDs are at most this long (GSM 03.40's 11 characters).
+const MAX_ALPHANUMERIC_SENDER: usize = 11;
+
+/// The sender ID a new tenant gets when none is given: the ASCII letters and digits of its
+/// name, at most 11 (`Acme Ltd.` → `AcmeLtd`). A name with no letter would make no sender or
+/// a number (which would claim that number's inbound SMS), so it gets `SMS` instead.
+pub(crate) fn default_sender_name(tenant_name: &str) -> String {
+    let name: String = tenant_name
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(MAX_ALPHANUMERIC_SENDER)
+        .collect();
+    if name.chars().any(|c| c.is_ascii_alphabetic()) {
+        name
+    } else {
+        FALLBACK_SENDER.to_string()
+    }
+}
+
+/// `name` trimmed, if it is a valid sender ID.
+pub(crate) fn checked_sender_name(name: &str) -> Result<&str, EngineError> {
+    let name = name.trim();
+    validate_sender_name(name)?;
+    Ok(name)
+}
+
 /// Sender IDs are what a phone shows: up to 11 alphanumerics, or a number up to 15 digits.
 fn validate_sender_name(name: &str) -> Result<(), EngineError> {
     let digits = name.trim_start_matches('+');
@@ -94,6 +122,33 @@ impl TenantEntry {
                 .next()
                 .map(|sender| sender.name.clone())
                 .ok_or_else(|| EngineError::from(Invalid::NoSenderId)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_default_sender_is_made_of_the_names_letters_and_digits() {
+        for (name, sender) in [
+            ("Acme Ltd.", "AcmeLtd"),
+            ("default", "default"),
+            ("Kofi & Sons Trading Company", "KofiSonsTra"),
+            ("4U", "4U"),
+            ("Café Olé", "CafOl"),
+            // No letter: a number would claim inbound SMS, nothing is no sender.
+            ("233 50 123 4567", "SMS"),
+            ("Ωμέγα", "SMS"),
+            ("  ", "SMS"),
+        ] {
+            let made = default_sender_name(name);
+            assert_eq!(made, sender, "{name}");
+            assert!(
+                validate_sender_name(&made).is_ok(),
+                "{made} is a valid sender ID"
+            );
         }
     }
 }

@@ -99,6 +99,7 @@ pub async fn funded_tenant(engine: &Engine, credits: i64) -> TenantId {
     let tenant = engine
         .create_tenant(NewTenant {
             name: "t".into(),
+            sender_ids: Some(vec!["Flit".into()]),
             ..NewTenant::default()
         })
         .await
@@ -113,9 +114,5 @@ pub async fn funded_tenant(engine: &Engine, credits: i64) -> TenantId {
         )
         .await
         .expect("credits");
-    engine
-        .create_sender_id(tenant.id, "Flit")
-        .await
-        .expect("sender");
     tenant.id
 }

@@ -193,6 +193,7 @@ pub async fn create_tenant(
                 "credits": credits,
                 "rateLimitPerMinute": 100_000_000,
                 "pricePerPart": 1,
+                "senderIds": ["LoadTest"],
             })),
         )
         .await
@@ -209,14 +210,6 @@ pub async fn create_tenant(
         .await
         .context("creating the API key")?;
     created.api_key = Some(string_at(&key, "/key", "API key")?);
-    flit.call(
-        Method::POST,
-        &format!("/admin/v1/tenants/{tenant_id}/sender-ids"),
-        token,
-        Some(&json!({ "name": "LoadTest" })),
-    )
-    .await
-    .context("creating the sender ID")?;
     Ok(())
 }
 

@@ -208,25 +208,23 @@ pub trait Api {
         assert_eq!(raised.status, StatusCode::OK, "{}", raised.body);
     }
 
-    /// A fresh tenant with `credits`, a sender ID and a key with `scopes` (`None` = all).
+    /// A fresh tenant with `credits`, the sender ID `Acme` and a key with `scopes` (`None` =
+    /// all).
     async fn tenant(&self, credits: i64, scopes: Option<&[&str]>) -> (String, String) {
         let created = self
             .admin(
                 Method::POST,
                 "/tenants",
-                Some(json!({"name": "Acme", "credits": credits, "rateLimitPerMinute": 100000})),
+                Some(json!({
+                    "name": "Acme",
+                    "credits": credits,
+                    "rateLimitPerMinute": 100000,
+                    "senderIds": ["Acme"],
+                })),
             )
             .await;
         assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
         let id = created.body["data"]["id"].as_str().expect("id").to_string();
-        let sender = self
-            .admin(
-                Method::POST,
-                &format!("/tenants/{id}/sender-ids"),
-                Some(json!({"name": "Acme"})),
-            )
-            .await;
-        assert_eq!(sender.status, StatusCode::CREATED);
         let mut body = json!({"name": "test"});
         if let Some(scopes) = scopes {
             body["scopes"] = json!(scopes);

@@ -27,6 +27,9 @@ impl StatusState {
         // not cancelled.
         self.drain(false).await?;
         self.settle().await?;
+        if self.shared.withdrawn.is_tenant_deleted(tenant) {
+            return Ok(Err(EngineError::from(Missing::Message)));
+        }
         let Some(message) = self.message(tenant, id)?.cloned() else {
             return Ok(Err(EngineError::from(Missing::Message)));
         };
@@ -35,7 +38,7 @@ impl StatusState {
         }
         let at = self.shared.clock.now_millis();
         // From here the router and the binds drop the jobs of this message they come across.
-        self.shared.cancelled.insert(id, at);
+        self.shared.withdrawn.cancel(id, at);
         let scheduled = match message.scheduled_at {
             Some(due) => tables::SCHEDULE
                 .get(&self.shared.store, &tables::schedule_key(due, id))?
@@ -134,7 +137,7 @@ impl StatusState {
             &mut drain.kicks,
         );
         tracing::info!(
-            message = %message.id,
+            message_id = %message.id,
             recipients = cancellation.cancelled_recipients,
             refunded = cancellation.credits_refunded,
             scheduled,

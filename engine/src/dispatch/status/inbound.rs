@@ -6,15 +6,19 @@ use super::*;
 impl StatusState {
     /// Stores an inbound SMS for the tenant that owns its bind, or else its destination number.
     pub(super) fn inbound(&mut self, bind: BindId, sms: InboundSms, drain: &mut Drain) {
+        // A deleted tenant owns nothing any more, a bind it owned included.
+        let live = |tenant: &TenantId| !self.shared.withdrawn.is_tenant_deleted(*tenant);
         let owner = self
             .shared
             .binds
             .get(&bind)
             .and_then(|bind| bind.owner)
+            .filter(live)
             .or_else(|| {
                 let digits = sms.destination.trim().trim_start_matches('+');
                 self.shared.numbers.get(digits).map(|tenant| *tenant)
-            });
+            })
+            .filter(live);
         let Some(tenant) = owner else {
             tracing::warn!(%bind, to = %sms.destination, "inbound SMS for a number no tenant owns; dropped");
             metrics::counter!("flit_inbound_messages_total", "result" => "unowned").increment(1);

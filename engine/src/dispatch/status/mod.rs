@@ -121,6 +121,13 @@ pub enum StatusMsg {
         due: Vec<DueMessage>,
         reply: RpcReplyPort<Vec<MessageRecord>>,
     },
+    /// A tenant is being deleted (its jobs are withdrawn already): answered once this
+    /// writer's last batch with anything of it is on disk and it holds none of its records,
+    /// so nothing of the tenant is written after its records are removed.
+    ForgetTenant {
+        tenant: TenantId,
+        reply: RpcReplyPort<()>,
+    },
 }
 
 /// A message in the schedule: when it is due, and whose it is.
@@ -283,6 +290,11 @@ impl Actor for StatusActor {
                 let _ = reply.send(released);
                 Ok(())
             }
+            StatusMsg::ForgetTenant { tenant, reply } => {
+                state.forget_tenant(tenant).await?;
+                let _ = reply.send(());
+                Ok(())
+            }
         }
     }
 }
@@ -322,6 +334,16 @@ impl StatusState {
     }
 
     fn apply(&mut self, event: StatusEvent, drain: &mut Drain) -> Result<(), ActorProcessingErr> {
+        if self.of_deleted_tenant(&event) {
+            // Nothing of a deleted tenant is written again; its answers still free the
+            // window they took.
+            match event {
+                StatusEvent::Accepted { bind, answer, .. }
+                | StatusEvent::Rejected { bind, answer, .. } => drain.answered(bind, answer),
+                _ => {}
+            }
+            return Ok(());
+        }
         match event {
             StatusEvent::Accepted {
                 job,
@@ -381,6 +403,44 @@ impl StatusState {
 }
 
 impl StatusState {
+    /// Whether `event` is about a job of a tenant being deleted.
+    fn of_deleted_tenant(&self, event: &StatusEvent) -> bool {
+        let withdrawn = &self.shared.withdrawn;
+        match event {
+            StatusEvent::Accepted { job, .. }
+            | StatusEvent::Rejected { job, .. }
+            | StatusEvent::Expired { job }
+            | StatusEvent::Abandoned { job, .. } => withdrawn.is_tenant_deleted(job.tenant()),
+            StatusEvent::Receipt { .. }
+            | StatusEvent::Inbound { .. }
+            | StatusEvent::Answered { .. } => false,
+        }
+    }
+
+    /// Drops from the caches every record of a tenant being deleted, once the last batch is on
+    /// disk. From here no event, cancel or release of it is applied (`Withdrawn`), so this
+    /// writer never writes the tenant's records again.
+    async fn forget_tenant(&mut self, tenant: TenantId) -> Result<(), ActorProcessingErr> {
+        self.drain(false).await?;
+        self.settle().await?;
+        let mut messages = HashSet::new();
+        self.messages.retain(|id, message| {
+            let keep = message.tenant != tenant;
+            if !keep {
+                messages.insert(*id);
+            }
+            keep
+        });
+        // Blocks cached without their message are never written again either (nothing of
+        // the tenant is applied); they go with the caches' next bound.
+        self.blocks
+            .retain(|(message, _), _| !messages.contains(message));
+        self.attempts
+            .retain(|(message, _), _| !messages.contains(message));
+        self.mappings.retain(|_, mapping| mapping.tenant != tenant);
+        Ok(())
+    }
+
     /// The recipient fails with `reason` unless it is final already.
     fn give_up(
         &mut self,

@@ -76,6 +76,10 @@ impl StatusState {
             self.mappings.remove(&(bind, key.clone()));
             tables::SMSC_IDS.delete(&mut drain.batch, &(bind, key.clone()));
         }
+        if self.shared.withdrawn.is_tenant_deleted(mapping.tenant) {
+            metrics::counter!("flit_receipts_total", "result" => "unmatched").increment(1);
+            return Ok(true);
+        }
         let job_key = RecipientRef {
             tenant: mapping.tenant,
             message: mapping.message,

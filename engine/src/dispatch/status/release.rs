@@ -21,7 +21,10 @@ impl StatusState {
         } in due
         {
             let key = tables::schedule_key(due, message);
-            if tables::SCHEDULE.get(&self.shared.store, &key)?.is_none() {
+            // A deleted tenant's entry is removed with the rest of its records.
+            if self.shared.withdrawn.is_tenant_deleted(tenant)
+                || tables::SCHEDULE.get(&self.shared.store, &key)?.is_none()
+            {
                 continue;
             }
             tables::SCHEDULE.delete(&mut batch, &key);

@@ -240,3 +240,11 @@ pub struct IdempotencyRecord {
     pub fingerprint: [u8; 32],
     pub outcome: IdempotentOutcome,
 }
+
+/// A tenant's suspension, kept in a table of its own: present while the tenant is suspended.
+/// Its API keys are then refused and it sends nothing new; what it already sent (and paid
+/// for) still goes out.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SuspensionRecord {
+    pub suspended_at: UnixMillis,
+}
