@@ -684,6 +684,7 @@ impl Admin {
             .request(Method::GET, &format!("/tenants/{id}/export"))
             .send()
             .await
+            .map_err(reqwest::Error::without_url)
             .with_context(|| format!("cannot reach {url}"))?;
         if !response.status().is_success() {
             let status = response.status();
@@ -730,10 +731,15 @@ impl Admin {
 
     /// The JSON answer of a successful request; a failure as one line.
     async fn answer(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-        let response = request
-            .send()
+        let request = request.build().context("building the request")?;
+        let url = request.url().clone();
+        let response = self
+            .http
+            .execute(request)
             .await
-            .with_context(|| format!("cannot reach {}", self.base))?;
+            // The URL is said once, here, rather than again in reqwest's own words.
+            .map_err(reqwest::Error::without_url)
+            .with_context(|| format!("cannot reach {url}"))?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         if !status.is_success() {

@@ -273,12 +273,11 @@ pub trait Api {
         loop {
             let report = self.get(&format!("/api/v1/sms/{id}/recipients")).await;
             assert_eq!(report.status, StatusCode::OK, "{}", report.body);
-            let open = report.body["data"]["recipients"]
-                .as_array()
-                .expect("recipients")
-                .iter()
-                .any(|r| r["status"] == "PENDING" || r["status"] == "SENT");
-            if !open {
+            // `stats` cover every recipient (the list is one page of them).
+            let open = report.body["data"]["stats"]["pending"]
+                .as_u64()
+                .expect("stats.pending");
+            if open == 0 {
                 return report.body["data"].clone();
             }
             assert!(

@@ -106,7 +106,16 @@ impl FlitProcess {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(exit) = self.child.try_wait().expect("poll child") {
-                assert!(exit.success(), "flit exited with {exit}");
+                if !exit.success() {
+                    let stderr = std::fs::read(self.logs.join("stderr")).unwrap_or_default();
+                    let stderr = String::from_utf8_lossy(&stderr);
+                    let tail: Vec<&str> = stderr.lines().rev().take(30).collect();
+                    let tail: Vec<&str> = tail.into_iter().rev().collect();
+                    panic!(
+                        "flit exited with {exit}; the end of its stderr:\n{}",
+                        tail.join("\n")
+                    );
+                }
                 break;
             }
             if Instant::now() > deadline {
