@@ -328,8 +328,10 @@ async fn a_server_killed_mid_run_loses_no_event() {
         "no event beyond the expected: {stats:?}"
     );
     assert!(expected.len() >= 400, "at least a sent event per message");
-    // Sent twice at most: attempts in flight at the kill (one round of one webhook).
-    assert!(stats.duplicates <= 16, "{stats:?}");
+    // Sent again after the restart only if the kill found it in flight: the 16 attempts a
+    // webhook's worker has out at once, and those answered while their record waited for the
+    // group commit under way (under load, a commit takes a few attempts' time).
+    assert!(stats.duplicates <= 32, "{stats:?}");
     assert_eq!(stats.bad_signatures, 0);
     receiver.stop().await;
     flit.stop().await;
