@@ -619,6 +619,9 @@ impl Drop for DeviceSession {
 async fn run(link: Arc<DeviceLink>, queue: Arc<SubmitQueue>, events: mpsc::Sender<SessionEvent>) {
     let mut online = false;
     let mut waiting = 0;
+    // Something was pushed since the last look: it is announced even if the phone pulled in
+    // between and the queue is no longer than it was.
+    let mut pushed = false;
     let mut swept = tokio::time::Instant::now();
     loop {
         let now_online = link.is_online();
@@ -640,7 +643,7 @@ async fn run(link: Arc<DeviceLink>, queue: Arc<SubmitQueue>, events: mpsc::Sende
         }
         if online {
             let now_waiting = queue.len();
-            if now_waiting > waiting {
+            if now_waiting > 0 && (pushed || now_waiting > waiting) {
                 link.announce();
             } else {
                 link.remind();
@@ -651,10 +654,10 @@ async fn run(link: Arc<DeviceLink>, queue: Arc<SubmitQueue>, events: mpsc::Sende
             swept = tokio::time::Instant::now();
             link.sweep();
         }
-        tokio::select! {
-            _ = queue.notified(), if online => {}
-            _ = tokio::time::sleep(LOOK_EVERY) => {}
-        }
+        pushed = tokio::select! {
+            _ = queue.notified(), if online => true,
+            _ = tokio::time::sleep(LOOK_EVERY) => false,
+        };
     }
 }
 
@@ -773,6 +776,32 @@ mod tests {
         assert!(link.pull(100, false).messages.is_empty());
         tokio::time::advance(Duration::from_secs(61)).await;
         assert_eq!(ids(link.pull(100, false)), [id(3)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn every_push_is_announced_even_when_the_phone_emptied_the_queue_in_between() {
+        let (link, queue, _received) = phone(0, Arc::new(|_| false));
+        *lock(&link.queue) = None;
+        let (reports, mut bound) = mpsc::channel(16);
+        let (mut events, _guard) = link.subscribe();
+        let session = DeviceSession::spawn(link.clone(), queue.clone(), reports);
+        assert!(matches!(
+            bound.recv().await,
+            Some(SessionEvent::Bound { .. })
+        ));
+        let message = MessageId::new();
+        for index in 0..3 {
+            queue.push(submit(u64::from(index), Some((message, index))));
+            // Well within the five-second reminder: each push is told at once.
+            let told = tokio::time::timeout(Duration::from_millis(100), events.recv()).await;
+            assert_eq!(
+                told.ok().and_then(Result::ok),
+                Some(PhoneEvent::MessageEnqueued)
+            );
+            // The phone takes it: the queue is as long as before the next push.
+            assert_eq!(link.pull(100, false).handed, [(message, index)]);
+        }
+        drop(session);
     }
 
     #[tokio::test(start_paused = true)]
