@@ -1,6 +1,8 @@
 //! The pool's counters: lock-free counts and gauges every phone bumps, two latency histograms
 //! behind short locks, and the registry of which phone pulled which message id, the one place
-//! a message sent by two phones shows.
+//! a message sent by two phones shows. For measurements (`devices-bench`) it can also keep a
+//! log of every first pull with the event that led to it, and the moment of the latest final
+//! report the server took.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -11,6 +13,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
+use tokio::time::Instant;
 
 /// Latencies above this are recorded as this (an hour: nothing a test waits for).
 const MAX_LATENCY_US: u64 = 3_600_000_000;
@@ -83,6 +86,27 @@ pub struct PoolStats {
     /// first.
     pulled_by: Mutex<HashMap<u64, u32>>,
     hasher: RandomState,
+    /// Every first pull of a message, when the pool was asked to keep them (`None`: not kept,
+    /// so that a long soak does not grow a log nobody reads).
+    pull_log: Option<Mutex<Vec<PullRecord>>>,
+    /// When the server last took a report of a final state (Delivered, Failed, Cancelled).
+    last_final_report: Mutex<Option<Instant>>,
+}
+
+/// A message a phone pulled for the first time, and what made it pull.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRecord {
+    /// The phone's index in the pool.
+    pub phone: u32,
+    /// The id the server gave the message in the pull.
+    pub message_id: String,
+    /// When the oldest `MessageEnqueued` this pull answered reached the phone's stream reader
+    /// (`None`: the pull had another cause, such as the stream opening or a retry).
+    pub event_at: Option<Instant>,
+    /// How many `MessageEnqueued` events this pull answered.
+    pub events: u32,
+    /// When the pull's answer had arrived.
+    pub pulled_at: Instant,
 }
 
 /// What the registry says about a pulled message id.
@@ -97,14 +121,51 @@ pub enum FirstPull {
 }
 
 impl PoolStats {
-    pub fn new() -> Self {
+    /// Counters only; `keep_pulls` also keeps the log of first pulls ([`PullRecord`]).
+    pub fn new(keep_pulls: bool) -> Self {
         Self {
             counters: Counters::default(),
             event_to_pull: Mutex::new(new_histogram()),
             created_to_pull: Mutex::new(new_histogram()),
             pulled_by: Mutex::new(HashMap::new()),
             hasher: RandomState::new(),
+            pull_log: keep_pulls.then(|| Mutex::new(Vec::new())),
+            last_final_report: Mutex::new(None),
         }
+    }
+
+    /// Notes a first pull, when the log is kept.
+    pub fn log_pull(&self, record: impl FnOnce() -> PullRecord) {
+        if let Some(log) = &self.pull_log {
+            let record = record();
+            log.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(record);
+        }
+    }
+
+    /// The first pulls so far (empty when the log is not kept).
+    pub fn pull_log(&self) -> Vec<PullRecord> {
+        self.pull_log.as_ref().map_or_else(Vec::new, |log| {
+            log.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        })
+    }
+
+    /// The server took a report of a final state just now.
+    pub fn final_report(&self) {
+        let now = Instant::now();
+        let mut last = self
+            .last_final_report
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *last = Some(last.map_or(now, |before| before.max(now)));
+    }
+
+    pub fn last_final_report(&self) -> Option<Instant> {
+        *self
+            .last_final_report
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn record_event_to_pull(&self, latency: Duration) {
@@ -180,7 +241,7 @@ impl PoolStats {
 
 impl Default for PoolStats {
     fn default() -> Self {
-        Self::new()
+        Self::new(false)
     }
 }
 
