@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use client::CallError;
+pub(crate) use client::{HttpsClient, error_chain, https_client};
 pub use stats::{DeviceStats, LatencySummary, PullRecord};
 pub use wire::PullOrder;
 
