@@ -543,7 +543,7 @@ async fn a_kept_pull_log_names_the_event_each_message_was_pulled_on() {
     // Waiting before the phone is there: the pull when its stream opens takes it, on no event.
     server.enqueue("dev-1", "msg-open", &["+233201234560"]);
     let (pool, device) = started(DevicesConfig {
-        keep_pulls: true,
+        keep_log: true,
         ..server.config()
     })
     .await;
@@ -573,7 +573,14 @@ async fn a_kept_pull_log_names_the_event_each_message_was_pulled_on() {
     assert_eq!(record.events, 1);
     let event_at = record.event_at.expect("pulled on the event");
     assert!(before_event <= event_at && event_at <= record.pulled_at);
+    // msg-open's Delivered and msg-a's, once the phone has read the answers.
+    wait_for("two final reports taken", || {
+        pool.final_report_times().len() == 2
+    })
+    .await;
+    let times = pool.final_report_times();
     let reported = pool.last_final_report().expect("a final report was taken");
+    assert!(times[0] <= times[1] && times[1] == reported);
     assert!(record.pulled_at <= reported);
     pool.stop().await;
 }

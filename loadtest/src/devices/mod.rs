@@ -80,9 +80,9 @@ pub struct DevicesConfig {
     pub ramp: Duration,
     /// Seeds each phone's randomness (phone i uses `seed + i`), so that a run can be repeated.
     pub seed: u64,
-    /// Keep a [`PullRecord`] of every first pull (for measurements; off for soaks, where the
-    /// log would only grow).
-    pub keep_pulls: bool,
+    /// Keep a [`PullRecord`] of every first pull and the moment of every final report the
+    /// server took (for measurements; off for soaks, where the log would only grow).
+    pub keep_log: bool,
 }
 
 impl Default for DevicesConfig {
@@ -103,7 +103,7 @@ impl Default for DevicesConfig {
             order: PullOrder::Fifo,
             ramp: Duration::ZERO,
             seed: 1,
-            keep_pulls: false,
+            keep_log: false,
         }
     }
 }
@@ -175,7 +175,7 @@ impl DevicePool {
         let devices = config.devices;
         let shared = Arc::new(Shared {
             api,
-            stats: PoolStats::new(config.keep_pulls),
+            stats: PoolStats::new(config.keep_log),
             device_ids: Mutex::new(vec![None; devices]),
             config,
         });
@@ -200,7 +200,7 @@ impl DevicePool {
     }
 
     /// Every message pulled for the first time so far, with the event that led to its pull;
-    /// empty unless `keep_pulls` was set.
+    /// empty unless `keep_log` was set.
     pub fn pull_log(&self) -> Vec<PullRecord> {
         self.shared.stats.pull_log()
     }
@@ -209,6 +209,11 @@ impl DevicePool {
     /// Cancelled): the end of the work the phones were given.
     pub fn last_final_report(&self) -> Option<Instant> {
         self.shared.stats.last_final_report()
+    }
+
+    /// When the server took each final report, oldest first; empty unless `keep_log` was set.
+    pub fn final_report_times(&self) -> Vec<Instant> {
+        self.shared.stats.final_report_times()
     }
 
     /// Each phone's device id, `None` until it registered.

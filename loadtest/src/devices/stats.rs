@@ -1,8 +1,8 @@
 //! The pool's counters: lock-free counts and gauges every phone bumps, two latency histograms
 //! behind short locks, and the registry of which phone pulled which message id, the one place
 //! a message sent by two phones shows. For measurements (`devices-bench`) it can also keep a
-//! log of every first pull with the event that led to it, and the moment of the latest final
-//! report the server took.
+//! log of every first pull with the event that led to it, and of when the server took each
+//! final report.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -89,8 +89,15 @@ pub struct PoolStats {
     /// Every first pull of a message, when the pool was asked to keep them (`None`: not kept,
     /// so that a long soak does not grow a log nobody reads).
     pull_log: Option<Mutex<Vec<PullRecord>>>,
-    /// When the server last took a report of a final state (Delivered, Failed, Cancelled).
-    last_final_report: Mutex<Option<Instant>>,
+    /// When the server took reports of a final state (Delivered, Failed, Cancelled).
+    final_reports: Mutex<FinalReports>,
+}
+
+#[derive(Debug, Default)]
+struct FinalReports {
+    last: Option<Instant>,
+    /// Every one, oldest first, when the log is kept.
+    log: Option<Vec<Instant>>,
 }
 
 /// A message a phone pulled for the first time, and what made it pull.
@@ -121,16 +128,20 @@ pub enum FirstPull {
 }
 
 impl PoolStats {
-    /// Counters only; `keep_pulls` also keeps the log of first pulls ([`PullRecord`]).
-    pub fn new(keep_pulls: bool) -> Self {
+    /// Counters only; `keep_log` also keeps the log of first pulls ([`PullRecord`]) and of
+    /// final reports.
+    pub fn new(keep_log: bool) -> Self {
         Self {
             counters: Counters::default(),
             event_to_pull: Mutex::new(new_histogram()),
             created_to_pull: Mutex::new(new_histogram()),
             pulled_by: Mutex::new(HashMap::new()),
             hasher: RandomState::new(),
-            pull_log: keep_pulls.then(|| Mutex::new(Vec::new())),
-            last_final_report: Mutex::new(None),
+            pull_log: keep_log.then(|| Mutex::new(Vec::new())),
+            final_reports: Mutex::new(FinalReports {
+                last: None,
+                log: keep_log.then(Vec::new),
+            }),
         }
     }
 
@@ -153,19 +164,33 @@ impl PoolStats {
 
     /// The server took a report of a final state just now.
     pub fn final_report(&self) {
-        let now = Instant::now();
-        let mut last = self
-            .last_final_report
+        let mut reports = self
+            .final_reports
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        *last = Some(last.map_or(now, |before| before.max(now)));
+        // Taken under the lock, so that the log is in time order.
+        let now = Instant::now();
+        reports.last = Some(now);
+        if let Some(log) = &mut reports.log {
+            log.push(now);
+        }
     }
 
     pub fn last_final_report(&self) -> Option<Instant> {
-        *self
-            .last_final_report
+        self.final_reports
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .last
+    }
+
+    /// When the server took each final report, oldest first (empty when the log is not kept).
+    pub fn final_report_times(&self) -> Vec<Instant> {
+        self.final_reports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .log
+            .clone()
+            .unwrap_or_default()
     }
 
     pub fn record_event_to_pull(&self, latency: Duration) {

@@ -253,7 +253,7 @@ pub async fn execute(args: &DevicesBenchArgs) -> anyhow::Result<BenchReport> {
         delivered_delay: Duration::from_millis(args.delivered_delay_ms),
         ca_pem,
         ramp: Duration::from_secs_f64(args.ramp_secs),
-        keep_pulls: true,
+        keep_log: true,
         ..DevicesConfig::default()
     };
     eprintln!(
@@ -532,7 +532,7 @@ async fn throughput(
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
-    let last_report = pool.last_final_report();
+    let report_times = pool.final_report_times();
     // The history's view: polled only now, so that its scans do not slow the run itself.
     let mut all_delivered_at = None;
     let mut delivered_in_history = 0;
@@ -559,7 +559,7 @@ async fn throughput(
         first_request,
         last_answer,
         drained,
-        last_report,
+        &report_times,
         all_delivered_at,
         delivered_in_history,
         &pool.stats(),

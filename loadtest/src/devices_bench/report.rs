@@ -112,6 +112,13 @@ pub struct ThroughputReport {
     pub last_report_secs: Option<f64>,
     /// Accepted messages / `last_report_secs`: the headline.
     pub messages_per_sec: Option<f64>,
+    /// First request → the final report that made 99 % of the accepted messages final.
+    pub p99_report_secs: Option<f64>,
+    /// Those 99 % / `p99_report_secs`: the rate without the last stragglers.
+    pub messages_per_sec_to_p99_report: Option<f64>,
+    /// The longest time between two consecutive final reports after the first (a phone told
+    /// late shows here).
+    pub longest_report_gap_secs: Option<f64>,
     /// First request → the history showed every accepted message DELIVERED (polled every
     /// 100 ms once the phones were done).
     pub all_delivered_secs: Option<f64>,
@@ -131,7 +138,7 @@ impl ThroughputReport {
         first_request: Instant,
         last_answer: Instant,
         drained: bool,
-        last_report: Option<Instant>,
+        report_times: &[Instant],
         all_delivered_at: Option<Instant>,
         delivered_in_history: u64,
         phones: &DeviceStats,
@@ -139,7 +146,21 @@ impl ThroughputReport {
         let secs = |at: Instant| at.saturating_duration_since(first_request).as_secs_f64();
         let rate = |secs: f64| (secs > 0.0).then(|| sends.accepted as f64 / secs);
         let send_secs = secs(last_answer);
-        let last_report_secs = drained.then_some(last_report).flatten().map(secs);
+        let last_report_secs = drained
+            .then(|| report_times.iter().max().copied())
+            .flatten()
+            .map(secs);
+        let mut sorted = report_times.to_vec();
+        sorted.sort_unstable();
+        let p99_count = (sends.accepted as f64 * 0.99).ceil() as usize;
+        let p99_report_secs = p99_count
+            .checked_sub(1)
+            .and_then(|index| sorted.get(index))
+            .map(|at| secs(*at));
+        let longest_report_gap_secs = sorted
+            .windows(2)
+            .map(|pair| pair[1].saturating_duration_since(pair[0]).as_secs_f64())
+            .reduce(f64::max);
         let all_delivered_secs = all_delivered_at.map(secs);
         Self {
             senders,
@@ -148,6 +169,11 @@ impl ThroughputReport {
             drained,
             last_report_secs,
             messages_per_sec: last_report_secs.and_then(rate),
+            p99_report_secs,
+            messages_per_sec_to_p99_report: p99_report_secs
+                .filter(|secs| *secs > 0.0)
+                .map(|secs| p99_count as f64 / secs),
+            longest_report_gap_secs,
             all_delivered_secs,
             messages_per_sec_to_delivered_status: all_delivered_secs.and_then(rate),
             delivered_in_history,
@@ -221,6 +247,22 @@ impl BenchReport {
                     _ => "not every message was reported in time".to_owned(),
                 },
             ));
+            rows.push((
+                "to 99 % reported",
+                match (
+                    throughput.p99_report_secs,
+                    throughput.messages_per_sec_to_p99_report,
+                ) {
+                    (Some(secs), Some(rate)) => format!("{secs:.2} s: {rate:.0} messages/s"),
+                    _ => "-".to_owned(),
+                },
+            ));
+            if let Some(gap) = throughput.longest_report_gap_secs {
+                rows.push((
+                    "longest gap",
+                    format!("{:.0} ms between two final reports", gap * 1000.0),
+                ));
+            }
             rows.push((
                 "to DELIVERED",
                 match (
