@@ -9,6 +9,8 @@
 //! - [`devices`]: simulated phones running the SMS Gate app's private-server protocol
 //!   (`/mobile/v1`): registration, the event stream, pulls, state reports, cancels, signed
 //!   inbound webhooks, dropouts; counts every message pulled by two phones.
+//! - [`devices_bench`]: phones as a channel, measured: messages/s through N simulated phones,
+//!   a send's 2xx to its phone's `MessageEnqueued`, and the server's memory per connected phone.
 //! - [`e2e`]: an end-to-end run against a live server: simulated SMSCs bound through the admin
 //!   API, HTTP submit load, and a wait for every receipt, with a summary of what was seen.
 //! - [`http`]: HTTP submit load (single or bulk, closed or open loop) with a progress bar, a
@@ -20,6 +22,7 @@
 
 pub mod crash;
 pub mod devices;
+pub mod devices_bench;
 pub mod e2e;
 pub mod http;
 pub mod plot;

@@ -30,6 +30,9 @@ enum Command {
     /// Run simulated phones speaking the SMS Gate app's protocol (`/mobile/v1`) against a
     /// server: registration, events, pulls, state reports, inbound webhooks, dropouts.
     Devices(flit_loadtest::devices::cli::DevicesArgs),
+    /// Measure phones as a channel against a server: messages/s through N simulated phones,
+    /// send-to-`MessageEnqueued` latency, and the server's memory per connected phone.
+    DevicesBench(flit_loadtest::devices_bench::DevicesBenchArgs),
     /// Run a webhook receiver: check signatures, dedupe by event id, count what arrives, inject
     /// failures and latency; `GET /stats` serves the counters as JSON.
     WebhookReceiver(flit_loadtest::webhook::cli::WebhookReceiverArgs),
@@ -50,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
         Command::E2e(args) => flit_loadtest::e2e::run(args).await,
         Command::Crash(args) => flit_loadtest::crash::run(args).await,
         Command::Devices(args) => flit_loadtest::devices::cli::run(args).await,
+        Command::DevicesBench(args) => flit_loadtest::devices_bench::run(args).await,
         Command::WebhookReceiver(args) => flit_loadtest::webhook::cli::run(args).await,
     }
 }

@@ -538,6 +538,54 @@ async fn a_phone_registers_takes_the_event_pulls_and_reports_processed_sent_deli
 }
 
 #[tokio::test]
+async fn a_kept_pull_log_names_the_event_each_message_was_pulled_on() {
+    let server = FakeServer::start().await;
+    // Waiting before the phone is there: the pull when its stream opens takes it, on no event.
+    server.enqueue("dev-1", "msg-open", &["+233201234560"]);
+    let (pool, device) = started(DevicesConfig {
+        keep_log: true,
+        ..server.config()
+    })
+    .await;
+    assert_eq!(device, "dev-1");
+    wait_for("the opening pull", || pool.pull_log().len() == 1).await;
+    let opening = &pool.pull_log()[0];
+    assert_eq!(
+        (
+            opening.message_id.as_str(),
+            opening.event_at,
+            opening.events
+        ),
+        ("msg-open", None, 0)
+    );
+
+    server.enqueue(&device, "msg-a", &["+233201234567"]);
+    let before_event = tokio::time::Instant::now();
+    server.push_event(&device, "MessageEnqueued", "null");
+    wait_for("the Delivered report", || {
+        server.reported_states("msg-a").last().map(String::as_str) == Some("Delivered")
+    })
+    .await;
+    let log = pool.pull_log();
+    assert_eq!(log.len(), 2, "{log:?}");
+    let record = &log[1];
+    assert_eq!((record.phone, record.message_id.as_str()), (0, "msg-a"));
+    assert_eq!(record.events, 1);
+    let event_at = record.event_at.expect("pulled on the event");
+    assert!(before_event <= event_at && event_at <= record.pulled_at);
+    // msg-open's Delivered and msg-a's, once the phone has read the answers.
+    wait_for("two final reports taken", || {
+        pool.final_report_times().len() == 2
+    })
+    .await;
+    let times = pool.final_report_times();
+    let reported = pool.last_final_report().expect("a final report was taken");
+    assert!(times[0] <= times[1] && times[1] == reported);
+    assert!(record.pulled_at <= reported);
+    pool.stop().await;
+}
+
+#[tokio::test]
 async fn a_message_cancelled_while_queued_is_reported_cancelled_never_sent() {
     let server = FakeServer::start().await;
     let (pool, device) = started(DevicesConfig {

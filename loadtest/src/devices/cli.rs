@@ -100,6 +100,7 @@ impl DevicesArgs {
             order: self.order,
             ramp: Duration::from_secs_f64(self.ramp_secs),
             seed: self.seed,
+            keep_log: false,
         })
     }
 }

@@ -68,7 +68,50 @@ pub enum RegisterAuth<'a> {
     None,
 }
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+/// A pooled hyper client over rustls (ring) that also speaks plain http.
+pub(crate) type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// The one client construction every phone (and `devices-bench`'s own API calls) uses: it
+/// trusts `ca_pem` when given, and the system's roots otherwise.
+pub(crate) fn https_client(ca_pem: Option<&[u8]>) -> anyhow::Result<HttpsClient> {
+    // ring, as everywhere in Flit: aws-lc needs cmake, and a simulated phone needs no
+    // post-quantum key exchange (the one thing rustls deprecates ring's provider for).
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("rustls rejects its own default protocol versions")?;
+    let tls = match ca_pem {
+        Some(pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.context("reading a certificate of the CA file")?;
+                roots
+                    .add(cert)
+                    .context("adding a certificate of the CA file")?;
+            }
+            anyhow::ensure!(!roots.is_empty(), "the CA file holds no certificate");
+            builder.with_root_certificates(roots)
+        }
+        None => builder
+            .with_native_roots()
+            .context("loading the system's root certificates")?,
+    }
+    .with_no_client_auth();
+    let mut connector = HttpConnector::new();
+    connector.enforce_http(false);
+    connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    connector.set_nodelay(true);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(https))
+}
 
 /// The `/mobile/v1` API of one server, cheap to clone (the pool is shared).
 #[derive(Clone)]
@@ -82,43 +125,7 @@ impl MobileApi {
     /// A client for `base` (the app's "server URL", ending in `/mobile/v1`) that trusts
     /// `ca_pem` when given, and the system's roots otherwise.
     pub fn new(base: &str, ca_pem: Option<&[u8]>) -> anyhow::Result<Self> {
-        // ring, as everywhere in Flit: aws-lc needs cmake, and a simulated phone needs no
-        // post-quantum key exchange (the one thing rustls deprecates ring's provider for).
-        #[allow(deprecated)]
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .context("rustls rejects its own default protocol versions")?;
-        let tls = match ca_pem {
-            Some(pem) => {
-                let mut roots = rustls::RootCertStore::empty();
-                for cert in CertificateDer::pem_slice_iter(pem) {
-                    let cert = cert.context("reading a certificate of the CA file")?;
-                    roots
-                        .add(cert)
-                        .context("adding a certificate of the CA file")?;
-                }
-                anyhow::ensure!(!roots.is_empty(), "the CA file holds no certificate");
-                builder.with_root_certificates(roots)
-            }
-            None => builder
-                .with_native_roots()
-                .context("loading the system's root certificates")?,
-        }
-        .with_no_client_auth();
-        let mut connector = HttpConnector::new();
-        connector.enforce_http(false);
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        connector.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(connector);
-        let http = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(https);
+        let http = https_client(ca_pem)?;
         Ok(Self {
             http,
             base: base.trim_end_matches('/').into(),
@@ -296,7 +303,7 @@ impl MobileApi {
 
 /// An error and its causes on one line: hyper's own message ("client error (Connect)") hides
 /// whether it was a refused connection, DNS or a certificate.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

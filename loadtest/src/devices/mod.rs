@@ -26,10 +26,12 @@ use std::time::Duration;
 
 use anyhow::ensure;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use client::CallError;
-pub use stats::{DeviceStats, LatencySummary};
+pub(crate) use client::{HttpsClient, error_chain, https_client};
+pub use stats::{DeviceStats, LatencySummary, PullRecord};
 pub use wire::PullOrder;
 
 use client::MobileApi;
@@ -78,6 +80,9 @@ pub struct DevicesConfig {
     pub ramp: Duration,
     /// Seeds each phone's randomness (phone i uses `seed + i`), so that a run can be repeated.
     pub seed: u64,
+    /// Keep a [`PullRecord`] of every first pull and the moment of every final report the
+    /// server took (for measurements; off for soaks, where the log would only grow).
+    pub keep_log: bool,
 }
 
 impl Default for DevicesConfig {
@@ -98,6 +103,7 @@ impl Default for DevicesConfig {
             order: PullOrder::Fifo,
             ramp: Duration::ZERO,
             seed: 1,
+            keep_log: false,
         }
     }
 }
@@ -169,7 +175,7 @@ impl DevicePool {
         let devices = config.devices;
         let shared = Arc::new(Shared {
             api,
-            stats: PoolStats::new(),
+            stats: PoolStats::new(config.keep_log),
             device_ids: Mutex::new(vec![None; devices]),
             config,
         });
@@ -191,6 +197,23 @@ impl DevicePool {
     /// The counters so far.
     pub fn stats(&self) -> DeviceStats {
         self.shared.stats.snapshot()
+    }
+
+    /// Every message pulled for the first time so far, with the event that led to its pull;
+    /// empty unless `keep_log` was set.
+    pub fn pull_log(&self) -> Vec<PullRecord> {
+        self.shared.stats.pull_log()
+    }
+
+    /// When the server last took a phone's report of a final state (Delivered, Failed,
+    /// Cancelled): the end of the work the phones were given.
+    pub fn last_final_report(&self) -> Option<Instant> {
+        self.shared.stats.last_final_report()
+    }
+
+    /// When the server took each final report, oldest first; empty unless `keep_log` was set.
+    pub fn final_report_times(&self) -> Vec<Instant> {
+        self.shared.stats.final_report_times()
     }
 
     /// Each phone's device id, `None` until it registered.

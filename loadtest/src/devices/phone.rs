@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::Shared;
 use super::client::{CallError, MobileApi, RegisterAuth};
 use super::sse::SseParser;
-use super::stats::{Counters, FirstPull};
+use super::stats::{Counters, FirstPull, PullRecord};
 use super::wire::{
     self, DevicePatchRequest, MessagePatch, ProcessingState, PullOrder, PulledMessage,
     RecipientReport, RegisterRequest, RegisterResponse, SimCard, SmsReceivedPayload,
@@ -163,6 +163,17 @@ impl LocalMessage {
     }
 }
 
+/// What led to a pull, handed to each item it listed.
+#[derive(Debug, Clone, Copy)]
+struct PullTrigger {
+    /// Arrival of the oldest `MessageEnqueued` the pull answered.
+    event_at: Option<Instant>,
+    /// How many `MessageEnqueued` it answered.
+    events: u32,
+    /// When its answer had arrived.
+    pulled_at: Instant,
+}
+
 /// A 401 on a device call: the phone registers again before it goes on.
 #[derive(Debug)]
 struct Unauthorized;
@@ -215,6 +226,8 @@ pub(super) struct Phone {
     notes_rx: mpsc::Receiver<StreamNote>,
     /// Arrival of the oldest `MessageEnqueued` no pull has answered yet.
     enqueued_since: Option<Instant>,
+    /// How many `MessageEnqueued` arrived since the last pull answered.
+    enqueued_events: u32,
     pull_retry: Option<Instant>,
     pull_failures: u32,
     next_inbound: Option<Instant>,
@@ -257,6 +270,7 @@ impl Phone {
             notes_tx,
             notes_rx,
             enqueued_since: None,
+            enqueued_events: 0,
             pull_retry: None,
             pull_failures: 0,
             next_inbound: None,
@@ -608,6 +622,7 @@ impl Phone {
                     wire::EVENT_MESSAGE_ENQUEUED => {
                         Counters::inc(&counters.events_enqueued);
                         self.enqueued_since.get_or_insert(at);
+                        self.enqueued_events += 1;
                         Ok(true)
                     }
                     wire::EVENT_MESSAGE_CANCELLED => {
@@ -686,7 +701,11 @@ impl Phone {
             return Ok(());
         }
         self.pull_failures = 0;
-        let event_at = self.enqueued_since.take();
+        let trigger = PullTrigger {
+            event_at: self.enqueued_since.take(),
+            events: std::mem::take(&mut self.enqueued_events),
+            pulled_at,
+        };
         for item in listed {
             for date in [&item.valid_until, &item.schedule_at, &item.created_at]
                 .into_iter()
@@ -700,7 +719,7 @@ impl Phone {
                 }
             }
             match item.listed_state() {
-                ProcessingState::Pending => self.listed(item, pulled_at, event_at).await?,
+                ProcessingState::Pending => self.listed(item, trigger).await?,
                 ProcessingState::Cancelling => {
                     let numbers = item.phone_numbers.clone();
                     self.cancel(&item.id, Some(numbers)).await?;
@@ -718,12 +737,12 @@ impl Phone {
     }
 
     /// A pending item: queued if new, its state re-reported if the phone has it.
-    async fn listed(
-        &mut self,
-        item: PulledMessage,
-        pulled_at: Instant,
-        event_at: Option<Instant>,
-    ) -> Step {
+    async fn listed(&mut self, item: PulledMessage, trigger: PullTrigger) -> Step {
+        let PullTrigger {
+            event_at,
+            events,
+            pulled_at,
+        } = trigger;
         if self.messages.contains_key(&item.id) {
             Counters::inc(&self.counters().repulls);
             return self.report(&item.id, 0).await;
@@ -747,6 +766,13 @@ impl Phone {
             }
         }
         Counters::inc(&stats.counters.messages_pulled);
+        stats.log_pull(|| PullRecord {
+            phone: self.index,
+            message_id: item.id.clone(),
+            event_at,
+            events,
+            pulled_at,
+        });
         Counters::add(
             &stats.counters.recipients_pulled,
             item.phone_numbers.len() as u64,
@@ -1027,6 +1053,14 @@ impl Phone {
         match self.api().patch_message(&token, patch).await {
             Ok(()) => {
                 Counters::inc(&self.counters().patches);
+                if matches!(
+                    patch.state,
+                    ProcessingState::Delivered
+                        | ProcessingState::Failed
+                        | ProcessingState::Cancelled
+                ) {
+                    self.shared.stats.final_report();
+                }
                 Ok(true)
             }
             Err(CallError::Unauthorized) => Err(Unauthorized),

@@ -1,6 +1,8 @@
 //! The pool's counters: lock-free counts and gauges every phone bumps, two latency histograms
 //! behind short locks, and the registry of which phone pulled which message id, the one place
-//! a message sent by two phones shows.
+//! a message sent by two phones shows. For measurements (`devices-bench`) it can also keep a
+//! log of every first pull with the event that led to it, and of when the server took each
+//! final report.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -11,6 +13,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
+use tokio::time::Instant;
 
 /// Latencies above this are recorded as this (an hour: nothing a test waits for).
 const MAX_LATENCY_US: u64 = 3_600_000_000;
@@ -83,6 +86,34 @@ pub struct PoolStats {
     /// first.
     pulled_by: Mutex<HashMap<u64, u32>>,
     hasher: RandomState,
+    /// Every first pull of a message, when the pool was asked to keep them (`None`: not kept,
+    /// so that a long soak does not grow a log nobody reads).
+    pull_log: Option<Mutex<Vec<PullRecord>>>,
+    /// When the server took reports of a final state (Delivered, Failed, Cancelled).
+    final_reports: Mutex<FinalReports>,
+}
+
+#[derive(Debug, Default)]
+struct FinalReports {
+    last: Option<Instant>,
+    /// Every one, oldest first, when the log is kept.
+    log: Option<Vec<Instant>>,
+}
+
+/// A message a phone pulled for the first time, and what made it pull.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRecord {
+    /// The phone's index in the pool.
+    pub phone: u32,
+    /// The id the server gave the message in the pull.
+    pub message_id: String,
+    /// When the oldest `MessageEnqueued` this pull answered reached the phone's stream reader
+    /// (`None`: the pull had another cause, such as the stream opening or a retry).
+    pub event_at: Option<Instant>,
+    /// How many `MessageEnqueued` events this pull answered.
+    pub events: u32,
+    /// When the pull's answer had arrived.
+    pub pulled_at: Instant,
 }
 
 /// What the registry says about a pulled message id.
@@ -97,14 +128,69 @@ pub enum FirstPull {
 }
 
 impl PoolStats {
-    pub fn new() -> Self {
+    /// Counters only; `keep_log` also keeps the log of first pulls ([`PullRecord`]) and of
+    /// final reports.
+    pub fn new(keep_log: bool) -> Self {
         Self {
             counters: Counters::default(),
             event_to_pull: Mutex::new(new_histogram()),
             created_to_pull: Mutex::new(new_histogram()),
             pulled_by: Mutex::new(HashMap::new()),
             hasher: RandomState::new(),
+            pull_log: keep_log.then(|| Mutex::new(Vec::new())),
+            final_reports: Mutex::new(FinalReports {
+                last: None,
+                log: keep_log.then(Vec::new),
+            }),
         }
+    }
+
+    /// Notes a first pull, when the log is kept.
+    pub fn log_pull(&self, record: impl FnOnce() -> PullRecord) {
+        if let Some(log) = &self.pull_log {
+            let record = record();
+            log.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(record);
+        }
+    }
+
+    /// The first pulls so far (empty when the log is not kept).
+    pub fn pull_log(&self) -> Vec<PullRecord> {
+        self.pull_log.as_ref().map_or_else(Vec::new, |log| {
+            log.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        })
+    }
+
+    /// The server took a report of a final state just now.
+    pub fn final_report(&self) {
+        let mut reports = self
+            .final_reports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Taken under the lock, so that the log is in time order.
+        let now = Instant::now();
+        reports.last = Some(now);
+        if let Some(log) = &mut reports.log {
+            log.push(now);
+        }
+    }
+
+    pub fn last_final_report(&self) -> Option<Instant> {
+        self.final_reports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last
+    }
+
+    /// When the server took each final report, oldest first (empty when the log is not kept).
+    pub fn final_report_times(&self) -> Vec<Instant> {
+        self.final_reports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .log
+            .clone()
+            .unwrap_or_default()
     }
 
     pub fn record_event_to_pull(&self, latency: Duration) {
@@ -180,7 +266,7 @@ impl PoolStats {
 
 impl Default for PoolStats {
     fn default() -> Self {
-        Self::new()
+        Self::new(false)
     }
 }
 
