@@ -185,7 +185,9 @@ impl DeviceLink {
             queue: Mutex::new(None),
             pulled: Mutex::new(HashMap::new()),
             handed: Mutex::new(VecDeque::new()),
-            events: broadcast::channel(256).0,
+            // Events are hints (a stream that falls behind hears `MessageEnqueued` and pulls
+            // everything): a short buffer keeps an idle phone's memory small.
+            events: broadcast::channel(16).0,
             streams: AtomicUsize::new(0),
             stuck: AtomicUsize::new(0),
             last_seen: AtomicI64::new(0),

@@ -40,6 +40,9 @@ pub(crate) struct DevicesShared {
     codes: DashMap<String, (TenantId, UnixMillis)>,
     /// Each paired phone's live link, shared by its channel and its routes.
     pub(crate) links: DashMap<DeviceId, std::sync::Arc<crate::channel::device::DeviceLink>>,
+    /// Held while a phone registers, so that the count of a tenant's phones and the new one's
+    /// record are one step (600 phones registering at once stay at the cap of 500).
+    registering: tokio::sync::Mutex<()>,
 }
 
 /// How a phone proves which tenant it pairs with.
@@ -204,6 +207,7 @@ impl Engine {
         if self.is_suspended(tenant) {
             return Err(EngineError::Suspended);
         }
+        let _one_at_a_time = self.devices_shared().registering.lock().await;
         if tables::DEVICES.count(self.store(), &tenant)? >= MAX_DEVICES as u64 {
             return Err(Invalid::TooManyDevices { max: MAX_DEVICES }.into());
         }
