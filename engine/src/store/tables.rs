@@ -164,6 +164,7 @@ pub(crate) const TREES: &[&str] = &[
     "inbound_seen",
     "registration_tokens",
     "binds",
+    "smpp_binds",
     "routes",
     "meta",
 ];
