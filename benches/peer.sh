@@ -101,7 +101,7 @@ ceiling_bin=$target_dir/release/ceiling
 out=$target_dir/peer/$(date +%Y-%m-%dT%H-%M-%S)
 mkdir -p "$out"
 runs=$out/runs.tsv
-printf 'round\tserver\taccepted_per_s\tp50_ms\tp99_ms\tslowest_connect_ms\tok\tnot_ok\tload_s\tsubmit_per_s\treceipt_per_s\tsubmits\treceipts\tcpu_s\tsmsc_cpu_s\n' > "$runs"
+printf 'round\tserver\taccepted_per_s\tp50_ms\tp99_ms\tslowest_connect_ms\tok\tnot_ok\tload_s\tsubmit_per_s\treceipt_per_s\tsubmits\treceipts\tcpu_s\tsmsc_cpu_s\tload_average\n' > "$runs"
 
 kannel_version=$(bearerbox -v 4 --version 2>&1 | sed -n "s/.*bearerbox version \`\\([^']*\\)'.*/\\1/p" | head -n 1)
 {
@@ -195,7 +195,8 @@ measure() {
         cpu_before=$(cpu_seconds $cpu_pids)
         smsc_before=$(cpu_seconds "$smsc_pid")
     fi
-    local started
+    local started load_average
+    load_average=$(cut -d' ' -f1 /proc/loadavg)
     started=$(now_ms)
     oha -n "$messages" -c "$connections" --no-tui --output-format json "$@" > "$dir/oha.json"
     local finished
@@ -223,7 +224,7 @@ measure() {
         smsc_cpu=$(python3 -c "print(f'{$smsc_after - $smsc_before:.2f}')")
     fi
     python3 - "$dir/oha.json" "$round" "$server" "$started" "$finished" \
-        "$submit_rate" "$receipt_rate" "$submits" "$receipts" "$cpu" "$smsc_cpu" >> "$runs" << 'EOF'
+        "$submit_rate" "$receipt_rate" "$submits" "$receipts" "$cpu" "$smsc_cpu" "$load_average" >> "$runs" << 'EOF'
 import json, sys
 path, round_, server, started, finished, *rest = sys.argv[1:]
 report = json.load(open(path))
