@@ -29,14 +29,14 @@
 # packages with npm ci) and builds Flit and the ceiling in release once. Needs root or sudo for
 # apt-get, cargo, node >= 18, curl and python3. Settings also come from the environment:
 # PEER_MESSAGES, PEER_CONNECTIONS, PEER_ROUNDS, PEER_RECEIPT_DELAY_MS, PEER_PORT_BASE (default
-# 19200: the script uses that port and the 29 above it).
+# 19600: the script uses that port and the 29 above it).
 set -euo pipefail
 
 messages=${PEER_MESSAGES:-20000}
 connections=${PEER_CONNECTIONS:-64}
 rounds=${PEER_ROUNDS:-3}
 receipt_delay_ms=${PEER_RECEIPT_DELAY_MS:-100}
-port_base=${PEER_PORT_BASE:-19200}
+port_base=${PEER_PORT_BASE:-19600}
 window=50
 while [[ $# -gt 0 ]]; do
     case $1 in

@@ -6,7 +6,7 @@
 //! Run beside Flit under the same load it shows how much of the machine the HTTP exchange itself
 //! takes, so Flit's figures can say how close they come to that limit.
 //!
-//! `ceiling [--listen 127.0.0.1:19201]` (`cargo build --release -p flit-ceiling`) prints
+//! `ceiling [--listen 127.0.0.1:19601]` (`cargo build --release -p flit-ceiling`) prints
 //! `LISTENING <address>` once it accepts.
 
 use std::net::SocketAddr;
@@ -71,7 +71,7 @@ async fn send(Json(body): Json<SendBody>) -> Json<SendAnswer> {
 
 fn listen_address() -> anyhow::Result<SocketAddr> {
     let mut args = std::env::args().skip(1);
-    let mut listen = "127.0.0.1:19201".to_owned();
+    let mut listen = "127.0.0.1:19601".to_owned();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--listen" => {
