@@ -4,6 +4,9 @@
 //
 //   node smsc.js --port 0 --system-id flit --password secret --receipt-delay-ms 300 --fail-suffix 0000
 //
+// With `--quiet 1` (for load: a line per PDU would cost more than the PDU) it prints no SUBMIT or
+// RECEIPT lines, only a COUNTS line every `--counts-every-ms` while the counts change.
+//
 // Each option may also come from the environment: SMSC_PORT, SMSC_SYSTEM_ID, SMSC_PASSWORD, ...
 'use strict';
 
@@ -23,6 +26,8 @@ const config = {
   password: option('password', 'secret'),
   receiptDelayMs: Number(option('receipt-delay-ms', '300')),
   failSuffix: option('fail-suffix', '0000'),
+  quiet: !['', '0', 'false'].includes(option('quiet', '')),
+  countsEveryMs: Number(option('counts-every-ms', '250')),
 };
 
 // node-smpp decodes `short_message` and the `message_payload` TLV on arrival into
@@ -36,6 +41,25 @@ smpp.tlvs.message_payload.filter = keepRaw;
 function print(kind, fields) {
   process.stdout.write(`${kind} ${JSON.stringify(fields)}\n`);
 }
+
+// What --quiet prints instead of the SUBMIT and RECEIPT lines; times are Unix milliseconds.
+const counts = {
+  submits: 0,
+  receipts: 0,
+  receiptErrors: 0,
+  firstSubmitAt: null,
+  lastSubmitAt: null,
+  lastReceiptAt: null,
+};
+let countsPrinted = '';
+function printCounts() {
+  const line = JSON.stringify(counts);
+  if (line !== countsPrinted) {
+    countsPrinted = line;
+    process.stdout.write(`COUNTS ${line}\n`);
+  }
+}
+if (config.quiet) setInterval(printCounts, config.countsEveryMs).unref();
 
 const BIND_MODES = {
   bind_transceiver: { transmit: true, receive: true },
@@ -124,7 +148,14 @@ const server = smpp.createServer((session) => {
       submit.message_payload_hex = Buffer.from(pdu.message_payload).toString('hex');
     }
     submit.message_id = messageId;
-    print('SUBMIT', submit);
+    if (config.quiet) {
+      const now = Date.now();
+      counts.submits += 1;
+      if (counts.firstSubmitAt === null) counts.firstSubmitAt = now;
+      counts.lastSubmitAt = now;
+    } else {
+      print('SUBMIT', submit);
+    }
 
     const failed = config.failSuffix !== '' && pdu.destination_addr.endsWith(config.failSuffix);
     // registered_delivery bits 0-1: 1 = receipt on success or failure, 2 = on failure only.
@@ -177,6 +208,12 @@ function sendReceipt(session, receipt) {
   });
   const sent = session.send(pdu, (resp) => {
     session.flit.awaiting.delete(pdu.sequence_number);
+    if (config.quiet) {
+      counts.receipts += 1;
+      if (resp.command_status !== 0) counts.receiptErrors += 1;
+      counts.lastReceiptAt = Date.now();
+      return;
+    }
     print('RECEIPT', {
       session: session.flit.id,
       message_id: id,
@@ -198,6 +235,7 @@ server.listen(config.port, config.host, () => {
 });
 
 function shutdown() {
+  if (config.quiet) printCounts();
   server.close(() => process.exit(0));
   for (const session of [...server.sessions]) session.destroy();
   setTimeout(() => process.exit(0), 500).unref();
