@@ -11,7 +11,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{Api, Phone, TestServer, assert_error, simulated_phones, wait_flixy};
+use crate::common::{Api, Phone, TestServer, assert_error, send_any, simulated_phones, wait_flixy};
 
 /// Waits until the native status of `id` is `want` (10 s at most).
 async fn wait_status(server: &TestServer, id: &str, want: &str) -> Value {
@@ -56,21 +56,6 @@ async fn listed(server: &TestServer, id: &str) -> Value {
         .find(|device| device["id"] == id)
         .cloned()
         .expect("listed")
-}
-
-/// A FlixySMS send (through whichever phone of the tenant is least loaded) to `to`.
-async fn send_any(server: &TestServer, to: &str) -> String {
-    let sent = server
-        .post(
-            "/flixy/api/v1/sms/send",
-            json!({"to": to, "message": "Hello from FlixySMS!"}),
-        )
-        .await;
-    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
-    sent.body["data"]["message_id"]
-        .as_str()
-        .expect("message_id")
-        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

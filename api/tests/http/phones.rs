@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{Api, Phone, TestServer, simulated_phones, wait_flixy};
+use crate::common::{Api, Phone, TestServer, send_any, simulated_phones, wait_flixy};
 
 /// The seed's request body, as it writes it.
 fn seed_body() -> Value {
@@ -161,27 +161,8 @@ async fn a_phone_that_fails_a_message_refunds_it_and_bad_reports_change_nothing(
     let phone = Phone::register(&server, &key).await;
     // A pull counts as being there.
     assert!(phone.pull().await.is_empty());
-    let sent = server
-        .request(
-            Method::POST,
-            "/flixy/api/v1/sms/send",
-            Some(&key),
-            Some(seed_body()),
-        )
-        .await;
-    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
-    let id = sent.body["data"]["message_id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let mut pulled = Vec::new();
-    for _ in 0..50 {
-        pulled = phone.pull().await;
-        if !pulled.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let id = send_any(&server, "+1234567890").await;
+    let pulled = phone.pull_at_least(1).await;
     let phone_id = pulled[0]["id"].as_str().expect("id").to_string();
     // Malformed: an unknown state, a bad date, an id too long: 400, nothing applied.
     for body in [
@@ -299,19 +280,7 @@ async fn a_message_cancelled_before_its_phone_pulls_it_never_reaches_the_phone()
     let key = server.api_key.clone();
     let phone = Phone::register(&server, &key).await;
     assert!(phone.pull().await.is_empty(), "online");
-    let sent = server
-        .request(
-            Method::POST,
-            "/flixy/api/v1/sms/send",
-            Some(&key),
-            Some(seed_body()),
-        )
-        .await;
-    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
-    let uuid = sent.body["data"]["message_id"]
-        .as_str()
-        .expect("id")
-        .to_string();
+    let uuid = send_any(&server, "+1234567890").await;
     // The native cancel takes the message's native id: find it in the history.
     let history = server.get("/api/v1/sms").await;
     let id = history.body["data"]["messages"][0]["id"]

@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 
 pub use app::TestApp;
 pub use https::HttpsClient;
-pub use phone::{Phone, simulated_phones, wait_flixy};
+pub use phone::{Phone, send_any, simulated_phones, wait_flixy};
 pub use process::{FlitProcess, Output};
 pub use server::TestServer;
 

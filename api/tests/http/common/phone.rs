@@ -204,3 +204,18 @@ pub async fn wait_flixy(server: &TestServer, id: &str, want: &str, within: Durat
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A FlixySMS send (through whichever phone of the tenant is least loaded) to `to`.
+pub async fn send_any(server: &TestServer, to: &str) -> String {
+    let sent = server
+        .post(
+            "/flixy/api/v1/sms/send",
+            json!({"to": to, "message": "Hello from FlixySMS!"}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    sent.body["data"]["message_id"]
+        .as_str()
+        .expect("message_id")
+        .to_string()
+}
