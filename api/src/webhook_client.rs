@@ -1,15 +1,22 @@
 //! How the engine's webhook dispatcher reaches endpoints: the JSON body of an event, and one
-//! HTTP/1.1 POST over a fresh connection to the address the engine resolved and checked
-//! (plain TCP, or TLS with the URL's host as the server name). Nothing here decides whether
-//! or when to send: that is the engine's (`flit_engine::WebhookTransport`).
+//! HTTP/1.1 POST to the address the engine resolved and checked (plain TCP, or TLS with the
+//! URL's host as the server name). Connections are kept alive and reused for the same address
+//! and host: a busy endpoint gets a stream of POSTs over a few connections instead of a TCP
+//! (and TLS) handshake per event. Nothing here decides whether or when to send: that is the
+//! engine's (`flit_engine::WebhookTransport`).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use flit_engine::{EventData, WebhookEvent, WebhookRequest, WebhookTransport};
+use flit_engine::{EventData, Target, WebhookEvent, WebhookRequest, WebhookTransport};
 use futures::future::BoxFuture;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::Request;
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -20,8 +27,33 @@ use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 use crate::timefmt::iso;
 
+/// Idle connections kept per endpoint (address, scheme and host): as many as a webhook's
+/// concurrent attempts need, bounded so that a burst leaves no crowd of sockets behind.
+const MAX_IDLE_PER_ENDPOINT: usize = 32;
+/// An idle connection older than this is closed rather than reused: servers close theirs after
+/// a while (often 5 to 60 s), and a POST on a connection the server is closing is lost.
+const IDLE_FOR: Duration = Duration::from_secs(4);
+/// An answer's body is read (and thrown away) up to this size so that its connection can carry
+/// the next POST; a larger one closes the connection instead.
+const MAX_DRAINED_BODY: usize = 64 * 1024;
+
 pub struct HttpTransport {
     tls: TlsConnector,
+    idle: Arc<Mutex<HashMap<Endpoint, Vec<Idle>>>>,
+}
+
+/// Where a kept connection goes: the checked address, and the host its requests (and TLS
+/// session) name.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Endpoint {
+    address: SocketAddr,
+    https: bool,
+    host: String,
+}
+
+struct Idle {
+    sender: SendRequest<Full<Bytes>>,
+    since: Instant,
 }
 
 impl HttpTransport {
@@ -42,8 +74,95 @@ impl HttpTransport {
             .with_no_client_auth();
         Ok(HttpTransport {
             tls: TlsConnector::from(Arc::new(config)),
+            idle: Arc::default(),
         })
     }
+}
+
+/// A connection ready for a request: a kept one, or one opened now.
+struct Lease {
+    sender: SendRequest<Full<Bytes>>,
+    reused: bool,
+}
+
+type IdlePool = Arc<Mutex<HashMap<Endpoint, Vec<Idle>>>>;
+
+fn take_idle(pool: &IdlePool, endpoint: &Endpoint) -> Option<SendRequest<Full<Bytes>>> {
+    let mut pool = pool.lock().unwrap_or_else(PoisonError::into_inner);
+    let kept = pool.get_mut(endpoint)?;
+    // Newest first: the oldest are the likeliest to have been closed by the server.
+    let found = std::iter::from_fn(|| kept.pop())
+        .find(|idle| idle.since.elapsed() < IDLE_FOR && idle.sender.is_ready())
+        .map(|idle| idle.sender);
+    if kept.is_empty() {
+        pool.remove(endpoint);
+    }
+    found
+}
+
+fn keep_idle(pool: &IdlePool, endpoint: Endpoint, sender: SendRequest<Full<Bytes>>) {
+    let mut pool = pool.lock().unwrap_or_else(PoisonError::into_inner);
+    // Whatever went stale meanwhile goes, for every endpoint (the map stays small).
+    pool.retain(|_, kept| {
+        kept.retain(|idle| idle.since.elapsed() < IDLE_FOR && !idle.sender.is_closed());
+        !kept.is_empty()
+    });
+    let kept = pool.entry(endpoint).or_default();
+    if kept.len() < MAX_IDLE_PER_ENDPOINT {
+        kept.push(Idle {
+            sender,
+            since: Instant::now(),
+        });
+    }
+}
+
+async fn connect(
+    tls: &TlsConnector,
+    endpoint: &Endpoint,
+) -> Result<SendRequest<Full<Bytes>>, String> {
+    let stream = TcpStream::connect(endpoint.address)
+        .await
+        .map_err(|error| format!("cannot connect to {}: {error}", endpoint.address))?;
+    let _ = stream.set_nodelay(true);
+    if endpoint.https {
+        let name = ServerName::try_from(endpoint.host.clone())
+            .map_err(|error| format!("bad TLS server name: {error}"))?;
+        let stream = tls
+            .connect(name, stream)
+            .await
+            .map_err(|error| format!("TLS handshake failed: {error}"))?;
+        handshake(stream).await
+    } else {
+        handshake(stream).await
+    }
+}
+
+async fn handshake<IO>(io: IO) -> Result<SendRequest<Full<Bytes>>, String>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|error| format!("HTTP handshake failed: {error}"))?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// Reads the answer's body to its end (bounded), so that its connection may carry another
+/// request; `false` when the connection must not be reused.
+async fn drain(response: hyper::Response<Incoming>) -> bool {
+    let mut body = response.into_body();
+    let mut read = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return false };
+        if let Some(data) = frame.data_ref() {
+            read += data.len();
+            if read > MAX_DRAINED_BODY {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// The JSON body every attempt of an event carries.
@@ -119,36 +238,58 @@ impl WebhookTransport for HttpTransport {
 
     fn post(&self, request: WebhookRequest) -> BoxFuture<'static, Result<u16, String>> {
         let tls = self.tls.clone();
+        let pool = Arc::clone(&self.idle);
         Box::pin(async move {
-            let stream = TcpStream::connect(request.address)
-                .await
-                .map_err(|error| format!("cannot connect to {}: {error}", request.address))?;
-            let _ = stream.set_nodelay(true);
-            if request.target.https {
-                let name = ServerName::try_from(request.target.host.clone())
-                    .map_err(|error| format!("bad TLS server name: {error}"))?;
-                let stream = tls
-                    .connect(name, stream)
-                    .await
-                    .map_err(|error| format!("TLS handshake failed: {error}"))?;
-                exchange(stream, request).await
-            } else {
-                exchange(stream, request).await
+            let WebhookRequest {
+                target,
+                address,
+                headers,
+                body,
+            } = request;
+            let mut http = build(&target, &headers, body)?;
+            let endpoint = Endpoint {
+                address,
+                https: target.https,
+                host: target.host,
+            };
+            loop {
+                let lease = match take_idle(&pool, &endpoint) {
+                    Some(sender) => Lease {
+                        sender,
+                        reused: true,
+                    },
+                    None => Lease {
+                        sender: connect(&tls, &endpoint).await?,
+                        reused: false,
+                    },
+                };
+                let mut sender = lease.sender;
+                match sender.try_send_request(http).await {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        if drain(response).await {
+                            keep_idle(&pool, endpoint, sender);
+                        }
+                        return Ok(status);
+                    }
+                    Err(mut failed) => match failed.take_message() {
+                        // Never written: a kept connection the server had closed. The request
+                        // goes out on another one.
+                        Some(unsent) if lease.reused => http = unsent,
+                        _ => return Err(format!("no answer: {}", failed.error())),
+                    },
+                }
             }
         })
     }
 }
 
-/// Sends the request on `io` and reads the status line (the answer's body is not needed).
-async fn exchange<IO>(io: IO, request: WebhookRequest) -> Result<u16, String>
-where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .map_err(|error| format!("HTTP handshake failed: {error}"))?;
-    tokio::spawn(connection);
-    let target = &request.target;
+/// The POST to `target`, with its Host header as the URL names it.
+fn build(
+    target: &Target,
+    headers: &[(&'static str, String)],
+    body: Vec<u8>,
+) -> Result<Request<Full<Bytes>>, String> {
     let default_port = if target.https { 443 } else { 80 };
     let host = if target.host.contains(':') {
         format!("[{}]", target.host)
@@ -161,15 +302,10 @@ where
         format!("{host}:{}", target.port)
     };
     let mut builder = Request::post(target.path.as_str()).header(hyper::header::HOST, host);
-    for (name, value) in &request.headers {
+    for (name, value) in headers {
         builder = builder.header(*name, value.as_str());
     }
-    let http = builder
-        .body(Full::new(Bytes::from(request.body)))
-        .map_err(|error| format!("cannot build the request: {error}"))?;
-    let response = sender
-        .send_request(http)
-        .await
-        .map_err(|error| format!("no answer: {error}"))?;
-    Ok(response.status().as_u16())
+    builder
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|error| format!("cannot build the request: {error}"))
 }

@@ -24,6 +24,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -130,6 +131,8 @@ pub struct WebhookStats {
     /// Final events for a recipient already final with another status (DELIVERED, then
     /// FAILED): the sender contradicted itself.
     pub final_conflicts: u64,
+    /// TCP connections the sender opened: far fewer than `attempts` when it keeps them alive.
+    pub connections: u64,
 }
 
 /// When unique events came in.
@@ -360,11 +363,13 @@ impl WebhookReceiver {
         });
         let (shutdown, mut shutdown_rx) = watch::channel(false);
         let app = router(Arc::clone(&shared));
+        let counted = Arc::clone(&shared);
         let task = tokio::spawn(async move {
             let stopped = async move {
                 // An error means the handle is gone, which is a stop too.
                 let _ = shutdown_rx.wait_for(|stop| *stop).await;
             };
+            let listener = listener.tap_io(move |_| lock(&counted.book).stats.connections += 1);
             if let Err(error) = axum::serve(listener, app)
                 .with_graceful_shutdown(stopped)
                 .await
