@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Flit beside Kannel and beside the ceiling of the machine, on the same work, in one run.
 #
-#   bash benches/peer.sh [--messages N] [--connections C] [--rounds R]
+#   bash benches/peer.sh [--messages N] [--connections C] [--rounds R] [--flit-storage redb|sled|fjall]
 #
 # Each round runs three servers one after the other, each on a fresh data dir:
 #
 #   kannel   Kannel (Debian's package: bearerbox + smsbox, store-type = file, DLR storage in
 #            memory), an SMPP transceiver bind to the simulated SMSC, window (max-pending-submits)
 #            50; sends are `GET /cgi-bin/sendsms?…&dlr-mask=3` on smsbox's sendsms port.
-#   flit     `flit serve` (release build, default store redb), a transceiver bind to the same
-#            SMSC through the admin API, window 50; sends are `POST /api/v1/sms/send` with the
-#            bootstrap key.
+#   flit     `flit serve` (release build; its default store unless --flit-storage, passed to
+#            `--storage`), a transceiver bind to the same SMSC through the admin API, window 50;
+#            sends are `POST /api/v1/sms/send` with the bootstrap key.
 #   ceiling  benches/ceiling: an axum handler that parses the same JSON and answers a small JSON,
 #            nothing else: the limit of this machine for this HTTP load.
 #
@@ -28,13 +28,14 @@
 # It installs what is missing (kannel with apt-get, oha with cargo install --locked, the SMSC's node
 # packages with npm ci) and builds Flit and the ceiling in release once. Needs root or sudo for
 # apt-get, cargo, node >= 18, curl and python3. Settings also come from the environment:
-# PEER_MESSAGES, PEER_CONNECTIONS, PEER_ROUNDS, PEER_RECEIPT_DELAY_MS, PEER_PORT_BASE (default
-# 19600: the script uses that port and the 29 above it).
+# PEER_MESSAGES, PEER_CONNECTIONS, PEER_ROUNDS, PEER_FLIT_STORAGE, PEER_RECEIPT_DELAY_MS,
+# PEER_PORT_BASE (default 19600: the script uses that port and the 29 above it).
 set -euo pipefail
 
 messages=${PEER_MESSAGES:-20000}
 connections=${PEER_CONNECTIONS:-64}
 rounds=${PEER_ROUNDS:-3}
+flit_storage=${PEER_FLIT_STORAGE:-}
 receipt_delay_ms=${PEER_RECEIPT_DELAY_MS:-100}
 port_base=${PEER_PORT_BASE:-19600}
 window=50
@@ -43,10 +44,15 @@ while [[ $# -gt 0 ]]; do
         --messages) messages=$2; shift 2 ;;
         --connections) connections=$2; shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
+        --flit-storage) flit_storage=$2; shift 2 ;;
         -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "peer.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
+case $flit_storage in
+    '' | redb | sled | fjall) ;;
+    *) echo "peer.sh: --flit-storage is redb, sled or fjall, not $flit_storage" >&2; exit 2 ;;
+esac
 
 flit_port=$port_base
 ceiling_port=$((port_base + 1))
@@ -108,7 +114,7 @@ kannel_version=$(bearerbox -v 4 --version 2>&1 | sed -n "s/.*bearerbox version \
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(free -g | awk '/^Mem:/ {print $2}') GiB"
     echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "flit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!BENCHMARKS.md' || echo ' + uncommitted changes')"
+    echo "flit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!BENCHMARKS.md' || echo ' + uncommitted changes'), storage: ${flit_storage:-its default}"
     echo "kannel: ${kannel_version:-unknown} ($(dpkg-query -W -f='${Version}' kannel 2>/dev/null || echo 'not from dpkg'))"
     echo "oha: $(oha --version)"
     echo "node: $(node --version), smpp $(node -p 'require("./interop/node_modules/smpp/package.json").version')"
@@ -315,7 +321,7 @@ run_flit() {
     mkdir -p "$dir"
     start_smsc "$dir"
     FLIT_ADMIN_TOKEN=$admin_token "$flit_bin" serve --data-dir "$dir/data" \
-        --listen "127.0.0.1:$flit_port" > "$dir/flit.log" 2>&1 &
+        --listen "127.0.0.1:$flit_port" ${flit_storage:+--storage "$flit_storage"} > "$dir/flit.log" 2>&1 &
     local flit_pid=$!
     pids+=("$flit_pid")
     wait_for 30 "flit: /health" curl -sf -o /dev/null "http://127.0.0.1:$flit_port/health"
