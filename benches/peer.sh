@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Flit beside Kannel and beside the ceiling of the machine, on the same work, in one run.
 #
-#   bash benches/peer.sh [--work single|bulk|e2e|all] [--rounds R] [--flit-storage redb|sled|fjall]
+#   bash benches/peer.sh [--work single|bulk|e2e|backlog|all] [--rounds R] [--flit-storage redb|sled|fjall]
 #                        [--messages N] [--connections C]                      (single)
 #                        [--bulk-requests N] [--bulk-connections C]            (bulk)
 #                        [--e2e-messages N] [--e2e-per-request R] [--e2e-connections C] [--e2e-binds B]
+#                        [--backlog N] [--backlog-connections C]               (backlog)
 #
 # Each round runs every server the work makes sense for, one after the other, each on a fresh
-# data dir (`--work all` runs single, bulk and e2e in turn, all rounds of one before the next):
+# data dir (`--work all` runs single, bulk, e2e and backlog in turn, all rounds of one before the
+# next):
 #
 #   kannel   Kannel (Debian's package: bearerbox + smsbox, store-type = file, DLR storage in
 #            memory), SMPP transceiver binds to the simulated SMSC, window (max-pending-submits)
@@ -18,7 +20,7 @@
 #            sends are `POST /api/v1/sms/send` with the bootstrap key.
 #   ceiling  benches/ceiling: an axum handler that parses the same JSON and answers a small JSON,
 #            nothing else: the limit of this machine for this HTTP load. Only where the work is
-#            HTTP alone (single, bulk); e2e has no meaning for it.
+#            HTTP alone (single, bulk); e2e and backlog have no meaning for it.
 #
 # The SMSC is interop/smsc.js (node-smpp, an SMSC neither gateway wrote) in its quiet mode; it
 # answers every submit_sm at once and sends a delivery receipt 100 ms later. The load is `oha`
@@ -59,13 +61,28 @@
 #            receipts acknowledged without error and N distinct final webhooks arrived, and every
 #            receipt matched (Flit: its receipts metric counts N delivered and none unmatched;
 #            Kannel: no DLR entry left waiting).
+#   backlog  Every bind down (a bind to a port nothing listens on), then N recipients (1,000,000)
+#            queued: Flit's by requests of 1,000 over C connections (8), Kannel's by
+#            single-recipient sends over the single work's connections (64): see below. Once all
+#            are taken in, the gateway's RSS (Kannel: bearerbox + smsbox); then kill -9, start
+#            again on the same data, and the time to serving again (Flit: /health answers 200,
+#            which it does only once its engine has counted what waits on disk; Kannel: its
+#            status page answers with smsbox connected), to a first send accepted, and to all N
+#            queued again (Flit: the recipients of its PENDING messages, read through the API;
+#            Kannel: the queued count on its status page, filled as bearerbox loads its store,
+#            gw/bearerbox.c main, store_load; sends wait for that load, gw/bb_store_file.c
+#            store_file_save), each to the start of the check that passed; the count must be N +
+#            the first send. Kannel's sms-outgoing-queue-limit (1,000,000 by default, past which
+#            sends are refused) is raised to 2 N + 1,000. No ceiling. The stores are deleted
+#            after each run (hundreds of MB each at the default N); the logs stay.
 #
 # Kannel and several recipients in one sendsms: smsbox gives every recipient the request's one
 # message id (gw/sms.c, sms_split copies it), and bearerbox's file store keys messages by that id
 # (gw/bb_store_file.c, store_to_dict), so the store holds one recipient per request: after a
 # kill -9, Kannel gives back one recipient of each. So in bulk and e2e Kannel keeps less on disk
 # than Flit does (and bearerbox logs errors only there: it would log a warning for every
-# recipient after the first, whose acknowledgement finds nothing in the store).
+# recipient after the first, whose acknowledgement finds nothing in the store), and the backlog
+# work fills Kannel with single-recipient sends, the way Kannel keeps them all.
 #
 # It prints, per work, a table of medians with the ratios Flit/Kannel and Flit/ceiling, and
 # leaves the raw runs and every log under target/peer/<date>/<work>/ (runs.tsv, summary.md,
@@ -76,8 +93,8 @@
 # apt-get, cargo, node >= 18, curl and python3. Settings also come from the environment:
 # PEER_WORK, PEER_ROUNDS, PEER_FLIT_STORAGE, PEER_MESSAGES, PEER_CONNECTIONS, PEER_BULK_REQUESTS,
 # PEER_BULK_CONNECTIONS, PEER_E2E_MESSAGES, PEER_E2E_PER_REQUEST, PEER_E2E_CONNECTIONS,
-# PEER_E2E_BINDS, PEER_RECEIPT_DELAY_MS, PEER_PORT_BASE (default 19600: the script uses that
-# port and the 29 above it).
+# PEER_E2E_BINDS, PEER_BACKLOG, PEER_BACKLOG_CONNECTIONS, PEER_RECEIPT_DELAY_MS, PEER_PORT_BASE
+# (default 19600: the script uses that port and the 29 above it).
 set -euo pipefail
 
 work=${PEER_WORK:-single}
@@ -91,10 +108,12 @@ e2e_messages=${PEER_E2E_MESSAGES:-60000}
 e2e_per_request=${PEER_E2E_PER_REQUEST:-100}
 e2e_connections=${PEER_E2E_CONNECTIONS:-8}
 e2e_binds=${PEER_E2E_BINDS:-4}
+backlog=${PEER_BACKLOG:-1000000}
+backlog_connections=${PEER_BACKLOG_CONNECTIONS:-8}
 receipt_delay_ms=${PEER_RECEIPT_DELAY_MS:-100}
 port_base=${PEER_PORT_BASE:-19600}
 window=50
-# Recipients per request of the bulk work: Flit's most (MAX_EXPLICIT_RECIPIENTS).
+# Recipients per request of the bulk and backlog works: Flit's most (MAX_EXPLICIT_RECIPIENTS).
 bulk_size=1000
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -109,15 +128,17 @@ while [[ $# -gt 0 ]]; do
         --e2e-per-request) e2e_per_request=$2; shift 2 ;;
         --e2e-connections) e2e_connections=$2; shift 2 ;;
         --e2e-binds) e2e_binds=$2; shift 2 ;;
+        --backlog) backlog=$2; shift 2 ;;
+        --backlog-connections) backlog_connections=$2; shift 2 ;;
         -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "peer.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 
 case $work in
-    single | bulk | e2e) works=("$work") ;;
-    all) works=(single bulk e2e) ;;
-    *) echo "peer.sh: --work is single, bulk, e2e or all, not $work" >&2; exit 2 ;;
+    single | bulk | e2e | backlog) works=("$work") ;;
+    all) works=(single bulk e2e backlog) ;;
+    *) echo "peer.sh: --work is single, bulk, e2e, backlog or all, not $work" >&2; exit 2 ;;
 esac
 case $flit_storage in
     '' | redb | sled | fjall) ;;
@@ -127,11 +148,14 @@ esac
     { echo "peer.sh: --e2e-per-request is 1 to $bulk_size" >&2; exit 2; }
 ((e2e_messages % e2e_per_request == 0)) ||
     { echo "peer.sh: --e2e-messages must be a multiple of --e2e-per-request" >&2; exit 2; }
+((backlog % bulk_size == 0)) || { echo "peer.sh: --backlog must be a multiple of $bulk_size" >&2; exit 2; }
 
 flit_port=$port_base
 ceiling_port=$((port_base + 1))
 smsc_port=$((port_base + 2))
 receiver_port=$((port_base + 3))
+# Nothing listens here: the SMSC of the backlog work, down for the whole run.
+down_port=$((port_base + 4))
 kannel_admin_port=$((port_base + 10))
 kannel_box_port=$((port_base + 11))
 kannel_sendsms_port=$((port_base + 12))
@@ -198,6 +222,7 @@ kannel_version=$(bearerbox -v 4 --version 2>&1 | sed -n "s/.*bearerbox version \
             single) echo "single: $messages sends of 1 recipient over $connections connections, 1 bind" ;;
             bulk) echo "bulk: $bulk_requests requests of $bulk_size recipients over $bulk_connections connections, 1 bind" ;;
             e2e) echo "e2e: $e2e_messages messages in requests of $e2e_per_request over $e2e_connections connections, $e2e_binds binds, a webhook per final status" ;;
+            backlog) echo "backlog: $backlog recipients, every bind down; Flit: requests of $bulk_size over $backlog_connections connections; Kannel: single-recipient sends over $connections" ;;
         esac
     done
 } | tee "$out/setup.txt" >&2
@@ -218,11 +243,20 @@ stop_all() {
     for pid in "${pids[@]}"; do wait "$pid" 2> /dev/null || true; done
     pids=()
 }
+# kill_9 PID...: kills the processes at once, as a crash would, and forgets them.
+kill_9() {
+    local pid keep=() dead=" $* "
+    kill -9 "$@"
+    wait "$@" 2> /dev/null || true
+    for pid in "${pids[@]}"; do [[ $dead == *" $pid "* ]] || keep+=("$pid"); done
+    pids=("${keep[@]}")
+}
 trap stop_all EXIT
 trap 'exit 130' INT TERM
 
-port_free() { ! (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; }
-for port in $flit_port $ceiling_port $smsc_port $receiver_port \
+port_open() { (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; }
+port_free() { ! port_open "$1"; }
+for port in $flit_port $ceiling_port $smsc_port $receiver_port $down_port \
     $kannel_admin_port $kannel_box_port $kannel_sendsms_port; do
     port_free "$port" || die "port $port is taken (set PEER_PORT_BASE)"
 done
@@ -410,6 +444,15 @@ kannel_status() { curl -sf "http://127.0.0.1:$kannel_admin_port/status.txt?passw
 # kannel_online N: N smsc connections are online.
 kannel_online() { [[ $(kannel_status | grep -c '(online ') -ge $1 ]]; }
 
+kannel_smsbox_connected() { kannel_status | grep -q '^ *smsbox:'; }
+
+# kannel_queued: messages waiting for an SMSC, from the status page's SMS line.
+kannel_queued() {
+    kannel_status | python3 -c '
+import re, sys
+print(re.search(r"SMS: received \d+ \(\d+ queued\), sent \d+ \((\d+) queued\)", sys.stdin.read())[1])'
+}
+
 # start_kannel DIR: starts bearerbox, then smsbox once bearerbox takes box connections (smsbox
 # gives up at once when it cannot connect: gw/shared.c, connect_to_bearerbox). Sets
 # bearerbox_pid and smsbox_pid.
@@ -418,7 +461,12 @@ start_kannel() {
     bearerbox -v 2 "$dir/kannel.conf" >> "$dir/bearerbox.out" 2>&1 &
     bearerbox_pid=$!
     pids+=("$bearerbox_pid")
-    wait_for 30 "kannel: bearerbox's box port" bash -c "exec 3<> /dev/tcp/127.0.0.1/$kannel_box_port"
+    # Every 10 ms: after a kill -9 this wait is part of the time to serving again.
+    local deadline=$((SECONDS + 30))
+    until port_open "$kannel_box_port"; do
+        [[ $SECONDS -lt $deadline ]] || die "kannel: bearerbox's box port: not within 30 s"
+        sleep 0.01
+    done
     # smsbox logs only panics: outside the e2e work every receipt comes back with no dlr-url to
     # call (none is given, as Flit is given no webhook), and smsbox would log an error line for
     # each.
@@ -803,13 +851,173 @@ run_e2e_flit() {
         die "flit: $delivered receipts matched as delivered and $unmatched unmatched for $((e2e_messages + 1)) messages"
 }
 
+# ---------------------------------------------------------------- backlog
+
+backlog_columns() { echo round server recipients accept_s recipients_per_s rss_mb serving_s first_send_s requeued_s queued_after rss_after_mb load_average; }
+
+kannel_queued_at_least() { [[ $(kannel_queued) -ge $1 ]]; }
+
+# flit_pending: recipients of the tenant's PENDING messages, read through the API.
+flit_pending() { restart_probe flit - 0 pending; }
+
+# restart_probe SERVER T0_FILE TOTAL [pending]: polls every 10 ms for serving again, then for a
+# first send accepted, then for TOTAL queued again; prints the three times in seconds from the
+# start (Unix ms in T0_FILE, written as the server is started) to the start of the check that
+# passed (so that how long a check takes, reading the API's pages or a status page, is not in
+# the figure). With `pending`: prints Flit's pending recipients once.
+restart_probe() {
+    python3 - "$1" "$2" "$3" "${4:-}" "$flit_port" "${flit_key:-}" "$(flit_body 1)" \
+        "$kannel_admin_port" "$(kannel_url 1)" << 'EOF'
+import json, re, sys, time, urllib.request
+
+server, t0_file, total, mode, flit_port, key, body, admin_port, kannel_send = sys.argv[1:]
+flit = f"http://127.0.0.1:{flit_port}"
+status_page = f"http://127.0.0.1:{admin_port}/status.txt?password=bench"
+
+def fetch(url, data=None, headers=None):
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=30) as answer:  # HTTPError unless 2xx
+        return answer.read().decode()
+
+def flit_pending():
+    total, page = 0, 1
+    while True:
+        data = json.loads(fetch(f"{flit}/api/v1/sms?status=PENDING&limit=100&page={page}",
+                                headers={"Authorization": f"Bearer {key}"}))["data"]
+        total += sum(message["recipientCount"] for message in data["messages"])
+        if len(data["messages"]) < 100:
+            return total
+        page += 1
+
+def kannel_queued():
+    page = fetch(status_page)
+    return int(re.search(r"SMS: received \d+ \(\d+ queued\), sent \d+ \((\d+) queued\)", page)[1])
+
+if mode == "pending":
+    print(flit_pending())
+    sys.exit()
+
+checks = {
+    "kannel": [
+        ("serving again", lambda: re.search(r"^ *smsbox:", fetch(status_page), re.M)),
+        ("a first send accepted", lambda: fetch(kannel_send) is not None),
+        (f"{total} queued again", lambda: kannel_queued() >= int(total)),
+    ],
+    "flit": [
+        ("serving again", lambda: fetch(f"{flit}/health") is not None),
+        ("a first send accepted", lambda: fetch(f"{flit}/api/v1/sms/send", body.encode(), {
+            "Authorization": f"Bearer {key}", "Content-Type": "application/json"}) is not None),
+        (f"{total} queued again", lambda: flit_pending() >= int(total)),
+    ],
+}[server]
+times = []
+for what, check in checks:
+    deadline = time.time() + 1200
+    while True:
+        attempt = time.time()
+        try:
+            if check():
+                break
+        except OSError:  # refused, reset, or an answer other than 2xx
+            pass
+        if time.time() > deadline:
+            sys.exit(f"{server}: {what}: not within 1200 s")
+        time.sleep(0.01)
+    times.append(attempt)
+t0 = int(open(t0_file).read()) / 1000
+print(" ".join(f"{t - t0:.2f}" for t in times))
+EOF
+}
+
+# measure_backlog DIR SERVER: the load (the server is up, every bind down), RSS, kill -9, start
+# again, the times to serving, to a first send and to everything queued again.
+measure_backlog() {
+    local dir=$1 server=$2
+    local total=$backlog
+    local started finished load_average
+    load_average=$(cut -d' ' -f1 /proc/loadavg)
+    started=$(now_ms)
+    if [[ $server == kannel ]]; then
+        # One recipient a request: with several, bearerbox's store would keep one of each
+        # request, and give back only those after the kill -9 (see the top).
+        oha_run "$dir" "$total" "$connections" "$(kannel_url 1)"
+        wait_for 1200 "kannel: $total recipients queued" kannel_queued_at_least "$total"
+    else
+        flit_body "$bulk_size" > "$dir/body.json"
+        oha_run "$dir" $((total / bulk_size)) "$backlog_connections" -m POST -H "Authorization: Bearer $flit_key" \
+            -T application/json -D "$dir/body.json" "http://127.0.0.1:$flit_port/api/v1/sms/send"
+    fi
+    finished=$(now_ms)
+    local rate p50 p99 connect ok not_ok
+    read -r rate p50 p99 connect ok not_ok <<< "$(oha_fields "$dir")"
+    [[ $not_ok -eq 0 ]] || die "$server: some requests were not accepted (see $dir/oha.json)"
+    # What is still settling (a store dump, a commit) settles before RSS is read.
+    sleep 2
+    local rss
+    if [[ $server == kannel ]]; then
+        [[ $(kannel_queued) -eq $total ]] || die "kannel: $(kannel_queued) queued for $total"
+        rss=$(rss_mb "$bearerbox_pid" "$smsbox_pid")
+        kill_9 "$bearerbox_pid" "$smsbox_pid"
+    else
+        [[ $(flit_pending) -eq $total ]] || die "flit: $(flit_pending) pending for $total"
+        rss=$(rss_mb "$flit_pid")
+        kill_9 "$flit_pid"
+    fi
+    say "$server: $total recipients queued in $(calc "f'{($finished - $started) / 1000:.2f}'") s, RSS $rss MB; kill -9, start again"
+    # The probe first (python takes a moment to start), then the clock, then the server.
+    local probe serving first_send requeued rss_after queued_after
+    restart_probe "$server" "$dir/restart.t0" $((total + 1)) > "$dir/restart.times" &
+    probe=$!
+    sleep 0.5
+    now_ms > "$dir/restart.t0"
+    if [[ $server == kannel ]]; then
+        start_kannel "$dir"
+        wait "$probe" || die "kannel: not back after the restart"
+        sleep 2
+        queued_after=$(kannel_queued)
+        rss_after=$(rss_mb "$bearerbox_pid" "$smsbox_pid")
+    else
+        start_flit_async "$dir"
+        wait "$probe" || die "flit: not back after the restart"
+        sleep 2
+        queued_after=$(flit_pending)
+        rss_after=$(rss_mb "$flit_pid")
+    fi
+    read -r serving first_send requeued < "$dir/restart.times"
+    row "$runs" "$round" "$server" "$total" "$(calc "f'{($finished - $started) / 1000:.2f}'")" \
+        "$(calc "f'{$total / (($finished - $started) / 1000):.0f}'")" "$rss" "$serving" "$first_send" "$requeued" \
+        "$queued_after" "$rss_after" "$load_average"
+    say "$server: serving again after $serving s, a first send accepted after $first_send s, $queued_after queued again after $requeued s, RSS $rss_after MB"
+    [[ $queued_after -eq $((total + 1)) ]] ||
+        die "$server: $queued_after queued after the restart for $total + the first send"
+    # The stores are hundreds of MB each at the default size; the logs stay.
+    stop_all
+    rm -rf "$dir/data" "$dir"/kannel.store*
+}
+
+run_backlog_kannel() {
+    local dir=$1
+    kannel_config "$dir" "$down_port" 1 "sms-outgoing-queue-limit = $((2 * backlog + 1000))"
+    start_kannel "$dir"
+    wait_for 30 "kannel: bearerbox's status page" kannel_status
+    wait_for 30 "kannel: smsbox connected" kannel_smsbox_connected
+    measure_backlog "$dir" kannel
+}
+
+run_backlog_flit() {
+    local dir=$1
+    start_flit "$dir"
+    setup_flit "$dir" $((backlog + 10)) 1 "$down_port"
+    measure_backlog "$dir" flit
+}
+
 # ---------------------------------------------------------------- the runs
 
 # servers WORK: the servers the work makes sense for, in the order each round runs them.
 servers() {
     case $1 in
         single | bulk) echo kannel flit ceiling ;;
-        e2e) echo kannel flit ;;
+        e2e | backlog) echo kannel flit ;;
     esac
 }
 
@@ -890,12 +1098,22 @@ figures = {
         ("webhook receiver (node) CPU seconds, same time", "receiver_cpu_s", "{:.2f}", False),
         ("duplicate final webhooks (counted once)", "duplicates", "{:.0f}", False),
     ],
+    "backlog": [
+        ("recipients queued with every bind down", "recipients", "{:,.0f}", False),
+        ("recipients accepted/s while queueing (Kannel: one per request)", "recipients_per_s", "{:,.0f}", False),
+        ("RSS once all are queued, MB", "rss_mb", "{:,.0f}", True),
+        ("kill -9 to serving again, s", "serving_s", "{:.2f}", True),
+        ("kill -9 to a first send accepted, s", "first_send_s", "{:.2f}", True),
+        ("kill -9 to all queued again, s", "requeued_s", "{:.2f}", True),
+        ("queued after the restart (N + the first send)", "queued_after", "{:,.0f}", False),
+        ("RSS 2 s after all are queued again, MB", "rss_after_mb", "{:,.0f}", True),
+    ],
 }[work]
 
 print(f"## {work}")
 print()
 # The setup, less what belongs to the other works of the run.
-others = [w for w in ("single", "bulk", "e2e") if w != work]
+others = [w for w in ("single", "bulk", "e2e", "backlog") if w != work]
 for line in open(setup_path):
     if not any(line.startswith(f"{w}:") or line.startswith(f"load average at the end of {w}:") for w in others):
         print(line.rstrip())
@@ -924,6 +1142,9 @@ if work == "bulk":
 if work == "e2e":
     print("No ceiling: a bare HTTP handler has no SMSC, receipts or webhooks. Every run had exactly N "
           "submit_sm, N receipts and N distinct final webhooks, every receipt matched.")
+if work == "backlog":
+    print("No ceiling: a bare HTTP handler keeps nothing. Serving: Flit's /health answers 200; Kannel's "
+          "status page answers with smsbox connected.")
 EOF
     cat "$wout/summary.md" >> "$out/summary.md"
     echo >> "$out/summary.md"
