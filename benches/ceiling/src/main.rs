@@ -1,4 +1,5 @@
-//! The ceiling for `benches/peer.sh`: the least an HTTP server can do for Flit's single-send load.
+//! The ceiling for `benches/peer.sh`: the least an HTTP server can do for Flit's send load (one
+//! recipient a request, or a thousand).
 //!
 //! `POST /api/v1/sms/send` parses the same JSON body Flit's native send takes and answers a JSON
 //! body of about the same size as Flit's, on the same stack (tokio's multi-threaded runtime,
