@@ -132,6 +132,11 @@ pub const METRICS: &[(MetricKind, &str, &str)] = {
             "Jobs waiting in the engine's queues, by queue (ready, parked, status_events)",
         ),
         (
+            Gauge,
+            "flit_backlog",
+            "Recipients accepted and not yet answered by a carrier, on disk or in memory (what `max_backlog` bounds)",
+        ),
+        (
             Counter,
             "flit_submit_sm_total",
             "Parts handed to a carrier, by bind and answer (accepted, rejected_temporary, rejected_permanent)",

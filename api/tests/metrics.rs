@@ -206,6 +206,7 @@ async fn metrics_count_what_a_known_workload_did() {
     for queue in ["ready", "parked", "status_events"] {
         assert_eq!(value("flit_queue_depth", &[("queue", queue)]), 0.0);
     }
+    assert_eq!(value("flit_backlog", &[]), 0.0, "every recipient answered");
 
     // Supervision: every actor running, none restarted.
     assert_eq!(value("flit_engine_healthy", &[]), 1.0);

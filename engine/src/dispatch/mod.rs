@@ -318,6 +318,7 @@ impl DispatchShared {
         metrics::gauge!("flit_queue_depth", "queue" => "parked").set(self.parked.len() as f64);
         metrics::gauge!("flit_queue_depth", "queue" => "status_events")
             .set(self.status_events.len() as f64);
+        metrics::gauge!("flit_backlog").set(self.backlog() as f64);
         let (mut online, mut offline, mut streams) = (0, 0, 0);
         let (mut queued, mut in_flight, mut stuck) = (0, 0, 0);
         for bind in self.binds.iter() {
