@@ -23,8 +23,8 @@ pub enum StorageError {
     /// acknowledged; the store refuses every write until it is reopened (fail-stop).
     #[error("store failed earlier and accepts no more writes: {0}")]
     Failed(String),
-    /// A tree name was empty, not ASCII, or contained NUL.
-    #[error("invalid tree name {0:?}: must be non-empty ASCII without NUL")]
+    /// A tree name was empty, too long, not ASCII, or contained NUL.
+    #[error("invalid tree name {0:?}: must be non-empty ASCII without NUL, at most 255 bytes")]
     InvalidTreeName(String),
     /// `BackendKind::from_str` got a name it does not know.
     #[error("unknown storage backend {0:?} (expected \"sled\" or \"redb\")")]

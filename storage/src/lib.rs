@@ -25,7 +25,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub(crate) use batch::check_tree_name;
-pub use batch::{Batch, BatchOp, is_valid_tree_name};
+pub use batch::{Batch, BatchOp, MAX_TREE_NAME_LEN, is_valid_tree_name};
 pub use codec::{FORMAT_VERSION, decode, encode, try_encode};
 pub use error::StorageError;
 pub use scan::{Page, Scan, prefix_end};
