@@ -36,7 +36,8 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
+use fjall::config::CompressionPolicy;
+use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 
 use crate::scan::collect_page;
 use crate::{Backend, Batch, BatchOp, Page, Scan, StorageError, check_tree_name};
@@ -72,6 +73,19 @@ const WORKER_THREADS: usize = 2;
 /// descriptor was evicted is just opened again on its next read.
 const MAX_OPEN_TABLES: usize = 256;
 
+/// Every level's tables are lz4-compressed (fjall's default leaves the first two levels, where
+/// nearly all of a Flit store lives, uncompressed). Measured on the release server under the
+/// same fixed-rate load (4,000 single sends a second for 20 s, then 100,000 bulk recipients a
+/// second for 15 s): tables took 18 MiB instead of 97–112 MiB, since neighbouring records
+/// (recipient blocks above all) share most of their bytes, and server CPU per send stayed
+/// within the run-to-run noise.
+const TABLE_COMPRESSION: CompressionType = CompressionType::Lz4;
+
+/// The journal is not compressed (fjall compresses values of 4 KiB and more by default): it
+/// lives only until its memtables are flushed, so compressing it saves no lasting disk, and its
+/// writes run on the commit thread, the one serial step every acknowledgement waits for.
+const JOURNAL_COMPRESSION: CompressionType = CompressionType::None;
+
 /// How often [`PrivateFiles`] looks for new files while they may be appearing.
 const TIGHTEN_EVERY: Duration = Duration::from_secs(1);
 
@@ -104,6 +118,7 @@ impl FjallBackend {
         sync_dir(parent.unwrap_or(Path::new(".")))?;
         let db = Database::builder(path)
             .cache_size(CACHE_BYTES)
+            .journal_compression(JOURNAL_COMPRESSION)
             .max_journaling_size(MAX_JOURNAL_BYTES)
             .worker_threads(WORKER_THREADS)
             .max_cached_files(Some(MAX_OPEN_TABLES))
@@ -163,7 +178,9 @@ impl FjallBackend {
 /// The options of a keyspace fjall creates; an existing keyspace keeps the ones it was created
 /// with (fjall stores them).
 fn keyspace_options() -> KeyspaceCreateOptions {
-    KeyspaceCreateOptions::default().max_memtable_size(MEMTABLE_BYTES)
+    KeyspaceCreateOptions::default()
+        .max_memtable_size(MEMTABLE_BYTES)
+        .data_block_compression_policy(CompressionPolicy::all(TABLE_COMPRESSION))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StorageError> {
