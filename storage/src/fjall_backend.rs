@@ -46,13 +46,14 @@ use crate::{Backend, Batch, BatchOp, Page, Scan, StorageError, check_tree_name};
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Each keyspace's memtable is sealed and flushed to a table once it holds this much (fjall's
-/// default is 64 MiB). Up to four sealed memtables per keyspace may wait for their flush before
-/// fjall stalls writes, and a few of Flit's 33 trees take nearly all writes (messages,
-/// recipients, dispatch, ledger, idempotency), so memtables cost a few tens of MiB at worst
-/// beside the cache: 1,000,000 queued recipients must fit in 256 MB of resident memory. Smaller
-/// memtables only mean more, smaller level-0 tables, which compaction merges anyway. fjall
-/// stores this setting with each keyspace when it creates it: a change here applies to new
-/// stores only.
+/// default is 64 MiB, and its cap on all memtables together is not enforced in 3.1). A tree
+/// holds the memtable being filled plus the sealed ones waiting for their flush (fjall stalls
+/// its writes at four), and a few of Flit's 33 trees take nearly all writes (messages,
+/// recipients, dispatch, ledger, idempotency), so memtables normally cost a few tens of MiB
+/// beside the cache: 1,000,000 queued recipients must fit in 256 MB of resident memory
+/// (measured: 164–171 MB with them parked behind a dead bind, redb 194 MB). Smaller memtables
+/// only mean more, smaller level-0 tables, which compaction merges anyway. fjall stores this
+/// setting with each keyspace when it creates it: a change here applies to new trees only.
 const MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Sealed journals are deleted once every memtable with data in them is flushed. A tree that is
