@@ -77,7 +77,7 @@ pub struct Overrides {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long, env = "FLIT_LISTEN")]
     pub listen: Option<SocketAddr>,
-    /// Storage backend: redb or sled [default: the one the data dir holds, else redb].
+    /// Storage backend: redb, sled or fjall [default: the one the data dir holds, else redb].
     #[arg(long, env = "FLIT_STORAGE")]
     pub storage: Option<String>,
     /// Country for local numbers of new tenants [default: GH].
@@ -263,7 +263,7 @@ pub enum ConfigError {
         at: String,
         message: String,
     },
-    #[error("unknown storage backend `{0}` (use sled or redb)")]
+    #[error("unknown storage backend `{0}` (use redb, sled or fjall)")]
     Storage(String),
     #[error("`{0}` must be at least 1")]
     ZeroTimeout(&'static str),
@@ -717,6 +717,38 @@ mod tests {
     }
 
     #[test]
+    fn every_backend_can_be_named_in_the_file_or_a_flag() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("flit.toml");
+        for kind in BackendKind::ALL {
+            std::fs::write(&path, format!("storage = \"{kind}\"\n")).expect("write");
+            let from_file = Config::load(Overrides {
+                config: Some(path.clone()),
+                data_dir: Some(dir.path().to_path_buf()),
+                ..Overrides::default()
+            })
+            .expect("load");
+            assert_eq!(from_file.storage, kind);
+            let from_flag = Config::load(Overrides {
+                storage: Some(kind.to_string().to_uppercase()),
+                data_dir: Some(dir.path().to_path_buf()),
+                ..Overrides::default()
+            })
+            .expect("load");
+            assert_eq!(from_flag.storage, kind);
+        }
+        let error = Config::load(Overrides {
+            storage: Some("rocksdb".to_string()),
+            ..Overrides::default()
+        })
+        .expect_err("not a backend")
+        .to_string();
+        for kind in BackendKind::ALL {
+            assert!(error.contains(kind.as_str()), "{error}");
+        }
+    }
+
+    #[test]
     fn an_unnamed_backend_is_the_one_the_data_dir_holds() {
         let dir = tempfile::tempdir().expect("temp dir");
         let load = |storage: Option<&str>| {
@@ -741,6 +773,25 @@ mod tests {
             load(Some("redb")),
             BackendKind::Redb,
             "a named backend wins"
+        );
+        assert_eq!(load(Some("fjall")), BackendKind::Fjall);
+
+        let fjall_dir = tempfile::tempdir().expect("temp dir");
+        flit_storage::Store::open(
+            BackendKind::Fjall,
+            &fjall_dir.path().join(STORE_DIR),
+            flit_storage::StoreOptions::default(),
+        )
+        .expect("a fjall store");
+        let unnamed = Config::load(Overrides {
+            data_dir: Some(fjall_dir.path().to_path_buf()),
+            ..Overrides::default()
+        })
+        .expect("config");
+        assert_eq!(
+            unnamed.storage,
+            BackendKind::Fjall,
+            "fjall data keeps fjall"
         );
     }
 }

@@ -58,3 +58,8 @@ async fn sled_survives_twenty_kills() {
 async fn redb_survives_twenty_kills() {
     survives_twenty_kills("redb").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fjall_survives_twenty_kills() {
+    survives_twenty_kills("fjall").await;
+}

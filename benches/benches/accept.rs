@@ -1,4 +1,4 @@
-//! The in-process accept path, for both backends, through `flit_engine::Engine`'s public API:
+//! The in-process accept path, for every backend, through `flit_engine::Engine`'s public API:
 //! `Engine::send` of 1 recipient one at a time (the latency of one durable accept), of
 //! 1 recipient from 64 concurrent senders (throughput: the tenant actor and group commit at
 //! work), and of 1,000 recipients in one send; and credit reservation through the tenant actor,

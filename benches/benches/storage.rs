@@ -1,4 +1,4 @@
-//! Storage commit benchmarks, for both backends, through `flit_storage::Store`'s public API:
+//! Storage commit benchmarks, for every backend, through `flit_storage::Store`'s public API:
 //! one committer with 1-op batches (the latency of one durable commit), one committer with
 //! 1,000-op batches (bulk throughput), and 64 concurrent committers of 1-op batches (what group
 //! commit buys: many writers sharing one sync). Stores live under the target dir, not /tmp,

@@ -51,8 +51,9 @@ impl Batch {
     ///
     /// # Panics
     ///
-    /// If `tree` is empty, not ASCII, or contains NUL (tree names are compile-time constants, so
-    /// this is a programming error, not a runtime condition).
+    /// If `tree` is empty, longer than [`MAX_TREE_NAME_LEN`], not ASCII, or contains NUL (tree
+    /// names are compile-time constants, so this is a programming error, not a runtime
+    /// condition).
     pub fn put(&mut self, tree: &'static str, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
         assert_tree_name(tree);
         self.ops.push(BatchOp::Put {
@@ -95,10 +96,14 @@ impl Batch {
     }
 }
 
-/// Whether `tree` is a usable tree name: non-empty ASCII without NUL. NUL is the separator of the
-/// sled backend's key space, so allowing it would let one tree read another's keys.
+/// The longest tree name: fjall's keyspace names are at most 255 bytes.
+pub const MAX_TREE_NAME_LEN: usize = 255;
+
+/// Whether `tree` is a usable tree name: non-empty ASCII without NUL, at most
+/// [`MAX_TREE_NAME_LEN`] bytes. NUL is the separator of the sled backend's key space, so
+/// allowing it would let one tree read another's keys.
 pub fn is_valid_tree_name(tree: &str) -> bool {
-    !tree.is_empty() && tree.is_ascii() && !tree.contains('\0')
+    !tree.is_empty() && tree.len() <= MAX_TREE_NAME_LEN && tree.is_ascii() && !tree.contains('\0')
 }
 
 pub(crate) fn check_tree_name(tree: &str) -> Result<(), crate::StorageError> {
@@ -112,6 +117,6 @@ pub(crate) fn check_tree_name(tree: &str) -> Result<(), crate::StorageError> {
 fn assert_tree_name(tree: &str) {
     assert!(
         is_valid_tree_name(tree),
-        "invalid tree name {tree:?}: must be non-empty ASCII without NUL"
+        "invalid tree name {tree:?}: must be non-empty ASCII without NUL, at most 255 bytes"
     );
 }

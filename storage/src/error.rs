@@ -4,10 +4,11 @@
 use std::path::PathBuf;
 
 /// Everything that can go wrong in the store. Backend errors are flattened to strings (with the
-/// operation that failed) so that callers never depend on sled or redb types.
+/// operation that failed) so that callers never depend on a backend's types.
 #[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
 pub enum StorageError {
-    /// The backend (sled or redb) reported an error; the string names the operation and the cause.
+    /// The backend (sled, redb or fjall) reported an error; the string names the operation and
+    /// the cause.
     #[error("storage backend: {0}")]
     Backend(String),
     /// A value could not be encoded or decoded.
@@ -23,11 +24,11 @@ pub enum StorageError {
     /// acknowledged; the store refuses every write until it is reopened (fail-stop).
     #[error("store failed earlier and accepts no more writes: {0}")]
     Failed(String),
-    /// A tree name was empty, not ASCII, or contained NUL.
-    #[error("invalid tree name {0:?}: must be non-empty ASCII without NUL")]
+    /// A tree name was empty, too long, not ASCII, or contained NUL.
+    #[error("invalid tree name {0:?}: must be non-empty ASCII without NUL, at most 255 bytes")]
     InvalidTreeName(String),
     /// `BackendKind::from_str` got a name it does not know.
-    #[error("unknown storage backend {0:?} (expected \"sled\" or \"redb\")")]
+    #[error("unknown storage backend {0:?} (expected \"sled\", \"redb\" or \"fjall\")")]
     UnknownBackend(String),
     /// Preparing the data directory failed.
     #[error("storage directory {path}: {message}")]

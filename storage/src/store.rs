@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -16,14 +16,21 @@ use std::time::Instant;
 
 use tokio::sync::oneshot;
 
+use crate::fjall_backend::FjallBackend;
 use crate::redb_backend::RedbBackend;
 use crate::sled_backend::SledBackend;
 use crate::{Backend, BackendKind, Batch, Page, Scan, StorageError, StoreOptions};
 
-/// File (redb) or directory (sled) inside the store directory. Distinct names let both backends
-/// share a data directory and let `open` notice data written by the other one.
-const SLED_DIR: &str = "sled";
-const REDB_FILE: &str = "flit.redb";
+/// Where each backend keeps its data inside the store directory: a file (redb) or a directory
+/// (sled, fjall). Distinct names let the backends share a data directory and let `open` notice
+/// data written by another one.
+fn data_path(dir: &Path, kind: BackendKind) -> PathBuf {
+    dir.join(match kind {
+        BackendKind::Sled => "sled",
+        BackendKind::Redb => "flit.redb",
+        BackendKind::Fjall => "fjall",
+    })
+}
 
 /// A handle to an open store. Cheap to clone; the store closes when the last clone is dropped,
 /// and that drop blocks until the batches already queued are durable and the backend is closed
@@ -87,9 +94,11 @@ impl Store {
     /// The backend whose data is in `dir`, if exactly one has data there: a data dir keeps
     /// its backend when the operator names none, whatever the default is.
     pub fn existing_backend(dir: &Path) -> Option<BackendKind> {
-        match (dir.join(SLED_DIR).exists(), dir.join(REDB_FILE).exists()) {
-            (true, false) => Some(BackendKind::Sled),
-            (false, true) => Some(BackendKind::Redb),
+        let mut found = BackendKind::ALL
+            .into_iter()
+            .filter(|kind| data_path(dir, *kind).exists());
+        match (found.next(), found.next()) {
+            (Some(kind), None) => Some(kind),
             _ => None,
         }
     }
@@ -106,22 +115,27 @@ impl Store {
             message: error.to_string(),
         };
         crate::private::create_dir(dir).map_err(io_error)?;
-        let (path, other) = match kind {
-            BackendKind::Sled => (dir.join(SLED_DIR), dir.join(REDB_FILE)),
-            BackendKind::Redb => (dir.join(REDB_FILE), dir.join(SLED_DIR)),
-        };
-        if other.exists() && !path.exists() {
-            tracing::warn!(
-                dir = %dir.display(),
-                backend = %kind,
-                found = %other.display(),
-                "opening an empty {kind} store next to data of the other backend; \
-                 that data will not be visible"
-            );
+        let path = data_path(dir, kind);
+        if !path.exists() {
+            let others = BackendKind::ALL
+                .into_iter()
+                .filter(|other| *other != kind)
+                .map(|other| data_path(dir, other))
+                .filter(|other| other.exists());
+            for other in others {
+                tracing::warn!(
+                    dir = %dir.display(),
+                    backend = %kind,
+                    found = %other.display(),
+                    "opening an empty {kind} store next to data of another backend; \
+                     that data will not be visible"
+                );
+            }
         }
         let backend: Box<dyn Backend> = match kind {
             BackendKind::Sled => Box::new(SledBackend::open(&path)?),
             BackendKind::Redb => Box::new(RedbBackend::open(&path)?),
+            BackendKind::Fjall => Box::new(FjallBackend::open(&path)?),
         };
         // The backends create their files with the umask's mode; the store is private.
         crate::private::tighten(dir).map_err(io_error)?;
@@ -162,15 +176,15 @@ impl Store {
     }
 
     /// Reads one key. Sees every write whose ticket has resolved (on sled, possibly also writes
-    /// applied but not yet synced).
+    /// applied but not yet synced; on redb and fjall, only whole groups that are on disk).
     pub fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         self.inner.shared.backend.get(tree, key)
     }
 
-    /// Reads one page of a range scan. On redb a page is a consistent snapshot; on sled it is
-    /// not (sled iterators step through the live tree), so a page read while a batch lands may
-    /// hold part of it. Reads run on the caller's thread: they are in-memory most of the time,
-    /// but a large scan from async code belongs in `spawn_blocking`.
+    /// Reads one page of a range scan. On redb and fjall a page is a consistent snapshot; on
+    /// sled it is not (sled iterators step through the live tree), so a page read while a batch
+    /// lands may hold part of it. Reads run on the caller's thread: they are in-memory most of
+    /// the time, but a large scan from async code belongs in `spawn_blocking`.
     pub fn scan(&self, scan: &Scan) -> Result<Page, StorageError> {
         self.inner.shared.backend.scan(scan)
     }

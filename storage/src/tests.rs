@@ -208,12 +208,37 @@ fn a_dead_commit_thread_turns_writes_into_closed_errors() {
 fn backend_kind_parses_and_prints() {
     assert_eq!("sled".parse::<BackendKind>().unwrap(), BackendKind::Sled);
     assert_eq!("Redb".parse::<BackendKind>().unwrap(), BackendKind::Redb);
+    assert_eq!(" fjall".parse::<BackendKind>().unwrap(), BackendKind::Fjall);
+    for kind in BackendKind::ALL {
+        assert_eq!(kind.to_string().parse::<BackendKind>().unwrap(), kind);
+    }
     assert!(matches!(
         "rocks".parse::<BackendKind>(),
         Err(StorageError::UnknownBackend(_))
     ));
     assert_eq!(BackendKind::Redb.to_string(), "redb");
+    assert_eq!(BackendKind::Fjall.to_string(), "fjall");
     assert_eq!(BackendKind::default(), BackendKind::Redb);
+}
+
+#[test]
+fn a_dir_with_one_backends_data_keeps_that_backend() {
+    for kind in BackendKind::ALL {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Store::existing_backend(dir.path()), None, "empty");
+        drop(Store::open(kind, dir.path(), StoreOptions::default()).unwrap());
+        assert_eq!(Store::existing_backend(dir.path()), Some(kind));
+        for other in BackendKind::ALL.into_iter().filter(|other| *other != kind) {
+            let both = tempfile::tempdir().unwrap();
+            drop(Store::open(kind, both.path(), StoreOptions::default()).unwrap());
+            drop(Store::open(other, both.path(), StoreOptions::default()).unwrap());
+            assert_eq!(
+                Store::existing_backend(both.path()),
+                None,
+                "{kind} and {other}: the operator must choose"
+            );
+        }
+    }
 }
 
 #[test]

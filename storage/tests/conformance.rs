@@ -1,6 +1,7 @@
 //! The storage conformance suite: every case is written once, as a function of `BackendKind`, and
-//! run against both backends on a fresh temp dir (`sled_<case>` and `redb_<case>`). Keys and
-//! values are checked against a `BTreeMap` model wherever order matters.
+//! run against every backend on a fresh temp dir (`sled_<case>`, `redb_<case>` and
+//! `fjall_<case>`). Keys and values are checked against a `BTreeMap` model wherever order
+//! matters.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -183,9 +184,14 @@ fn later_ops_in_a_batch_win(kind: BackendKind) {
     batch.put("msg", b"deleted-then-put".to_vec(), b"new".to_vec());
     assert_eq!(batch.len(), 6);
     t.store.commit_blocking(batch).unwrap();
-    assert_eq!(t.get("msg", b"put-twice"), Some(b"two".to_vec()));
-    assert_eq!(t.get("msg", b"put-then-deleted"), None);
-    assert_eq!(t.get("msg", b"deleted-then-put"), Some(b"new".to_vec()));
+    let check = |t: &TestStore| {
+        assert_eq!(t.get("msg", b"put-twice"), Some(b"two".to_vec()));
+        assert_eq!(t.get("msg", b"put-then-deleted"), None);
+        assert_eq!(t.get("msg", b"deleted-then-put"), Some(b"new".to_vec()));
+    };
+    check(&t);
+    // Recovered from the log too, where the ops of one batch may share one sequence number.
+    check(&t.reopen());
 }
 
 fn unknown_tree_reads_as_empty(kind: BackendKind) {
@@ -201,7 +207,8 @@ fn unknown_tree_reads_as_empty(kind: BackendKind) {
 
 fn invalid_tree_names_are_rejected_on_read(kind: BackendKind) {
     let t = TestStore::open(kind);
-    for name in ["", "a\0b", "tr\u{e9}e"] {
+    let too_long = "t".repeat(flit_storage::MAX_TREE_NAME_LEN + 1);
+    for name in ["", "a\0b", "tr\u{e9}e", &too_long] {
         assert!(
             matches!(
                 t.store.get(name, b"k"),
@@ -217,6 +224,10 @@ fn invalid_tree_names_are_rejected_on_read(kind: BackendKind) {
             "{name:?}"
         );
     }
+    // The longest valid name works (a tree name is a `&'static str`, hence the leak).
+    let longest: &'static str = "t".repeat(flit_storage::MAX_TREE_NAME_LEN).leak();
+    t.put(longest, b"k", b"v");
+    assert_eq!(t.reopen().get(longest, b"k"), Some(b"v".to_vec()));
 }
 
 fn prefix_scan_is_ordered(kind: BackendKind) {
@@ -508,6 +519,11 @@ fn submit_order_is_application_order(kind: BackendKind) {
         ticket.wait_blocking().unwrap();
     }
     assert_eq!(t.get("msg", b"k"), Some(499u32.to_be_bytes().to_vec()));
+    // Batches that shared a group commit keep their order when the log is replayed.
+    assert_eq!(
+        t.reopen().get("msg", b"k"),
+        Some(499u32.to_be_bytes().to_vec())
+    );
 }
 
 fn reopen_sees_every_committed_write(kind: BackendKind) {
@@ -783,7 +799,7 @@ fn crash_child(kind: BackendKind, dir: &std::path::Path) {
 // Every case, once per backend.
 
 macro_rules! conformance {
-    ($($case:ident => $sled:ident, $redb:ident;)*) => {
+    ($($case:ident => $sled:ident, $redb:ident, $fjall:ident;)*) => {
         $(
             #[test]
             fn $sled() {
@@ -794,44 +810,93 @@ macro_rules! conformance {
             fn $redb() {
                 $case(BackendKind::Redb);
             }
+
+            #[test]
+            fn $fjall() {
+                $case(BackendKind::Fjall);
+            }
         )*
     };
 }
 
 conformance! {
-    put_get_delete => sled_put_get_delete, redb_put_get_delete;
-    overwrite_replaces_the_value => sled_overwrite_replaces_the_value, redb_overwrite_replaces_the_value;
-    later_ops_in_a_batch_win => sled_later_ops_in_a_batch_win, redb_later_ops_in_a_batch_win;
-    unknown_tree_reads_as_empty => sled_unknown_tree_reads_as_empty, redb_unknown_tree_reads_as_empty;
+    put_get_delete => sled_put_get_delete, redb_put_get_delete, fjall_put_get_delete;
+    overwrite_replaces_the_value =>
+        sled_overwrite_replaces_the_value,
+        redb_overwrite_replaces_the_value,
+        fjall_overwrite_replaces_the_value;
+    later_ops_in_a_batch_win =>
+        sled_later_ops_in_a_batch_win,
+        redb_later_ops_in_a_batch_win,
+        fjall_later_ops_in_a_batch_win;
+    unknown_tree_reads_as_empty =>
+        sled_unknown_tree_reads_as_empty,
+        redb_unknown_tree_reads_as_empty,
+        fjall_unknown_tree_reads_as_empty;
     invalid_tree_names_are_rejected_on_read =>
-        sled_invalid_tree_names_are_rejected_on_read, redb_invalid_tree_names_are_rejected_on_read;
-    prefix_scan_is_ordered => sled_prefix_scan_is_ordered, redb_prefix_scan_is_ordered;
+        sled_invalid_tree_names_are_rejected_on_read,
+        redb_invalid_tree_names_are_rejected_on_read,
+        fjall_invalid_tree_names_are_rejected_on_read;
+    prefix_scan_is_ordered =>
+        sled_prefix_scan_is_ordered, redb_prefix_scan_is_ordered, fjall_prefix_scan_is_ordered;
     range_scan_honours_every_bound_kind =>
-        sled_range_scan_honours_every_bound_kind, redb_range_scan_honours_every_bound_kind;
-    reverse_scan_is_descending => sled_reverse_scan_is_descending, redb_reverse_scan_is_descending;
+        sled_range_scan_honours_every_bound_kind,
+        redb_range_scan_honours_every_bound_kind,
+        fjall_range_scan_honours_every_bound_kind;
+    reverse_scan_is_descending =>
+        sled_reverse_scan_is_descending,
+        redb_reverse_scan_is_descending,
+        fjall_reverse_scan_is_descending;
     cursor_paging_visits_every_key_once_forward =>
-        sled_cursor_paging_visits_every_key_once_forward, redb_cursor_paging_visits_every_key_once_forward;
+        sled_cursor_paging_visits_every_key_once_forward,
+        redb_cursor_paging_visits_every_key_once_forward,
+        fjall_cursor_paging_visits_every_key_once_forward;
     cursor_paging_visits_every_key_once_reverse =>
-        sled_cursor_paging_visits_every_key_once_reverse, redb_cursor_paging_visits_every_key_once_reverse;
+        sled_cursor_paging_visits_every_key_once_reverse,
+        redb_cursor_paging_visits_every_key_once_reverse,
+        fjall_cursor_paging_visits_every_key_once_reverse;
     paging_survives_writes_between_pages =>
-        sled_paging_survives_writes_between_pages, redb_paging_survives_writes_between_pages;
+        sled_paging_survives_writes_between_pages,
+        redb_paging_survives_writes_between_pages,
+        fjall_paging_survives_writes_between_pages;
     limit_truncates_and_sets_next_only_when_more_remain =>
         sled_limit_truncates_and_sets_next_only_when_more_remain,
-        redb_limit_truncates_and_sets_next_only_when_more_remain;
-    trees_are_isolated => sled_trees_are_isolated, redb_trees_are_isolated;
-    atomic_batch_across_trees => sled_atomic_batch_across_trees, redb_atomic_batch_across_trees;
+        redb_limit_truncates_and_sets_next_only_when_more_remain,
+        fjall_limit_truncates_and_sets_next_only_when_more_remain;
+    trees_are_isolated =>
+        sled_trees_are_isolated, redb_trees_are_isolated, fjall_trees_are_isolated;
+    atomic_batch_across_trees =>
+        sled_atomic_batch_across_trees,
+        redb_atomic_batch_across_trees,
+        fjall_atomic_batch_across_trees;
     many_concurrent_committers_share_syncs =>
-        sled_many_concurrent_committers_share_syncs, redb_many_concurrent_committers_share_syncs;
-    submit_order_is_application_order => sled_submit_order_is_application_order, redb_submit_order_is_application_order;
-    reopen_sees_every_committed_write => sled_reopen_sees_every_committed_write, redb_reopen_sees_every_committed_write;
-    an_empty_batch_commits => sled_an_empty_batch_commits, redb_an_empty_batch_commits;
+        sled_many_concurrent_committers_share_syncs,
+        redb_many_concurrent_committers_share_syncs,
+        fjall_many_concurrent_committers_share_syncs;
+    submit_order_is_application_order =>
+        sled_submit_order_is_application_order,
+        redb_submit_order_is_application_order,
+        fjall_submit_order_is_application_order;
+    reopen_sees_every_committed_write =>
+        sled_reopen_sees_every_committed_write,
+        redb_reopen_sees_every_committed_write,
+        fjall_reopen_sees_every_committed_write;
+    an_empty_batch_commits =>
+        sled_an_empty_batch_commits, redb_an_empty_batch_commits, fjall_an_empty_batch_commits;
     codec_roundtrip_and_unknown_version =>
-        sled_codec_roundtrip_and_unknown_version, redb_codec_roundtrip_and_unknown_version;
-    large_values_roundtrip => sled_large_values_roundtrip, redb_large_values_roundtrip;
+        sled_codec_roundtrip_and_unknown_version,
+        redb_codec_roundtrip_and_unknown_version,
+        fjall_codec_roundtrip_and_unknown_version;
+    large_values_roundtrip =>
+        sled_large_values_roundtrip, redb_large_values_roundtrip, fjall_large_values_roundtrip;
     the_store_is_private_to_its_user =>
-        sled_the_store_is_private_to_its_user, redb_the_store_is_private_to_its_user;
+        sled_the_store_is_private_to_its_user,
+        redb_the_store_is_private_to_its_user,
+        fjall_the_store_is_private_to_its_user;
     crash_mid_write_keeps_batches_whole_or_child =>
-        sled_crash_mid_write_keeps_batches_whole, redb_crash_mid_write_keeps_batches_whole;
+        sled_crash_mid_write_keeps_batches_whole,
+        redb_crash_mid_write_keeps_batches_whole,
+        fjall_crash_mid_write_keeps_batches_whole;
 }
 
 /// In the parent test process this is the crash test; in the child it spawns, the writer.

@@ -999,6 +999,11 @@ async fn secrets_are_never_stored_or_logged_in_clear_with_redb() {
     secrets_stay_out_of_files_and_logs("redb").await;
 }
 
+#[tokio::test]
+async fn secrets_are_never_stored_or_logged_in_clear_with_fjall() {
+    secrets_stay_out_of_files_and_logs("fjall").await;
+}
+
 // ----- constant-time comparison --------------------------------------------------------------
 
 /// Reads a source file of the workspace.

@@ -78,6 +78,11 @@ async fn concurrent_sends_never_overdraw_on_redb() {
 }
 
 #[tokio::test]
+async fn concurrent_sends_never_overdraw_on_fjall() {
+    concurrent_sends_never_overdraw("fjall").await;
+}
+
+#[tokio::test]
 async fn pricing_is_parts_times_recipients_times_price() {
     let app = TestApp::start().await;
     let (tenant, key) = app.tenant(1000, None).await;

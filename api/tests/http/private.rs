@@ -106,6 +106,11 @@ async fn a_new_sled_data_dir_holds_nothing_other_users_can_open() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_fjall_data_dir_holds_nothing_other_users_can_open() {
+    a_new_data_dir_holds_nothing_other_users_can_open("fjall").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_data_dir_open_to_others_is_made_private_at_start() {
     let root = tempfile::tempdir().expect("temp dir");
     let data_dir = root.path().join("flit-data");
@@ -198,6 +203,11 @@ async fn no_redb_file_holds_a_bind_password() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_sled_file_holds_a_bind_password() {
     no_file_holds_a_bind_password("sled").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_fjall_file_holds_a_bind_password() {
+    no_file_holds_a_bind_password("fjall").await;
 }
 
 /// A bind record as the code before sealing stored it (table `binds`, bincode behind the
@@ -313,6 +323,11 @@ async fn clear_passwords_of_a_redb_data_dir_are_sealed_at_start_and_still_bind()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clear_passwords_of_a_sled_data_dir_are_sealed_at_start_and_still_bind() {
     clear_passwords_are_sealed_at_start_and_still_bind("sled").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clear_passwords_of_a_fjall_data_dir_are_sealed_at_start_and_still_bind() {
+    clear_passwords_are_sealed_at_start_and_still_bind("fjall").await;
 }
 
 /// Starts a server on `data_dir` as the tests do, with the key from `FLIT_SECRET_KEY` set to

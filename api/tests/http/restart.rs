@@ -100,6 +100,11 @@ async fn restart_keeps_everything_on_redb() {
 }
 
 #[tokio::test]
+async fn restart_keeps_everything_on_fjall() {
+    restart_keeps_everything("fjall").await;
+}
+
+#[tokio::test]
 async fn an_idempotent_retry_after_a_restart_gets_the_first_answer() {
     let server = TestServer::start().await;
     let send = |server: &TestServer| {

@@ -41,7 +41,7 @@ pub struct CrashArgs {
     /// The `flit` binary to run as `flit serve`.
     #[arg(long)]
     pub flit: PathBuf,
-    /// Storage backend of the server: sled or redb.
+    /// Storage backend of the server: sled, redb or fjall.
     #[arg(long, default_value = "sled")]
     pub storage: String,
     /// Data dir of the server (must not hold a store yet); a fresh one under the system's
@@ -134,8 +134,8 @@ impl CrashArgs {
 
     fn validate(&self) -> anyhow::Result<()> {
         ensure!(
-            matches!(self.storage.as_str(), "sled" | "redb"),
-            "--storage must be sled or redb"
+            matches!(self.storage.as_str(), "sled" | "redb" | "fjall"),
+            "--storage must be sled, redb or fjall"
         );
         ensure!(self.kills >= 1, "--kills must be at least 1");
         ensure!(self.connections >= 1, "--connections must be at least 1");

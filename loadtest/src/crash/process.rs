@@ -18,7 +18,7 @@ pub struct ServeCommand {
     pub data_dir: PathBuf,
     /// `127.0.0.1:PORT`, the same on every start so clients keep their base URL.
     pub listen: String,
-    /// `sled` or `redb`.
+    /// `sled`, `redb` or `fjall`.
     pub storage: String,
     pub admin_token: String,
     /// Where the server's stdout and stderr go, appended over every start.
