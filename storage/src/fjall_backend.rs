@@ -90,8 +90,8 @@ const JOURNAL_COMPRESSION: CompressionType = CompressionType::None;
 /// How often [`PrivateFiles`] looks for new files while they may be appearing.
 const TIGHTEN_EVERY: Duration = Duration::from_secs(1);
 
-/// How long after the last write [`PrivateFiles`] keeps looking: the flushes a write triggers
-/// run on fjall's workers shortly after it, and the compactions they trigger count as busy.
+/// How long after the last write [`PrivateFiles`] keeps looking whatever fjall reports: the
+/// flushes a write triggers run on fjall's workers shortly after it.
 const TIGHTEN_QUIET_AFTER: Duration = Duration::from_secs(10);
 
 pub(crate) struct FjallBackend {
@@ -279,10 +279,10 @@ impl Backend for FjallBackend {
 /// closes. fjall creates journals, tables and version files with the umask's mode, partly from
 /// its worker threads, and offers no way to choose the mode. The store's directory is 0700, so
 /// no other user can reach them meanwhile; this is the second lock, for a directory that gets
-/// copied or loosened. Walking the directory costs a `stat` per file, so it is not done per
-/// commit (20,000 commits a second) but by a thread of its own, at most once a second and only
-/// while files may be appearing: within a while of the last write, or while fjall flushes or
-/// compacts.
+/// copied or loosened. Walking the directory costs a `stat` per file (about 90 entries after a
+/// few million sends), so it is not done per commit (20,000 commits a second) but by a thread
+/// of its own, at most once a second and only while files may be appearing: within a while of
+/// the last write, while fjall flushes or compacts, and once after each compaction run.
 struct PrivateFiles {
     dir: PathBuf,
     shared: Arc<TightenShared>,
@@ -309,10 +309,13 @@ impl PrivateFiles {
             // This handle keeps the database open until the thread ends, which is why the drop
             // below joins the thread before its last pass.
             let db = db.clone();
-            let busy = move || db.outstanding_flushes() > 0 || db.active_compactions() > 0;
+            let activity = move || Activity {
+                busy: db.outstanding_flushes() > 0 || db.active_compactions() > 0,
+                compactions: db.compactions_completed(),
+            };
             std::thread::Builder::new()
                 .name("flit-fjall-private".to_owned())
-                .spawn(move || tighten_loop(&dir, &shared, busy))
+                .spawn(move || tighten_loop(&dir, &shared, activity))
                 .map_err(|error| StorageError::backend("spawn fjall private-files thread", error))?
         };
         Ok(PrivateFiles {
@@ -348,8 +351,20 @@ impl Drop for PrivateFiles {
     }
 }
 
-fn tighten_loop(dir: &Path, shared: &TightenShared, busy: impl Fn() -> bool) {
-    let mut seen = shared.writes.load(Ordering::Relaxed);
+/// What fjall's workers are doing, as far as new files go.
+struct Activity {
+    /// A flush queued or a compaction running: files may be appearing.
+    busy: bool,
+    /// Compaction runs finished so far. One follows every flush (even when nothing needs
+    /// merging), so a change means a flush or a compaction has finished since it was last read,
+    /// and with it the files it wrote.
+    compactions: usize,
+}
+
+fn tighten_loop(dir: &Path, shared: &TightenShared, activity: impl Fn() -> Activity) {
+    let mut seen_writes = shared.writes.load(Ordering::Relaxed);
+    let mut seen_compactions = activity().compactions;
+    // Opening may have started flushes and compactions of what the journal held.
     let mut last_write = Instant::now();
     let mut stop = shared.stop.lock().unwrap_or_else(PoisonError::into_inner);
     loop {
@@ -362,13 +377,18 @@ fn tighten_loop(dir: &Path, shared: &TightenShared, busy: impl Fn() -> bool) {
             return;
         }
         let writes = shared.writes.load(Ordering::Relaxed);
-        if writes != seen {
-            seen = writes;
+        if writes != seen_writes {
+            seen_writes = writes;
             last_write = Instant::now();
         }
-        if last_write.elapsed() < TIGHTEN_QUIET_AFTER || busy() {
+        let now = activity();
+        if last_write.elapsed() < TIGHTEN_QUIET_AFTER
+            || now.busy
+            || now.compactions != seen_compactions
+        {
             tighten_logged(dir);
         }
+        seen_compactions = now.compactions;
     }
 }
 

@@ -1,8 +1,9 @@
 //! The store's files are its owner's alone: directories 0700, files 0600, whatever the
-//! process's umask. What Flit creates itself gets that mode as it is created; sled and redb
-//! create their own files with the umask's mode, so the store takes group and other bits off
-//! everything under its directory after the backend opened (and, for sled, again for each new
-//! blob and when the store closes). Nothing here follows a symbolic link.
+//! process's umask. What Flit creates itself gets that mode as it is created; sled, redb and
+//! fjall create their own files with the umask's mode, so the store takes group and other bits
+//! off everything under its directory after the backend opened (and, for sled, again for each
+//! new blob and when the store closes; for fjall, whose worker threads create files, at most a
+//! second after they appear and when the store closes). Nothing here follows a symbolic link.
 
 use std::fs::{DirBuilder, OpenOptions, Permissions};
 use std::io;
@@ -32,7 +33,8 @@ pub(crate) fn create_file(path: &Path) -> io::Result<()> {
 }
 
 /// Takes the group and other bits off `path` and, for a directory, everything under it.
-/// Entries that vanish meanwhile (sled deletes blobs and snapshots it replaced) are skipped.
+/// Entries that vanish meanwhile (sled deletes blobs and snapshots it replaced, fjall tables it
+/// compacted and journals it flushed) are skipped.
 pub(crate) fn tighten(path: &Path) -> io::Result<()> {
     let metadata = match std::fs::symlink_metadata(path) {
         Ok(metadata) => metadata,
