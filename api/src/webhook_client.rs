@@ -92,7 +92,7 @@ fn take_idle(pool: &IdlePool, endpoint: &Endpoint) -> Option<SendRequest<Full<By
     let kept = pool.get_mut(endpoint)?;
     // Newest first: the oldest are the likeliest to have been closed by the server.
     let found = std::iter::from_fn(|| kept.pop())
-        .find(|idle| idle.since.elapsed() < IDLE_FOR && idle.sender.is_ready())
+        .find(|idle| idle.since.elapsed() < IDLE_FOR && !idle.sender.is_closed())
         .map(|idle| idle.sender);
     if kept.is_empty() {
         pool.remove(endpoint);
@@ -264,6 +264,12 @@ impl WebhookTransport for HttpTransport {
                     },
                 };
                 let mut sender = lease.sender;
+                // A kept connection turns ready once it has finished the previous exchange,
+                // which may be a moment after its answer was read; one the server has closed
+                // meanwhile fails here, before anything is written to it.
+                if lease.reused && sender.ready().await.is_err() {
+                    continue;
+                }
                 match sender.try_send_request(http).await {
                     Ok(response) => {
                         let status = response.status().as_u16();

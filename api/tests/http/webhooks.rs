@@ -333,10 +333,12 @@ async fn a_server_killed_mid_run_loses_no_event() {
         "no event beyond the expected: {stats:?}"
     );
     assert!(expected.len() >= 400, "at least a sent event per message");
-    // Sent again after the restart only if the kill found it in flight: the 16 attempts a
-    // webhook's worker has out at once, and those answered while their record waited for the
-    // group commit under way (under load, a commit takes a few attempts' time).
-    assert!(stats.duplicates <= 32, "{stats:?}");
+    // Sent again after the restart only if the kill found it in flight or answered and not yet
+    // recorded: a worker awaits its attempts' records once per page of the outbox (256
+    // deliveries) before it reads on, so no more than a page. (Over kept-alive connections an
+    // attempt on loopback takes a fraction of a commit's time, so a loaded machine answers
+    // dozens while one commit is under way.)
+    assert!(stats.duplicates <= 256, "{stats:?}");
     assert_eq!(stats.bad_signatures, 0);
     receiver.stop().await;
     flit.stop().await;
