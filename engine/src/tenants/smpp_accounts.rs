@@ -74,7 +74,7 @@ fn checked(new: &NewSmppAccount) -> Result<(u32, u32, u32), EngineError> {
     let password = new.password.as_bytes();
     if password.is_empty()
         || password.len() > MAX_SMPP_PASSWORD
-        || !password.iter().all(|b| b.is_ascii_graphic() || *b == b' ')
+        || !password.iter().all(|b| matches!(b, b' '..=b'~'))
     {
         return Err(EngineError::from(Invalid::SmppPassword {
             max: MAX_SMPP_PASSWORD,
