@@ -1,6 +1,6 @@
 //! The operator's API, `/admin/v1` (SPEC §8): tenants (with their suspension and deletion; the
-//! export is `export.rs`), API keys, credits and the ledger, sender IDs, and (in `carriers.rs`)
-//! binds and routes.
+//! export is `export.rs`), API keys, credits and the ledger, sender IDs, a tenant's SMPP
+//! accounts (in `smpp_accounts.rs`), and (in `carriers.rs`) binds and routes.
 //! Authenticated by the admin token; answers in the native `{success, data}` envelope.
 
 use std::sync::Arc;
@@ -23,6 +23,7 @@ use crate::error::ApiError;
 use crate::extract::{IdempotencyScope, JsonBody, PathParam, QueryParams, idempotency_claim};
 use crate::native::account::{SenderIdData, SenderIdsData, TransactionData, ledger};
 use crate::native::ok;
+use crate::smpp_accounts;
 use crate::state::AppState;
 use crate::timefmt::{iso, iso_opt};
 
@@ -46,6 +47,14 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
         .route(
             "/tenants/{tenant_id}/sender-ids",
             post(create_sender_id).get(list_sender_ids),
+        )
+        .route(
+            "/tenants/{tenant_id}/smpp-accounts",
+            post(smpp_accounts::create_smpp_account).get(smpp_accounts::list_smpp_accounts),
+        )
+        .route(
+            "/tenants/{tenant_id}/smpp-accounts/{account_id}",
+            delete(smpp_accounts::delete_smpp_account),
         )
         .route(
             "/binds",
@@ -794,7 +803,7 @@ pub(crate) async fn list_sender_ids(
     }))
 }
 
-fn tenant_id_param(raw: &str) -> Result<TenantId, ApiError> {
+pub(crate) fn tenant_id_param(raw: &str) -> Result<TenantId, ApiError> {
     raw.parse().map_err(|_| ApiError::not_found("tenant"))
 }
 

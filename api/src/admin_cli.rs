@@ -29,8 +29,11 @@ A tenant (or a bind) is named by its name or its id (ten_…, bnd_…). At the e
   flit admin tenants export \"Acme Ltd\" --out acme.ndjson
   flit admin tenants delete \"Acme Ltd\"                     # type its name to confirm
 
-Every command has its own --help. SMPP accounts (customers binding to Flit over SMPP) come
-with the SMPP server and have no command yet.";
+A customer whose own software speaks SMPP binds with an SMPP account of its tenant:
+
+  flit admin smpp-accounts create \"Acme Ltd\" --system-id acme_esme --password s3cret
+
+Every command has its own --help.";
 
 #[derive(Args)]
 #[command(after_help = WALKTHROUGH)]
@@ -68,9 +71,10 @@ enum AdminCommand {
     /// Routes from destination prefixes to binds: list, create, delete.
     #[command(subcommand)]
     Routes(RouteCommand),
-    // SMPP accounts (customers binding to Flit, SPEC §14) go here as `smpp-accounts`
-    // (list, create, delete over `/admin/v1/tenants/{id}/smpp-accounts`) once the SMPP
-    // server exists.
+    /// A tenant's SMPP accounts, which its own software binds to Flit with: list, create,
+    /// delete.
+    #[command(subcommand, name = "smpp-accounts")]
+    SmppAccounts(SmppAccountCommand),
 }
 
 #[derive(Subcommand)]
@@ -255,6 +259,43 @@ enum SenderIdCommand {
 }
 
 #[derive(Subcommand)]
+enum SmppAccountCommand {
+    /// A tenant's SMPP accounts with their limits (never their passwords).
+    List {
+        /// The tenant's name or id.
+        tenant: String,
+    },
+    /// A new SMPP account: the system_id and password a customer's bind sends.
+    Create {
+        /// The tenant's name or id.
+        tenant: String,
+        /// 1 to 15 printable ASCII characters, no spaces; unique across tenants.
+        #[arg(long)]
+        system_id: String,
+        /// 1 to 8 printable ASCII characters; stored hashed, never shown again. Give it in
+        /// FLIT_SMPP_PASSWORD to keep it off the command line.
+        #[arg(long, env = "FLIT_SMPP_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// Sessions bound at once, 1 to 100 (default 2).
+        #[arg(long)]
+        max_binds: Option<u32>,
+        /// Submits a session may have unanswered, 1 to 1000 (default 100).
+        #[arg(long)]
+        window_size: Option<u32>,
+        /// Submits per second over all its sessions, 0 = unlimited (the default).
+        #[arg(long)]
+        tps: Option<u32>,
+    },
+    /// Delete an SMPP account: no new bind with it succeeds, its system_id is free again.
+    Delete {
+        /// The tenant's name or id.
+        tenant: String,
+        /// The account's id (smp_…) or its system_id.
+        account: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum BindCommand {
     /// Every SMPP bind, with its live state.
     List,
@@ -366,6 +407,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Keys(command) => admin.keys(command).await?,
         AdminCommand::Credits(command) => admin.credits(command).await?,
         AdminCommand::SenderIds(command) => admin.sender_ids(command).await?,
+        AdminCommand::SmppAccounts(command) => admin.smpp_accounts(command).await?,
         AdminCommand::Binds(command) => admin.binds(command).await?,
         AdminCommand::Routes(command) => admin.routes(command).await?,
     };
@@ -574,6 +616,48 @@ impl Admin {
         }))
     }
 
+    async fn smpp_accounts(&self, command: SmppAccountCommand) -> anyhow::Result<Option<Value>> {
+        Ok(Some(match command {
+            SmppAccountCommand::List { tenant } => {
+                let id = self.tenant_id(&tenant).await?;
+                self.get(&format!("/tenants/{id}/smpp-accounts")).await?
+            }
+            SmppAccountCommand::Create {
+                tenant,
+                system_id,
+                password,
+                max_binds,
+                window_size,
+                tps,
+            } => {
+                let id = self.tenant_id(&tenant).await?;
+                let body = strip_nulls(json!({
+                    "systemId": system_id,
+                    "password": password,
+                    "maxBinds": max_binds,
+                    "windowSize": window_size,
+                    "tps": tps,
+                }));
+                self.send(
+                    Method::POST,
+                    &format!("/tenants/{id}/smpp-accounts"),
+                    Some(body),
+                )
+                .await?
+            }
+            SmppAccountCommand::Delete { tenant, account } => {
+                let id = self.tenant_id(&tenant).await?;
+                let account = self.smpp_account_id(&id, &account).await?;
+                self.send(
+                    Method::DELETE,
+                    &format!("/tenants/{id}/smpp-accounts/{account}"),
+                    None,
+                )
+                .await?
+            }
+        }))
+    }
+
     async fn binds(&self, command: BindCommand) -> anyhow::Result<Option<Value>> {
         Ok(Some(match command {
             BindCommand::List => self.get("/binds").await?,
@@ -675,6 +759,24 @@ impl Admin {
         }
         let listed = self.get("/binds").await?;
         resolve("bind", named, listed["data"]["binds"].as_array())
+    }
+
+    /// The id of the tenant's SMPP account `named` (its id, or its exact system_id).
+    async fn smpp_account_id(&self, tenant: &str, named: &str) -> anyhow::Result<String> {
+        if named.starts_with("smp_") {
+            return Ok(named.to_string());
+        }
+        let listed = self
+            .get(&format!("/tenants/{tenant}/smpp-accounts"))
+            .await?;
+        listed["data"]["smppAccounts"]
+            .as_array()
+            .ok_or_else(|| anyhow!("the SMPP account list could not be read"))?
+            .iter()
+            .find(|account| account["systemId"] == named)
+            .and_then(|account| account["id"].as_str())
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("the tenant has no SMPP account with system_id {named:?}"))
     }
 
     /// Streams a tenant's export to `out` (mode 0600) or stdout, a chunk at a time.

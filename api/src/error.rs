@@ -82,6 +82,7 @@ impl From<EngineError> for ApiError {
                     Conflict::ContactExists { .. } => "contact_exists",
                     Conflict::GroupExists(_) => "group_exists",
                     Conflict::TemplateExists(_) => "template_exists",
+                    Conflict::SystemIdExists(_) => "system_id_exists",
                     Conflict::DeliveryPending => "delivery_pending",
                     Conflict::TenantActive => {
                         return ApiError::new(
@@ -317,6 +318,22 @@ fn invalid(reason: Invalid) -> (&'static str, String) {
         RouteWeights => (
             "invalid_weights",
             "`weights` must have one weight per bind".into(),
+        ),
+        SmppSystemId { max } => (
+            "invalid_system_id",
+            format!("`systemId` must be 1 to {max} printable ASCII characters, without spaces"),
+        ),
+        SmppPassword { max } => (
+            "invalid_password",
+            format!("`password` must be 1 to {max} printable ASCII characters (SMPP 3.4)"),
+        ),
+        SmppMaxBinds { max } => (
+            "invalid_max_binds",
+            format!("`maxBinds` must be from 1 to {max}"),
+        ),
+        SmppTps { max } => (
+            "invalid_tps",
+            format!("`tps` must be from 0 (unlimited) to {max}"),
         ),
         WebhookUrl(why) => ("invalid_url", format!("`url` {why}")),
         NoWebhookEvents => (

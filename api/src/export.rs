@@ -1,10 +1,11 @@
 //! `GET /admin/v1/tenants/{id}/export`: a tenant's data as NDJSON, one JSON object a line with
-//! its `type` (`tenant`, `sender_id`, `api_key`, `contact`, `group`, `template`, `webhook`,
-//! `device`, `transaction`, `message`, `recipient`, `inbound`), in that order, each message
-//! followed by its recipients. The engine reads it a page at a time from a cursor and each page
-//! is written out before the next is read, so memory holds one page whatever the tenant holds.
-//! No secret is written: API keys without their hash, webhooks without their secret, phones
-//! without their token, password hash, signing key or push token.
+//! its `type` (`tenant`, `sender_id`, `api_key`, `smpp_account`, `contact`, `group`,
+//! `template`, `webhook`, `device`, `transaction`, `message`, `recipient`, `inbound`), in that
+//! order, each message followed by its recipients. The engine reads it a page at a time from a
+//! cursor and each page is written out before the next is read, so memory holds one page
+//! whatever the tenant holds. No secret is written: API keys without their hash, SMPP accounts
+//! without their password's hash, webhooks without their secret, phones without their token,
+//! password hash, signing key or push token.
 
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ use crate::native::account::SenderIdData;
 use crate::native::blocking;
 use crate::native::templates::TemplateData;
 use crate::native::webhooks::WebhookData;
+use crate::smpp_accounts::SmppAccountData;
 use crate::state::AppState;
 use crate::timefmt::{iso, iso_opt};
 
@@ -38,7 +40,7 @@ const PAGES_AHEAD: usize = 2;
     path = "/admin/v1/tenants/{tenant_id}/export",
     tag = "Admin",
     summary = "Export a tenant's data (NDJSON)",
-    description = "Admin token required. Streams every record the tenant owns, one JSON object per line with a `type`: `tenant`, then `sender_id`, `api_key` (no secret or hash), `contact` (with `groupIds`), `group`, `template`, `webhook` (no secret), `device` (no token, password, signing key or push token), `transaction`, `message` (each followed by its `recipient` lines, with `messageId` and `index`), `inbound`. Read a page at a time, so any size streams in bounded memory. Keep it before deleting the tenant. Errors before the first line are `{\"success\": false, \"error\", \"code\"}`; an error later cuts the stream short (the body then ends without its final chunk).",
+    description = "Admin token required. Streams every record the tenant owns, one JSON object per line with a `type`: `tenant`, then `sender_id`, `api_key` (no secret or hash), `smpp_account` (no password or hash), `contact` (with `groupIds`), `group`, `template`, `webhook` (no secret), `device` (no token, password, signing key or push token), `transaction`, `message` (each followed by its `recipient` lines, with `messageId` and `index`), `inbound`. Read a page at a time, so any size streams in bounded memory. Keep it before deleting the tenant. Errors before the first line are `{\"success\": false, \"error\", \"code\"}`; an error later cuts the stream short (the body then ends without its final chunk).",
     params(
         ("tenant_id" = String, Path, description = "The tenant's id"),
     ),
@@ -137,6 +139,9 @@ fn lines(records: Vec<ExportRecord>) -> Bytes {
                 write(&mut out, "sender_id", SenderIdData::from(sender))
             }
             ExportRecord::ApiKey(key) => write(&mut out, "api_key", key_data(key, None)),
+            ExportRecord::SmppAccount(account) => {
+                write(&mut out, "smpp_account", SmppAccountData::from(account))
+            }
             ExportRecord::Contact { record, groups } => write(
                 &mut out,
                 "contact",

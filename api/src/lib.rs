@@ -24,6 +24,7 @@ pub mod ratelimit;
 pub mod scoped;
 pub mod secret_key;
 pub mod server;
+pub mod smpp_accounts;
 pub mod state;
 pub mod telemetry;
 pub mod timefmt;

@@ -85,6 +85,9 @@ use utoipa::{Modify, OpenApi};
         crate::admin::add_credits,
         crate::admin::create_sender_id,
         crate::admin::list_sender_ids,
+        crate::smpp_accounts::create_smpp_account,
+        crate::smpp_accounts::list_smpp_accounts,
+        crate::smpp_accounts::delete_smpp_account,
         crate::carriers::create_bind,
         crate::carriers::list_binds,
         crate::carriers::get_bind,
@@ -104,7 +107,7 @@ use utoipa::{Modify, OpenApi};
         (name = "Webhooks", description = "Signed event callbacks, their deliveries and attempts"),
         (name = "FlixySMS", description = "The FlixySMS dialect at /flixy/api/v1: one SMS through the tenant's own phones"),
         (name = "Flowstates", description = "The Flowstates dialect at the root paths: flat JSON, the same keys, scopes and credits"),
-        (name = "Admin", description = "Tenants (suspension, export, deletion), API keys, credits and the ledger, sender IDs (admin token)"),
+        (name = "Admin", description = "Tenants (suspension, export, deletion), API keys, credits and the ledger, sender IDs, SMPP accounts (admin token)"),
         (name = "Carriers", description = "SMPP binds and routes (admin token)"),
         (name = "System", description = "Health, metrics and this description"),
     )

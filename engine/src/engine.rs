@@ -96,6 +96,10 @@ struct Inner {
     /// Held by a tenant's deletion, so two never run at once (a repeated request waits for
     /// the first, then finds the tenant gone).
     offboarding: tokio::sync::Mutex<()>,
+    /// Held while an SMPP account is created or a tenant's accounts are deleted: `system_id`s
+    /// are unique across tenants, so the check and the write of one must not interleave with
+    /// another's.
+    smpp_accounts: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -141,6 +145,7 @@ impl Engine {
                 devices: DevicesShared::default(),
                 schedule: Arc::default(),
                 offboarding: tokio::sync::Mutex::new(()),
+                smpp_accounts: tokio::sync::Mutex::new(()),
             }),
         };
         for tenant in tables::TENANTS.values(engine.store(), &())? {
@@ -190,6 +195,10 @@ impl Engine {
 
     pub(crate) fn offboarding(&self) -> &tokio::sync::Mutex<()> {
         &self.inner.offboarding
+    }
+
+    pub(crate) fn smpp_accounts_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.smpp_accounts
     }
 
     /// True while no real bind is configured: the sandbox simulator takes the traffic.

@@ -142,6 +142,16 @@ pub enum Invalid {
     #[error("a route has one weight per bind, or none")]
     RouteWeights,
 
+    // ----- SMPP accounts (SMPP 3.4 field limits)
+    #[error("an SMPP account's system_id is 1 to {max} printable ASCII characters, no spaces")]
+    SmppSystemId { max: usize },
+    #[error("an SMPP account's password is 1 to {max} printable ASCII characters")]
+    SmppPassword { max: usize },
+    #[error("an SMPP account allows 1 to {max} binds at once")]
+    SmppMaxBinds { max: u32 },
+    #[error("an SMPP account's TPS is 0 (unlimited) to {max}")]
+    SmppTps { max: u32 },
+
     // ----- webhooks
     #[error("the webhook URL {0}")]
     WebhookUrl(String),
@@ -193,6 +203,7 @@ pub enum Missing {
     Delivery,
     Device,
     Message,
+    SmppAccount,
 }
 
 impl std::fmt::Display for Missing {
@@ -209,6 +220,7 @@ impl std::fmt::Display for Missing {
             Missing::Delivery => "webhook delivery",
             Missing::Device => "device",
             Missing::Message => "message",
+            Missing::SmppAccount => "SMPP account",
         })
     }
 }
@@ -224,6 +236,9 @@ pub enum Conflict {
     GroupExists(String),
     #[error("a template named `{0}` already exists")]
     TemplateExists(String),
+    /// `system_id`s are unique across tenants: a bind names no tenant.
+    #[error("an SMPP account with system_id `{0}` already exists")]
+    SystemIdExists(String),
     #[error("the delivery is still pending; only a delivered or failed one can be redelivered")]
     DeliveryPending,
     /// Every recipient of the message was already handed to a carrier or is final.

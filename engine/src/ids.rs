@@ -355,6 +355,11 @@ typed_id!(
 );
 typed_id!(RouteId, "rte");
 typed_id!(InboundId, "inb");
+typed_id!(
+    /// A tenant's SMPP account: the `system_id` and password its own software binds with.
+    SmppAccountId,
+    "smp"
+);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -532,9 +537,11 @@ mod tests {
                 BindId::PREFIX,
                 DeviceId::PREFIX,
                 RouteId::PREFIX,
+                SmppAccountId::PREFIX,
             ],
             [
-                "msg", "cnt", "grp", "tpl", "sid", "txn", "key", "ten", "whk", "bnd", "dev", "rte"
+                "msg", "cnt", "grp", "tpl", "sid", "txn", "key", "ten", "whk", "bnd", "dev", "rte",
+                "smp"
             ]
         );
         assert!(DeviceId::new().to_string().starts_with("dev_"));

@@ -74,11 +74,15 @@ pub use store::records::{
     DeliveryRecord, DeliveryState, DeviceLimits, DeviceRecord, DeviceRoute, EventData, EventKind,
     EventKinds, GroupRecord, Gsm7Mode, InboundRecord, MessageRecord, MessageStatus,
     RecipientRecord, RecipientStatus, RegistrationTokenRecord, RouteRecord, Scope, Scopes,
-    SendOutcome, SenderIdRecord, SenderStatus, SimCard, StatusCounts, SuspensionRecord,
-    TemplateRecord, TenantRecord, TransactionKind, TransactionRecord, UnixMillis, UnknownEvent,
-    UnknownScope, UnknownSetting, WebhookEvent, WebhookRecord, now_millis,
+    SendOutcome, SenderIdRecord, SenderStatus, SimCard, SmppAccountRecord, StatusCounts,
+    SuspensionRecord, TemplateRecord, TenantRecord, TransactionKind, TransactionRecord, UnixMillis,
+    UnknownEvent, UnknownScope, UnknownSetting, WebhookEvent, WebhookRecord, now_millis,
 };
 pub use store::{PageRequest, Paged};
 pub use tenants::actor::IdempotencyClaim;
 pub use tenants::credits::{MAX_CREDIT_AMOUNT, TransactionFilter};
+pub use tenants::smpp_accounts::{
+    DEFAULT_SMPP_MAX_BINDS, DEFAULT_SMPP_WINDOW, MAX_SMPP_BINDS, MAX_SMPP_PASSWORD,
+    MAX_SMPP_SYSTEM_ID, MAX_SMPP_TPS, MAX_SMPP_WINDOW, NewSmppAccount,
+};
 pub use tenants::{MAX_NEW_SENDER_IDS, MAX_PRICE_PER_PART, NewTenant, TenantPatch};

@@ -4,6 +4,10 @@
 //! right cost: a lookup by hash never compares the secret itself, and the one comparison of a
 //! presented token against a stored hash is constant-time.
 //!
+//! Passwords people choose (an SMPP account's, at most 8 characters) are short enough to
+//! guess from a plain hash, so they are stored as argon2id hashes ([`hash_password`]): slow
+//! by design, which a bind, made once per session, can afford.
+//!
 //! What Flit must replay in clear to someone else (an SMPP bind's password, to its carrier)
 //! cannot be hashed: it is [`Sealed`] under a [`SecretKey`] kept apart from the store
 //! (ChaCha20-Poly1305, a fresh random nonce per value, and the value's owner as associated
@@ -50,6 +54,33 @@ pub fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
         difference |= std::hint::black_box(x ^ y);
     }
     std::hint::black_box(difference) == 0
+}
+
+/// Bytes of random salt per password hash (argon2's recommended 16).
+const PASSWORD_SALT_LEN: usize = 16;
+
+/// `password` hashed with argon2id (argon2's default cost) under a fresh random salt, as a PHC
+/// string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`) that carries its own parameters, so a later
+/// change of cost still verifies the hashes made before it. Slow on purpose: call it off the
+/// async threads.
+pub fn hash_password(password: &str) -> String {
+    use argon2::password_hash::PasswordHasher;
+    let mut salt = [0u8; PASSWORD_SALT_LEN];
+    rand::rng().fill_bytes(&mut salt);
+    argon2::Argon2::default()
+        .hash_password_with_salt(password.as_bytes(), &salt)
+        .unwrap_or_else(|_| unreachable!("argon2's defaults take any password and a 16-byte salt"))
+        .to_string()
+}
+
+/// Whether `password` is the one `hash` (a [`hash_password`] PHC string) was made of. The
+/// comparison inside is constant-time; a hash that does not parse matches nothing. Slow on
+/// purpose: call it off the async threads.
+pub fn password_matches(password: &str, hash: &str) -> bool {
+    use argon2::password_hash::PasswordVerifier;
+    argon2::Argon2::default()
+        .verify_password(password.as_bytes(), hash)
+        .is_ok()
 }
 
 /// The last four characters, shown in key listings so keys can be told apart.

@@ -28,7 +28,7 @@ use tower::ServiceExt;
 const ADMIN_TOKEN: &str = "fuzz-admin-token";
 
 /// Every operation whose OpenAPI description has a request body, in a fixed order.
-const ENDPOINTS: [(&str, &str); 22] = [
+const ENDPOINTS: [(&str, &str); 23] = [
     ("post", "/api/v1/sms/send"),
     ("post", "/api/v1/sms/estimate"),
     ("post", "/api/v1/templates"),
@@ -51,6 +51,7 @@ const ENDPOINTS: [(&str, &str); 22] = [
     ("post", "/webhooks"),
     ("post", "/flixy/api/v1/sms/send"),
     ("patch", "/api/v1/devices/{device_id}"),
+    ("post", "/admin/v1/tenants/{tenant_id}/smpp-accounts"),
 ];
 
 /// Resolves no name: registering a webhook with a fuzzed host makes no DNS query (a name that
@@ -304,6 +305,25 @@ fuzz_target!(|data: &[u8]| {
             assert!(
                 gone.status.is_success(),
                 "bind {id} not removed: {}",
+                gone.status
+            );
+        }
+        // An SMPP account that was made is removed at once, so its systemId is free again.
+        if template.ends_with("/smpp-accounts")
+            && answer.status.is_success()
+            && let Some(id) = answer.body["data"]["id"].as_str()
+        {
+            let gone = call(
+                &fixture.app,
+                Method::DELETE,
+                &format!("{path}/{id}"),
+                ADMIN_TOKEN,
+                Vec::new(),
+            )
+            .await;
+            assert!(
+                gone.status.is_success(),
+                "SMPP account {id} not removed: {}",
                 gone.status
             );
         }

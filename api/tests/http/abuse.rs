@@ -878,6 +878,27 @@ async fn secrets_stay_out_of_files_and_logs(storage: &str) {
             "a key listing shows a secret"
         );
     }
+    // An SMPP account: its password is hashed (argon2id), never stored, logged or answered.
+    let smpp_password = flit_engine::secrets::generate_secret("")[..8].to_string();
+    let account = admin(
+        Method::POST,
+        &format!("/tenants/{tenant}/smpp-accounts"),
+        Some(json!({"systemId": "secretive", "password": smpp_password})),
+    )
+    .await;
+    assert_eq!(account.status, StatusCode::CREATED, "{}", account.body);
+    let accounts = admin(
+        Method::GET,
+        &format!("/tenants/{tenant}/smpp-accounts"),
+        None,
+    )
+    .await;
+    for answer in [&account.body, &accounts.body] {
+        assert!(
+            !contains(answer.to_string().as_bytes(), smpp_password.as_bytes()),
+            "an SMPP account's answer shows its password: {answer}"
+        );
+    }
     // A key that never existed, shaped like a real one.
     let bad_key = flit_engine::secrets::generate_secret(flit_engine::secrets::API_KEY_PREFIX);
     let bad_token = flit_engine::secrets::generate_secret("flt_admin_");
@@ -961,6 +982,7 @@ async fn secrets_stay_out_of_files_and_logs(storage: &str) {
         ("a revoked API key", &keys[1]),
         ("an unknown API key", &bad_key),
         ("a wrong admin token", &bad_token),
+        ("an SMPP account's password", &smpp_password),
     ];
     let files = files_under(data.path());
     let store = data.path().join("store");

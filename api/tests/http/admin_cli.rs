@@ -1,7 +1,8 @@
 //! `flit admin`, the real binary against a real server: a newcomer sets up a tenant with
 //! credits, a sender ID and a key, a bind and a route, with it alone and its help; names
 //! stand for ids; failures are one line and a non-zero exit; a tenant is suspended, resumed,
-//! exported and deleted (after typing its name).
+//! exported and deleted (after typing its name); its SMPP accounts are created, listed and
+//! deleted.
 
 use std::process::Stdio;
 
@@ -84,7 +85,7 @@ async fn every_command_answers_its_help() {
         "flit admin keys create",
         "flit admin binds create",
         "flit admin routes create",
-        "SMPP accounts",
+        "flit admin smpp-accounts create",
     ] {
         assert!(
             top.stdout.contains(step),
@@ -112,6 +113,10 @@ async fn every_command_answers_its_help() {
         &["sender-ids"],
         &["sender-ids", "list"],
         &["sender-ids", "add"],
+        &["smpp-accounts"],
+        &["smpp-accounts", "list"],
+        &["smpp-accounts", "create"],
+        &["smpp-accounts", "delete"],
         &["binds"],
         &["binds", "list"],
         &["binds", "show"],
@@ -153,6 +158,100 @@ async fn every_command_answers_its_help() {
             assert!(beside || below, "{command:?}: `{}` has no help text", item);
         }
     }
+}
+
+#[tokio::test]
+async fn smpp_accounts_are_created_listed_and_deleted_by_system_id() {
+    let server = TestServer::start().await;
+    let created = admin(
+        &server,
+        &[
+            "smpp-accounts",
+            "create",
+            "default",
+            "--system-id",
+            "acme_esme",
+            "--password",
+            "s3cret",
+            "--tps",
+            "20",
+        ],
+    )
+    .await
+    .json();
+    let id = created["data"]["id"].as_str().expect("data.id").to_string();
+    assert!(id.starts_with("smp_"), "{created}");
+    assert_eq!(created["data"]["maxBinds"], 2);
+    assert_eq!(created["data"]["tps"], 20);
+    assert!(!created.to_string().contains("s3cret"), "{created}");
+
+    // The password from the environment, off the command line.
+    let mut from_env = tokio::process::Command::new(env!("CARGO_BIN_EXE_flit"));
+    from_env
+        .args(["admin", "--url", &server.base, "--token", ADMIN_TOKEN])
+        .args([
+            "smpp-accounts",
+            "create",
+            "default",
+            "--system-id",
+            "second",
+        ])
+        .env("FLIT_SMPP_PASSWORD", "fromenv")
+        .env("RUST_LOG", "off");
+    let output = from_env.output().await.expect("flit runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let listed = admin(&server, &["smpp-accounts", "list", "default"])
+        .await
+        .json();
+    let system_ids: Vec<&str> = listed["data"]["smppAccounts"]
+        .as_array()
+        .expect("smppAccounts")
+        .iter()
+        .filter_map(|account| account["systemId"].as_str())
+        .collect();
+    assert_eq!(system_ids, ["acme_esme", "second"]);
+
+    let taken = admin(
+        &server,
+        &[
+            "smpp-accounts",
+            "create",
+            "default",
+            "--system-id",
+            "acme_esme",
+            "--password",
+            "other",
+        ],
+    )
+    .await;
+    assert!(taken.error().contains("acme_esme"), "{}", taken.stderr);
+
+    let deleted = admin(
+        &server,
+        &["smpp-accounts", "delete", "default", "acme_esme"],
+    )
+    .await
+    .json();
+    assert_eq!(deleted["data"]["id"], id.as_str());
+    // Gone: its system_id names nothing now.
+    let again = admin(
+        &server,
+        &["smpp-accounts", "delete", "default", "acme_esme"],
+    )
+    .await;
+    assert!(again.error().contains("acme_esme"), "{}", again.stderr);
+    let listed = admin(&server, &["smpp-accounts", "list", "default"])
+        .await
+        .json();
+    assert_eq!(
+        listed["data"]["smppAccounts"].as_array().map(Vec::len),
+        Some(1)
+    );
 }
 
 #[tokio::test]

@@ -31,6 +31,7 @@ mod readme;
 mod restart;
 mod schema;
 mod seed_flixy;
+mod smpp_accounts;
 mod smpp_node;
 mod smpp_sim;
 mod templates;

@@ -342,6 +342,14 @@ async fn an_export_lists_the_tenants_data_one_record_a_line_without_secrets() {
         .as_str()
         .unwrap_or("")
         .to_string();
+    let account = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{tenant}/smpp-accounts"),
+            Some(json!({"systemId": "exported", "password": "Xp0rt3d!"})),
+        )
+        .await;
+    assert_eq!(account.status, StatusCode::CREATED, "{}", account.body);
     let reply = app
         .admin(Method::GET, &format!("/tenants/{tenant}/export"), None)
         .await;
@@ -362,6 +370,7 @@ async fn an_export_lists_the_tenants_data_one_record_a_line_without_secrets() {
     assert_eq!(count("recipient"), 4);
     assert_eq!(count("sender_id"), 1);
     assert_eq!(count("api_key"), 1);
+    assert_eq!(count("smpp_account"), 1);
     assert_eq!(count("webhook"), usize::from(!secret.is_empty()));
     assert_eq!(count("transaction"), 3, "the credits and two sends");
     let kinds: BTreeSet<&str> = lines
@@ -385,6 +394,13 @@ async fn an_export_lists_the_tenants_data_one_record_a_line_without_secrets() {
         .expect("recipient");
     assert!(recipient["messageId"].is_string() && message["id"].is_string());
     assert!(!reply.text.contains(&key), "no API key secret");
+    let exported = lines
+        .iter()
+        .find(|l| l["type"] == "smpp_account")
+        .expect("SMPP account");
+    assert_eq!(exported["systemId"], "exported");
+    assert!(!reply.text.contains("Xp0rt3d!"), "no SMPP password");
+    assert!(!reply.text.contains("$argon2"), "no SMPP password hash");
     assert!(
         secret.is_empty() || !reply.text.contains(&secret),
         "no webhook secret"

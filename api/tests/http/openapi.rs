@@ -80,6 +80,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/admin/v1/tenants/{tenant_id}/credits"),
     ("post", "/admin/v1/tenants/{tenant_id}/sender-ids"),
     ("get", "/admin/v1/tenants/{tenant_id}/sender-ids"),
+    ("post", "/admin/v1/tenants/{tenant_id}/smpp-accounts"),
+    ("get", "/admin/v1/tenants/{tenant_id}/smpp-accounts"),
+    (
+        "delete",
+        "/admin/v1/tenants/{tenant_id}/smpp-accounts/{account_id}",
+    ),
     ("post", "/admin/v1/binds"),
     ("get", "/admin/v1/binds"),
     ("get", "/admin/v1/binds/{bind_id}"),

@@ -27,7 +27,7 @@ pub struct TenantRemoval {
     /// Messages, each with its recipients and what dispatch kept of it.
     pub messages: u64,
     /// Every other record: ledger entries, contacts, groups, templates, sender IDs, keys,
-    /// webhooks and their deliveries, phones, inbound SMS, idempotency records.
+    /// SMPP accounts, webhooks and their deliveries, phones, inbound SMS, idempotency records.
     pub records: u64,
 }
 
@@ -46,6 +46,8 @@ impl Engine {
         // anything is removed, so asking again starts over.
         self.withdraw_tenant(tenant).await?;
         self.unregister_tenant(tenant);
+        // Once the SMPP server runs, the tenant's SMPP binds are closed here: unregistered,
+        // it authenticates no new one, and those already bound must end with the rest.
         let devices = self.forget_tenant_devices(tenant).await?;
         let mut removal = TenantRemoval {
             records: self.forget_tenant_webhooks(tenant).await?,
@@ -164,6 +166,7 @@ impl Engine {
             .remove_where(store, &(), move |key| key.tenant == tenant)
             .await?;
         removed += tables::SENDER_IDS.clear(store, &tenant).await?;
+        removed += self.delete_tenant_smpp_accounts(tenant).await?;
         // A bind that gave the tenant its inbound SMS stays, owned by no tenant (its carrier
         // is the operator's); from the next start it has no owner in memory either.
         let owned: Vec<_> = tables::BINDS

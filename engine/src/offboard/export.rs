@@ -1,7 +1,8 @@
 //! A tenant's data read out as it is stored, for an operator to keep before deleting it: the
 //! tenant, then each kind of record in turn, a page at a time from a cursor, so the reader
-//! holds one page in memory whatever the tenant holds. Secrets stay behind: API keys and
-//! phones come as their records, and the API leaves their hashes, tokens and keys out.
+//! holds one page in memory whatever the tenant holds. Secrets stay behind: API keys, SMPP
+//! accounts and phones come as their records, and the API leaves their hashes, tokens and
+//! keys out.
 
 use std::ops::Bound;
 
@@ -13,8 +14,8 @@ use crate::error::{EngineError, Missing};
 use crate::ids::{ContactId, GroupId, MessageId, TenantId};
 use crate::store::records::{
     ApiKeyRecord, ContactRecord, DeviceRecord, GroupRecord, InboundRecord, MessageRecord,
-    RecipientRecord, SenderIdRecord, SuspensionRecord, TemplateRecord, TenantRecord,
-    TransactionRecord, WebhookRecord,
+    RecipientRecord, SenderIdRecord, SmppAccountRecord, SuspensionRecord, TemplateRecord,
+    TenantRecord, TransactionRecord, WebhookRecord,
 };
 use crate::store::{Key, Table, tables};
 
@@ -33,6 +34,8 @@ pub enum ExportRecord {
     },
     SenderId(SenderIdRecord),
     ApiKey(ApiKeyRecord),
+    /// An SMPP account (its record carries the password's hash: the API leaves it out).
+    SmppAccount(SmppAccountRecord),
     /// A contact (deleted ones too, with `deleted_at`) and the groups it is in.
     Contact {
         record: ContactRecord,
@@ -71,6 +74,7 @@ enum Section {
     Tenant,
     SenderIds,
     ApiKeys,
+    SmppAccounts,
     Contacts,
     Groups,
     Templates,
@@ -87,7 +91,8 @@ impl Section {
         Some(match self {
             Tenant => SenderIds,
             SenderIds => ApiKeys,
-            ApiKeys => Contacts,
+            ApiKeys => SmppAccounts,
+            SmppAccounts => Contacts,
             Contacts => Groups,
             Groups => Templates,
             Templates => Webhooks,
@@ -151,6 +156,13 @@ impl Engine {
                         .collect();
                     (keys, next)
                 }
+                Section::SmppAccounts => owned_page(
+                    store,
+                    &tables::SMPP_ACCOUNTS,
+                    tenant,
+                    &cursor,
+                    ExportRecord::SmppAccount,
+                )?,
                 Section::Contacts => {
                     let scan = after(tables::CONTACTS.scan(&tenant), &cursor);
                     let (contacts, next) = page(store, &tables::CONTACTS, scan)?;

@@ -79,7 +79,8 @@ fn text(message: &str, to: &[&str]) -> SendRequest {
 
 /// What a tenant owns across the concerns: messages (sent, scheduled, for its phones, with an
 /// idempotency key), contacts in a group, a template, a webhook with events waiting, a phone,
-/// a registration token and an API key. Answers the ids that name its records.
+/// a registration token, an API key and an SMPP account. Answers the ids that name its
+/// records.
 async fn populate(engine: &Engine, tenant: TenantId) -> Vec<Vec<u8>> {
     let mut owned: Vec<Vec<u8>> = vec![tenant.encode()];
     let webhook = engine
@@ -116,6 +117,18 @@ async fn populate(engine: &Engine, tenant: TenantId) -> Vec<Vec<u8>> {
         .await
         .expect("key");
     owned.push(key.id.encode());
+    let account = engine
+        .create_smpp_account(
+            tenant,
+            crate::NewSmppAccount {
+                system_id: system_id_of(tenant),
+                password: "secret".into(),
+                ..crate::NewSmppAccount::default()
+            },
+        )
+        .await
+        .expect("SMPP account");
+    owned.push(account.id.encode());
     let (_, token) = engine
         .create_registration_token(tenant)
         .await
@@ -169,6 +182,13 @@ async fn populate(engine: &Engine, tenant: TenantId) -> Vec<Vec<u8>> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     owned
+}
+
+/// The `system_id` of the tenant's SMPP account: they are unique across tenants, so one made
+/// of the tenant id's random end.
+fn system_id_of(tenant: TenantId) -> String {
+    let text = tenant.to_string();
+    format!("esme{}", &text[text.len() - 10..])
 }
 
 /// Every (tree, key) whose key holds one of `needles` (raw, as keys write ids) or whose value
@@ -262,6 +282,20 @@ async fn a_deleted_tenant_leaves_nothing_behind_and_the_others_are_untouched() {
     assert_eq!(engine.balance(kept).expect("balance"), kept_balance);
     assert_eq!(engine.webhooks(kept).expect("webhooks").len(), 1);
     assert_eq!(engine.devices(kept).expect("devices").len(), 1);
+    let kept_account = engine.smpp_accounts(kept).expect("SMPP accounts");
+    assert_eq!(kept_account.len(), 1);
+    // The deleted tenant's `system_id` is free again.
+    engine
+        .create_smpp_account(
+            kept,
+            crate::NewSmppAccount {
+                system_id: system_id_of(doomed),
+                password: "secret".into(),
+                ..crate::NewSmppAccount::default()
+            },
+        )
+        .await
+        .expect("the system_id is free");
     engine
         .send(kept, text("still here", &["0201234567"]))
         .await
@@ -317,6 +351,7 @@ async fn an_export_lists_every_record_a_page_at_a_time() {
                 ExportRecord::Tenant { .. } => "tenant",
                 ExportRecord::SenderId(_) => "sender_id",
                 ExportRecord::ApiKey(_) => "api_key",
+                ExportRecord::SmppAccount(_) => "smpp_account",
                 ExportRecord::Contact { groups, .. } => {
                     assert_eq!(groups.len(), 1, "its group comes with it");
                     "contact"
@@ -347,11 +382,12 @@ async fn an_export_lists_every_record_a_page_at_a_time() {
     assert!(pages > 2, "{pages} pages");
     assert_eq!(recipients_of_big, 1_200);
     assert_eq!(
-        kinds[..10],
+        kinds[..11],
         [
             "tenant",
             "sender_id",
             "api_key",
+            "smpp_account",
             "contact",
             "group",
             "template",

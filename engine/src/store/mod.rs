@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 
 use crate::ids::{
     ApiKeyId, BindId, ContactId, DeliveryId, DeviceId, GroupId, InboundId, MessageId, RouteId,
-    SenderId, TemplateId, TenantId, TransactionId, WebhookId,
+    SenderId, SmppAccountId, TemplateId, TenantId, TransactionId, WebhookId,
 };
 use crate::numbers::Msisdn;
 use crate::store::records::UnixMillis;
@@ -52,6 +52,7 @@ id_keys!(
     MessageId,
     RouteId,
     SenderId,
+    SmppAccountId,
     TemplateId,
     TenantId,
     TransactionId,

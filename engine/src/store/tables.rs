@@ -9,7 +9,7 @@
 
 use crate::ids::{
     ApiKeyId, BindId, ContactId, DeliveryId, DeviceId, GroupId, InboundId, MessageId, RouteId,
-    SenderId, TemplateId, TenantId, TransactionId, WebhookId,
+    SenderId, SmppAccountId, TemplateId, TenantId, TransactionId, WebhookId,
 };
 use crate::numbers::Msisdn;
 use crate::secrets::Sealed;
@@ -17,8 +17,8 @@ use crate::store::records::{
     ApiKeyRecord, BindRecord, BindRecordV1, ContactRecord, DeliveryRecord, DeviceHandover,
     DeviceRecord, DeviceRoute, DeviceRouteV1, GroupRecord, HeldReceipt, IdempotencyRecord,
     InboundRecord, MessageRecord, RecipientRecord, RegistrationTokenRecord, RouteRecord,
-    SenderIdRecord, SmscMapping, SuspensionRecord, TemplateRecord, TenantRecord, TransactionRecord,
-    UnixMillis, WebhookRecord,
+    SenderIdRecord, SmppAccountRecord, SmscMapping, SuspensionRecord, TemplateRecord, TenantRecord,
+    TransactionRecord, UnixMillis, WebhookRecord,
 };
 use crate::store::{Cell, Key, KeySet, NameKey, Table};
 
@@ -28,6 +28,13 @@ pub(crate) const TENANTS: Table<TenantId, TenantRecord> = Table::new("tenants");
 pub(crate) const SUSPENSIONS: Table<TenantId, SuspensionRecord> = Table::new("suspensions");
 pub(crate) const API_KEYS: Table<ApiKeyId, ApiKeyRecord> = Table::new("api_keys");
 pub(crate) const SENDER_IDS: Table<(TenantId, SenderId), SenderIdRecord> = Table::new("sender_ids");
+/// A tenant's SMPP accounts (SPEC §14), each password as its argon2id hash.
+pub(crate) const SMPP_ACCOUNTS: Table<(TenantId, SmppAccountId), SmppAccountRecord> =
+    Table::new("smpp_accounts");
+/// `system_id` (exactly as given) → its account: `system_id`s are unique across tenants,
+/// since a bind names no tenant. Written and deleted in the same batch as the account.
+pub(crate) const SMPP_SYSTEM_IDS: Table<String, (TenantId, SmppAccountId)> =
+    Table::new("smpp_system_ids");
 pub(crate) const LEDGER: Table<(TenantId, TransactionId), TransactionRecord> = Table::new("ledger");
 /// `tenant ++ SHA-256 of the key` → the first answer given under an `Idempotency-Key`.
 pub(crate) const IDEMPOTENCY: Table<(TenantId, [u8; 32]), IdempotencyRecord> =
@@ -136,6 +143,8 @@ pub(crate) const TREES: &[&str] = &[
     "suspensions",
     "api_keys",
     "sender_ids",
+    "smpp_accounts",
+    "smpp_system_ids",
     "ledger",
     "idempotency",
     "messages",

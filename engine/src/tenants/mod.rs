@@ -5,6 +5,7 @@ pub(crate) mod actor;
 pub(crate) mod credits;
 pub(crate) mod keys;
 pub(crate) mod senders;
+pub(crate) mod smpp_accounts;
 pub(crate) mod suspension;
 
 use std::sync::atomic::{AtomicBool, Ordering};

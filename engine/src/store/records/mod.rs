@@ -1,4 +1,4 @@
-//! Every record Flit stores: tenants, API keys, sender IDs, messages, recipients, the ledger,
+//! Every record Flit stores: tenants, API keys, sender IDs, SMPP accounts, messages, recipients, the ledger,
 //! the address book, binds and routes, and what dispatch keeps across restarts. `tables.rs`
 //! says which table holds each.
 //!
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{
     ApiKeyId, BindId, ContactId, DeliveryId, DeviceId, EventId, GroupId, InboundId, MessageId,
-    RouteId, SenderId, TemplateId, TenantId, TransactionId, WebhookId,
+    RouteId, SenderId, SmppAccountId, TemplateId, TenantId, TransactionId, WebhookId,
 };
 use crate::numbers::{Country, Msisdn, Validation};
 use crate::secrets::Sealed;

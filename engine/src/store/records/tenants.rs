@@ -1,4 +1,4 @@
-//! Tenants, their API keys and sender IDs, the ledger and idempotency records.
+//! Tenants, their API keys, sender IDs and SMPP accounts, the ledger and idempotency records.
 
 use super::*;
 
@@ -161,6 +161,24 @@ pub struct SenderIdRecord {
     pub status: SenderStatus,
     pub created_at: UnixMillis,
     pub approved_at: Option<UnixMillis>,
+}
+
+/// An SMPP account of a tenant: what its own software binds to Flit's SMPP server with.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SmppAccountRecord {
+    pub id: SmppAccountId,
+    pub tenant: TenantId,
+    /// Unique across tenants: a bind names only its `system_id` and password.
+    pub system_id: String,
+    /// The password's argon2id hash as a PHC string; the password itself is never stored.
+    pub password_hash: String,
+    /// Sessions bound at once.
+    pub max_binds: u32,
+    /// Submits a session may have unanswered at once.
+    pub window: u32,
+    /// Submits per second over all of the account's sessions; 0 = unlimited.
+    pub tps: u32,
+    pub created_at: UnixMillis,
 }
 
 #[derive(Copy, Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
