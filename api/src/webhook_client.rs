@@ -39,7 +39,7 @@ const MAX_DRAINED_BODY: usize = 64 * 1024;
 
 pub struct HttpTransport {
     tls: TlsConnector,
-    idle: Arc<Mutex<HashMap<Endpoint, Vec<Idle>>>>,
+    idle: IdlePool,
 }
 
 /// Where a kept connection goes: the checked address, and the host its requests (and TLS
@@ -85,29 +85,42 @@ struct Lease {
     reused: bool,
 }
 
-type IdlePool = Arc<Mutex<HashMap<Endpoint, Vec<Idle>>>>;
+type IdlePool = Arc<Mutex<Kept>>;
+
+/// The idle connections by endpoint, and when the stale ones of every endpoint were last let go.
+#[derive(Default)]
+struct Kept {
+    endpoints: HashMap<Endpoint, Vec<Idle>>,
+    swept: Option<Instant>,
+}
 
 fn take_idle(pool: &IdlePool, endpoint: &Endpoint) -> Option<SendRequest<Full<Bytes>>> {
     let mut pool = pool.lock().unwrap_or_else(PoisonError::into_inner);
-    let kept = pool.get_mut(endpoint)?;
+    let kept = pool.endpoints.get_mut(endpoint)?;
     // Newest first: the oldest are the likeliest to have been closed by the server.
     let found = std::iter::from_fn(|| kept.pop())
         .find(|idle| idle.since.elapsed() < IDLE_FOR && !idle.sender.is_closed())
         .map(|idle| idle.sender);
     if kept.is_empty() {
-        pool.remove(endpoint);
+        pool.endpoints.remove(endpoint);
     }
     found
 }
 
 fn keep_idle(pool: &IdlePool, endpoint: Endpoint, sender: SendRequest<Full<Bytes>>) {
     let mut pool = pool.lock().unwrap_or_else(PoisonError::into_inner);
-    // Whatever went stale meanwhile goes, for every endpoint (the map stays small).
-    pool.retain(|_, kept| {
-        kept.retain(|idle| idle.since.elapsed() < IDLE_FOR && !idle.sender.is_closed());
-        !kept.is_empty()
-    });
-    let kept = pool.entry(endpoint).or_default();
+    let fresh = |idle: &Idle| idle.since.elapsed() < IDLE_FOR && !idle.sender.is_closed();
+    // Endpoints no event goes to any more would keep their connections: once per idle period,
+    // not per attempt, every endpoint's stale ones go.
+    if pool.swept.is_none_or(|swept| swept.elapsed() >= IDLE_FOR) {
+        pool.endpoints.retain(|_, kept| {
+            kept.retain(fresh);
+            !kept.is_empty()
+        });
+        pool.swept = Some(Instant::now());
+    }
+    let kept = pool.endpoints.entry(endpoint).or_default();
+    kept.retain(fresh);
     if kept.len() < MAX_IDLE_PER_ENDPOINT {
         kept.push(Idle {
             sender,
