@@ -32,6 +32,7 @@ pub struct FileConfig {
     pub webhooks: Option<WebhookFileConfig>,
     pub tls: Option<TlsFileConfig>,
     pub devices: Option<DevicesFileConfig>,
+    pub smpp_server: Option<SmppServerFileConfig>,
     pub log_format: Option<String>,
     pub log_level: Option<String>,
     pub access_log: Option<bool>,
@@ -44,6 +45,18 @@ pub struct DevicesFileConfig {
     pub offline_after_secs: Option<u64>,
     pub stuck_after_secs: Option<u64>,
     pub public_url: Option<String>,
+}
+
+/// The `[smpp_server]` table of the configuration file: Flit as its customers' SMSC.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmppServerFileConfig {
+    pub listen: Option<SocketAddr>,
+    pub tls: Option<bool>,
+    pub bind_timeout_secs: Option<u64>,
+    pub enquire_link_secs: Option<u64>,
+    pub response_timeout_secs: Option<u64>,
+    pub retry_secs: Option<u64>,
 }
 
 /// The `[webhooks]` table of the configuration file.
@@ -142,6 +155,18 @@ pub struct Overrides {
     /// PEM file of the private key of --tls-cert.
     #[arg(long, env = "FLIT_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// Address the SMPP server for customers listens on (`127.0.0.1:2775`) [default: off].
+    #[arg(long, env = "FLIT_SMPP_LISTEN")]
+    pub smpp_listen: Option<SocketAddr>,
+    /// Serve SMPP over TLS with the https certificate (--tls-cert, --tls-key) [default: false].
+    #[arg(
+        long,
+        env = "FLIT_SMPP_TLS",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new(),
+    )]
+    pub smpp_tls: Option<bool>,
     /// Seconds without an open event stream or a pull after which a phone is offline and
     /// what waits for it goes to another phone [default: 1200].
     #[arg(long, env = "FLIT_DEVICES_OFFLINE_AFTER_SECS", value_parser = clap::value_parser!(u64).range(1..))]
@@ -227,7 +252,17 @@ pub struct Config {
     /// `Some`: serve https only, and bound the TLS handshake by `header_read_timeout` too.
     pub tls: Option<TlsConfig>,
     pub devices: DevicesConfig,
+    pub smpp_server: SmppServerConfig,
     pub log: LogConfig,
+}
+
+/// The SMPP server for customers (the `[smpp_server]` table); off without `listen`.
+#[derive(Debug, Clone, Default)]
+pub struct SmppServerConfig {
+    pub listen: Option<SocketAddr>,
+    /// Over TLS, with the `[tls]` certificate.
+    pub tls: bool,
+    pub settings: flit_engine::SmppServerSettings,
 }
 
 /// The tenants' own phones (the `[devices]` table).
@@ -265,6 +300,11 @@ pub enum ConfigError {
     },
     #[error("unknown storage backend `{0}` (use redb, sled or fjall)")]
     Storage(String),
+    #[error(
+        "smpp_server.tls needs the https certificate and key (tls.cert and tls.key, --tls-cert \
+         and --tls-key)"
+    )]
+    SmppTlsWithoutCert,
     #[error("`{0}` must be at least 1")]
     ZeroTimeout(&'static str),
     #[error("`{0}` is not an ISO 3166 country code (default_country)")]
@@ -385,6 +425,38 @@ impl Config {
             },
             public_url,
         };
+        let smpp_file = file.smpp_server.unwrap_or_default();
+        let smpp_defaults = flit_engine::SmppServerSettings::default();
+        let smpp_server = SmppServerConfig {
+            listen: overrides.smpp_listen.or(smpp_file.listen),
+            tls: overrides.smpp_tls.or(smpp_file.tls).unwrap_or(false),
+            settings: flit_engine::SmppServerSettings {
+                bind_timeout: timeout(
+                    "smpp_server.bind_timeout_secs",
+                    smpp_file.bind_timeout_secs,
+                    smpp_defaults.bind_timeout,
+                )?,
+                enquire_link: timeout(
+                    "smpp_server.enquire_link_secs",
+                    smpp_file.enquire_link_secs,
+                    smpp_defaults.enquire_link,
+                )?,
+                response_timeout: timeout(
+                    "smpp_server.response_timeout_secs",
+                    smpp_file.response_timeout_secs,
+                    smpp_defaults.response_timeout,
+                )?,
+                retry: timeout(
+                    "smpp_server.retry_secs",
+                    smpp_file.retry_secs,
+                    smpp_defaults.retry,
+                )?,
+                ..smpp_defaults
+            },
+        };
+        if smpp_server.tls && tls.is_none() {
+            return Err(ConfigError::SmppTlsWithoutCert);
+        }
         let log = LogConfig {
             format: match overrides.log_format.or(file.log_format) {
                 Some(name) => name.parse().map_err(|()| ConfigError::LogFormat(name))?,
@@ -465,6 +537,7 @@ impl Config {
             webhooks,
             tls,
             devices,
+            smpp_server,
             log,
         })
     }

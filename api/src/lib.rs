@@ -25,6 +25,7 @@ pub mod scoped;
 pub mod secret_key;
 pub mod server;
 pub mod smpp_accounts;
+pub mod smpp_listener;
 pub mod state;
 pub mod telemetry;
 pub mod timefmt;

@@ -46,7 +46,10 @@ use crate::{app_with_limits, bootstrap};
 /// A running server; dropping it does not stop it, `shutdown()` does.
 pub struct Server {
     pub addr: SocketAddr,
+    /// Where the SMPP server listens, when `[smpp_server] listen` is set.
+    pub smpp_addr: Option<SocketAddr>,
     pub engine: Engine,
+    smpp: Option<crate::smpp_listener::SmppListener>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -59,6 +62,10 @@ impl Server {
     ) -> anyhow::Result<Server> {
         // Before the store is opened: a bad certificate should stop the start, not a handshake.
         let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
+        let smpp_tls = match (&config.tls, config.smpp_server.tls) {
+            (Some(tls), true) => Some(crate::tls::smpp_acceptor(tls)?),
+            _ => None,
+        };
         let engine = open_engine(&config).await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -92,8 +99,16 @@ impl Server {
         if engine.is_sandbox() {
             tracing::warn!("{}", crate::SANDBOX_WARNING);
         }
+        let smpp = match config.smpp_server.listen {
+            Some(listen) => Some(
+                crate::smpp_listener::SmppListener::start(engine.clone(), listen, smpp_tls).await?,
+            ),
+            None => None,
+        };
         Ok(Server {
             addr,
+            smpp_addr: smpp.as_ref().map(|smpp| smpp.addr),
+            smpp,
             engine,
             stop,
             task,
@@ -103,6 +118,10 @@ impl Server {
     /// Stops accepting, lets in-flight requests finish, stops the actors.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
+        if let Some(smpp) = self.smpp {
+            let grace = self.engine.config().smpp_server.response_timeout * 2;
+            smpp.shutdown(&self.engine, grace).await;
+        }
         let served = self.task.await.context("server task panicked")?;
         self.engine.shutdown().await;
         served
@@ -130,6 +149,7 @@ pub async fn open_engine(config: &Config) -> anyhow::Result<Engine> {
             max_backlog: config.max_backlog,
             webhooks: webhook_settings(&config.webhooks)?,
             devices: config.devices.times,
+            smpp_server: config.smpp_server.settings.clone(),
             secret_key: Some(key.key.clone()),
             ..EngineConfig::default()
         },

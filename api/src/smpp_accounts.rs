@@ -54,11 +54,46 @@ pub struct SmppAccountData {
     /// 0 = unlimited.
     tps: u32,
     created_at: String,
+    /// Its sessions bound now.
+    binds: Vec<SmppBindData>,
+}
+
+/// A live bind of an SMPP account.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SmppBindData {
+    /// The session's number since the server started.
+    session: u64,
+    /// `transmitter`, `receiver` or `transceiver`.
+    mode: &'static str,
+    /// The customer's address and port.
+    peer: String,
+    bound_at: String,
+}
+
+impl SmppAccountData {
+    fn with_binds(account: SmppAccountRecord, engine: &flit_engine::Engine) -> Self {
+        let binds = engine
+            .smpp_binds(account.id)
+            .into_iter()
+            .map(|bind| SmppBindData {
+                session: bind.session,
+                mode: bind.mode,
+                peer: bind.peer.to_string(),
+                bound_at: iso(bind.bound_at),
+            })
+            .collect();
+        SmppAccountData {
+            binds,
+            ..SmppAccountData::from(account)
+        }
+    }
 }
 
 impl From<SmppAccountRecord> for SmppAccountData {
     fn from(account: SmppAccountRecord) -> Self {
         SmppAccountData {
+            binds: Vec::new(),
             id: account.id.to_string(),
             tenant_id: account.tenant.to_string(),
             system_id: account.system_id,
@@ -86,7 +121,7 @@ impl From<SmppAccountRecord> for SmppAccountData {
     ),
     responses(
         (status = 201, description = "Success", body = crate::native::Envelope<SmppAccountData>,
-            example = json!({"success": true, "data": {"id": "smp_01jz8k2m4n5p6q7r8s9t0v1w2x", "tenantId": "ten_01jz8k2m4n5p6q7r8s9t0v1w2y", "systemId": "acme_esme", "maxBinds": 2, "windowSize": 100, "tps": 50, "createdAt": "2025-07-01T12:00:00.000Z"}})),
+            example = json!({"success": true, "data": {"id": "smp_01jz8k2m4n5p6q7r8s9t0v1w2x", "tenantId": "ten_01jz8k2m4n5p6q7r8s9t0v1w2y", "systemId": "acme_esme", "maxBinds": 2, "windowSize": 100, "tps": 50, "createdAt": "2025-07-01T12:00:00.000Z", "binds": []}})),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
         (status = 409, description = "An account of that `systemId` exists (of any tenant)", body = crate::error::ErrorBody),
     ),
@@ -129,14 +164,14 @@ pub struct SmppAccountsData {
     get,
     path = "/admin/v1/tenants/{tenant_id}/smpp-accounts",
     tag = "Admin",
-    summary = "List a tenant's SMPP accounts",
+    summary = "List a tenant's SMPP accounts with their live binds",
     description = "Admin token required. Answers are `{\"success\": true, \"data\": ...}`; errors `{\"success\": false, \"error\", \"code\"}`. Oldest first; no password or hash.",
     params(
         ("tenant_id" = String, Path, description = "The tenant's id"),
     ),
     responses(
         (status = 200, description = "Success", body = crate::native::Envelope<SmppAccountsData>,
-            example = json!({"success": true, "data": {"smppAccounts": [{"id": "smp_01jz8k2m4n5p6q7r8s9t0v1w2x", "tenantId": "ten_01jz8k2m4n5p6q7r8s9t0v1w2y", "systemId": "acme_esme", "maxBinds": 2, "windowSize": 100, "tps": 0, "createdAt": "2025-07-01T12:00:00.000Z"}]}})),
+            example = json!({"success": true, "data": {"smppAccounts": [{"id": "smp_01jz8k2m4n5p6q7r8s9t0v1w2x", "tenantId": "ten_01jz8k2m4n5p6q7r8s9t0v1w2y", "systemId": "acme_esme", "maxBinds": 2, "windowSize": 100, "tps": 0, "createdAt": "2025-07-01T12:00:00.000Z", "binds": [{"session": 3, "mode": "transceiver", "peer": "203.0.113.7:51234", "boundAt": "2025-07-01T12:05:00.000Z"}]}]}})),
         (status = 404, description = "Not found (or belongs to another tenant)", body = crate::error::ErrorBody),
     ),
 )]
@@ -146,7 +181,10 @@ pub(crate) async fn list_smpp_accounts(
 ) -> Result<impl IntoResponse, ApiError> {
     let accounts = state.engine.smpp_accounts(tenant_id_param(&tenant_id)?)?;
     Ok(ok(SmppAccountsData {
-        smpp_accounts: accounts.into_iter().map(SmppAccountData::from).collect(),
+        smpp_accounts: accounts
+            .into_iter()
+            .map(|account| SmppAccountData::with_binds(account, &state.engine))
+            .collect(),
     }))
 }
 

@@ -218,6 +218,52 @@ pub const METRICS: &[(MetricKind, &str, &str)] = {
             "flit_webhook_outbox_depth",
             "Webhook deliveries waiting in the outbox",
         ),
+        // The SMPP server for customers.
+        (
+            Gauge,
+            "flit_smpp_server_binds",
+            "Customer sessions bound to the SMPP server, by account system_id",
+        ),
+        (
+            Counter,
+            "flit_smpp_server_bind_attempts_total",
+            "Binds to the SMPP server, by result (bound, invalid_password, refused, error)",
+        ),
+        (
+            Counter,
+            "flit_smpp_server_submits_total",
+            "submit_sm read by the SMPP server, by result (accepted, submit_failed, queue_full, invalid, system_error)",
+        ),
+        (
+            Counter,
+            "flit_smpp_server_throttled_total",
+            "submit_sm answered ESME_RTHROTTLED, by reason (tps, window)",
+        ),
+        (
+            Gauge,
+            "flit_smpp_server_held",
+            "Receipts and inbound SMS held for customers' receiver binds, not yet answered",
+        ),
+        (
+            Counter,
+            "flit_smpp_server_delivered_total",
+            "Held deliver_sm answered by a customer or dropped, by kind (receipt, inbound) and result",
+        ),
+        (
+            Counter,
+            "flit_smpp_server_malformed_total",
+            "PDUs from customers whose body could not be decoded",
+        ),
+        (
+            Counter,
+            "flit_smpp_server_parts_expired_total",
+            "Concatenated submits given up because their last part never came",
+        ),
+        (
+            Counter,
+            "flit_smpp_server_connections_refused_total",
+            "SMPP connections closed at once because too many were open",
+        ),
         // Supervision.
         (
             Gauge,

@@ -36,6 +36,18 @@ const ALPN_HTTP_1_1: &[u8] = b"http/1.1";
 
 /// Reads the certificate chain and key of `config` into an acceptor for the server loop.
 pub fn acceptor(config: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
+    let mut server = server_config(config)?;
+    server.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(server)))
+}
+
+/// The same certificate and key for the SMPP server, which offers no ALPN protocol: SMPP
+/// clients name none.
+pub fn smpp_acceptor(config: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
+    Ok(TlsAcceptor::from(Arc::new(server_config(config)?)))
+}
+
+fn server_config(config: &TlsConfig) -> Result<ServerConfig, TlsError> {
     let chain = certificates(&config.cert)?;
     let key = private_key(&config.key)?;
     // ring rather than aws-lc, as for the webhook client: it builds without cmake.
@@ -46,7 +58,7 @@ pub fn acceptor(config: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
         key: config.key.clone(),
         source,
     };
-    let mut server = ServerConfig::builder_with_provider(provider)
+    ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(rejected)?
         .with_no_client_auth()
@@ -61,9 +73,7 @@ pub fn acceptor(config: &TlsConfig) -> Result<TlsAcceptor, TlsError> {
                 ),
             },
             source => rejected(source),
-        })?;
-    server.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(server)))
+        })
 }
 
 /// Every certificate of a PEM file, the server's own first.

@@ -46,6 +46,8 @@ pub struct EngineConfig {
     pub webhooks: WebhookSettings,
     /// When a tenant's phone counts as offline, and a message it took as stuck.
     pub devices: crate::channel::device::DeviceTimes,
+    /// The SMPP server's timers (SPEC §14).
+    pub smpp_server: crate::smpp_server::SmppServerSettings,
     /// Seals the SMPP bind passwords in the store (the API reads it from a key file or the
     /// environment, never from the store). `None` suits only an engine that holds no bind:
     /// opening a store with one, or creating one, is refused.
@@ -69,6 +71,7 @@ impl Default for EngineConfig {
             clock: Clock::System,
             webhooks: WebhookSettings::default(),
             devices: Default::default(),
+            smpp_server: Default::default(),
             secret_key: None,
         }
     }
@@ -100,6 +103,8 @@ struct Inner {
     /// are unique across tenants, so the check and the write of one must not interleave with
     /// another's.
     smpp_accounts: tokio::sync::Mutex<()>,
+    /// The SMPP server's live binds and what its sessions share.
+    smpp_server: Arc<crate::smpp_server::ServerShared>,
 }
 
 impl Engine {
@@ -146,6 +151,7 @@ impl Engine {
                 schedule: Arc::default(),
                 offboarding: tokio::sync::Mutex::new(()),
                 smpp_accounts: tokio::sync::Mutex::new(()),
+                smpp_server: Arc::default(),
             }),
         };
         for tenant in tables::TENANTS.values(engine.store(), &())? {
@@ -156,6 +162,7 @@ impl Engine {
                 engine.inner.keys_by_hash.insert(key.secret_hash, key);
             }
         }
+        engine.notify().smpp.load(engine.store())?;
         engine.start_notify().await?;
         engine.start_dispatch().await?;
         engine.load_devices().await?;
@@ -195,6 +202,10 @@ impl Engine {
 
     pub(crate) fn offboarding(&self) -> &tokio::sync::Mutex<()> {
         &self.inner.offboarding
+    }
+
+    pub(crate) fn smpp_server(&self) -> &Arc<crate::smpp_server::ServerShared> {
+        &self.inner.smpp_server
     }
 
     pub(crate) fn smpp_accounts_lock(&self) -> &tokio::sync::Mutex<()> {

@@ -360,6 +360,11 @@ typed_id!(
     SmppAccountId,
     "smp"
 );
+typed_id!(
+    /// A `deliver_sm` (a receipt or an inbound SMS) held for an SMPP account.
+    SmppHeldId,
+    "smh"
+);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -25,6 +25,7 @@ mod offboard;
 mod schedule;
 pub mod secrets;
 mod slot;
+mod smpp_server;
 mod store;
 mod supervisor;
 mod tenants;
@@ -69,6 +70,7 @@ pub use notify::webhooks::MAX_WEBHOOKS;
 pub use notify::{Resolve, SystemResolver, WebhookRequest, WebhookSettings, WebhookTransport};
 pub use numbers::{Country, MAX_DIGITS, MIN_DIGITS, Msisdn, MsisdnError, Validation};
 pub use offboard::{ExportCursor, ExportRecord, TenantRemoval};
+pub use smpp_server::{SmppBindSnapshot, SmppServerSettings};
 pub use store::records::{
     ApiKeyRecord, AttemptRecord, BindMode, BindRecord, Concatenation, ContactRecord,
     DeliveryRecord, DeliveryState, DeviceLimits, DeviceRecord, DeviceRoute, EventData, EventKind,

@@ -33,6 +33,7 @@ mod schema;
 mod seed_flixy;
 mod smpp_accounts;
 mod smpp_node;
+mod smpp_server;
 mod smpp_sim;
 mod templates;
 mod tls;

@@ -27,10 +27,10 @@ use ractor::rpc::CallResult;
 
 use crate::engine::{Engine, read};
 use crate::error::{EngineError, Invalid, Unavailable};
-use crate::ids::{ContactId, GroupId, MessageId, TemplateId, TenantId};
+use crate::ids::{ContactId, GroupId, MessageId, SmppAccountId, TemplateId, TenantId};
 use crate::numbers::Validation;
 use crate::store::records::{
-    DeviceRoute, MessageRecord, RecipientRecord, SendOutcome, StatusCounts, UnixMillis,
+    DeviceRoute, MessageRecord, RecipientRecord, SendOutcome, SmppOrigin, StatusCounts, UnixMillis,
 };
 use crate::store::tables;
 use crate::tenants::TenantEntry;
@@ -135,7 +135,9 @@ impl Engine {
             return Err(EngineError::Suspended);
         }
         let Some(claim) = request.idempotency else {
-            return self.accept(tenant, &entry, request, None).await;
+            return self
+                .accept(tenant, &entry, request, None, AcceptExtras::default())
+                .await;
         };
         // The key is claimed before any planning: a retry of a send already accepted (or still
         // being accepted) never plans, writes or charges anything.
@@ -158,9 +160,38 @@ impl Engine {
                     key_hash: claim.key_hash,
                     held: true,
                 };
-                self.accept(tenant, &entry, request, Some(guard)).await
+                self.accept(
+                    tenant,
+                    &entry,
+                    request,
+                    Some(guard),
+                    AcceptExtras::default(),
+                )
+                .await
             }
         }
+    }
+
+    /// A send from the SMPP server: the checks of [`Engine::send`] (no `Idempotency-Key`: a
+    /// submit has none), with what SMPP adds to the message's batch.
+    pub(crate) async fn send_over_smpp(
+        &self,
+        tenant: TenantId,
+        request: SendRequest,
+        extras: AcceptExtras,
+    ) -> Result<SendOutcome, EngineError> {
+        if let Err(error) = self.health().check() {
+            metrics::counter!("flit_sends_refused_total", "reason" => "engine_unhealthy")
+                .increment(1);
+            return Err(error);
+        }
+        let entry = self.entry(tenant)?;
+        if entry.is_suspended() {
+            metrics::counter!("flit_sends_refused_total", "reason" => "account_suspended")
+                .increment(1);
+            return Err(EngineError::Suspended);
+        }
+        self.accept(tenant, &entry, request, None, extras).await
     }
 
     /// Plans, charges and stores a send; `claim` holds its `Idempotency-Key` until the charge
@@ -171,6 +202,7 @@ impl Engine {
         entry: &Arc<TenantEntry>,
         mut request: SendRequest,
         claim: Option<ClaimGuard>,
+        extras: AcceptExtras,
     ) -> Result<SendOutcome, EngineError> {
         if let Some(campaign) = &request.campaign
             && campaign.chars().count() > MAX_CAMPAIGN_NAME_CHARS
@@ -210,7 +242,7 @@ impl Engine {
             metrics::counter!("flit_sends_refused_total", "reason" => "backlog_full").increment(1);
             return Err(EngineError::BacklogFull { queued, cap });
         }
-        let message_id = MessageId::new();
+        let message_id = extras.message_id.unwrap_or_else(MessageId::new);
         let message = MessageRecord {
             id: message_id,
             tenant,
@@ -279,6 +311,16 @@ impl Engine {
         if let Some(route) = &request.device {
             tables::DEVICE_ROUTES.put(&mut batch, &message_id, route);
         }
+        let origin = extras.smpp_origin.map(|origin| SmppOrigin {
+            message: message_id,
+            ..origin
+        });
+        if let Some(origin) = &origin {
+            tables::SMPP_ORIGINS.put(&mut batch, &message_id, origin);
+        }
+        for part in &extras.smpp_parts {
+            tables::SMPP_PARTS.delete(&mut batch, part);
+        }
         // What the backlog counted for a scheduled send that ends up not accepted.
         let uncount = || {
             if due_later.is_some() {
@@ -286,7 +328,8 @@ impl Engine {
             }
         };
         let description = format!(
-            "API SMS: {} ({} recipient{})",
+            "{} SMS: {} ({} recipient{})",
+            extras.via,
             request.campaign.as_deref().unwrap_or("message"),
             count,
             if count == 1 { "" } else { "s" }
@@ -354,6 +397,10 @@ impl Engine {
             metrics::counter!("flit_messages_accepted_total").increment(1);
             metrics::counter!("flit_segments_accepted_total").increment(plan.parts as u64);
             metrics::counter!("flit_credits_charged_total").increment(cost.max(0) as u64);
+            if let Some(origin) = origin {
+                // Before any job exists, so no receipt can come first.
+                self.notify().smpp.awaiting(message_id, origin);
+            }
             match due_later {
                 Some(due) => self.schedule().scheduled(due),
                 None => {
@@ -431,6 +478,29 @@ impl Engine {
             current_balance,
             can_afford: credits_required <= current_balance,
         })
+    }
+}
+
+/// What a send through another entry than the HTTP API adds to the accept path.
+pub(crate) struct AcceptExtras {
+    /// The id the message must have (a customer was given it before the send completed).
+    pub message_id: Option<MessageId>,
+    /// Where its receipt goes, written with the message (its `message` is set here).
+    pub smpp_origin: Option<SmppOrigin>,
+    /// The parts of a concatenated SMPP submit this message completes, deleted with it.
+    pub smpp_parts: Vec<(SmppAccountId, String)>,
+    /// The entry, as the ledger line names it.
+    pub via: &'static str,
+}
+
+impl Default for AcceptExtras {
+    fn default() -> Self {
+        AcceptExtras {
+            message_id: None,
+            smpp_origin: None,
+            smpp_parts: Vec::new(),
+            via: "API",
+        }
     }
 }
 

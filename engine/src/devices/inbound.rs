@@ -61,7 +61,7 @@ impl Engine {
         let mut batch = Batch::new();
         tables::INBOUND.put(&mut batch, &(tenant, record.id), &record);
         tables::INBOUND_SEEN.put(&mut batch, &seen_key, &record.id);
-        let mut kicks = std::collections::HashSet::new();
+        let mut kicks = crate::notify::Kicks::default();
         self.notify().record(
             &mut batch,
             tenant,

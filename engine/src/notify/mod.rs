@@ -12,6 +12,7 @@
 
 pub(crate) mod dispatcher;
 pub mod policy;
+pub(crate) mod smpp;
 pub(crate) mod webhooks;
 
 use std::collections::HashSet;
@@ -25,7 +26,7 @@ use flit_storage::{Batch, Store};
 use futures::future::BoxFuture;
 
 use crate::clock::Clock;
-use crate::ids::{DeliveryId, EventId, TenantId, WebhookId};
+use crate::ids::{DeliveryId, EventId, SmppAccountId, TenantId, WebhookId};
 use crate::slot::ActorSlot;
 use crate::store::records::{
     DeliveryRecord, DeliveryState, EventData, EventKind, EventKinds, UnixMillis, WebhookEvent,
@@ -145,6 +146,16 @@ pub(crate) struct NotifyShared {
     pub depth: AtomicI64,
     pub workers: Workers,
     pub dispatcher: ActorSlot<DispatcherMsg>,
+    /// Receipts and inbound SMS for the tenants' SMPP binds.
+    pub smpp: smpp::SmppNotify,
+}
+
+/// Who an event written into a batch is to wake once the batch is durable: webhooks' workers
+/// and SMPP accounts' deliveries.
+#[derive(Default)]
+pub(crate) struct Kicks {
+    pub webhooks: HashSet<WebhookId>,
+    pub smpp: HashSet<SmppAccountId>,
 }
 
 impl NotifyShared {
@@ -157,28 +168,37 @@ impl NotifyShared {
             depth: AtomicI64::new(0),
             workers: Workers::default(),
             dispatcher: ActorSlot::default(),
+            smpp: smpp::SmppNotify::default(),
         })
     }
 
     /// Writes `kind` into `batch` for every webhook of `tenant` that wants it, with the data
     /// `data` builds (only when one does), and names those webhooks in `kicks`, to be woken
-    /// once the batch is durable.
+    /// once the batch is durable. An SMS received goes to the tenant's SMPP accounts too.
     pub(crate) fn record(
         &self,
         batch: &mut Batch,
         tenant: TenantId,
         kind: EventKind,
         data: impl FnOnce() -> EventData,
-        kicks: &mut HashSet<WebhookId>,
+        kicks: &mut Kicks,
     ) {
-        let Some(subscriptions) = self.subscriptions.get(&tenant).map(|s| s.clone()) else {
-            return;
-        };
-        let mut wanted = subscriptions
+        let subscriptions = self.subscriptions.get(&tenant).map(|s| s.clone());
+        let wanted: Vec<Subscription> = subscriptions
             .iter()
+            .flat_map(|list| list.iter())
             .filter(|subscription| subscription.events.contains(kind))
-            .peekable();
-        if wanted.peek().is_none() {
+            .copied()
+            .collect();
+        let to_smpp = kind == EventKind::MessageReceived && self.smpp.has_accounts(tenant);
+        if wanted.is_empty() && !to_smpp {
+            return;
+        }
+        let data = data();
+        if to_smpp && let EventData::Received(record) = &data {
+            self.smpp.record_inbound(batch, record, &mut kicks.smpp);
+        }
+        if wanted.is_empty() {
             return;
         }
         let now = self.clock.now_millis();
@@ -186,7 +206,7 @@ impl NotifyShared {
             id: EventId::new(),
             kind,
             created_at: now,
-            data: data(),
+            data,
         };
         for subscription in wanted {
             let delivery = DeliveryRecord {
@@ -199,7 +219,7 @@ impl NotifyShared {
                 next_attempt_at: Some(now),
             };
             self.enqueue(batch, tenant, &delivery, now);
-            kicks.insert(subscription.id);
+            kicks.webhooks.insert(subscription.id);
             self.depth.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -220,11 +240,13 @@ impl NotifyShared {
         );
     }
 
-    /// Wakes the workers of `webhooks` (after the batch that gave them work is durable).
-    pub(crate) fn kick(&self, webhooks: impl IntoIterator<Item = WebhookId>) {
-        for webhook in webhooks {
+    /// Wakes the workers of the webhooks and the deliveries of the SMPP accounts `kicks`
+    /// names (after the batch that gave them work is durable).
+    pub(crate) fn kick(&self, kicks: Kicks) {
+        for webhook in kicks.webhooks {
             self.workers.wake(webhook);
         }
+        self.smpp.kick(kicks.smpp);
     }
 
     /// Makes `webhook` known to the event writers (created, or read at start).
@@ -253,6 +275,7 @@ impl NotifyShared {
     pub(crate) fn record_gauges(&self) {
         metrics::gauge!("flit_webhook_outbox_depth")
             .set(self.depth.load(Ordering::Relaxed).max(0) as f64);
+        self.smpp.record_gauges();
     }
 }
 

@@ -202,7 +202,7 @@ impl Engine {
         self.notify()
             .depth
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.notify().kick([webhook]);
+        self.notify().workers.wake(webhook);
         Ok(record)
     }
 

@@ -103,6 +103,7 @@ impl Engine {
                         }
                     }
                     tables::MESSAGE_ROUTES_V1.delete(&mut round.batch, &id);
+                    tables::SMPP_ORIGINS.delete(&mut round.batch, &id);
                     tables::MESSAGES.delete(&mut round.batch, &(tenant, id));
                     round.messages += 1;
                     if round.batch.len() >= ROUND_OPS {

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 
 use crate::ids::{
     ApiKeyId, BindId, ContactId, DeliveryId, DeviceId, GroupId, InboundId, MessageId, RouteId,
-    SenderId, SmppAccountId, TemplateId, TenantId, TransactionId, WebhookId,
+    SenderId, SmppAccountId, SmppHeldId, TemplateId, TenantId, TransactionId, WebhookId,
 };
 use crate::numbers::Msisdn;
 use crate::store::records::UnixMillis;
@@ -53,6 +53,7 @@ id_keys!(
     RouteId,
     SenderId,
     SmppAccountId,
+    SmppHeldId,
     TemplateId,
     TenantId,
     TransactionId,

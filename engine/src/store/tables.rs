@@ -9,7 +9,7 @@
 
 use crate::ids::{
     ApiKeyId, BindId, ContactId, DeliveryId, DeviceId, GroupId, InboundId, MessageId, RouteId,
-    SenderId, SmppAccountId, TemplateId, TenantId, TransactionId, WebhookId,
+    SenderId, SmppAccountId, SmppHeldId, TemplateId, TenantId, TransactionId, WebhookId,
 };
 use crate::numbers::Msisdn;
 use crate::secrets::Sealed;
@@ -17,8 +17,8 @@ use crate::store::records::{
     ApiKeyRecord, BindRecord, BindRecordV1, ContactRecord, DeliveryRecord, DeviceHandover,
     DeviceRecord, DeviceRoute, DeviceRouteV1, GroupRecord, HeldReceipt, IdempotencyRecord,
     InboundRecord, MessageRecord, RecipientRecord, RegistrationTokenRecord, RouteRecord,
-    SenderIdRecord, SmppAccountRecord, SmscMapping, SuspensionRecord, TemplateRecord, TenantRecord,
-    TransactionRecord, UnixMillis, WebhookRecord,
+    SenderIdRecord, SmppAccountRecord, SmppHeld, SmppOrigin, SmppPart, SmscMapping,
+    SuspensionRecord, TemplateRecord, TenantRecord, TransactionRecord, UnixMillis, WebhookRecord,
 };
 use crate::store::{Cell, Key, KeySet, NameKey, Table};
 
@@ -35,6 +35,16 @@ pub(crate) const SMPP_ACCOUNTS: Table<(TenantId, SmppAccountId), SmppAccountReco
 /// since a bind names no tenant. Written and deleted in the same batch as the account.
 pub(crate) const SMPP_SYSTEM_IDS: Table<String, (TenantId, SmppAccountId)> =
     Table::new("smpp_system_ids");
+/// `message id` → the SMPP account it was submitted on and the receipt it asked for: written
+/// with the message, deleted in the batch that holds the receipt for the account.
+pub(crate) const SMPP_ORIGINS: Table<MessageId, SmppOrigin> = Table::new("smpp_origins");
+/// `account ++ held id` → a `deliver_sm` for the account (a receipt, an inbound SMS), in the
+/// order written, until a receiver bind of the account answers it.
+pub(crate) const SMPP_OUTBOX: Table<(SmppAccountId, SmppHeldId), SmppHeld> =
+    Table::new("smpp_outbox");
+/// `account ++ part key` → one part of a concatenated submit, until the last part makes the
+/// message (deleted in its batch) or it is given up.
+pub(crate) const SMPP_PARTS: Table<(SmppAccountId, String), SmppPart> = Table::new("smpp_parts");
 pub(crate) const LEDGER: Table<(TenantId, TransactionId), TransactionRecord> = Table::new("ledger");
 /// `tenant ++ SHA-256 of the key` → the first answer given under an `Idempotency-Key`.
 pub(crate) const IDEMPOTENCY: Table<(TenantId, [u8; 32]), IdempotencyRecord> =
@@ -145,6 +155,9 @@ pub(crate) const TREES: &[&str] = &[
     "sender_ids",
     "smpp_accounts",
     "smpp_system_ids",
+    "smpp_origins",
+    "smpp_outbox",
+    "smpp_parts",
     "ledger",
     "idempotency",
     "messages",

@@ -155,6 +155,7 @@ impl Engine {
         tables::SMPP_ACCOUNTS.put(&mut batch, &(tenant, record.id), &record);
         tables::SMPP_SYSTEM_IDS.put(&mut batch, &record.system_id, &(tenant, record.id));
         self.store().commit(batch).await?;
+        self.notify().smpp.account_added(tenant, record.id);
         Ok(record)
     }
 
@@ -180,9 +181,8 @@ impl Engine {
         tables::SMPP_ACCOUNTS.delete(&mut batch, &(tenant, id));
         tables::SMPP_SYSTEM_IDS.delete(&mut batch, &record.system_id);
         self.store().commit(batch).await?;
-        // Once the SMPP server runs, the account's live binds are closed here: the record is
-        // gone, so no new bind authenticates, and those already bound must end too.
-        Ok(())
+        // The record is gone, so no new bind authenticates; those already bound end here.
+        self.forget_smpp_account(tenant, id).await
     }
 
     /// Deletes every SMPP account of a tenant being deleted, with its `system_id`, so the
@@ -202,6 +202,9 @@ impl Engine {
                 tables::SMPP_SYSTEM_IDS.delete(&mut batch, &account.system_id);
             }
             self.store().commit(batch).await?;
+            for account in chunk {
+                self.forget_smpp_account(tenant, account.id).await?;
+            }
         }
         Ok(accounts.len() as u64)
     }

@@ -153,10 +153,15 @@ impl TestServer {
     }
 
     /// Stops the server and starts a new one on the same data dir.
-    pub async fn restart(mut self) -> TestServer {
+    pub async fn restart(self) -> TestServer {
+        self.restart_adjusted(|config| config).await
+    }
+
+    /// Stops the server and starts a new one on the same data dir, configured by `adjust`.
+    pub async fn restart_adjusted(mut self, adjust: impl FnOnce(Config) -> Config) -> TestServer {
         let server = self.server.take().expect("running");
         server.shutdown().await.expect("clean shutdown");
-        let mut next = Self::start_in(self.data_dir.clone(), &self.storage).await;
+        let mut next = Self::start_in_adjusted(self.data_dir.clone(), &self.storage, adjust).await;
         next._dir = self._dir.take();
         next.api_key = self.api_key.clone();
         next

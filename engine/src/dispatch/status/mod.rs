@@ -38,7 +38,7 @@ use super::{DispatchShared, Job};
 use crate::channel::smpp::{alternate_smsc_ids, normalise_smsc_id};
 use crate::channel::{InboundSms, Receipt};
 use crate::error::EngineError;
-use crate::ids::{BindId, InboundId, MessageId, TenantId, WebhookId};
+use crate::ids::{BindId, InboundId, MessageId, TenantId};
 use crate::store::records::{
     EventData, EventKind, HeldReceipt, InboundRecord, MessageRecord, RecipientRecord,
     RecipientStatus, SmscMapping, TransactionKind, UnixMillis, now_millis,
@@ -212,8 +212,9 @@ struct Drain {
     /// Per bind, the number of the last answer and the last delivery this drain applied.
     answers: HashMap<BindId, u64>,
     deliveries: HashMap<BindId, u64>,
-    /// Webhooks given deliveries by this drain, woken once its batch is durable.
-    kicks: HashSet<WebhookId>,
+    /// Webhooks and SMPP accounts given deliveries by this drain, woken once its batch is
+    /// durable.
+    kicks: crate::notify::Kicks,
 }
 
 impl Drain {

@@ -22,6 +22,14 @@ impl StatusState {
         }
         recipient.status = status;
         self.notify(job, recipient, drain);
+        self.shared.notify.smpp.record_final(
+            &mut drain.batch,
+            job.message,
+            status,
+            recipient.error.as_deref(),
+            self.shared.clock.now_millis(),
+            &mut drain.kicks.smpp,
+        );
         Ok(())
     }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{
     ApiKeyId, BindId, ContactId, DeliveryId, DeviceId, EventId, GroupId, InboundId, MessageId,
-    RouteId, SenderId, SmppAccountId, TemplateId, TenantId, TransactionId, WebhookId,
+    RouteId, SenderId, SmppAccountId, SmppHeldId, TemplateId, TenantId, TransactionId, WebhookId,
 };
 use crate::numbers::{Country, Msisdn, Validation};
 use crate::secrets::Sealed;
@@ -80,6 +80,7 @@ mod carriers;
 mod devices;
 mod messages;
 mod receipts;
+mod smpp;
 mod tenants;
 mod webhooks;
 
@@ -88,5 +89,6 @@ pub use carriers::*;
 pub use devices::*;
 pub use messages::*;
 pub use receipts::*;
+pub use smpp::*;
 pub use tenants::*;
 pub use webhooks::*;

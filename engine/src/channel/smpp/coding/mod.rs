@@ -17,9 +17,9 @@ mod tests;
 
 // Only what the rest of the channel names is re-exported (fuzz targets and benches reach it
 // through the `testing` hooks); the rest stays inside coding, where its tests reach it.
-pub use deliver::{DeliverContent, fragment_from, receipt_from};
+pub use deliver::{DeliverContent, Fragment, alphabet, fragment_from, receipt_from};
 pub use encode::{EncodedPart, Sar, destination_address, encode_message, source_address};
-pub use reassembly::Reassembler;
+pub use reassembly::{Reassembler, decode_units};
 
 /// `data_coding` values Flit sends.
 pub const DATA_CODING_DEFAULT: u8 = 0x00;

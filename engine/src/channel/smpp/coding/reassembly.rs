@@ -10,7 +10,8 @@ use super::deliver::{Alphabet, Fragment};
 use crate::channel::smpp::InboundSms;
 use crate::text;
 
-fn decode_units(alphabet: Alphabet, units: &[u8]) -> String {
+/// The text of a message's units (septets one per octet, or octets) in `alphabet`.
+pub fn decode_units(alphabet: Alphabet, units: &[u8]) -> String {
     match alphabet {
         Alphabet::Gsm7 => text::gsm7_decode(units),
         Alphabet::Ucs2 => text::ucs2_decode(units),

@@ -47,7 +47,8 @@ use tokio_util::codec::Framed;
 use tracing::{debug, warn};
 
 pub use stats::{SessionError, SessionErrorKind, SessionStats};
-use throttle::{Throttle, TokenBucket};
+use throttle::Throttle;
+pub(crate) use throttle::TokenBucket;
 use window::{InFlight, OutPart};
 
 use super::coding::Reassembler;

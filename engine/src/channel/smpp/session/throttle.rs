@@ -40,7 +40,7 @@ impl Throttle {
 
 /// Token bucket by parts; one second of burst.
 #[derive(Default)]
-pub(super) struct TokenBucket {
+pub(crate) struct TokenBucket {
     tokens: f64,
     refilled: Option<Instant>,
 }
@@ -58,7 +58,7 @@ impl TokenBucket {
         self.refilled = Some(now);
     }
 
-    pub(super) fn try_take(&mut self, tps: u32, now: Instant) -> bool {
+    pub(crate) fn try_take(&mut self, tps: u32, now: Instant) -> bool {
         if tps == 0 {
             return true;
         }

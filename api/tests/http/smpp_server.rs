@@ -1,0 +1,441 @@
+//! The SMPP server for customers (SPEC §14), over real TCP with a client speaking rusmpp's
+//! codec: binds and their refusals, submits in every alphabet and form of concatenation
+//! through the accept path (the same message ids and charges as HTTP), receipts back as
+//! `deliver_sm`, held across a restart for a receiver that binds later, flow control, and a
+//! session that survives garbage.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::esme::{
+    BIND_RECEIVER, BIND_TRANSCEIVER, BIND_TRANSMITTER, Esme, Part, receipt_of,
+};
+use crate::common::{Api, TestServer};
+
+const PASSWORD: &str = "s3cret";
+const TO: &str = "233241234567";
+
+/// A server with its SMPP listener on a free port, retrying held deliveries quickly.
+pub async fn smpp_server() -> TestServer {
+    TestServer::start_adjusted(listening).await
+}
+
+pub fn listening(mut config: flit_api::config::Config) -> flit_api::config::Config {
+    config.smpp_server.listen = Some("127.0.0.1:0".parse().expect("addr"));
+    config.smpp_server.settings.retry = Duration::from_millis(200);
+    config
+}
+
+pub fn smpp_addr(server: &TestServer) -> SocketAddr {
+    server
+        .server
+        .as_ref()
+        .and_then(|server| server.smpp_addr)
+        .expect("the SMPP server listens")
+}
+
+/// A tenant with `credits` and the sender ID `Acme`, and an SMPP account of it.
+pub async fn customer(server: &impl Api, credits: i64, system_id: &str, limits: Value) -> Customer {
+    let (tenant, key) = server.tenant(credits, None).await;
+    let mut body = json!({"systemId": system_id, "password": PASSWORD});
+    if let (Some(body), Some(limits)) = (body.as_object_mut(), limits.as_object()) {
+        body.extend(limits.clone());
+    }
+    let created = server
+        .admin(
+            Method::POST,
+            &format!("/tenants/{tenant}/smpp-accounts"),
+            Some(body),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    Customer {
+        tenant,
+        key,
+        system_id: system_id.to_string(),
+        account: created.body["data"]["id"].as_str().expect("id").to_string(),
+    }
+}
+
+pub struct Customer {
+    pub tenant: String,
+    pub key: String,
+    pub system_id: String,
+    pub account: String,
+}
+
+impl Customer {
+    pub async fn balance(&self, server: &impl Api) -> i64 {
+        let reply = server
+            .request(Method::GET, "/api/v1/balance", Some(&self.key), None)
+            .await;
+        reply.body["data"]["balance"].as_i64().expect("balance")
+    }
+
+    /// The tenant's message `id` as the HTTP API shows it.
+    pub async fn message(&self, server: &impl Api, id: &str) -> Value {
+        let reply = server
+            .request(
+                Method::GET,
+                &format!("/api/v1/sms/status/{id}"),
+                Some(&self.key),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{id}: {}", reply.body);
+        reply.body["data"].clone()
+    }
+
+    pub async fn message_count(&self, server: &impl Api) -> u64 {
+        let reply = server
+            .request(Method::GET, "/api/v1/sms?limit=1", Some(&self.key), None)
+            .await;
+        reply.body["data"]["pagination"]["total"]
+            .as_u64()
+            .expect("total")
+    }
+
+    /// Waits until message `id` has no recipient pending.
+    pub async fn settled(&self, server: &impl Api, id: &str) {
+        for _ in 0..150 {
+            let reply = server
+                .request(
+                    Method::GET,
+                    &format!("/api/v1/sms/{id}/recipients"),
+                    Some(&self.key),
+                    None,
+                )
+                .await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+            if reply.body["data"]["stats"]["pending"] == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("message {id} still pending after 15 s");
+    }
+
+    pub async fn bound(&self, server: &TestServer, kind: u8) -> Esme {
+        let mut esme = Esme::connect(smpp_addr(server)).await;
+        assert_eq!(esme.bind(kind, &self.system_id, PASSWORD).await, 0, "bind");
+        esme
+    }
+}
+
+#[tokio::test]
+async fn a_customer_submits_over_smpp_and_gets_its_receipt() {
+    let server = smpp_server().await;
+    let customer = customer(&server, 100, "acme", json!({})).await;
+    let mut esme = customer.bound(&server, BIND_TRANSCEIVER).await;
+
+    let (status, id) = esme.submit_text("Acme", TO, "Hello over SMPP", 1).await;
+    assert_eq!(status, 0);
+    assert!(
+        id.starts_with("msg_") && id.len() == 30,
+        "the HTTP API's id: {id}"
+    );
+    let message = customer.message(&server, &id).await;
+    assert_eq!(message["message"], "Hello over SMPP", "{message}");
+    assert_eq!(
+        customer.balance(&server).await,
+        99,
+        "charged once, as over HTTP"
+    );
+
+    let receipts = esme.receipts(1, Duration::from_secs(15)).await;
+    let receipt = &receipts[0];
+    assert_eq!(receipt.id, id);
+    assert_eq!(receipt.message_state, Some(2), "DELIVERED");
+    assert!(
+        receipt
+            .text
+            .starts_with(&format!("id:{id} sub:001 dlvrd:001 submit date:")),
+        "{}",
+        receipt.text
+    );
+    assert!(
+        receipt
+            .text
+            .contains(" stat:DELIVRD err:000 text:Hello over SMPP"),
+        "{}",
+        receipt.text
+    );
+    assert_eq!(
+        (receipt.source.as_str(), receipt.destination.as_str()),
+        (TO, "Acme")
+    );
+    assert_eq!(esme.unbind().await, 0);
+}
+
+#[tokio::test]
+async fn binds_are_checked_and_limited() {
+    let server = smpp_server().await;
+    let customer = customer(&server, 10, "limited", json!({"maxBinds": 1})).await;
+    let addr = smpp_addr(&server);
+
+    let mut wrong = Esme::connect(addr).await;
+    assert_eq!(
+        wrong.bind(BIND_TRANSCEIVER, "limited", "nope").await,
+        0x0E,
+        "ESME_RINVPASWD"
+    );
+    let mut unknown = Esme::connect(addr).await;
+    assert_eq!(
+        unknown.bind(BIND_TRANSCEIVER, "nobody", PASSWORD).await,
+        0x0E,
+        "as a wrong password"
+    );
+
+    let mut first = Esme::connect(addr).await;
+    assert_eq!(first.bind(BIND_TRANSMITTER, "limited", PASSWORD).await, 0);
+    assert_eq!(
+        first.bind(BIND_TRANSMITTER, "limited", PASSWORD).await,
+        0x05,
+        "ESME_RALYBND: this session is bound already"
+    );
+    let mut second = Esme::connect(addr).await;
+    assert_eq!(
+        second.bind(BIND_RECEIVER, "limited", PASSWORD).await,
+        0x0D,
+        "ESME_RBINDFAIL: the account's one bind is taken"
+    );
+    let listed = server
+        .admin(
+            Method::GET,
+            &format!("/tenants/{}/smpp-accounts", customer.tenant),
+            None,
+        )
+        .await;
+    let binds = &listed.body["data"]["smppAccounts"][0]["binds"];
+    assert_eq!(binds.as_array().map(Vec::len), Some(1), "{}", listed.body);
+    assert_eq!(binds[0]["mode"], "transmitter");
+
+    assert_eq!(first.unbind().await, 0);
+    let mut receiver = Esme::connect(addr).await;
+    assert_eq!(
+        receiver.bind(BIND_RECEIVER, "limited", PASSWORD).await,
+        0,
+        "free again"
+    );
+    let (status, _) = receiver.submit_text("Acme", TO, "from a receiver", 0).await;
+    assert_eq!(status, 0x04, "ESME_RINVBNDSTS: a receiver does not submit");
+
+    let deleted = server
+        .admin(
+            Method::DELETE,
+            &format!(
+                "/tenants/{}/smpp-accounts/{}",
+                customer.tenant, customer.account
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    assert!(
+        receiver.closed_within(Duration::from_secs(5)).await,
+        "its binds are closed"
+    );
+}
+
+#[tokio::test]
+async fn every_alphabet_and_form_of_concatenation_makes_one_message() {
+    let server = smpp_server().await;
+    let customer = customer(&server, 100, "texts", json!({})).await;
+    let mut esme = customer.bound(&server, BIND_TRANSCEIVER).await;
+
+    // UCS-2, and Latin-1 (data_coding 3).
+    let ucs2: Vec<u8> = "Привет 👋"
+        .encode_utf16()
+        .flat_map(u16::to_be_bytes)
+        .collect();
+    let (status, id) = esme.submit("Acme", TO, Part::text(8, ucs2), 0).await;
+    assert_eq!(status, 0);
+    assert_eq!(customer.message(&server, &id).await["message"], "Привет 👋");
+    let (status, id) = esme
+        .submit("Acme", TO, Part::text(3, vec![b'c', b'a', b'f', 0xE9]), 0)
+        .await;
+    assert_eq!(status, 0);
+    assert_eq!(customer.message(&server, &id).await["message"], "café");
+    // GSM-7 one septet per octet: `@` is 0x00, `£` 0x01, `€` the escape 0x1B 0x65.
+    let (status, id) = esme
+        .submit(
+            "Acme",
+            TO,
+            Part::text(0, vec![b'A', 0x00, 0x01, 0x1B, 0x65]),
+            0,
+        )
+        .await;
+    assert_eq!(status, 0);
+    assert_eq!(customer.message(&server, &id).await["message"], "A@£€");
+
+    // Three parts by UDH, answered `<id>-<part>`, one message of the whole text charged three
+    // parts, and a receipt per part.
+    let text = "x".repeat(153 * 2) + "the end";
+    let before = customer.balance(&server).await;
+    let mut ids = Vec::new();
+    for (seq, chunk) in text.as_bytes().chunks(153).enumerate() {
+        let mut octets = vec![0x05, 0x00, 0x03, 0x2A, 3, seq as u8 + 1];
+        octets.extend_from_slice(chunk);
+        let part = Part {
+            udhi: true,
+            ..Part::text(0, octets)
+        };
+        let (status, id) = esme.submit("Acme", TO, part, 1).await;
+        assert_eq!(status, 0);
+        ids.push(id);
+    }
+    let message_id = ids[0].strip_suffix("-1").expect("part 1's id").to_string();
+    assert_eq!(
+        ids,
+        vec![
+            format!("{message_id}-1"),
+            format!("{message_id}-2"),
+            format!("{message_id}-3")
+        ]
+    );
+    let message = customer.message(&server, &message_id).await;
+    assert_eq!(message["message"], text.as_str());
+    assert_eq!(
+        before - customer.balance(&server).await,
+        3,
+        "one message of three parts"
+    );
+    let receipts = esme.receipts(3, Duration::from_secs(15)).await;
+    let mut receipted: Vec<String> = receipts.iter().map(|r| r.id.clone()).collect();
+    receipted.sort();
+    assert_eq!(receipted, ids);
+
+    // SAR TLVs, parts in reverse order, and message_payload.
+    let sar_text = "y".repeat(160) + "z".repeat(40).as_str();
+    let chunks: Vec<&[u8]> = sar_text.as_bytes().chunks(160).collect();
+    let mut sar_ids = Vec::new();
+    for seq in [2u8, 1] {
+        let part = Part {
+            sar: Some((700, 2, seq)),
+            ..Part::text(0, chunks[usize::from(seq - 1)].to_vec())
+        };
+        let (status, id) = esme.submit("Acme", TO, part, 0).await;
+        assert_eq!(status, 0);
+        sar_ids.push(id);
+    }
+    let sar_message = sar_ids[1].strip_suffix("-1").expect("part 1").to_string();
+    assert_eq!(sar_ids[0], format!("{sar_message}-2"));
+    assert_eq!(
+        customer.message(&server, &sar_message).await["message"],
+        sar_text.as_str()
+    );
+    let payload_text = "p".repeat(400);
+    let part = Part {
+        payload: Some(payload_text.as_bytes().to_vec()),
+        ..Part::text(0, Vec::new())
+    };
+    let (status, id) = esme.submit("Acme", TO, part, 0).await;
+    assert_eq!(status, 0);
+    assert!(!id.contains('-'), "one submit, one id: {id}");
+    assert_eq!(
+        customer.message(&server, &id).await["message"],
+        payload_text.as_str()
+    );
+}
+
+#[tokio::test]
+async fn refusals_are_smpp_statuses_and_charge_nothing() {
+    let server = smpp_server().await;
+    let customer = customer(&server, 1, "poor", json!({"tps": 5})).await;
+    let mut esme = customer.bound(&server, BIND_TRANSCEIVER).await;
+
+    let (status, _) = esme.submit_text("Acme", TO, "the one credit", 0).await;
+    assert_eq!(status, 0);
+    let (status, id) = esme.submit_text("Acme", TO, "no credit left", 0).await;
+    assert_eq!((status, id.as_str()), (0x45, ""), "ESME_RSUBMITFAIL, no id");
+    assert_eq!(customer.balance(&server).await, 0);
+    assert_eq!(
+        customer.message_count(&server).await,
+        1,
+        "nothing stored for the refusal"
+    );
+    let (status, _) = esme.submit_text("Nobody", TO, "unknown sender", 0).await;
+    assert_eq!(status, 0x0A, "ESME_RINVSRCADR");
+    let (status, _) = esme.submit_text("Acme", "12", "bad number", 0).await;
+    assert_eq!(status, 0x0B, "ESME_RINVDSTADR");
+
+    // Over the account's 5 submits a second: throttled, the rest answered.
+    let mut sequences = Vec::new();
+    for _ in 0..20 {
+        sequences.push(
+            esme.send(crate::common::esme::submit_sm(
+                "Acme",
+                TO,
+                Part::text(0, b"burst".to_vec()),
+                0,
+            ))
+            .await,
+        );
+    }
+    let mut throttled = 0;
+    for sequence in sequences {
+        if u32::from(esme.response(sequence).await.status()) == 0x58 {
+            throttled += 1;
+        }
+    }
+    assert!(
+        throttled >= 10,
+        "ESME_RTHROTTLED past 5 a second: {throttled} of 20"
+    );
+}
+
+#[tokio::test]
+async fn garbage_costs_a_pdu_not_the_session() {
+    let server = smpp_server().await;
+    let customer = customer(&server, 10, "sloppy", json!({})).await;
+    let mut esme = customer.bound(&server, BIND_TRANSCEIVER).await;
+
+    // A well-framed PDU of a command Flit does not know (0x00000077), sequence 900.
+    esme.write_raw(&[0, 0, 0, 16, 0, 0, 0, 0x77, 0, 0, 0, 0, 0, 0, 0x03, 0x84])
+        .await;
+    let nack = esme.response(900).await;
+    assert_eq!(nack.id(), rusmpp::CommandId::GenericNack);
+    assert_eq!(u32::from(nack.status()), 0x03, "ESME_RINVCMDID");
+    // A submit_sm whose body is cut short, sequence 901.
+    esme.write_raw(&[
+        0, 0, 0, 20, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0x03, 0x85, 0x41, 0x41, 0x41, 0x41,
+    ])
+    .await;
+    let nack = esme.response(901).await;
+    assert_eq!(nack.id(), rusmpp::CommandId::GenericNack);
+
+    let (status, _) = esme.submit_text("Acme", TO, "still bound", 0).await;
+    assert_eq!(status, 0, "the session goes on");
+}
+
+#[tokio::test]
+async fn receipts_wait_on_disk_for_a_receiver_across_a_restart() {
+    let server = smpp_server().await;
+    let customer = customer(&server, 10, "later", json!({})).await;
+    let mut transmitter = customer.bound(&server, BIND_TRANSMITTER).await;
+    let (status, id) = transmitter
+        .submit_text("Acme", TO, "tell me later", 1)
+        .await;
+    assert_eq!(status, 0);
+    customer.settled(&server, &id).await;
+    drop(transmitter);
+
+    let server = server.restart_adjusted(listening).await;
+    let mut receiver = customer.bound(&server, BIND_RECEIVER).await;
+    let receipts = receiver.receipts(1, Duration::from_secs(15)).await;
+    assert_eq!(receipts[0].id, id);
+    assert_eq!(receipts[0].message_state, Some(2));
+    // Answered: not sent again to the next receiver.
+    assert_eq!(receiver.unbind().await, 0);
+    let mut again = customer.bound(&server, BIND_RECEIVER).await;
+    assert!(
+        again
+            .read(Duration::from_secs(2))
+            .await
+            .and_then(|c| receipt_of(&c))
+            .is_none()
+    );
+}
