@@ -65,14 +65,20 @@
 #   sms-resend-freq = 5        (core; default 60 s) a submit_sm refused with a temporary status
 #                              (0x58 throttled, 0x14 queue full) is queued again and resent after
 #                              this, so a test over the account's TPS sees it through in seconds.
+#   (left at Kannel's defaults, seen on the wire) source/destination TON and NPI are guessed
+#                              from the number: `to=+4477…` or `00…` goes out as dest_addr_ton 1
+#                              (international), but `to=4477…` as ton 2 (national), npi 1;
+#                              `from=Flit` as source_addr_ton 5 (alphanumeric), npi 0. esm_class
+#                              is 0x03 (store and forward), 0x43 with a UDH. A server should take
+#                              ton 2 with a full international number as Kannel users send it.
 #   dlr-storage = internal     the DLR table in memory: enough for a client that lives as long
 #                              as the test.
 set -euo pipefail
 
 usage() { sed -n '2,13p' "$0" >&2; exit 2; }
 
-smpp_host=127.0.0.1 smpp_port= system_id= password= http_port= dlr_url= workdir=
-admin_port= box_port= sendsms_user=esme sendsms_password=esme system_type=VMA msg_id_type=
+smpp_host=127.0.0.1 smpp_port='' system_id='' password='' http_port='' dlr_url='' workdir=''
+admin_port='' box_port='' sendsms_user=esme sendsms_password=esme system_type=VMA msg_id_type=
 while [[ $# -gt 0 ]]; do
     [[ $# -ge 2 ]] || usage
     case $1 in
@@ -98,8 +104,10 @@ for required in smpp_port system_id password http_port dlr_url workdir; do
 done
 admin_port=${admin_port:-$((http_port + 1))}
 box_port=${box_port:-$((http_port + 2))}
-command -v bearerbox > /dev/null && command -v smsbox > /dev/null \
-    || { echo "kannel_esme.sh: bearerbox/smsbox not found (apt-get install kannel)" >&2; exit 1; }
+if ! command -v bearerbox > /dev/null || ! command -v smsbox > /dev/null; then
+    echo "kannel_esme.sh: bearerbox/smsbox not found (apt-get install kannel)" >&2
+    exit 1
+fi
 
 mkdir -p "$workdir"
 workdir=$(cd "$workdir" && pwd)
@@ -150,16 +158,18 @@ concatenation = true
 dlr-url = $(quoted "$dlr_url")
 EOF
 
-bearerbox_pid= smsbox_pid=
+bearerbox_pid='' smsbox_pid=''
+# shellcheck disable=SC2317 # called from the traps
 stop() {
     trap - TERM INT EXIT
-    [[ -n $smsbox_pid ]] && kill "$smsbox_pid" 2> /dev/null || true
-    [[ -n $bearerbox_pid ]] && kill "$bearerbox_pid" 2> /dev/null || true
+    local pid
+    for pid in $smsbox_pid $bearerbox_pid; do kill "$pid" 2> /dev/null || true; done
     wait 2> /dev/null || true
 }
 trap 'stop; exit 0' TERM INT
 trap stop EXIT
 
+boxes_alive() { kill -0 "$bearerbox_pid" 2> /dev/null && kill -0 "$smsbox_pid" 2> /dev/null; }
 port_open() { (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; }
 status_page() { curl -sf "http://127.0.0.1:$admin_port/status.txt?password=$sendsms_password" || true; }
 
@@ -181,10 +191,10 @@ echo "SMSBOX $smsbox_pid"
 # password, say: Kannel stops retrying after ESME_RINVPASWD) leaves the boxes running and this
 # line unprinted, for the caller's own timeout.
 until status=$(status_page) && grep -q '(online ' <<< "$status" && grep -q '^ *smsbox:' <<< "$status"; do
-    kill -0 "$bearerbox_pid" 2> /dev/null && kill -0 "$smsbox_pid" 2> /dev/null || break
+    boxes_alive || break
     sleep 0.2
 done
-kill -0 "$bearerbox_pid" 2> /dev/null && kill -0 "$smsbox_pid" 2> /dev/null && echo READY
+if boxes_alive; then echo READY; fi
 
 set +e
 wait -n "$bearerbox_pid" "$smsbox_pid"
