@@ -28,6 +28,9 @@ const config = {
   failSuffix: option('fail-suffix', '0000'),
   quiet: !['', '0', 'false'].includes(option('quiet', '')),
   countsEveryMs: Number(option('counts-every-ms', '250')),
+  // Put before every message id: `--id-prefix msg_` gives ids shaped like Flit's own
+  // (`msg_00A00000`), letters and all, for clients that must keep them as strings.
+  idPrefix: option('id-prefix', ''),
 };
 
 // node-smpp decodes `short_message` and the `message_payload` TLV on arrival into
@@ -126,7 +129,8 @@ const server = smpp.createServer((session) => {
       session.send(pdu.response({ command_status: smpp.ESME_RINVBNDSTS }));
       return;
     }
-    const messageId = (nextMessage++).toString(16).toUpperCase().padStart(8, '0');
+    const messageId = config.idPrefix
+      + (nextMessage++).toString(16).toUpperCase().padStart(8, '0');
     session.send(pdu.response({ message_id: messageId }));
     const submit = {
       session: session.flit.id,
