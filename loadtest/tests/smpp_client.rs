@@ -136,3 +136,88 @@ async fn a_refused_bind_fails_the_run_with_its_status() {
     assert!(format!("{error:#}").contains("0x0000000E"), "{error:#}");
     smsc.stop().await;
 }
+
+/// What the fake admin API saw.
+#[derive(Default)]
+struct AdminCalls {
+    account: Option<serde_json::Value>,
+    deleted: Vec<String>,
+}
+
+/// `--admin-token`: a tenant and an SMPP account are made through the admin API, the binds use
+/// the account's credentials (the SMSC is told to want exactly those), and the account is
+/// deleted at the end. The admin API is a stand-in answering as `api/src/smpp_accounts.rs`
+/// documents; Flit's own is not a dependency of this crate.
+#[tokio::test]
+async fn an_admin_token_makes_an_account_binds_with_it_and_deletes_it() {
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::{Path, State};
+    use axum::routing::{delete, post};
+    use axum::{Json, Router};
+    use serde_json::{Value, json};
+
+    let smsc = Arc::new(smsc(Duration::ZERO).await);
+    smsc.update_config(|config| {
+        config.system_id = Some("nobody-yet".into());
+    });
+    let calls = Arc::new(Mutex::new(AdminCalls::default()));
+    type Shared = (Arc<SmscHandle>, Arc<Mutex<AdminCalls>>);
+    let app = Router::new()
+        .route(
+            "/admin/v1/tenants",
+            post(|| async { Json(json!({"success": true, "data": {"id": "ten_1"}})) }),
+        )
+        .route(
+            "/admin/v1/tenants/ten_1/keys",
+            post(|| async { Json(json!({"success": true, "data": {"key": "fk_1"}})) }),
+        )
+        .route(
+            "/admin/v1/tenants/ten_1/smpp-accounts",
+            post(
+                |State((smsc, calls)): State<Shared>, Json(body): Json<Value>| async move {
+                    let credential = |name: &str| body[name].as_str().map(str::to_owned);
+                    let (system_id, password) = (credential("systemId"), credential("password"));
+                    smsc.update_config(|config| {
+                        config.system_id = system_id;
+                        config.password = password;
+                    });
+                    calls.lock().expect("not poisoned").account = Some(body);
+                    Json(json!({"success": true, "data": {"id": "smp_1"}}))
+                },
+            ),
+        )
+        .route(
+            "/admin/v1/tenants/ten_1/smpp-accounts/{id}",
+            delete(
+                |State((_, calls)): State<Shared>, Path(id): Path<String>| async move {
+                    calls.lock().expect("not poisoned").deleted.push(id.clone());
+                    Json(json!({"success": true, "data": {"id": id, "deleted": true}}))
+                },
+            ),
+        )
+        .with_state((Arc::clone(&smsc), Arc::clone(&calls)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let mut args = args(&smsc, 2, 8, 40);
+    (args.system_id, args.password) = (None, None);
+    args.url = url;
+    args.admin_token = Some("admin".into());
+    let summary = run(&args).await;
+    assert_clean(&summary, 40);
+
+    let calls = calls.lock().expect("not poisoned");
+    let account = calls.account.as_ref().expect("an account was made");
+    assert_eq!(account["systemId"], summary.system_id.as_str());
+    assert_eq!(
+        (account["maxBinds"].as_u64(), account["windowSize"].as_u64()),
+        (Some(2), Some(8))
+    );
+    assert_eq!(account["tps"], 0);
+    assert_eq!(calls.deleted, vec!["smp_1".to_owned()]);
+    assert_eq!(smsc.stats().bind_failures, 0);
+}
