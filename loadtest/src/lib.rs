@@ -15,6 +15,9 @@
 //!   API, HTTP submit load, and a wait for every receipt, with a summary of what was seen.
 //! - [`http`]: HTTP submit load (single or bulk, closed or open loop) with a progress bar, a
 //!   summary of throughput, latency and status counts, and a PNG chart.
+//! - [`smpp_client`]: an ESME that load-tests an SMPP 3.4 server: N transceiver binds with a
+//!   window of submits each, latency, throttling and refusals, receipts matched to the ids
+//!   the server gave.
 //! - [`smsc`]: a simulated SMSC (SMPP 3.4 server) that acks submits, sends delivery receipts and
 //!   injects faults.
 //! - [`webhook`]: a webhook receiver that checks Flit's signatures, dedupes events by id, counts
@@ -26,5 +29,6 @@ pub mod devices_bench;
 pub mod e2e;
 pub mod http;
 pub mod plot;
+pub mod smpp_client;
 pub mod smsc;
 pub mod webhook;

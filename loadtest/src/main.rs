@@ -23,6 +23,9 @@ enum Command {
     /// Run an end-to-end test against a live server: simulated SMSCs, HTTP submit load, and a
     /// wait for every receipt.
     E2e(flit_loadtest::e2e::E2eArgs),
+    /// Load-test an SMPP 3.4 server as an ESME: transceiver binds with a window of submit_sm
+    /// each, latency and status counts, and optionally a wait for every delivery receipt.
+    SmppClient(flit_loadtest::smpp_client::SmppClientArgs),
     /// Run the crash test: start `flit serve`, drive load through a simulated SMSC, kill the
     /// server with SIGKILL again and again, restart it, then check that nothing acknowledged
     /// was lost or charged twice and that every ledger balances.
@@ -51,6 +54,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Smsc(args) => flit_loadtest::smsc::cli::run(args).await,
         Command::Http(args) => flit_loadtest::http::run(args).await,
         Command::E2e(args) => flit_loadtest::e2e::run(args).await,
+        Command::SmppClient(args) => flit_loadtest::smpp_client::run(args).await,
         Command::Crash(args) => flit_loadtest::crash::run(args).await,
         Command::Devices(args) => flit_loadtest::devices::cli::run(args).await,
         Command::DevicesBench(args) => flit_loadtest::devices_bench::run(args).await,

@@ -4,6 +4,9 @@
 /// Mobile prefixes that libphonenumber accepts with any seven subscriber digits.
 pub const PREFIXES: [&str; 5] = ["020", "024", "054", "055", "050"];
 
+/// Ghana's country code, which replaces a local number's leading `0` in international form.
+const COUNTRY_CODE: &str = "233";
+
 /// Subscriber numbers per prefix (seven digits).
 const SUBSCRIBERS: u64 = 10_000_000;
 
@@ -31,6 +34,13 @@ impl NumberPlan {
         let prefix = PREFIXES[usize::try_from(n % prefix_count).unwrap_or(0)];
         let subscriber = n / prefix_count;
         format!("{prefix}{subscriber:07}")
+    }
+
+    /// The `index`th number in international form without `+` (`233201234567`), as SMPP
+    /// carries it with TON 1 (international) and NPI 1 (E.164).
+    pub fn international(&self, index: u64) -> String {
+        let local = self.number(index);
+        format!("{COUNTRY_CODE}{}", &local[1..])
     }
 
     /// The numbers `start..end` of the run.
@@ -69,5 +79,12 @@ mod tests {
         assert_eq!(plan.number(2), "0509999999");
         assert_eq!(plan.number(3), "0200000000");
         assert_eq!(plan.batch(10, 12), vec![plan.number(10), plan.number(11)]);
+    }
+
+    #[test]
+    fn international_form_drops_the_trunk_zero_for_the_country_code() {
+        let plan = NumberPlan::new(MAX_NUMBERS - 3);
+        assert_eq!(plan.international(0), "233549999999");
+        assert_eq!(plan.international(3), "233200000000");
     }
 }

@@ -20,4 +20,4 @@ pub use config::{IdFormat, SmscConfig, ThrottleStorm};
 pub use received::{Concat, ConcatKind, ReceivedSms, SessionId, SubmitOutcome};
 pub use server::{SmscHandle, start};
 pub use stats::SmscStats;
-pub use text::{decode_gsm7_unpacked, decode_user_data};
+pub use text::{EncodedPart, decode_gsm7_unpacked, decode_user_data, encode_and_split};
