@@ -32,6 +32,7 @@ mod restart;
 mod schema;
 mod seed_flixy;
 mod smpp_accounts;
+mod smpp_clients;
 mod smpp_node;
 mod smpp_server;
 mod smpp_sim;
