@@ -11,9 +11,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::common::esme::{
-    BIND_RECEIVER, BIND_TRANSCEIVER, BIND_TRANSMITTER, Esme, Part, receipt_of,
+    BIND_RECEIVER, BIND_TRANSCEIVER, BIND_TRANSMITTER, Esme, Part, message_id, receipt_of,
+    submit_sm,
 };
-use crate::common::{Api, TestServer};
+use crate::common::{Api, FlitProcess, TestServer};
 
 const PASSWORD: &str = "s3cret";
 const TO: &str = "233241234567";
@@ -366,13 +367,8 @@ async fn refusals_are_smpp_statuses_and_charge_nothing() {
     let mut sequences = Vec::new();
     for _ in 0..20 {
         sequences.push(
-            esme.send(crate::common::esme::submit_sm(
-                "Acme",
-                TO,
-                Part::text(0, b"burst".to_vec()),
-                0,
-            ))
-            .await,
+            esme.send(submit_sm("Acme", TO, Part::text(0, b"burst".to_vec()), 0))
+                .await,
         );
     }
     let mut throttled = 0;
@@ -438,4 +434,182 @@ async fn receipts_wait_on_disk_for_a_receiver_across_a_restart() {
             .and_then(|c| receipt_of(&c))
             .is_none()
     );
+}
+
+/// Pipelines `count` submits within `window`, reading answers, until `acked` were accepted;
+/// then calls `cut`, sends nothing more, and, when `cut` says so, reads what still comes
+/// until the connection ends or goes quiet. The ids accepted.
+async fn pipeline(
+    esme: &mut Esme,
+    count: usize,
+    window: usize,
+    acked: usize,
+    mut cut: impl FnMut() -> bool,
+) -> Vec<String> {
+    let (mut sent, mut outstanding, mut ids, mut was_cut) = (0, 0, Vec::new(), false);
+    loop {
+        while !was_cut && outstanding < window && sent < count {
+            let text = format!("pipelined {sent}");
+            esme.send(submit_sm("Acme", TO, Part::text(0, text.into_bytes()), 1))
+                .await;
+            sent += 1;
+            outstanding += 1;
+        }
+        let Some(response) = esme.next_response(Duration::from_secs(5)).await else {
+            return ids;
+        };
+        outstanding -= 1;
+        if u32::from(response.status()) == 0 {
+            ids.push(message_id(&response));
+        }
+        if !was_cut && ids.len() >= acked {
+            was_cut = true;
+            if !cut() {
+                return ids;
+            }
+        }
+        if outstanding == 0 && (was_cut || sent == count) {
+            return ids;
+        }
+    }
+}
+
+/// Every id is a message of the tenant, delivered, and the messages are all that was charged.
+async fn assert_each_accepted_once(
+    server: &impl Api,
+    customer: &Customer,
+    ids: &[String],
+    credits: i64,
+) {
+    let mut total = 0;
+    for _ in 0..300 {
+        total = customer.message_count(server).await;
+        let delivered = server
+            .request(
+                Method::GET,
+                "/api/v1/sms?status=DELIVERED&limit=1",
+                Some(&customer.key),
+                None,
+            )
+            .await;
+        if delivered.body["data"]["pagination"]["total"] == total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for id in ids {
+        assert_eq!(
+            customer.message(server, id).await["status"],
+            "DELIVERED",
+            "{id}"
+        );
+    }
+    assert!(
+        total >= ids.len() as u64,
+        "{total} messages, {} acknowledged",
+        ids.len()
+    );
+    let balance = customer.balance(server).await;
+    assert_eq!(
+        credits - balance,
+        total as i64,
+        "one credit per message stored, none twice"
+    );
+    assert_eq!(
+        server.ledger_sum(&customer.key).await,
+        balance,
+        "the ledger balances"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_killed_mid_window_loses_nothing_it_was_told() {
+    let server = smpp_server().await;
+    let customer = customer(&server, 10_000, "killed", json!({"windowSize": 100})).await;
+    let mut esme = customer.bound(&server, BIND_TRANSCEIVER).await;
+    // 100 in flight; after the 40th answer the client goes, its socket closed mid-window.
+    let ids = pipeline(&mut esme, 400, 100, 40, || false).await;
+    drop(esme);
+    assert!(ids.len() >= 40);
+    assert_each_accepted_once(&server, &customer, &ids, 10_000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flit_killed_mid_window_keeps_every_submit_it_answered() {
+    let data = tempfile::tempdir().expect("data dir");
+    let logs = tempfile::tempdir().expect("logs dir");
+    let free = || {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        listener.local_addr().expect("addr").to_string()
+    };
+    // Fixed addresses: the restarted server must be where the first one was.
+    let (http, smpp) = (free(), free());
+    let args = ["--listen", http.as_str(), "--smpp-listen", smpp.as_str()];
+    let env = [("FLIT_ADMIN_TOKEN", crate::common::ADMIN_TOKEN)];
+    let mut flit = FlitProcess::spawn(data.path(), logs.path(), &args, &env);
+    flit.ready(data.path()).await;
+    let remote = Remote {
+        base: flit.base.clone(),
+    };
+    // A carrier that outlives the kill, so receipts owed for what Flit sent before it still
+    // come once Flit binds again (the sandbox's receipts die with the process).
+    let carrier = crate::carrier::smsc_with(|_| {}).await;
+    let bind = remote
+        .admin(
+            Method::POST,
+            "/binds",
+            Some(json!({
+                "name": "carrier", "host": "127.0.0.1", "port": carrier.addr.port(),
+                "systemId": "flit", "password": "secret", "windowSize": 50
+            })),
+        )
+        .await;
+    assert_eq!(bind.status, StatusCode::CREATED, "{}", bind.body);
+    let customer = customer(&remote, 10_000, "crashed", json!({"windowSize": 100})).await;
+
+    let mut esme = Esme::connect(smpp.parse().expect("addr")).await;
+    assert_eq!(esme.bind(BIND_TRANSCEIVER, "crashed", PASSWORD).await, 0);
+    let mut flit = Some(flit);
+    // SIGKILL after the 150th answer, with up to 100 submits in flight.
+    let ids = pipeline(&mut esme, 2_000, 100, 150, || {
+        if let Some(flit) = flit.take() {
+            flit.kill();
+        }
+        true
+    })
+    .await;
+    assert!(ids.len() >= 150, "{}", ids.len());
+
+    let mut flit = FlitProcess::spawn(data.path(), logs.path(), &args, &env);
+    flit.ready(data.path()).await;
+    let remote = Remote {
+        base: flit.base.clone(),
+    };
+    assert_each_accepted_once(&remote, &customer, &ids, 10_000).await;
+    flit.stop().await;
+}
+
+/// A `flit serve` child process, called over HTTP like `TestServer`.
+struct Remote {
+    base: String,
+}
+
+impl Api for Remote {
+    fn api_key(&self) -> &str {
+        ""
+    }
+
+    fn tenant_id(&self) -> &str {
+        ""
+    }
+
+    async fn call(&self, call: crate::common::Call) -> crate::common::Reply {
+        let mut request = reqwest::Client::new()
+            .request(call.method, format!("{}{}", self.base, call.path))
+            .headers(call.headers);
+        if let Some(body) = call.body {
+            request = request.body(body);
+        }
+        TestServer::reply(request.send().await.expect("request sent")).await
+    }
 }

@@ -119,6 +119,26 @@ impl Esme {
         }
     }
 
+    /// The next response of any sequence within `within` (answering what the server asks
+    /// meanwhile); `None` when the connection ended or nothing came.
+    pub async fn next_response(&mut self, within: Duration) -> Option<Command> {
+        if let Some(sequence) = self.responses.keys().next().copied() {
+            return self.responses.remove(&sequence);
+        }
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let command = match tokio::time::timeout(left, self.link.next()).await {
+                Ok(Some(Ok(command))) => command,
+                _ => return None,
+            };
+            if !command.id().is_operation() {
+                return Some(command);
+            }
+            self.keep(command).await;
+        }
+    }
+
     /// The next PDU within `within`; `None` if the connection ended or nothing came.
     pub async fn read(&mut self, within: Duration) -> Option<Command> {
         match tokio::time::timeout(within, self.link.next()).await {
@@ -321,6 +341,14 @@ pub fn submit_sm(from: &str, to: &str, part: Part, registered_delivery: u8) -> S
         OctetString::from_slice(&part.short_message).expect("short_message"),
         tlvs,
     )
+}
+
+/// The message id of a `submit_sm_resp`, empty for anything else.
+pub fn message_id(response: &Command) -> String {
+    match response.pdu() {
+        Some(Pdu::SubmitSmResp(resp)) => resp.message_id().as_str().to_string(),
+        _ => String::new(),
+    }
 }
 
 /// The receipt a `deliver_sm` carries, if it is one.

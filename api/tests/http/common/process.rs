@@ -37,18 +37,19 @@ impl Output {
 }
 
 impl FlitProcess {
-    /// `flit serve --listen 127.0.0.1:0 --data-dir <data_dir> <args…>` with `env` and none of
+    /// `flit serve --listen 127.0.0.1:0 --data-dir <data_dir> <args…>` (`args` may name its
+    /// own `--listen`, for a restart that must keep the address) with `env` and none of
     /// the `FLIT_*`, `RUST_LOG` or `NO_COLOR` settings of the environment the tests run in;
     /// its output goes to `stdout` and `stderr` in `logs`.
     pub fn spawn(data_dir: &Path, logs: &Path, args: &[&str], env: &[(&str, &str)]) -> FlitProcess {
         let stdout = std::fs::File::create(logs.join("stdout")).expect("stdout file");
         let stderr = std::fs::File::create(logs.join("stderr")).expect("stderr file");
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_flit"));
-        command
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(args);
+        command.arg("serve");
+        if !args.contains(&"--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
+        command.arg("--data-dir").arg(data_dir).args(args);
         for (name, _) in std::env::vars_os() {
             let name = name.to_string_lossy();
             if name.starts_with("FLIT_") || name == "RUST_LOG" || name == "NO_COLOR" {
@@ -128,6 +129,14 @@ impl FlitProcess {
             stdout: std::fs::read(self.logs.join("stdout")).expect("stdout"),
             stderr: std::fs::read(self.logs.join("stderr")).expect("stderr"),
         }
+    }
+}
+
+impl FlitProcess {
+    /// SIGKILL: no shutdown, nothing flushed beyond what was already durable.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
