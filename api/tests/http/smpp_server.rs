@@ -613,3 +613,153 @@ impl Api for Remote {
         TestServer::reply(request.send().await.expect("request sent")).await
     }
 }
+
+#[tokio::test]
+async fn silent_clients_are_dropped_and_live_ones_kept() {
+    let server = TestServer::start_adjusted(|config| {
+        let mut config = listening(config);
+        config.smpp_server.settings.bind_timeout = Duration::from_secs(1);
+        config.smpp_server.settings.enquire_link = Duration::from_secs(1);
+        config.smpp_server.settings.response_timeout = Duration::from_secs(1);
+        config
+    })
+    .await;
+    let customer = customer(&server, 10, "quiet", json!({})).await;
+    let addr = smpp_addr(&server);
+
+    let mut never_binds = Esme::connect(addr).await;
+    assert!(
+        never_binds.dropped_within(Duration::from_secs(3)).await,
+        "no bind in time"
+    );
+
+    let mut silent = customer.bound(&server, BIND_TRANSCEIVER).await;
+    let asked = silent
+        .read(Duration::from_secs(3))
+        .await
+        .expect("an enquire_link");
+    assert_eq!(asked.id(), rusmpp::CommandId::EnquireLink);
+    assert!(
+        silent.dropped_within(Duration::from_secs(3)).await,
+        "unanswered: dropped"
+    );
+
+    // One that answers the server's enquire_links (and asks its own) stays bound.
+    let mut alive = customer.bound(&server, BIND_TRANSCEIVER).await;
+    assert!(!alive.closed_within(Duration::from_millis(3500)).await);
+    let answer = alive.request(rusmpp::Pdu::EnquireLink).await;
+    assert_eq!(answer.id(), rusmpp::CommandId::EnquireLinkResp);
+    let (status, _) = alive.submit_text("Acme", TO, "still here", 0).await;
+    assert_eq!(status, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_sms_of_the_tenant_go_to_its_receiver_binds() {
+    let carrier = crate::carrier::smsc_with(|_| {}).await;
+    let server = smpp_server().await;
+    let customer = customer(&server, 10, "mo", json!({})).await;
+    let owned = server
+        .admin(
+            Method::POST,
+            &format!("/tenants/{}/sender-ids", customer.tenant),
+            Some(json!({"name": "233501234567"})),
+        )
+        .await;
+    assert_eq!(owned.status, StatusCode::CREATED, "{}", owned.body);
+    let bind = crate::carrier::add_bind(&server, "sim", carrier.addr.port(), json!({})).await;
+    crate::carrier::wait_bound(&server, &bind).await;
+
+    // Received while no receiver is bound: held, and delivered when one binds.
+    carrier
+        .send_inbound("233241234567", "233501234567", "Привет, a reply")
+        .await
+        .expect("inbound sent");
+    let long = format!("{} end", "a reply that needs two parts ".repeat(7));
+    carrier
+        .send_inbound("233241234567", "233501234567", &long)
+        .await
+        .expect("inbound sent");
+    let mut receiver = customer.bound(&server, BIND_RECEIVER).await;
+    let mut texts = Vec::new();
+    for _ in 0..2 {
+        let deliver = loop {
+            let command = receiver
+                .read(Duration::from_secs(10))
+                .await
+                .expect("a deliver_sm");
+            if command.id() == rusmpp::CommandId::DeliverSm {
+                break command;
+            }
+        };
+        receiver
+            .reply(
+                deliver.sequence_number(),
+                rusmpp::pdus::DeliverSmResp::default().into(),
+            )
+            .await;
+        let Some(rusmpp::Pdu::DeliverSm(sm)) = deliver.pdu() else {
+            panic!("not a deliver_sm")
+        };
+        assert_eq!(u8::from(sm.esm_class), 0, "an SMS, not a receipt");
+        assert_eq!(sm.source_addr.as_str(), "233241234567");
+        assert_eq!(sm.destination_addr.as_str(), "233501234567");
+        let octets: Vec<u8> = match sm.tlvs().iter().find_map(|tlv| match tlv.value() {
+            Some(rusmpp::tlvs::TlvValue::MessagePayload(payload)) => Some(payload.value.to_vec()),
+            _ => None,
+        }) {
+            Some(payload) => payload,
+            None => sm.short_message().to_vec(),
+        };
+        texts.push(match u8::from(sm.data_coding) {
+            8 => String::from_utf16(
+                &octets
+                    .chunks(2)
+                    .map(|p| u16::from_be_bytes([p[0], p[1]]))
+                    .collect::<Vec<_>>(),
+            )
+            .expect("UTF-16"),
+            _ => String::from_utf8(octets).expect("plain GSM-7 letters"),
+        });
+    }
+    texts.sort();
+    let mut expected = vec!["Привет, a reply".to_string(), long];
+    expected.sort();
+    assert_eq!(texts, expected);
+}
+
+#[tokio::test]
+async fn the_smpp_server_speaks_tls_with_the_https_certificate() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (files, _) = flit_api::tls_cli::init(&flit_api::tls_cli::InitArgs {
+        dir: dir.path().to_path_buf(),
+        hosts: vec![flit_api::tls_cli::Host::Ip(
+            "127.0.0.1".parse().expect("ip"),
+        )],
+        force: false,
+    })
+    .expect("a local CA and certificate");
+    let server = TestServer::start_tls(&files.ca_cert, |mut config| {
+        config.tls = Some(flit_api::config::TlsConfig {
+            cert: files.cert.clone(),
+            key: files.key.clone(),
+        });
+        config.smpp_server.listen = Some("127.0.0.1:0".parse().expect("addr"));
+        config.smpp_server.tls = true;
+        config
+    })
+    .await;
+    let customer = customer(&server, 10, "secure", json!({})).await;
+    let mut esme = Esme::connect_tls(smpp_addr(&server), &files.ca_cert).await;
+    assert_eq!(esme.bind(BIND_TRANSCEIVER, "secure", PASSWORD).await, 0);
+    let (status, id) = esme.submit_text("Acme", TO, "over TLS", 1).await;
+    assert_eq!(status, 0);
+    assert_eq!(customer.message(&server, &id).await["message"], "over TLS");
+    let receipts = esme.receipts(1, Duration::from_secs(15)).await;
+    assert_eq!(receipts[0].id, id);
+
+    // Plain SMPP on the TLS port gets no SMPP back: the handshake fails and the connection
+    // ends.
+    let mut plain = Esme::connect(smpp_addr(&server)).await;
+    plain.send(rusmpp::Pdu::EnquireLink).await;
+    assert!(plain.dropped_within(Duration::from_secs(5)).await);
+}

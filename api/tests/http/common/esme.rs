@@ -16,7 +16,7 @@ use rusmpp::values::{
     ReplaceIfPresentFlag, ServiceType, Ton,
 };
 use rusmpp::{Command, CommandId, CommandStatus, Pdu};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
@@ -34,8 +34,12 @@ pub struct ReceiptSeen {
     pub destination: String,
 }
 
+/// What an ESME speaks over: TCP, or TLS over it.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
+
 pub struct Esme {
-    link: Framed<TcpStream, CommandCodec>,
+    link: Framed<Box<dyn Stream>, CommandCodec>,
     sequence: u32,
     /// `deliver_sm` read while waiting for something else, answered already.
     pub delivered: Vec<Command>,
@@ -70,6 +74,19 @@ impl Esme {
     pub async fn connect(addr: SocketAddr) -> Esme {
         let stream = TcpStream::connect(addr).await.expect("connect to SMPP");
         stream.set_nodelay(true).expect("nodelay");
+        Esme::over(Box::new(stream))
+    }
+
+    /// SMPP over TLS, trusting only the CA certificate in the PEM file `ca`.
+    pub async fn connect_tls(addr: SocketAddr, ca: &std::path::Path) -> Esme {
+        let stream = super::HttpsClient::trusting(ca)
+            .connect(addr)
+            .await
+            .expect("TLS handshake with the SMPP server");
+        Esme::over(Box::new(stream))
+    }
+
+    fn over(stream: Box<dyn Stream>) -> Esme {
         Esme {
             link: Framed::new(stream, CommandCodec::new()),
             sequence: 0,
@@ -273,6 +290,15 @@ impl Esme {
     /// Unbinds and waits for the answer.
     pub async fn unbind(&mut self) -> u32 {
         u32::from(self.request(Pdu::Unbind).await.status())
+    }
+
+    /// Whether the server ended the connection within `within` with no PDU before (bytes
+    /// that are none, such as a TLS alert, are not one), read without answering anything.
+    pub async fn dropped_within(&mut self, within: Duration) -> bool {
+        match tokio::time::timeout(within, self.link.next()).await {
+            Ok(None) | Ok(Some(Err(_))) => true,
+            Ok(Some(Ok(_))) | Err(_) => false,
+        }
     }
 
     /// Raw bytes on the connection (a test's garbage).
