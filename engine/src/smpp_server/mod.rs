@@ -86,6 +86,7 @@ pub(crate) struct ServerShared {
 
 /// The live binds of one account and what they share.
 struct AccountLive {
+    system_id: String,
     binds: Vec<LiveBind>,
     /// Submits per second over all of the account's binds.
     bucket: Arc<std::sync::Mutex<TokenBucket>>,
@@ -112,6 +113,7 @@ impl ServerShared {
             .accounts
             .entry(account.id)
             .or_insert_with(|| AccountLive {
+                system_id: account.system_id.clone(),
                 binds: Vec::new(),
                 bucket: Arc::default(),
                 delivering: false,
@@ -182,6 +184,7 @@ impl ServerShared {
     /// Ends every session of `account` (it was deleted).
     fn close_account(&self, account: SmppAccountId) {
         if let Some((_, live)) = self.accounts.remove(&account) {
+            metrics::gauge!("flit_smpp_server_binds", "account" => live.system_id).set(0.0);
             for bind in live.binds {
                 bind.close.notify_one();
             }

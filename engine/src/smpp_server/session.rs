@@ -232,10 +232,14 @@ impl Session {
         let mut state = State::new();
         let mut closing = self.shared.closing.subscribe();
         loop {
+            // Either side's unbind ends the session once every submit it took is answered.
             if let Some(sequence) = state.unbind_asked
                 && state.submits == 0
             {
                 let _ = link.send(pdu::bare(sequence, Pdu::UnbindResp)).await;
+                return;
+            }
+            if state.unbound && state.submits == 0 {
                 return;
             }
             let wake = state.next_wake(&self.settings);
@@ -256,9 +260,6 @@ impl Session {
                     if let Some(reply) = reply
                         && link.send(reply).await.is_err()
                     {
-                        return;
-                    }
-                    if state.unbound {
                         return;
                     }
                 }
