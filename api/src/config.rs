@@ -57,6 +57,7 @@ pub struct SmppServerFileConfig {
     pub enquire_link_secs: Option<u64>,
     pub response_timeout_secs: Option<u64>,
     pub retry_secs: Option<u64>,
+    pub held_hours: Option<u64>,
 }
 
 /// The `[webhooks]` table of the configuration file.
@@ -450,6 +451,11 @@ impl Config {
                     "smpp_server.retry_secs",
                     smpp_file.retry_secs,
                     smpp_defaults.retry,
+                )?,
+                held_for: timeout(
+                    "smpp_server.held_hours",
+                    smpp_file.held_hours.map(|hours| hours.saturating_mul(3600)),
+                    smpp_defaults.held_for,
                 )?,
                 ..smpp_defaults
             },

@@ -20,6 +20,8 @@ use tokio_rustls::TlsAcceptor;
 const MAX_CONNECTIONS: usize = 10_000;
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often what waited too long for a customer is given up (`Engine::expire_smpp_held`).
+const EXPIRY_EVERY: Duration = Duration::from_secs(600);
 
 /// A running SMPP listener.
 pub struct SmppListener {
@@ -50,12 +52,16 @@ impl SmppListener {
         Ok(SmppListener { addr, stop, task })
     }
 
-    /// Stops accepting, unbinds every session and waits for them (at most `grace`).
+    /// Stops accepting, unbinds every session and waits for them (at most `grace`, after
+    /// which those left are dropped).
     pub async fn shutdown(self, engine: &Engine, grace: Duration) {
         let _ = self.stop.send(());
         engine.close_smpp_sessions();
+        let abort = self.task.abort_handle();
         if tokio::time::timeout(grace, self.task).await.is_err() {
             tracing::warn!("SMPP sessions still open after {grace:?}; closing them");
+            // Dropping the accept task's set of sessions ends every one of them.
+            abort.abort();
         }
     }
 }
@@ -68,11 +74,21 @@ async fn accept(
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut sessions = JoinSet::new();
+    let mut expiry = tokio::time::interval(EXPIRY_EVERY);
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = &mut stopped => break,
             Some(_) = sessions.join_next(), if !sessions.is_empty() => continue,
+            _ = expiry.tick() => {
+                let engine = engine.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = engine.expire_smpp_held().await {
+                        tracing::warn!(%error, "giving up what waited too long for SMPP customers failed");
+                    }
+                });
+                continue;
+            }
         };
         let (stream, peer) = match accepted {
             Ok(accepted) => accepted,

@@ -402,6 +402,11 @@ async fn garbage_costs_a_pdu_not_the_session() {
     .await;
     let nack = esme.response(901).await;
     assert_eq!(nack.id(), rusmpp::CommandId::GenericNack);
+    assert_eq!(
+        u32::from(nack.status()),
+        0x02,
+        "ESME_RINVCMDLEN: its body is not a submit_sm"
+    );
 
     let (status, _) = esme.submit_text("Acme", TO, "still bound", 0).await;
     assert_eq!(status, 0, "the session goes on");
@@ -762,4 +767,117 @@ async fn the_smpp_server_speaks_tls_with_the_https_certificate() {
     let mut plain = Esme::connect(smpp_addr(&server)).await;
     plain.send(rusmpp::Pdu::EnquireLink).await;
     assert!(plain.dropped_within(Duration::from_secs(5)).await);
+}
+
+#[tokio::test]
+async fn a_refused_receipt_waits_and_comes_again_while_the_rest_go_on() {
+    let server = smpp_server().await;
+    let customer = customer(&server, 10, "picky", json!({})).await;
+    let mut transmitter = customer.bound(&server, BIND_TRANSMITTER).await;
+    let (_, first) = transmitter.submit_text("Acme", TO, "first", 1).await;
+    customer.settled(&server, &first).await;
+    let (_, second) = transmitter.submit_text("Acme", TO, "second", 1).await;
+    customer.settled(&server, &second).await;
+
+    let mut receiver = customer.bound(&server, BIND_RECEIVER).await;
+    receiver.answer_deliveries = false;
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    // `first` is refused (ESME_RX_T_APPN) twice, `second` taken at once; then `first` is taken.
+    let mut refusals = 0;
+    while tokio::time::Instant::now() < deadline {
+        let Some(command) = receiver.read(Duration::from_secs(5)).await else {
+            break;
+        };
+        let Some(receipt) = receipt_of(&command) else {
+            continue;
+        };
+        seen.push(receipt.id.clone());
+        let status = if receipt.id == first && refusals < 2 {
+            refusals += 1;
+            0x64
+        } else {
+            0
+        };
+        receiver.link_reply(command.sequence_number(), status).await;
+        if status == 0 && receipt.id == first {
+            break;
+        }
+    }
+    assert_eq!(refusals, 2, "{seen:?}");
+    assert_eq!(
+        seen.iter().filter(|id| **id == first).count(),
+        3,
+        "refused twice, offered again: {seen:?}"
+    );
+    assert_eq!(
+        seen.iter().filter(|id| **id == second).count(),
+        1,
+        "not held up behind it: {seen:?}"
+    );
+    assert!(
+        receiver
+            .read(Duration::from_secs(1))
+            .await
+            .and_then(|c| receipt_of(&c))
+            .is_none(),
+        "both answered"
+    );
+}
+
+#[tokio::test]
+async fn a_full_backlog_and_an_overlong_message_are_refused_at_once() {
+    let server = TestServer::start_adjusted(|config| {
+        let mut config = listening(config);
+        config.max_backlog = 0;
+        config
+    })
+    .await;
+    let customer = customer(&server, 10, "full", json!({})).await;
+    let mut esme = customer.bound(&server, BIND_TRANSCEIVER).await;
+    let (status, _) = esme.submit_text("Acme", TO, "no room", 0).await;
+    assert_eq!(status, 0x14, "ESME_RMSGQFUL");
+    // 255 parts can never fit the tenant's parts limit: refused at the first one.
+    let mut octets = vec![0x05, 0x00, 0x03, 0x01, 255, 1];
+    octets.extend_from_slice(b"part one of too many");
+    let (status, _) = esme
+        .submit(
+            "Acme",
+            TO,
+            Part {
+                udhi: true,
+                ..Part::text(0, octets)
+            },
+            0,
+        )
+        .await;
+    assert_eq!(status, 0x01, "ESME_RINVMSGLEN");
+    assert_eq!(customer.balance(&server).await, 10);
+}
+
+#[tokio::test]
+async fn what_no_receiver_takes_in_time_is_given_up() {
+    let server = TestServer::start_adjusted(|config| {
+        let mut config = listening(config);
+        config.smpp_server.settings.held_for = Duration::from_millis(500);
+        config
+    })
+    .await;
+    let customer = customer(&server, 10, "absent", json!({})).await;
+    let mut transmitter = customer.bound(&server, BIND_TRANSMITTER).await;
+    let (_, id) = transmitter
+        .submit_text("Acme", TO, "nobody listens", 1)
+        .await;
+    customer.settled(&server, &id).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let engine = &server.server.as_ref().expect("running").engine;
+    engine.expire_smpp_held().await.expect("expiry");
+    let mut receiver = customer.bound(&server, BIND_RECEIVER).await;
+    assert!(
+        receiver
+            .read(Duration::from_secs(2))
+            .await
+            .and_then(|c| receipt_of(&c))
+            .is_none()
+    );
 }

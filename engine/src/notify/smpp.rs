@@ -24,6 +24,7 @@ pub(crate) const STATE_DELIVERED: u8 = 2;
 pub(crate) const STATE_EXPIRED: u8 = 3;
 pub(crate) const STATE_DELETED: u8 = 4;
 pub(crate) const STATE_UNDELIVERABLE: u8 = 5;
+pub(crate) const STATE_UNKNOWN: u8 = 7;
 
 /// The SMPP side of notifications, shared by its writers (the status writer, inbound SMS, the
 /// accept path) and the server that delivers the outbox.
@@ -51,7 +52,11 @@ impl SmppNotify {
                 self.origins.insert(origin.message, origin);
             }
         }
-        let held = tables::SMPP_OUTBOX.count(store, &())?;
+        // Only what a live account holds counts (rows an account left are never delivered).
+        let mut held = 0;
+        for account in self.all_accounts() {
+            held += tables::SMPP_OUTBOX.count(store, &account)?;
+        }
         self.depth.store(held as i64, Ordering::Relaxed);
         Ok(())
     }
@@ -78,14 +83,59 @@ impl SmppNotify {
         self.accounts.insert(tenant, list.into());
     }
 
-    /// The account is gone (its outbox is deleted by the caller): `held` entries with it.
-    pub(crate) fn account_removed(&self, tenant: TenantId, account: SmppAccountId, held: u64) {
+    /// The account is gone: nothing more is written for it (its outbox is deleted by the
+    /// caller, which counts what it held as `delivered`).
+    pub(crate) fn account_removed(&self, tenant: TenantId, account: SmppAccountId) {
         if let Some(mut list) = self.accounts.get_mut(&tenant) {
             *list = list.iter().copied().filter(|a| *a != account).collect();
         }
         self.origins.retain(|_, origin| origin.account != account);
         self.wakers.remove(&account);
-        self.depth.fetch_sub(held as i64, Ordering::Relaxed);
+    }
+
+    /// Every account, of every tenant.
+    pub(crate) fn all_accounts(&self) -> Vec<SmppAccountId> {
+        self.accounts
+            .iter()
+            .flat_map(|list| list.value().iter().copied().collect::<Vec<_>>())
+            .collect()
+    }
+
+    /// Messages whose receipt was asked for before `cutoff` and never came: each submit is
+    /// told UNKNOWN in `batch`, and the origin goes.
+    pub(crate) fn expire_origins(
+        &self,
+        batch: &mut Batch,
+        cutoff: UnixMillis,
+        now: UnixMillis,
+        kicks: &mut HashSet<SmppAccountId>,
+    ) {
+        let stale: Vec<MessageId> = self
+            .origins
+            .iter()
+            .filter(|origin| origin.submitted_at < cutoff)
+            .map(|origin| *origin.key())
+            .collect();
+        for message in stale {
+            let Some((_, origin)) = self.origins.remove(&message) else {
+                continue;
+            };
+            tables::SMPP_ORIGINS.delete(batch, &message);
+            for id in submit_ids(message, origin.parts) {
+                let receipt = SmppReceipt {
+                    id,
+                    source: origin.destination.clone(),
+                    destination: origin.source.clone(),
+                    message_state: STATE_UNKNOWN,
+                    error: 0,
+                    submitted_at: origin.submitted_at,
+                    done_at: now,
+                    text_start: origin.text_start.clone(),
+                };
+                self.hold(batch, origin.account, SmppHeldKind::Receipt(receipt));
+            }
+            kicks.insert(origin.account);
+        }
     }
 
     /// A message submitted over SMPP asking for a receipt is durable (with its origin).

@@ -31,8 +31,11 @@ use crate::channel::smpp::session::TokenBucket;
 use crate::engine::Engine;
 use crate::ids::{SmppAccountId, TenantId};
 use crate::store::records::{SmppAccountRecord, UnixMillis};
+use crate::store::{Key, off_async, tables};
 use deliver::DeliverRequest;
+use flit_storage::Batch;
 use parts::Parts;
+use std::ops::Bound;
 
 /// The server's timers.
 #[derive(Clone, Debug)]
@@ -49,6 +52,9 @@ pub struct SmppServerSettings {
     /// Parts of a concatenated submit whose message is not complete within this time are
     /// given up.
     pub parts_timeout: Duration,
+    /// A receipt or inbound SMS no receiver of its account took within this time is given
+    /// up, and a message whose receipt was asked for and never came is told UNKNOWN.
+    pub held_for: Duration,
 }
 
 impl Default for SmppServerSettings {
@@ -59,6 +65,7 @@ impl Default for SmppServerSettings {
             response_timeout: Duration::from_secs(10),
             retry: Duration::from_secs(5),
             parts_timeout: Duration::from_secs(600),
+            held_for: Duration::from_secs(72 * 3600),
         }
     }
 }
@@ -193,6 +200,10 @@ impl ServerShared {
     }
 }
 
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
 fn mode_name(kind: BindKind) -> &'static str {
     match kind {
         BindKind::Transmitter => "transmitter",
@@ -233,14 +244,67 @@ impl Engine {
         tenant: TenantId,
         account: SmppAccountId,
     ) -> Result<(), crate::error::EngineError> {
+        // Nothing new is written for it from here on, then its binds close, then what it
+        // held goes.
+        self.notify().smpp.account_removed(tenant, account);
         self.smpp_server().close_account(account);
-        let held = crate::store::tables::SMPP_OUTBOX
-            .clear(self.store(), &account)
+        let held = tables::SMPP_OUTBOX.clear(self.store(), &account).await?;
+        tables::SMPP_PARTS.clear(self.store(), &account).await?;
+        self.notify().smpp.delivered(held as usize);
+        Ok(())
+    }
+
+    /// Gives up what waited too long: held `deliver_sm` older than `held_for`, receipts asked
+    /// for that never came within it (told UNKNOWN), and parts of concatenated submits older
+    /// than `parts_timeout`. The API calls it now and then while the SMPP server runs.
+    pub async fn expire_smpp_held(&self) -> Result<(), crate::error::EngineError> {
+        let settings = &self.config().smpp_server;
+        let now = self.clock().now_millis();
+        let held_cutoff = now.saturating_sub(millis(settings.held_for));
+        let mut kicks = crate::notify::Kicks::default();
+        let mut batch = Batch::new();
+        self.notify()
+            .smpp
+            .expire_origins(&mut batch, held_cutoff, now, &mut kicks.smpp);
+        if !batch.is_empty() {
+            self.store().commit(batch).await?;
+            self.notify().kick(kicks);
+        }
+        for account in self.notify().smpp.all_accounts() {
+            // Held ids are time-sortable: everything held before the cutoff is one key range.
+            let start = account.encode();
+            let mut end = start.clone();
+            end.extend_from_slice(&((held_cutoff.max(0) as u128) << 80).to_be_bytes());
+            let mut scan = tables::SMPP_OUTBOX.range(Bound::Included(start), Bound::Excluded(end));
+            scan.limit = 1_000;
+            loop {
+                let page = scan.clone();
+                let expired = off_async(self.store(), move |store| {
+                    tables::SMPP_OUTBOX.read(store, &page)
+                })
+                .await?;
+                if expired.is_empty() {
+                    break;
+                }
+                let mut batch = Batch::with_capacity(expired.len());
+                for held in &expired {
+                    tables::SMPP_OUTBOX.delete(&mut batch, &(account, held.id));
+                }
+                self.store().commit(batch).await?;
+                self.notify().smpp.delivered(expired.len());
+                metrics::counter!("flit_smpp_server_delivered_total", "kind" => "any", "result" => "expired")
+                    .increment(expired.len() as u64);
+            }
+        }
+        let parts_cutoff = now.saturating_sub(millis(settings.parts_timeout));
+        tables::SMPP_PARTS
+            .remove_where(self.store(), &(), move |part| {
+                part.received_at < parts_cutoff
+            })
             .await?;
-        crate::store::tables::SMPP_PARTS
-            .clear(self.store(), &account)
-            .await?;
-        self.notify().smpp.account_removed(tenant, account, held);
+        for parts in self.smpp_server().parts.iter() {
+            parts.value().lock().await.forget_older(parts_cutoff);
+        }
         Ok(())
     }
 }

@@ -144,8 +144,8 @@ pub fn bare(sequence: u32, pdu: Pdu) -> Command {
     Command::new(CommandStatus::EsmeRok, sequence, pdu)
 }
 
-/// The answer an operation the server does not take gets: its own response with
-/// ESME_RINVCMDID where SMPP has one for it, else `generic_nack`.
+/// The answer an operation the server does not take gets (`query_sm`, `cancel_sm`,
+/// `submit_multi`, …): `generic_nack` with ESME_RINVCMDID, which every client reads.
 pub fn unsupported(sequence: u32) -> Command {
     generic_nack(sequence, INVALID_COMMAND_ID)
 }

@@ -3,7 +3,7 @@
 
 use super::pdu::Deliver;
 use crate::channel::smpp::coding::{DATA_CODING_DEFAULT, DATA_CODING_UCS2, ESM_DELIVERY_RECEIPT};
-use crate::notify::smpp::{STATE_DELETED, STATE_DELIVERED, STATE_EXPIRED};
+use crate::notify::smpp::{STATE_DELETED, STATE_DELIVERED, STATE_EXPIRED, STATE_UNKNOWN};
 use crate::store::records::{SmppHeldKind, SmppReceipt, UnixMillis};
 use crate::text;
 
@@ -47,6 +47,7 @@ pub fn receipt_text(receipt: &SmppReceipt) -> String {
         STATE_DELIVERED => "DELIVRD",
         STATE_EXPIRED => "EXPIRED",
         STATE_DELETED => "DELETED",
+        STATE_UNKNOWN => "UNKNOWN",
         _ => "UNDELIV",
     };
     // Printable ASCII only: ESMEs read the text as bytes.

@@ -48,6 +48,21 @@ struct Bound {
     kind: BindKind,
     deliveries: Option<mpsc::Receiver<DeliverRequest>>,
     close: Arc<Notify>,
+    _registered: Registered,
+}
+
+/// The session's place among its account's live binds, given up however the session ends
+/// (a failed write of its bind_resp, an error, a panic).
+struct Registered {
+    shared: Arc<ServerShared>,
+    account: SmppAccountRecord,
+    session: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.shared.unregister(&self.account, self.session);
+    }
 }
 
 /// A `submit_sm` answered: its sequence number, status and message id.
@@ -82,7 +97,6 @@ impl Session {
         info!(session = self.id, peer = %self.peer, system_id = %account.system_id,
             mode = mode_name(bound.kind), "SMPP customer bound");
         self.serve(&mut link, bound).await;
-        self.shared.unregister(&account, self.id);
         info!(session = self.id, system_id = %account.system_id, "SMPP customer session ended");
     }
 
@@ -108,7 +122,7 @@ impl Session {
                 Ok(Frame::Malformed(malformed)) => {
                     if malformed.command_id & 0x8000_0000 == 0 {
                         let nack = pdu::generic_nack(malformed.sequence, nack_status(&malformed));
-                        link.send(nack).await.ok()?;
+                        self.write(link, nack).await.then_some(())?;
                     }
                     continue;
                 }
@@ -121,9 +135,9 @@ impl Session {
             if let Some(request) = pdu::bind_request(&command) {
                 match self.authenticate(&request).await {
                     Ok(bound) => {
-                        link.send(pdu::bind_resp(request.kind, sequence, pdu::OK))
+                        self.write(link, pdu::bind_resp(request.kind, sequence, pdu::OK))
                             .await
-                            .ok()?;
+                            .then_some(())?;
                         metrics::counter!("flit_smpp_server_bind_attempts_total", "result" => "bound")
                             .increment(1);
                         return Some(bound);
@@ -133,9 +147,9 @@ impl Session {
                             .increment(1);
                         info!(peer = %self.peer, system_id = %request.system_id,
                             status = format_args!("{status:#04x}"), "SMPP bind refused");
-                        link.send(pdu::bind_resp(request.kind, sequence, status))
+                        self.write(link, pdu::bind_resp(request.kind, sequence, status))
                             .await
-                            .ok()?;
+                            .then_some(())?;
                         failures += 1;
                         if failures >= MAX_BIND_ATTEMPTS {
                             return None;
@@ -146,18 +160,18 @@ impl Session {
             }
             match command.id() {
                 CommandId::EnquireLink => {
-                    link.send(pdu::bare(sequence, Pdu::EnquireLinkResp))
+                    self.write(link, pdu::bare(sequence, Pdu::EnquireLinkResp))
                         .await
-                        .ok()?;
+                        .then_some(())?;
                 }
                 CommandId::Unbind => {
-                    let _ = link.send(pdu::bare(sequence, Pdu::UnbindResp)).await;
+                    self.write(link, pdu::bare(sequence, Pdu::UnbindResp)).await;
                     return None;
                 }
                 id if id.is_operation() => {
-                    link.send(pdu::generic_nack(sequence, pdu::INVALID_BIND_STATUS))
+                    self.write(link, pdu::generic_nack(sequence, pdu::INVALID_BIND_STATUS))
                         .await
-                        .ok()?;
+                        .then_some(())?;
                 }
                 _ => {}
             }
@@ -207,6 +221,16 @@ impl Session {
             .shared
             .register(&account, bind)
             .map_err(|()| pdu::BIND_FAILED)?;
+        let registered = Registered {
+            shared: self.shared.clone(),
+            account: account.clone(),
+            session: self.id,
+        };
+        // Deleted while its password was being checked: its binds were closed before this one
+        // registered, so this one must not stay.
+        if !self.engine.smpp_account_exists(&account) {
+            return Err(pdu::BIND_FAILED);
+        }
         if start_delivery {
             deliver::start(
                 self.engine.clone(),
@@ -220,6 +244,7 @@ impl Session {
             kind: request.kind,
             deliveries,
             close,
+            _registered: registered,
         })
     }
 
@@ -236,7 +261,7 @@ impl Session {
             if let Some(sequence) = state.unbind_asked
                 && state.submits == 0
             {
-                let _ = link.send(pdu::bare(sequence, Pdu::UnbindResp)).await;
+                self.write(link, pdu::bare(sequence, Pdu::UnbindResp)).await;
                 return;
             }
             if state.unbound && state.submits == 0 {
@@ -244,7 +269,8 @@ impl Session {
             }
             let wake = state.next_wake(&self.settings);
             let deliveries = bound.deliveries.as_mut();
-            let taking_deliveries = deliveries.is_some() && state.unbinding.is_none();
+            let taking_deliveries =
+                deliveries.is_some() && state.unbinding.is_none() && state.unbind_asked.is_none();
             tokio::select! {
                 frame = link.next() => {
                     let Some(frame) = frame else { return };
@@ -258,14 +284,14 @@ impl Session {
                     };
                     let reply = self.on_frame(frame, &bound, &mut state, &answers);
                     if let Some(reply) = reply
-                        && link.send(reply).await.is_err()
+                        && !self.write(link, reply).await
                     {
                         return;
                     }
                 }
                 Some((sequence, status, id)) = answered.recv() => {
                     state.submits -= 1;
-                    if link.send(pdu::submit_sm_resp(sequence, status, &id)).await.is_err() {
+                    if !self.write(link, pdu::submit_sm_resp(sequence, status, &id)).await {
                         return;
                     }
                 }
@@ -275,8 +301,8 @@ impl Session {
                         Ok(deliver) => {
                             let sequence = state.sequence();
                             let command = Command::new(rusmpp::CommandStatus::EsmeRok, sequence, deliver);
-                            if link.send(command).await.is_err() {
-                                let _ = request.reply.send(Outcome::Retry);
+                            if !self.write(link, command).await {
+                                let _ = request.reply.send(Outcome::Lost);
                                 return;
                             }
                             state.delivering.insert(
@@ -330,7 +356,7 @@ impl Session {
                 }
                 // A response whose body is unreadable: a deliver_sm it answered is retried.
                 if let Some((reply, _)) = state.delivering.remove(&malformed.sequence) {
-                    let _ = reply.send(Outcome::Retry);
+                    let _ = reply.send(Outcome::Unanswered);
                 }
                 return None;
             }
@@ -368,7 +394,7 @@ impl Session {
                     let outcome = if status == pdu::OK {
                         Outcome::Delivered
                     } else {
-                        Outcome::Retry
+                        Outcome::Refused(status)
                     };
                     let _ = reply.send(outcome);
                 }
@@ -376,7 +402,7 @@ impl Session {
             }
             CommandId::GenericNack => {
                 if let Some((reply, _)) = state.delivering.remove(&sequence) {
-                    let _ = reply.send(Outcome::Retry);
+                    let _ = reply.send(Outcome::Refused(status));
                 }
                 if state.enquiring.is_some_and(|(asked, _)| asked == sequence) {
                     state.enquiring = None;
@@ -423,7 +449,10 @@ impl Session {
             return Some(pdu::THROTTLED);
         }
         if bound.account.tps > 0 {
-            let bucket = self.shared.bucket(bound.account.id)?;
+            // No live entry: the account was deleted and this session is being closed.
+            let Some(bucket) = self.shared.bucket(bound.account.id) else {
+                return Some(pdu::INVALID_BIND_STATUS);
+            };
             let taken = bucket
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -461,7 +490,7 @@ impl Session {
             .collect();
         for sequence in overdue {
             if let Some((reply, _)) = state.delivering.remove(&sequence) {
-                let _ = reply.send(Outcome::Retry);
+                let _ = reply.send(Outcome::Unanswered);
             }
         }
         if state.enquiring.is_none() && state.heard + self.settings.enquire_link <= now {
@@ -485,7 +514,29 @@ impl Session {
     {
         let sequence = state.sequence();
         state.unbinding = Some(Instant::now() + self.settings.response_timeout);
-        link.send(pdu::bare(sequence, Pdu::Unbind)).await.is_ok()
+        self.write(link, pdu::bare(sequence, Pdu::Unbind)).await
+    }
+
+    /// Writes one PDU; `false` when the connection failed or the customer did not take it
+    /// within `response_timeout` (a peer that stopped reading), which ends the session.
+    async fn write<S>(&self, link: &mut Link<S>, command: Command) -> bool
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        match tokio::time::timeout(self.settings.response_timeout, link.send(command)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(error)) => {
+                debug!(session = self.id, %error, "writing to the SMPP customer failed");
+                false
+            }
+            Err(_) => {
+                info!(
+                    session = self.id,
+                    "SMPP customer stopped reading; dropping it"
+                );
+                false
+            }
+        }
     }
 }
 

@@ -209,6 +209,14 @@ impl Engine {
         Ok(accounts.len() as u64)
     }
 
+    /// Whether the account is still stored (a bind authenticated just before its deletion is
+    /// refused).
+    pub(crate) fn smpp_account_exists(&self, account: &SmppAccountRecord) -> bool {
+        tables::SMPP_ACCOUNTS
+            .get(self.store(), &(account.tenant, account.id))
+            .is_ok_and(|record| record.is_some())
+    }
+
     /// The account a bind's `system_id` and `password` name, if they match one: `None` for
     /// an unknown `system_id` or a wrong password, which take the same time. Whether the
     /// account's tenant is suspended is the caller's to check. Slow by design (an argon2id

@@ -183,6 +183,18 @@ impl Esme {
         }
     }
 
+    /// Answers a `deliver_sm` with `status`.
+    pub async fn link_reply(&mut self, sequence: u32, status: u32) {
+        self.link
+            .send(Command::new(
+                CommandStatus::from(status),
+                sequence,
+                DeliverSmResp::default(),
+            ))
+            .await
+            .expect("send deliver_sm_resp");
+    }
+
     pub async fn reply(&mut self, sequence: u32, pdu: Pdu) {
         self.link
             .send(Command::new(CommandStatus::EsmeRok, sequence, pdu))
