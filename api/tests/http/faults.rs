@@ -19,7 +19,7 @@ use crate::common::{Api, TestServer};
 
 /// One recorder for the whole test process (a recorder is global); every server of this
 /// module renders it on `/metrics`, so series carry a bind name unique to their test.
-fn recorder() -> PrometheusHandle {
+pub(crate) fn recorder() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
@@ -42,7 +42,7 @@ fn numbers(tag: u32, count: u32) -> Vec<String> {
 
 /// A sample of the `/metrics` text: the value of `name` whose labels include every `labels`
 /// pair (0 when the series does not exist yet).
-async fn metric(server: &TestServer, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) async fn metric(server: &TestServer, name: &str, labels: &[(&str, &str)]) -> f64 {
     let response = server
         .client
         .get(format!("{}/metrics", server.base))

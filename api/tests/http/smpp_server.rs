@@ -881,3 +881,62 @@ async fn what_no_receiver_takes_in_time_is_given_up() {
             .is_none()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_binds_submits_throttles_and_held_receipts() {
+    use crate::faults::{metric, recorder};
+    let server = TestServer::start_with_metrics_adjusted(recorder(), listening).await;
+    let customer = customer(&server, 10, "metered", json!({"tps": 1})).await;
+    let mut esme = customer.bound(&server, BIND_TRANSMITTER).await;
+    assert_eq!(
+        metric(&server, "flit_smpp_server_binds", &[("account", "metered")]).await,
+        1.0
+    );
+    let before = metric(
+        &server,
+        "flit_smpp_server_throttled_total",
+        &[("reason", "tps")],
+    )
+    .await;
+    let mut accepted = Vec::new();
+    for _ in 0..3 {
+        let (status, id) = esme.submit_text("Acme", TO, "metered", 1).await;
+        if status == 0 {
+            accepted.push(id);
+        }
+    }
+    assert_eq!(accepted.len(), 1, "one a second");
+    let throttled = metric(
+        &server,
+        "flit_smpp_server_throttled_total",
+        &[("reason", "tps")],
+    )
+    .await;
+    assert!(throttled - before >= 2.0, "{before} → {throttled}");
+    assert!(
+        metric(
+            &server,
+            "flit_smpp_server_submits_total",
+            &[("result", "accepted")]
+        )
+        .await
+            >= 1.0
+    );
+    // Its receipt waits for a receiver: held.
+    customer.settled(&server, &accepted[0]).await;
+    let mut held = 0.0;
+    for _ in 0..50 {
+        held = metric(&server, "flit_smpp_server_held", &[]).await;
+        if held >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(held >= 1.0, "{held}");
+    assert_eq!(esme.unbind().await, 0);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        metric(&server, "flit_smpp_server_binds", &[("account", "metered")]).await,
+        0.0
+    );
+}

@@ -103,6 +103,24 @@ impl TestServer {
         server
     }
 
+    /// A server whose `/metrics` renders `metrics`, its configuration changed by `adjust`.
+    pub async fn start_with_metrics_adjusted(
+        metrics: metrics_exporter_prometheus::PrometheusHandle,
+        adjust: impl FnOnce(Config) -> Config,
+    ) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut server = Self::start_in_with_metrics(
+            dir.path().to_path_buf(),
+            flit_storage::BackendKind::default().as_str(),
+            Some(metrics),
+            None,
+            adjust,
+        )
+        .await;
+        server._dir = Some(dir);
+        server
+    }
+
     async fn start_in_with_metrics(
         data_dir: PathBuf,
         storage: &str,
