@@ -26,6 +26,7 @@ use crate::native::ok;
 use crate::smpp_accounts;
 use crate::state::AppState;
 use crate::timefmt::{iso, iso_opt};
+use crate::users;
 
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
     Router::new()
@@ -56,6 +57,19 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             "/tenants/{tenant_id}/smpp-accounts/{account_id}",
             delete(smpp_accounts::delete_smpp_account),
         )
+        .route(
+            "/tenants/{tenant_id}/users",
+            post(users::create_user).get(users::list_users),
+        )
+        .route(
+            "/tenants/{tenant_id}/users/{user_id}",
+            delete(users::delete_user),
+        )
+        .route(
+            "/operators",
+            post(users::create_operator).get(users::list_operators),
+        )
+        .route("/operators/{user_id}", delete(users::delete_operator))
         .route(
             "/binds",
             post(carriers::create_bind).get(carriers::list_binds),

@@ -83,6 +83,7 @@ impl From<EngineError> for ApiError {
                     Conflict::GroupExists(_) => "group_exists",
                     Conflict::TemplateExists(_) => "template_exists",
                     Conflict::SystemIdExists(_) => "system_id_exists",
+                    Conflict::EmailExists(_) => "email_exists",
                     Conflict::DeliveryPending => "delivery_pending",
                     Conflict::TenantActive => {
                         return ApiError::new(
@@ -334,6 +335,18 @@ fn invalid(reason: Invalid) -> (&'static str, String) {
         SmppTps { max } => (
             "invalid_tps",
             format!("`tps` must be from 0 (unlimited) to {max}"),
+        ),
+        UserEmail { max } => (
+            "invalid_email",
+            format!("`email` must be an address of up to {max} characters"),
+        ),
+        UserPassword { min, max } => (
+            "invalid_password",
+            format!("`password` must be {min} to {max} characters"),
+        ),
+        TooManyUsers { max } => (
+            "too_many_users",
+            format!("a tenant has at most {max} users"),
         ),
         WebhookUrl(why) => ("invalid_url", format!("`url` {why}")),
         NoWebhookEvents => (

@@ -142,6 +142,7 @@ fn lines(records: Vec<ExportRecord>) -> Bytes {
             ExportRecord::SmppAccount(account) => {
                 write(&mut out, "smpp_account", SmppAccountData::from(account))
             }
+            ExportRecord::User(user) => write(&mut out, "user", crate::users::UserData::from(user)),
             ExportRecord::Contact { record, groups } => write(
                 &mut out,
                 "contact",

@@ -31,6 +31,7 @@ pub mod telemetry;
 pub mod timefmt;
 pub mod tls;
 pub mod tls_cli;
+pub mod users;
 pub mod webhook_client;
 
 use std::sync::Arc;

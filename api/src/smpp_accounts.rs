@@ -194,6 +194,12 @@ pub struct DeletedData {
     deleted: bool,
 }
 
+impl DeletedData {
+    pub(crate) fn new(id: String) -> DeletedData {
+        DeletedData { id, deleted: true }
+    }
+}
+
 #[utoipa::path(
     delete,
     path = "/admin/v1/tenants/{tenant_id}/smpp-accounts/{account_id}",

@@ -103,6 +103,8 @@ struct Inner {
     /// are unique across tenants, so the check and the write of one must not interleave with
     /// another's.
     smpp_accounts: tokio::sync::Mutex<()>,
+    /// Held while a console user is created or deleted: emails are unique across tenants.
+    people: tokio::sync::Mutex<()>,
     /// The SMPP server's live binds and what its sessions share.
     smpp_server: Arc<crate::smpp_server::ServerShared>,
 }
@@ -152,6 +154,7 @@ impl Engine {
                 offboarding: tokio::sync::Mutex::new(()),
                 smpp_accounts: tokio::sync::Mutex::new(()),
                 smpp_server: Arc::default(),
+                people: tokio::sync::Mutex::new(()),
             }),
         };
         for tenant in tables::TENANTS.values(engine.store(), &())? {
@@ -206,6 +209,10 @@ impl Engine {
 
     pub(crate) fn smpp_server(&self) -> &Arc<crate::smpp_server::ServerShared> {
         &self.inner.smpp_server
+    }
+
+    pub(crate) fn people_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.people
     }
 
     pub(crate) fn smpp_accounts_lock(&self) -> &tokio::sync::Mutex<()> {

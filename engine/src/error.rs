@@ -152,6 +152,14 @@ pub enum Invalid {
     #[error("an SMPP account's TPS is 0 (unlimited) to {max}")]
     SmppTps { max: u32 },
 
+    // ----- console users
+    #[error("an email address is up to {max} characters, with one @ and a domain")]
+    UserEmail { max: usize },
+    #[error("a password is {min} to {max} characters")]
+    UserPassword { min: usize, max: usize },
+    #[error("a tenant has at most {max} users")]
+    TooManyUsers { max: usize },
+
     // ----- webhooks
     #[error("the webhook URL {0}")]
     WebhookUrl(String),
@@ -204,6 +212,7 @@ pub enum Missing {
     Device,
     Message,
     SmppAccount,
+    User,
 }
 
 impl std::fmt::Display for Missing {
@@ -221,6 +230,7 @@ impl std::fmt::Display for Missing {
             Missing::Device => "device",
             Missing::Message => "message",
             Missing::SmppAccount => "SMPP account",
+            Missing::User => "user",
         })
     }
 }
@@ -239,6 +249,9 @@ pub enum Conflict {
     /// `system_id`s are unique across tenants: a bind names no tenant.
     #[error("an SMPP account with system_id `{0}` already exists")]
     SystemIdExists(String),
+    /// Emails are unique across tenants and the operator: signing in names no tenant.
+    #[error("a user with email `{0}` already exists")]
+    EmailExists(String),
     #[error("the delivery is still pending; only a delivered or failed one can be redelivered")]
     DeliveryPending,
     /// Every recipient of the message was already handed to a carrier or is final.

@@ -365,6 +365,11 @@ typed_id!(
     SmppHeldId,
     "smh"
 );
+typed_id!(
+    /// A person who signs in to the console: a tenant's user or an operator.
+    UserId,
+    "usr"
+);
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

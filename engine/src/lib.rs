@@ -22,6 +22,7 @@ pub mod ids;
 mod notify;
 mod numbers;
 mod offboard;
+mod people;
 mod schedule;
 pub mod secrets;
 mod slot;
@@ -70,15 +71,21 @@ pub use notify::webhooks::MAX_WEBHOOKS;
 pub use notify::{Resolve, SystemResolver, WebhookRequest, WebhookSettings, WebhookTransport};
 pub use numbers::{Country, MAX_DIGITS, MIN_DIGITS, Msisdn, MsisdnError, Validation};
 pub use offboard::{ExportCursor, ExportRecord, TenantRemoval};
+pub use people::sessions::{NewSession, SESSION_LIFETIME};
+pub use people::{
+    MAX_TENANT_USERS, MAX_USER_EMAIL_CHARS, MAX_USER_PASSWORD_CHARS, MIN_USER_PASSWORD_CHARS,
+    NewUser, normalise_email,
+};
 pub use smpp_server::{SmppBindSnapshot, SmppServerSettings};
 pub use store::records::{
     ApiKeyRecord, AttemptRecord, BindMode, BindRecord, Concatenation, ContactRecord,
     DeliveryRecord, DeliveryState, DeviceLimits, DeviceRecord, DeviceRoute, EventData, EventKind,
     EventKinds, GroupRecord, Gsm7Mode, InboundRecord, MessageRecord, MessageStatus,
-    RecipientRecord, RecipientStatus, RegistrationTokenRecord, RouteRecord, Scope, Scopes,
-    SendOutcome, SenderIdRecord, SenderStatus, SimCard, SmppAccountRecord, StatusCounts,
-    SuspensionRecord, TemplateRecord, TenantRecord, TransactionKind, TransactionRecord, UnixMillis,
-    UnknownEvent, UnknownScope, UnknownSetting, WebhookEvent, WebhookRecord, now_millis,
+    RecipientRecord, RecipientStatus, RegistrationTokenRecord, Role, RouteRecord, Scope, Scopes,
+    SendOutcome, SenderIdRecord, SenderStatus, SessionRecord, SimCard, SmppAccountRecord,
+    StatusCounts, SuspensionRecord, TemplateRecord, TenantRecord, TransactionKind,
+    TransactionRecord, UnixMillis, UnknownEvent, UnknownScope, UnknownSetting, UserRecord,
+    WebhookEvent, WebhookRecord, now_millis,
 };
 pub use store::{PageRequest, Paged};
 pub use tenants::actor::IdempotencyClaim;

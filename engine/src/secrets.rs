@@ -83,6 +83,39 @@ pub fn password_matches(password: &str, hash: &str) -> bool {
         .is_ok()
 }
 
+/// [`hash_password`] off the async threads.
+pub(crate) async fn hash_password_off_thread(
+    password: String,
+) -> Result<String, crate::error::EngineError> {
+    off_thread(move || hash_password(&password)).await
+}
+
+/// [`password_matches`] off the async threads; with no hash (nobody by that name) a decoy is
+/// checked instead, so a failure takes as long whether or not the name exists.
+pub(crate) async fn password_matches_off_thread(
+    password: String,
+    hash: Option<String>,
+) -> Result<bool, crate::error::EngineError> {
+    let known = hash.is_some();
+    let hash = hash.unwrap_or_else(|| decoy_hash().to_string());
+    Ok(off_thread(move || password_matches(&password, &hash)).await? && known)
+}
+
+/// Runs a password hash or check off the async threads (each takes tens of milliseconds).
+async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, crate::error::EngineError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| crate::error::EngineError::from(crate::error::Unavailable::Interrupted))
+}
+
+/// A hash no password is known to match.
+fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password(&generate_secret("")))
+}
+
 /// The last four characters, shown in key listings so keys can be told apart.
 pub fn hint(secret: &str) -> String {
     let start = secret.len().saturating_sub(4);

@@ -52,6 +52,8 @@ const ENDPOINTS: [(&str, &str); 23] = [
     ("post", "/flixy/api/v1/sms/send"),
     ("patch", "/api/v1/devices/{device_id}"),
     ("post", "/admin/v1/tenants/{tenant_id}/smpp-accounts"),
+    ("post", "/admin/v1/tenants/{tenant_id}/users"),
+    ("post", "/admin/v1/operators"),
 ];
 
 /// Resolves no name: registering a webhook with a fuzzed host makes no DNS query (a name that
@@ -308,8 +310,11 @@ fuzz_target!(|data: &[u8]| {
                 gone.status
             );
         }
-        // An SMPP account that was made is removed at once, so its systemId is free again.
-        if template.ends_with("/smpp-accounts")
+        // An SMPP account or a console user that was made is removed at once, so its
+        // systemId or email is free again.
+        if (template.ends_with("/smpp-accounts")
+            || template.ends_with("/users")
+            || template.ends_with("/operators"))
             && answer.status.is_success()
             && let Some(id) = answer.body["data"]["id"].as_str()
         {
@@ -323,7 +328,7 @@ fuzz_target!(|data: &[u8]| {
             .await;
             assert!(
                 gone.status.is_success(),
-                "SMPP account {id} not removed: {}",
+                "{id} not removed: {}",
                 gone.status
             );
         }

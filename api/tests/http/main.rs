@@ -38,4 +38,5 @@ mod smpp_server;
 mod smpp_sim;
 mod templates;
 mod tls;
+mod users;
 mod webhooks;

@@ -93,6 +93,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/admin/v1/routes"),
     ("get", "/admin/v1/routes"),
     ("delete", "/admin/v1/routes/{route_id}"),
+    ("post", "/admin/v1/tenants/{tenant_id}/users"),
+    ("get", "/admin/v1/tenants/{tenant_id}/users"),
+    ("delete", "/admin/v1/tenants/{tenant_id}/users/{user_id}"),
+    ("post", "/admin/v1/operators"),
+    ("get", "/admin/v1/operators"),
+    ("delete", "/admin/v1/operators/{user_id}"),
 ];
 
 #[tokio::test]

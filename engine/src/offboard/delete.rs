@@ -168,6 +168,7 @@ impl Engine {
             .await?;
         removed += tables::SENDER_IDS.clear(store, &tenant).await?;
         removed += self.delete_tenant_smpp_accounts(tenant).await?;
+        removed += self.delete_tenant_users(tenant).await?;
         // A bind that gave the tenant its inbound SMS stays, owned by no tenant (its carrier
         // is the operator's); from the next start it has no owner in memory either.
         let owned: Vec<_> = tables::BINDS

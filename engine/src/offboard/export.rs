@@ -11,11 +11,11 @@ use serde::de::DeserializeOwned;
 
 use crate::engine::Engine;
 use crate::error::{EngineError, Missing};
-use crate::ids::{ContactId, GroupId, MessageId, TenantId};
+use crate::ids::{ContactId, GroupId, MessageId, TenantId, UserId};
 use crate::store::records::{
     ApiKeyRecord, ContactRecord, DeviceRecord, GroupRecord, InboundRecord, MessageRecord,
     RecipientRecord, SenderIdRecord, SmppAccountRecord, SuspensionRecord, TemplateRecord,
-    TenantRecord, TransactionRecord, WebhookRecord,
+    TenantRecord, TransactionRecord, UserRecord, WebhookRecord,
 };
 use crate::store::{Key, Table, tables};
 
@@ -36,6 +36,9 @@ pub enum ExportRecord {
     ApiKey(ApiKeyRecord),
     /// An SMPP account (its record carries the password's hash: the API leaves it out).
     SmppAccount(SmppAccountRecord),
+    /// A person who signs in to the console for the tenant (the record carries the password's
+    /// hash: the API leaves it out).
+    User(UserRecord),
     /// A contact (deleted ones too, with `deleted_at`) and the groups it is in.
     Contact {
         record: ContactRecord,
@@ -75,6 +78,7 @@ enum Section {
     SenderIds,
     ApiKeys,
     SmppAccounts,
+    Users,
     Contacts,
     Groups,
     Templates,
@@ -92,7 +96,8 @@ impl Section {
             Tenant => SenderIds,
             SenderIds => ApiKeys,
             ApiKeys => SmppAccounts,
-            SmppAccounts => Contacts,
+            SmppAccounts => Users,
+            Users => Contacts,
             Contacts => Groups,
             Groups => Templates,
             Templates => Webhooks,
@@ -163,6 +168,20 @@ impl Engine {
                     &cursor,
                     ExportRecord::SmppAccount,
                 )?,
+                Section::Users => {
+                    // Few per tenant: listed in one page.
+                    if cursor.after.is_some() {
+                        (Vec::new(), None)
+                    } else {
+                        let mut users = Vec::new();
+                        for id in tables::TENANT_USERS.tails::<16>(store, &tenant)? {
+                            if let Some(user) = tables::USERS.get(store, &UserId::from_bytes(id))? {
+                                users.push(ExportRecord::User(user));
+                            }
+                        }
+                        (users, None)
+                    }
+                }
                 Section::Contacts => {
                     let scan = after(tables::CONTACTS.scan(&tenant), &cursor);
                     let (contacts, next) = page(store, &tables::CONTACTS, scan)?;

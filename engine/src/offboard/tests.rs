@@ -129,6 +129,19 @@ async fn populate(engine: &Engine, tenant: TenantId) -> Vec<Vec<u8>> {
         .await
         .expect("SMPP account");
     owned.push(account.id.encode());
+    let user = engine
+        .create_user(
+            Some(tenant),
+            crate::NewUser {
+                email: format!("{}@acme.example", system_id_of(tenant)),
+                password: "long enough password".into(),
+                role: crate::Role::Admin,
+            },
+        )
+        .await
+        .expect("console user");
+    owned.push(user.id.encode());
+    engine.start_session(&user).await.expect("session");
     let (_, token) = engine
         .create_registration_token(tenant)
         .await
@@ -352,6 +365,10 @@ async fn an_export_lists_every_record_a_page_at_a_time() {
                 ExportRecord::SenderId(_) => "sender_id",
                 ExportRecord::ApiKey(_) => "api_key",
                 ExportRecord::SmppAccount(_) => "smpp_account",
+                ExportRecord::User(user) => {
+                    assert!(user.tenant == Some(tenant));
+                    "user"
+                }
                 ExportRecord::Contact { groups, .. } => {
                     assert_eq!(groups.len(), 1, "its group comes with it");
                     "contact"
@@ -382,12 +399,13 @@ async fn an_export_lists_every_record_a_page_at_a_time() {
     assert!(pages > 2, "{pages} pages");
     assert_eq!(recipients_of_big, 1_200);
     assert_eq!(
-        kinds[..11],
+        kinds[..12],
         [
             "tenant",
             "sender_id",
             "api_key",
             "smpp_account",
+            "user",
             "contact",
             "group",
             "template",

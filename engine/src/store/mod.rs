@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 
 use crate::ids::{
     ApiKeyId, BindId, ContactId, DeliveryId, DeviceId, GroupId, InboundId, MessageId, RouteId,
-    SenderId, SmppAccountId, SmppHeldId, TemplateId, TenantId, TransactionId, WebhookId,
+    SenderId, SmppAccountId, SmppHeldId, TemplateId, TenantId, TransactionId, UserId, WebhookId,
 };
 use crate::numbers::Msisdn;
 use crate::store::records::UnixMillis;
@@ -55,6 +55,7 @@ id_keys!(
     SmppAccountId,
     SmppHeldId,
     TemplateId,
+    UserId,
     TenantId,
     TransactionId,
     WebhookId,
@@ -345,6 +346,25 @@ impl<K: Key> KeySet<K> {
 
     pub(crate) fn count(&self, store: &Store, prefix: &impl Key) -> Result<u64, StorageError> {
         store.count(self.name, &prefix.encode())
+    }
+
+    /// The last `N` bytes of every key under `prefix`, in key order: the key's last field
+    /// when that is an id (16) or a hash (32).
+    pub(crate) fn tails<const N: usize>(
+        &self,
+        store: &Store,
+        prefix: &impl Key,
+    ) -> Result<Vec<[u8; N]>, StorageError> {
+        Ok(store
+            .scan(&self.scan(prefix))?
+            .items
+            .iter()
+            .filter_map(|(key, _)| {
+                key.len()
+                    .checked_sub(N)
+                    .and_then(|at| key[at..].try_into().ok())
+            })
+            .collect())
     }
 
     /// Deletes every key under `prefix`, a thousand a batch; returns how many.

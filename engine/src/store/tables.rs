@@ -9,7 +9,7 @@
 
 use crate::ids::{
     ApiKeyId, BindId, ContactId, DeliveryId, DeviceId, GroupId, InboundId, MessageId, RouteId,
-    SenderId, SmppAccountId, SmppHeldId, TemplateId, TenantId, TransactionId, WebhookId,
+    SenderId, SmppAccountId, SmppHeldId, TemplateId, TenantId, TransactionId, UserId, WebhookId,
 };
 use crate::numbers::Msisdn;
 use crate::secrets::Sealed;
@@ -17,8 +17,9 @@ use crate::store::records::{
     ApiKeyRecord, BindRecord, BindRecordV1, ContactRecord, DeliveryRecord, DeviceHandover,
     DeviceRecord, DeviceRoute, DeviceRouteV1, GroupRecord, HeldReceipt, IdempotencyRecord,
     InboundRecord, MessageRecord, RecipientRecord, RegistrationTokenRecord, RouteRecord,
-    SenderIdRecord, SmppAccountRecord, SmppHeld, SmppOrigin, SmppPart, SmscMapping,
-    SuspensionRecord, TemplateRecord, TenantRecord, TransactionRecord, UnixMillis, WebhookRecord,
+    SenderIdRecord, SessionRecord, SmppAccountRecord, SmppHeld, SmppOrigin, SmppPart, SmscMapping,
+    SuspensionRecord, TemplateRecord, TenantRecord, TransactionRecord, UnixMillis, UserRecord,
+    WebhookRecord,
 };
 use crate::store::{Cell, Key, KeySet, NameKey, Table};
 
@@ -45,6 +46,16 @@ pub(crate) const SMPP_OUTBOX: Table<(SmppAccountId, SmppHeldId), SmppHeld> =
 /// `account ++ part key` → one part of a concatenated submit, until the last part makes the
 /// message (deleted in its batch) or it is given up.
 pub(crate) const SMPP_PARTS: Table<(SmppAccountId, String), SmppPart> = Table::new("smpp_parts");
+/// The people who sign in to the console: tenants' users and the operator's accounts.
+pub(crate) const USERS: Table<UserId, UserRecord> = Table::new("users");
+/// Lowercase email → user: emails are unique, since signing in names no tenant.
+pub(crate) const USER_EMAILS: Table<String, UserId> = Table::new("user_emails");
+/// A tenant's users, for its listing and its deletion.
+pub(crate) const TENANT_USERS: KeySet<(TenantId, UserId)> = KeySet::new("tenant_users");
+/// SHA-256 of a session's token → the session.
+pub(crate) const SESSIONS: Table<[u8; 32], SessionRecord> = Table::new("console_sessions");
+/// A user's sessions, so that signing out everywhere (or deleting the user) ends them all.
+pub(crate) const USER_SESSIONS: KeySet<(UserId, [u8; 32])> = KeySet::new("user_sessions");
 pub(crate) const LEDGER: Table<(TenantId, TransactionId), TransactionRecord> = Table::new("ledger");
 /// `tenant ++ SHA-256 of the key` → the first answer given under an `Idempotency-Key`.
 pub(crate) const IDEMPOTENCY: Table<(TenantId, [u8; 32]), IdempotencyRecord> =
@@ -158,6 +169,11 @@ pub(crate) const TREES: &[&str] = &[
     "smpp_origins",
     "smpp_outbox",
     "smpp_parts",
+    "users",
+    "user_emails",
+    "tenant_users",
+    "console_sessions",
+    "user_sessions",
     "ledger",
     "idempotency",
     "messages",

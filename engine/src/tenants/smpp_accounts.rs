@@ -9,12 +9,11 @@
 //! `system_id`s are compared exactly, case included, as an SMSC compares what a bind sends.
 
 use std::fmt;
-use std::sync::OnceLock;
 
 use flit_storage::Batch;
 
 use crate::engine::Engine;
-use crate::error::{Conflict, EngineError, Invalid, Missing, Unavailable};
+use crate::error::{Conflict, EngineError, Invalid, Missing};
 use crate::ids::{SmppAccountId, TenantId};
 use crate::secrets;
 use crate::store::records::{SmppAccountRecord, now_millis};
@@ -99,22 +98,6 @@ fn checked(new: &NewSmppAccount) -> Result<(u32, u32, u32), EngineError> {
     Ok((max_binds, window, tps))
 }
 
-/// Runs a password hash or check off the async threads (each takes tens of milliseconds).
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, EngineError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|_| EngineError::from(Unavailable::Interrupted))
-}
-
-/// A hash no password is known to match, checked when a `system_id` is unknown so that a
-/// failed bind takes as long whether or not the account exists.
-fn decoy_hash() -> &'static str {
-    static DECOY: OnceLock<String> = OnceLock::new();
-    DECOY.get_or_init(|| secrets::hash_password(&secrets::generate_secret("")))
-}
-
 impl Engine {
     /// Creates an SMPP account for `tenant`. `Conflict::SystemIdExists` when any tenant has
     /// an account of that `system_id`.
@@ -131,7 +114,7 @@ impl Engine {
             ..
         } = new;
         // Hashed before the lock: other creates need not wait for it.
-        let password_hash = blocking(move || secrets::hash_password(&password)).await?;
+        let password_hash = secrets::hash_password_off_thread(password).await?;
         let _unique = self.smpp_accounts_lock().lock().await;
         // Again under the lock: a tenant being deleted clears its accounts under it.
         self.entry(tenant)?;
@@ -230,12 +213,10 @@ impl Engine {
             Some(key) => tables::SMPP_ACCOUNTS.get(self.store(), &key)?,
             None => None,
         };
-        let hash = account.as_ref().map_or_else(
-            || decoy_hash().to_string(),
-            |account| account.password_hash.clone(),
-        );
-        let password = password.to_string();
-        let matches = blocking(move || secrets::password_matches(&password, &hash)).await?;
+        let hash = account
+            .as_ref()
+            .map(|account| account.password_hash.clone());
+        let matches = secrets::password_matches_off_thread(password.to_string(), hash).await?;
         Ok(account.filter(|account| matches && self.tenant(account.tenant).is_some()))
     }
 }

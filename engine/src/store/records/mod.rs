@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{
     ApiKeyId, BindId, ContactId, DeliveryId, DeviceId, EventId, GroupId, InboundId, MessageId,
-    RouteId, SenderId, SmppAccountId, SmppHeldId, TemplateId, TenantId, TransactionId, WebhookId,
+    RouteId, SenderId, SmppAccountId, SmppHeldId, TemplateId, TenantId, TransactionId, UserId,
+    WebhookId,
 };
 use crate::numbers::{Country, Msisdn, Validation};
 use crate::secrets::Sealed;
@@ -79,6 +80,7 @@ mod book;
 mod carriers;
 mod devices;
 mod messages;
+mod people;
 mod receipts;
 mod smpp;
 mod tenants;
@@ -88,6 +90,7 @@ pub use book::*;
 pub use carriers::*;
 pub use devices::*;
 pub use messages::*;
+pub use people::*;
 pub use receipts::*;
 pub use smpp::*;
 pub use tenants::*;
