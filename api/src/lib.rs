@@ -10,6 +10,7 @@ pub mod base64;
 pub mod bootstrap;
 pub mod carriers;
 pub mod config;
+pub mod console;
 pub mod data_dir;
 pub mod error;
 pub mod export;
@@ -106,6 +107,7 @@ pub fn app_with_limits(state: Arc<AppState>, limits: BodyLimits) -> Router {
         .merge(mobile::router(state.clone()))
         .merge(flixy::router(state.clone()))
         .nest("/admin/v1", admin::router(state.clone()))
+        .merge(console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(limits, limit_body))

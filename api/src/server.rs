@@ -83,6 +83,8 @@ impl Server {
             admin_token_hash,
             metrics,
             public_url: config.devices.public_url.clone(),
+            tls: config.tls.is_some(),
+            sign_ins: Default::default(),
         });
         let router = router(state, &config);
         let (stop, stopped) = oneshot::channel::<()>();
@@ -237,7 +239,12 @@ async fn serve(
         };
         let connection = Connection {
             http: http.clone(),
-            service: TowerToHyperService::new(router.clone()),
+            // The console's sign-in limit counts failures by the caller's address too.
+            service: TowerToHyperService::new(
+                router
+                    .clone()
+                    .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
+            ),
             peer,
             stop_seen: stopping_seen.clone(),
             _slot: slot,

@@ -14,4 +14,8 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Where phones reach Flit (`devices.public_url`); `None`: the address each phone used.
     pub public_url: Option<String>,
+    /// Served over https: the console's cookies are `Secure`.
+    pub tls: bool,
+    /// Failed console sign-ins, by email and by address, for their rate limit.
+    pub sign_ins: crate::console::auth::SignInLimiter,
 }

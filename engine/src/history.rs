@@ -11,6 +11,16 @@ use crate::store::records::{
 use crate::store::tables;
 use crate::store::{PageRequest, Paged};
 
+/// One span of [`Engine::send_stats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendBucket {
+    pub start: UnixMillis,
+    pub messages: u64,
+    pub recipients: u64,
+    pub delivered: u64,
+    pub failed: u64,
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MessageFilter {
     pub status: Option<MessageStatus>,
@@ -95,6 +105,53 @@ impl Engine {
                 .status
                 .is_none_or(|status| message.counts.status() == status)
         })?)
+    }
+
+    /// Sends of a tenant in `buckets` spans of `span_ms` each, the last ending now: messages,
+    /// recipients, and of those delivered and failed. Reads at most `MAX_STATS_MESSAGES`
+    /// messages, newest first (a busier tenant's oldest spans then show less than they had).
+    pub fn send_stats(
+        &self,
+        tenant: TenantId,
+        span_ms: i64,
+        buckets: usize,
+    ) -> Result<Vec<SendBucket>, EngineError> {
+        const MAX_STATS_MESSAGES: usize = 100_000;
+        let now = self.clock().now_millis();
+        let first = now - span_ms * buckets as i64;
+        let mut out: Vec<SendBucket> = (0..buckets)
+            .map(|i| SendBucket {
+                start: first + span_ms * i as i64,
+                ..SendBucket::default()
+            })
+            .collect();
+        let mut scan = tables::MESSAGES.newest_first(tenant, Some(first), None);
+        scan.limit = 1024;
+        let mut read = 0;
+        loop {
+            let page = self.store().scan(&scan)?;
+            for (_, value) in &page.items {
+                let message = tables::MESSAGES.decode(value)?;
+                let at = message.created_at;
+                if at < first {
+                    continue;
+                }
+                let index =
+                    (((at - first) / span_ms.max(1)) as usize).min(buckets.saturating_sub(1));
+                if let Some(bucket) = out.get_mut(index) {
+                    bucket.messages += 1;
+                    bucket.recipients += u64::from(message.recipient_count);
+                    bucket.delivered += u64::from(message.counts.delivered);
+                    bucket.failed += u64::from(message.counts.failed);
+                }
+                read += 1;
+            }
+            match page.next {
+                Some(cursor) if read < MAX_STATS_MESSAGES => scan.after = Some(cursor),
+                _ => break,
+            }
+        }
+        Ok(out)
     }
 
     /// Inbound SMS of a tenant, newest first.

@@ -65,7 +65,7 @@ pub use error::{
 };
 pub use flit_storage::{BackendKind, CommitStats};
 pub use health::EngineHealth;
-pub use history::MessageFilter;
+pub use history::{MessageFilter, SendBucket};
 pub use notify::policy::{Backoff, MAX_URL_CHARS, Target};
 pub use notify::webhooks::MAX_WEBHOOKS;
 pub use notify::{Resolve, SystemResolver, WebhookRequest, WebhookSettings, WebhookTransport};

@@ -186,6 +186,8 @@ fn fixture() -> &'static Fixture {
                 admin_token_hash: flit_engine::secrets::sha256(ADMIN_TOKEN.as_bytes()),
                 metrics: None,
                 public_url: None,
+                tls: false,
+                sign_ins: Default::default(),
             });
             let app = flit_api::app(state, flit_api::DEFAULT_MAX_BODY_BYTES);
             let tenant = json!({"name": "fuzz", "credits": 1_000_000_000, "rateLimitPerMinute": 1_000_000_000});

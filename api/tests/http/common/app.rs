@@ -45,6 +45,8 @@ impl TestApp {
             admin_token_hash,
             metrics: None,
             public_url: None,
+            tls: false,
+            sign_ins: Default::default(),
         });
         let (api_key, tenant_id) = super::bootstrap(dir.path());
         let app = TestApp {
