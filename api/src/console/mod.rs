@@ -15,6 +15,7 @@
 
 pub mod auth;
 mod form;
+mod operator;
 mod page;
 mod session;
 mod tenant;
@@ -46,6 +47,7 @@ pub fn router() -> Router<Arc<AppState>> {
             post(session::logout_everywhere),
         )
         .merge(tenant::router())
+        .merge(operator::router())
 }
 
 /// The console's front door: a person's first page, or the sign-in page.

@@ -12,6 +12,7 @@ mod cancel;
 mod carrier;
 mod cli;
 mod common;
+mod console;
 mod contacts;
 mod credits;
 mod devices;

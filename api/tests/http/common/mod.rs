@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 mod app;
+pub mod console;
 pub mod esme;
 mod https;
 mod phone;

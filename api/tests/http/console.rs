@@ -1,0 +1,247 @@
+//! The console over HTTP (SPEC §13): sign-in and its limit, the session cookie's attributes,
+//! CSRF, roles and tenant isolation, the send page's counter and a send through it. (The same
+//! in a real browser: `api/tests/browser.rs`.)
+
+use reqwest::StatusCode;
+
+use crate::common::TestServer;
+use crate::common::console::{Console, PASSWORD, operator, tenant_user};
+
+#[tokio::test]
+async fn a_tenant_user_signs_in_sends_and_sees_the_report() {
+    let server = TestServer::start().await;
+    let (_, _, email) = tenant_user(&server, 50, "member").await;
+
+    let mut anonymous = Console::new(&server);
+    let page = anonymous.get("/console/overview").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/console/login?next=/console/overview")
+    );
+
+    let mut console = Console::sign_in(&server, &email, PASSWORD).await;
+    let overview = console.get("/console/overview").await;
+    assert_eq!(overview.status, StatusCode::OK);
+    assert!(
+        overview.contains(r#"id="balance">50<"#),
+        "{}",
+        overview.html
+    );
+    assert!(
+        !overview.contains("/console/keys"),
+        "a member has no API keys page"
+    );
+
+    console.get("/console/send").await;
+    let estimate = console
+        .post(
+            "/console/send/estimate",
+            &[
+                ("numbers", "0241234567\n0201234567"),
+                ("message", "Ɛte sɛn?"),
+            ],
+        )
+        .await;
+    assert!(
+        estimate.contains("UCS-2") && estimate.contains(r#"id="parts">1<"#),
+        "{}",
+        estimate.html
+    );
+    assert!(
+        estimate.contains(r#"id="cost">2<"#),
+        "two recipients, one part: {}",
+        estimate.html
+    );
+    let sent = console
+        .post(
+            "/console/send",
+            &[
+                ("numbers", "0241234567, 12345"),
+                ("message", "Hello from the console"),
+                ("nonce", "n1"),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.html);
+    assert!(sent.contains("Accepted: 1 recipient"), "{}", sent.html);
+    assert!(
+        sent.contains("<li>12345</li>"),
+        "the invalid number is listed: {}",
+        sent.html
+    );
+    // The same form again (a double click): the same message, charged once.
+    let again = console
+        .post(
+            "/console/send",
+            &[
+                ("numbers", "0241234567, 12345"),
+                ("message", "Hello from the console"),
+                ("nonce", "n1"),
+            ],
+        )
+        .await;
+    let id_of = |html: &str| {
+        html.split("/console/history/")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .map(str::to_string)
+    };
+    assert_eq!(id_of(&sent.html), id_of(&again.html));
+    let id = id_of(&sent.html).expect("a message id");
+    let overview = console.get("/console/overview").await;
+    assert!(
+        overview.contains(r#"id="balance">49<"#),
+        "{}",
+        overview.html
+    );
+
+    let mut report = console.get(&format!("/console/history/{id}")).await;
+    for _ in 0..50 {
+        if report.contains(r#"id="message-status">DELIVERED"#) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        report = console.get(&format!("/console/history/{id}")).await;
+    }
+    assert!(
+        report.contains(r#"id="message-status">DELIVERED"#),
+        "{}",
+        report.html
+    );
+    assert!(
+        !report.contains("http-equiv=\"refresh\""),
+        "a final report stops reloading"
+    );
+    let history = console.get("/console/history?status=DELIVERED").await;
+    assert!(history.contains(&id), "{}", history.html);
+}
+
+#[tokio::test]
+async fn sessions_are_httponly_forms_need_their_csrf_and_sign_ins_are_limited() {
+    let server = TestServer::start().await;
+    let (_, _, email) = tenant_user(&server, 10, "admin").await;
+    let mut console = Console::new(&server);
+    console.get("/console/login").await;
+    let signed = console
+        .post_without_csrf(
+            "/console/login",
+            &[("email", &email), ("password", PASSWORD)],
+        )
+        .await;
+    let cookie = signed.set_cookie.expect("cookie");
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Lax")
+            && cookie.contains("Path=/console"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http here; https sets Secure"
+    );
+
+    let mut console = Console::sign_in(&server, &email, PASSWORD).await;
+    console.get("/console/send").await;
+    let forged = console
+        .post_without_csrf(
+            "/console/send",
+            &[("numbers", "0241234567"), ("message", "forged")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let wrong = console
+        .post_without_csrf(
+            "/console/send",
+            &[
+                ("numbers", "0241234567"),
+                ("message", "forged"),
+                ("_csrf", "not-it"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+
+    // Signing out everywhere ends this session and any other.
+    let mut second = Console::sign_in(&server, &email, PASSWORD).await;
+    assert_eq!(second.get("/console/overview").await.status, StatusCode::OK);
+    console.get("/console/overview").await;
+    let out = console.post("/console/logout-everywhere", &[]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        second.get("/console/overview").await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    // Five wrong passwords, then even the right one waits.
+    let mut guesser = Console::new(&server);
+    for _ in 0..5 {
+        let refused = guesser
+            .post_without_csrf(
+                "/console/login",
+                &[("email", &email), ("password", "wrong password!")],
+            )
+            .await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    }
+    let limited = guesser
+        .post_without_csrf(
+            "/console/login",
+            &[("email", &email), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(
+        limited.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        limited.html
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_user_reaches_neither_another_tenants_pages_nor_the_operators() {
+    let server = TestServer::start().await;
+    let (_, _, mine) = tenant_user(&server, 10, "admin").await;
+    let (_, _, theirs) = tenant_user(&server, 10, "admin").await;
+    let mut them = Console::sign_in(&server, &theirs, PASSWORD).await;
+    them.get("/console/send").await;
+    let sent = them
+        .post(
+            "/console/send",
+            &[
+                ("numbers", "0241234567"),
+                ("message", "theirs"),
+                ("nonce", "x"),
+            ],
+        )
+        .await;
+    let id = sent
+        .html
+        .split("/console/history/")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("id")
+        .to_string();
+
+    let mut me = Console::sign_in(&server, &mine, PASSWORD).await;
+    let report = me.get(&format!("/console/history/{id}")).await;
+    assert_eq!(
+        report.status,
+        StatusCode::NOT_FOUND,
+        "another tenant's message is not found"
+    );
+    assert!(!report.contains("theirs"));
+    let history = me.get("/console/history").await;
+    assert!(!history.contains(&id));
+    let operator_page = me.get("/console/op/tenants").await;
+    assert_eq!(operator_page.status, StatusCode::FORBIDDEN);
+
+    let ops = operator(&server).await;
+    let mut op = Console::sign_in(&server, &ops, PASSWORD).await;
+    let tenant_page = op.get("/console/send").await;
+    assert_eq!(
+        tenant_page.status,
+        StatusCode::FORBIDDEN,
+        "the operator has no tenant pages"
+    );
+}
