@@ -1,6 +1,6 @@
 //! The console over HTTP (SPEC §13): sign-in and its limit, the session cookie's attributes,
 //! CSRF, roles and tenant isolation, the send page's counter and a send through it. (The same
-//! in a real browser: `api/tests/browser.rs`.)
+//! in a real browser: `browser/`.)
 
 use reqwest::StatusCode;
 

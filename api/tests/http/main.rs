@@ -8,6 +8,7 @@ mod admin_cli;
 mod auth;
 mod backlog;
 mod bad_input;
+mod browser;
 mod cancel;
 mod carrier;
 mod cli;

@@ -120,6 +120,8 @@ pub async fn list(
 
 pub struct RecipientRow {
     pub phone: String,
+    /// Its own text, when the send was personalised.
+    pub text: String,
     pub status: &'static str,
     pub parts: u16,
     pub sent: String,
@@ -184,6 +186,7 @@ pub async fn report(
             .into_iter()
             .map(|recipient| RecipientRow {
                 phone: recipient.msisdn.to_string(),
+                text: recipient.text.unwrap_or_default(),
                 status: recipient.status.as_str(),
                 parts: recipient.parts,
                 sent: recipient.sent_at.map(when).unwrap_or_default(),

@@ -1,0 +1,319 @@
+//! The console in a real browser (SPEC §13): headless Chromium (Debian's `chromium`) driven
+//! through `chromedriver` over WebDriver. A tenant's new user signs in, sends to a group with a
+//! template and watches the message reach Delivered; the session cookie is `HttpOnly`; a form
+//! whose CSRF token was taken out is refused; the user reaches neither another tenant's pages
+//! nor the operator's. Without Chromium the tests say so and pass; with `FLIT_REQUIRE_NODE=1`
+//! (CI's `.ci/run` sets it after installing every interop peer) they fail instead.
+//!
+//! With `FLIT_CONSOLE_SCREENSHOTS=<dir>`, the tour also writes a screenshot of each main page
+//! at desktop and phone width there (how `docs/console/` is made).
+
+mod webdriver;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::common::console::{PASSWORD, operator, tenant_user};
+use crate::common::{Api, TestServer};
+use webdriver::{Browser, Driver};
+
+const DESKTOP: (u32, u32) = (1280, 860);
+const PHONE: (u32, u32) = (375, 812);
+
+/// The browser's driver, or `None` (said on stderr) when Chromium is not installed.
+async fn driver() -> Option<Driver> {
+    if let Some(reason) = webdriver::missing() {
+        assert!(
+            std::env::var("FLIT_REQUIRE_NODE").as_deref() != Ok("1"),
+            "FLIT_REQUIRE_NODE=1 and {reason}"
+        );
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("a browser test")
+            .to_string();
+        let _ = writeln!(std::io::stderr(), "{test}: skipped: {reason}");
+        return None;
+    }
+    Some(Driver::start().await)
+}
+
+/// Signs in through the login page's form.
+async fn sign_in(browser: &Browser, server: &TestServer, email: &str) {
+    browser
+        .goto(&format!("{}/console/login", server.base))
+        .await;
+    browser.el("input[name=email]").await.type_text(email).await;
+    browser
+        .el("input[name=password]")
+        .await
+        .type_text(PASSWORD)
+        .await;
+    browser.el("form button[type=submit]").await.click().await;
+    browser.wait_for("main h1", Duration::from_secs(10)).await;
+    assert!(
+        !browser.url().await.contains("/console/login"),
+        "signed in: {}",
+        browser.source().await
+    );
+}
+
+/// Where screenshots go, when asked for.
+fn screenshots() -> Option<PathBuf> {
+    std::env::var_os("FLIT_CONSOLE_SCREENSHOTS").map(PathBuf::from)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_user_sends_to_a_group_with_a_template_and_sees_it_delivered() {
+    let Some(driver) = driver().await else { return };
+    let server = TestServer::start().await;
+    let (_, key, email) = tenant_user(&server, 100, "member").await;
+    // The book, through the tenant's API: a group of two contacts and a template.
+    let call = |method: Method, path: &str, body: serde_json::Value| {
+        let (server, key) = (&server, key.clone());
+        let path = path.to_string();
+        async move { server.request(method, &path, Some(&key), Some(body)).await }
+    };
+    let group = call(
+        Method::POST,
+        "/api/v1/contacts/groups",
+        json!({"name": "Customers"}),
+    )
+    .await;
+    assert_eq!(group.status, StatusCode::CREATED, "{}", group.body);
+    let group_id = group.body["data"]["id"]
+        .as_str()
+        .expect("group id")
+        .to_string();
+    let mut contacts = Vec::new();
+    for (phone, name) in [("0241234567", "Ama"), ("0201234567", "Kofi")] {
+        let contact = call(
+            Method::POST,
+            "/api/v1/contacts",
+            json!({"phone": phone, "firstName": name}),
+        )
+        .await;
+        assert_eq!(contact.status, StatusCode::CREATED, "{}", contact.body);
+        contacts.push(contact.body["data"]["id"].as_str().expect("id").to_string());
+    }
+    let members = call(
+        Method::POST,
+        &format!("/api/v1/contacts/groups/{group_id}/members"),
+        json!({"contactIds": contacts}),
+    )
+    .await;
+    assert!(members.status.is_success(), "{}", members.body);
+    let template = call(
+        Method::POST,
+        "/api/v1/templates",
+        json!({"name": "Greeting", "content": "Hello {{firstName}}, your code is {{code}}"}),
+    )
+    .await;
+    assert_eq!(template.status, StatusCode::CREATED, "{}", template.body);
+
+    let browser = driver.browser(DESKTOP.0, DESKTOP.1).await;
+    sign_in(&browser, &server, &email).await;
+    browser.goto(&format!("{}/console/send", server.base)).await;
+    browser.el("input[name=group]").await.click().await;
+    browser
+        .el("#template option:nth-child(2)")
+        .await
+        .click()
+        .await;
+    browser.el("#variables").await.type_text("code=4711").await;
+    // The live counter: the engine's figures for the group and the template.
+    let counter = browser
+        .wait_for("#counter strong#cost", Duration::from_secs(5))
+        .await;
+    let _ = counter.text().await;
+    let text = browser.el("#counter").await.text().await;
+    assert!(
+        text.contains("2 recipients") && text.contains("GSM-7"),
+        "{text}"
+    );
+    browser.el("#send").await.click().await;
+    browser.wait_for("#sent", Duration::from_secs(10)).await;
+    assert!(
+        browser
+            .el("#sent")
+            .await
+            .text()
+            .await
+            .contains("2 recipients")
+    );
+    browser.el("#report-link").await.click().await;
+    // The report reloads itself until the message is final.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = browser.find("#message-status").await
+            && status.text().await == "DELIVERED"
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not delivered: {}",
+            browser.source().await
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let recipients = browser.el("#recipients").await.text().await;
+    assert!(
+        recipients.contains("233241234567") && recipients.contains("233201234567"),
+        "{recipients}"
+    );
+    // Each contact got the template filled with its own name and the variable.
+    assert!(
+        recipients.contains("Hello Ama, your code is 4711"),
+        "{recipients}"
+    );
+    assert!(
+        recipients.contains("Hello Kofi, your code is 4711"),
+        "{recipients}"
+    );
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_is_httponly_forms_need_their_token_and_tenants_stay_apart() {
+    let Some(driver) = driver().await else { return };
+    let server = TestServer::start().await;
+    let (_, _, mine) = tenant_user(&server, 10, "admin").await;
+    let (_, their_key, _) = tenant_user(&server, 10, "admin").await;
+    let theirs = server
+        .request(
+            Method::POST,
+            "/api/v1/sms/send",
+            Some(&their_key),
+            Some(json!({"recipients": ["0241234567"], "message": "their secret"})),
+        )
+        .await;
+    let their_message = theirs.body["data"]["messageId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+
+    let browser = driver.browser(DESKTOP.0, DESKTOP.1).await;
+    sign_in(&browser, &server, &mine).await;
+    let cookies = browser.cookies().await;
+    let session = cookies
+        .iter()
+        .find(|cookie| cookie["name"] == "flit_session")
+        .unwrap_or_else(|| panic!("no session cookie: {cookies:?}"));
+    assert_eq!(session["httpOnly"], true, "{session}");
+    assert_eq!(session["sameSite"], "Lax", "{session}");
+    assert_eq!(
+        browser
+            .run("return document.cookie.includes('flit_session')")
+            .await,
+        false,
+        "scripts cannot read it"
+    );
+
+    // A form whose CSRF token was taken out is refused, and nothing is sent.
+    browser.goto(&format!("{}/console/send", server.base)).await;
+    browser.el("#numbers").await.type_text("0241234567").await;
+    browser.el("#message").await.type_text("forged").await;
+    browser
+        .run("document.querySelector('#send-form input[name=_csrf]').remove()")
+        .await;
+    browser.el("#send").await.click().await;
+    browser.wait_for("p.problem", Duration::from_secs(5)).await;
+    assert!(
+        browser
+            .source()
+            .await
+            .contains("did not come from this console")
+    );
+    browser
+        .goto(&format!("{}/console/history", server.base))
+        .await;
+    assert!(!browser.source().await.contains("forged"));
+
+    browser
+        .goto(&format!("{}/console/history/{their_message}", server.base))
+        .await;
+    let page = browser.source().await;
+    assert!(
+        page.contains("Not found") && !page.contains("their secret"),
+        "{page}"
+    );
+    browser
+        .goto(&format!("{}/console/op/tenants", server.base))
+        .await;
+    assert!(browser.source().await.contains("Not allowed"));
+    browser.close().await;
+
+    let ops = operator(&server).await;
+    let browser = driver.browser(DESKTOP.0, DESKTOP.1).await;
+    sign_in(&browser, &server, &ops).await;
+    assert!(
+        browser.url().await.ends_with("/console/op/tenants"),
+        "{}",
+        browser.url().await
+    );
+    browser.goto(&format!("{}/console/send", server.base)).await;
+    assert!(
+        browser.source().await.contains("Not allowed"),
+        "the operator has no tenant pages"
+    );
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_main_page_renders_at_desktop_and_phone_width() {
+    let Some(driver) = driver().await else { return };
+    let server = TestServer::start().await;
+    let (_, key, email) = tenant_user(&server, 500, "admin").await;
+    for i in 0..6 {
+        server
+            .request(
+                Method::POST,
+                "/api/v1/sms/send",
+                Some(&key),
+                Some(json!({"recipients": ["0241234567", "0201234567"], "message": format!("Tour message {i}")})),
+            )
+            .await;
+    }
+    let ops = operator(&server).await;
+    let tenant_pages = [
+        ("overview", "Overview"),
+        ("send", "Send"),
+        ("history", "History"),
+    ];
+    let operator_pages = [("op/tenants", "Tenants")];
+    let out = screenshots();
+    if let Some(dir) = &out {
+        std::fs::create_dir_all(dir).expect("screenshot dir");
+    }
+    for (who, pages) in [(&email, &tenant_pages[..]), (&ops, &operator_pages[..])] {
+        for (size, (width, height)) in [("desktop", DESKTOP), ("phone", PHONE)] {
+            let browser = driver.browser(width, height).await;
+            sign_in(&browser, &server, who).await;
+            for (path, title) in pages {
+                browser
+                    .goto(&format!("{}/console/{path}", server.base))
+                    .await;
+                let heading = browser
+                    .wait_for("main h1", Duration::from_secs(5))
+                    .await
+                    .text()
+                    .await;
+                assert_eq!(heading, *title, "{path} at {size}");
+                // Nothing runs off the side at phone width.
+                let overflow = browser
+                    .run("return document.documentElement.scrollWidth > window.innerWidth + 1")
+                    .await;
+                assert_eq!(overflow, false, "{path} is wider than the {size} window");
+                if let Some(dir) = &out {
+                    let name = format!("{}-{size}.png", path.replace('/', "-"));
+                    std::fs::write(dir.join(name), browser.screenshot().await).expect("screenshot");
+                }
+            }
+            browser.close().await;
+        }
+    }
+}
