@@ -264,6 +264,12 @@ pub const METRICS: &[(MetricKind, &str, &str)] = {
             "flit_smpp_server_connections_refused_total",
             "SMPP connections closed at once because too many were open",
         ),
+        // The web console.
+        (
+            Counter,
+            "flit_console_sign_ins_total",
+            "Console sign-ins, by result (signed_in, refused, limited)",
+        ),
         // Supervision.
         (
             Gauge,
