@@ -203,3 +203,107 @@ impl Engine {
         Ok(user.filter(|user| matches && user.tenant.is_none_or(|t| self.tenant(t).is_some())))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use flit_storage::BackendKind;
+
+    use super::*;
+    use crate::{EngineConfig, NewTenant};
+
+    fn person(email: &str, role: Role) -> NewUser {
+        NewUser {
+            email: email.into(),
+            password: "correct horse battery".into(),
+            role,
+        }
+    }
+
+    #[tokio::test]
+    async fn people_sign_in_with_their_own_password_and_their_sessions_end_with_them() {
+        let dir = tempfile::tempdir().expect("dir");
+        let engine = Engine::open(dir.path(), BackendKind::Redb, EngineConfig::default())
+            .await
+            .expect("engine");
+        let tenant = engine
+            .create_tenant(NewTenant {
+                name: "Acme".into(),
+                ..NewTenant::default()
+            })
+            .await
+            .expect("tenant")
+            .id;
+        let ama = engine
+            .create_user(Some(tenant), person(" Ama@Acme.example", Role::Admin))
+            .await
+            .expect("user");
+        assert_eq!(
+            (ama.email.as_str(), ama.role),
+            ("ama@acme.example", Role::Admin)
+        );
+        let taken = engine
+            .create_user(None, person("AMA@acme.example", Role::Operator))
+            .await
+            .expect_err("emails are unique across tenants and operators");
+        assert!(matches!(
+            taken,
+            EngineError::Conflict(Conflict::EmailExists(_))
+        ));
+        let ops = engine
+            .create_user(None, person("ops@flit.example", Role::Member))
+            .await
+            .expect("operator");
+        assert_eq!((ops.role, ops.tenant), (Role::Operator, None));
+        assert!(
+            !ama.password_hash.contains("correct horse"),
+            "only the hash is kept"
+        );
+
+        let signed = engine
+            .check_password("ama@acme.example", "correct horse battery")
+            .await
+            .expect("check");
+        assert_eq!(signed.map(|user| user.id), Some(ama.id));
+        for (email, password) in [
+            ("ama@acme.example", "wrong horse battery"),
+            ("nobody@acme.example", "correct horse battery"),
+        ] {
+            assert!(
+                engine
+                    .check_password(email, password)
+                    .await
+                    .expect("check")
+                    .is_none()
+            );
+        }
+
+        let first = engine.start_session(&ama).await.expect("session");
+        let second = engine.start_session(&ama).await.expect("session");
+        let (user, session) = engine.session(&first.token).expect("read").expect("live");
+        assert_eq!(
+            (user.id, session.csrf.as_str()),
+            (ama.id, first.csrf.as_str())
+        );
+        assert_ne!(first.csrf, second.csrf, "a CSRF token per session");
+        assert!(engine.session("fs_not_a_session").expect("read").is_none());
+        engine.end_session(&first.token).await.expect("sign out");
+        assert!(engine.session(&first.token).expect("read").is_none());
+        assert!(engine.session(&second.token).expect("read").is_some());
+
+        // Deleting a person ends every session of theirs and frees the email.
+        engine
+            .delete_user(Some(tenant), ama.id)
+            .await
+            .expect("delete");
+        assert!(engine.session(&second.token).expect("read").is_none());
+        assert!(engine.users(tenant).expect("users").is_empty());
+        engine
+            .create_user(Some(tenant), person("ama@acme.example", Role::Member))
+            .await
+            .expect("the email is free again");
+        assert!(matches!(
+            engine.delete_user(Some(tenant), ops.id).await,
+            Err(EngineError::NotFound(Missing::User))
+        ));
+    }
+}
