@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use super::ServerShared;
-use super::pdu;
+use super::pdu::{self, RX_PERMANENT, RX_TEMPORARY};
 use crate::engine::Engine;
 use crate::ids::{SmppAccountId, SmppHeldId};
 use crate::store::records::{SmppHeld, SmppHeldKind};
@@ -32,10 +32,6 @@ const MAX_ATTEMPTS: u32 = 10;
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
 /// Entries waiting for their backoff that a page reads past, at most.
 const MAX_SKIPPED: usize = 10_000;
-/// `ESME_RX_T_APPN`: the customer asks to be sent it again later.
-const RX_TEMPORARY: u32 = 0x64;
-/// `ESME_RX_R_APPN`: the customer will never take it.
-const RX_PERMANENT: u32 = 0x65;
 
 /// A held `deliver_sm` for a session to send, and where to say how it went.
 pub(super) struct DeliverRequest {

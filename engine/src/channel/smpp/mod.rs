@@ -24,6 +24,7 @@ pub mod inbound;
 pub mod pdu;
 pub mod receipt;
 pub mod session;
+pub mod status;
 
 #[cfg(test)]
 mod tests;

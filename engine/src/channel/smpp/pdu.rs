@@ -21,15 +21,7 @@ use rusmpp::{Command, CommandStatus, Pdu};
 use super::coding::{self, DeliverContent, EncodedPart, Sar};
 use super::{BindConfig, Submit};
 
-/// SMPP status Flit reports when it cannot build a part (the status an SMSC would give).
-pub const STATUS_INVALID_MESSAGE_LENGTH: u32 = 0x01;
-pub const STATUS_INVALID_COMMAND_ID: u32 = 0x03;
-pub const STATUS_SYSTEM_ERROR: u32 = 0x08;
-pub const STATUS_INVALID_SOURCE_ADDRESS: u32 = 0x0A;
-pub const STATUS_INVALID_PASSWORD: u32 = 0x0E;
-pub const STATUS_INVALID_DESTINATION_ADDRESS: u32 = 0x0B;
-pub const STATUS_MESSAGE_QUEUE_FULL: u32 = 0x14;
-pub const STATUS_THROTTLED: u32 = 0x58;
+use super::status;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PduError {
@@ -55,13 +47,13 @@ impl PduError {
             PduError::Field {
                 field: "source_addr",
                 ..
-            } => STATUS_INVALID_SOURCE_ADDRESS,
+            } => status::INVALID_SOURCE_ADDRESS,
             PduError::Field {
                 field: "destination_addr",
                 ..
-            } => STATUS_INVALID_DESTINATION_ADDRESS,
-            PduError::Field { .. } => STATUS_INVALID_MESSAGE_LENGTH,
-            PduError::Password(_) | PduError::SealedPassword => STATUS_INVALID_PASSWORD,
+            } => status::INVALID_DESTINATION_ADDRESS,
+            PduError::Field { .. } => status::INVALID_MESSAGE_LENGTH,
+            PduError::Password(_) | PduError::SealedPassword => status::INVALID_PASSWORD,
         }
     }
 }
@@ -374,7 +366,7 @@ mod tests {
         };
         let message = coding::encode_message("x", Gsm7Mode::Unpacked, Concatenation::Udh, 1);
         let err = submit_sm(&submit, 0, &message.parts[0]).expect_err("21 octets max");
-        assert_eq!(err.command_status(), STATUS_INVALID_SOURCE_ADDRESS);
+        assert_eq!(err.command_status(), status::INVALID_SOURCE_ADDRESS);
         let config = BindConfig {
             password: BindPassword::for_tests("12345678é"),
             ..BindConfig::default()

@@ -14,9 +14,7 @@ use super::{Connection, Session, Side};
 use crate::channel::smpp::frame::{Frame, Malformed};
 use crate::channel::smpp::inbound::{self, Delivery, Inbound};
 use crate::channel::smpp::pdu;
-
-/// `generic_nack` status for a PDU whose body could not be decoded.
-const STATUS_INVALID_COMMAND_LENGTH: u32 = 0x02;
+use crate::channel::smpp::status;
 
 impl Session {
     /// One read from the link on `side`. `Err` ends the connection: bytes that cannot be
@@ -101,7 +99,7 @@ impl Session {
             }
             Inbound::Unsupported { sequence, id } => {
                 debug!(?id, "unsupported PDU from the SMSC");
-                link.send(pdu::generic_nack(sequence, pdu::STATUS_INVALID_COMMAND_ID))
+                link.send(pdu::generic_nack(sequence, status::INVALID_COMMAND_ID))
                     .await?;
             }
             Inbound::Unexpected { sequence, id } => {
@@ -113,7 +111,7 @@ impl Session {
             Inbound::MalformedOperation(malformed) => {
                 link.send(pdu::generic_nack(
                     malformed.sequence,
-                    STATUS_INVALID_COMMAND_LENGTH,
+                    status::INVALID_COMMAND_LENGTH,
                 ))
                 .await?;
             }

@@ -16,6 +16,7 @@ use super::stats::{SessionErrorKind, describe_status};
 use super::{Connection, Session};
 use crate::channel::smpp::coding;
 use crate::channel::smpp::pdu;
+use crate::channel::smpp::status;
 use crate::channel::smpp::{SessionEvent, Submit};
 
 /// How a submit was answered.
@@ -193,13 +194,10 @@ impl Session {
             || status == 0
             || matches!(
                 status,
-                pdu::STATUS_THROTTLED | pdu::STATUS_MESSAGE_QUEUE_FULL | pdu::STATUS_SYSTEM_ERROR
+                status::THROTTLED | status::MESSAGE_QUEUE_FULL | status::SYSTEM_ERROR
             );
         self.reject(&in_flight, status, temporary).await;
-        if matches!(
-            status,
-            pdu::STATUS_THROTTLED | pdu::STATUS_MESSAGE_QUEUE_FULL
-        ) {
+        if matches!(status, status::THROTTLED | status::MESSAGE_QUEUE_FULL) {
             self.stats.throttled.fetch_add(1, Ordering::Relaxed);
             let now = Instant::now();
             if let Some(pause) = self.throttle.hit(now, in_flight.sent_at) {
