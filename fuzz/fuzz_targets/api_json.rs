@@ -28,7 +28,7 @@ use tower::ServiceExt;
 const ADMIN_TOKEN: &str = "fuzz-admin-token";
 
 /// Every operation whose OpenAPI description has a request body, in a fixed order.
-const ENDPOINTS: [(&str, &str); 23] = [
+const ENDPOINTS: [(&str, &str); 25] = [
     ("post", "/api/v1/sms/send"),
     ("post", "/api/v1/sms/estimate"),
     ("post", "/api/v1/templates"),
