@@ -122,18 +122,7 @@ impl Engine {
         tenant: TenantId,
         request: SendRequest,
     ) -> Result<SendOutcome, EngineError> {
-        // An engine missing an actor for good would take the send and never deliver it.
-        if let Err(error) = self.health().check() {
-            metrics::counter!("flit_sends_refused_total", "reason" => "engine_unhealthy")
-                .increment(1);
-            return Err(error);
-        }
-        let entry = self.entry(tenant)?;
-        if entry.is_suspended() {
-            metrics::counter!("flit_sends_refused_total", "reason" => "account_suspended")
-                .increment(1);
-            return Err(EngineError::Suspended);
-        }
+        let entry = self.admit(tenant)?;
         let Some(claim) = request.idempotency else {
             return self
                 .accept(tenant, &entry, request, None, AcceptExtras::default())
@@ -180,6 +169,14 @@ impl Engine {
         request: SendRequest,
         extras: AcceptExtras,
     ) -> Result<SendOutcome, EngineError> {
+        let entry = self.admit(tenant)?;
+        self.accept(tenant, &entry, request, None, extras).await
+    }
+
+    /// The tenant's entry, if a send of its may be taken at all: the engine is healthy (one
+    /// missing an actor for good would take the send and never deliver it) and the tenant is
+    /// not suspended.
+    fn admit(&self, tenant: TenantId) -> Result<Arc<TenantEntry>, EngineError> {
         if let Err(error) = self.health().check() {
             metrics::counter!("flit_sends_refused_total", "reason" => "engine_unhealthy")
                 .increment(1);
@@ -191,7 +188,7 @@ impl Engine {
                 .increment(1);
             return Err(EngineError::Suspended);
         }
-        self.accept(tenant, &entry, request, None, extras).await
+        Ok(entry)
     }
 
     /// Plans, charges and stores a send; `claim` holds its `Idempotency-Key` until the charge
