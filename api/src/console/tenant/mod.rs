@@ -1,6 +1,8 @@
 //! The tenant's pages: what its admins and members see of their own tenant only. Each page is
-//! a module; `router` lists them all.
+//! a module; `router` lists them all. Pages every person of the tenant sees take a
+//! `TenantViewer`; API keys, webhooks and users take an `AdminViewer` (a member gets 403).
 
+mod contacts;
 mod history;
 mod overview;
 mod send;
@@ -19,4 +21,11 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/console/send/estimate", post(send::estimate))
         .route("/console/history", get(history::list))
         .route("/console/history/{message_id}", get(history::report))
+        .route(
+            "/console/contacts",
+            get(contacts::list).post(contacts::create),
+        )
+        .route("/console/contacts/{id}/delete", post(contacts::delete))
+        .route("/console/contacts/import", post(contacts::preview))
+        .route("/console/contacts/import/confirm", post(contacts::confirm))
 }
