@@ -3,9 +3,12 @@
 //! `TenantViewer`; API keys, webhooks and users take an `AdminViewer` (a member gets 403).
 
 mod contacts;
+mod groups;
 mod history;
 mod overview;
 mod send;
+mod sender_ids;
+mod templates;
 
 use std::sync::Arc;
 
@@ -28,4 +31,20 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/console/contacts/{id}/delete", post(contacts::delete))
         .route("/console/contacts/import", post(contacts::preview))
         .route("/console/contacts/import/confirm", post(contacts::confirm))
+        .route("/console/groups", get(groups::list).post(groups::create))
+        .route("/console/groups/{id}", get(groups::show))
+        .route("/console/groups/{id}/delete", post(groups::delete))
+        .route("/console/groups/{id}/members", post(groups::add_members))
+        .route(
+            "/console/groups/{id}/members/{contact}/remove",
+            post(groups::remove_member),
+        )
+        .route(
+            "/console/templates",
+            get(templates::list).post(templates::create),
+        )
+        .route("/console/templates/{id}", post(templates::update))
+        .route("/console/templates/{id}/edit", get(templates::edit))
+        .route("/console/templates/{id}/delete", post(templates::delete))
+        .route("/console/sender-ids", get(sender_ids::list))
 }
