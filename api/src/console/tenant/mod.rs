@@ -3,12 +3,15 @@
 //! `TenantViewer`; API keys, webhooks and users take an `AdminViewer` (a member gets 403).
 
 mod contacts;
+mod devices;
 mod groups;
 mod history;
+mod inbound;
 mod overview;
 mod send;
 mod sender_ids;
 mod templates;
+mod transactions;
 
 use std::sync::Arc;
 
@@ -47,4 +50,8 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/console/templates/{id}/edit", get(templates::edit))
         .route("/console/templates/{id}/delete", post(templates::delete))
         .route("/console/sender-ids", get(sender_ids::list))
+        .route("/console/devices", get(devices::list))
+        .route("/console/devices/pair", post(devices::pair))
+        .route("/console/inbound", get(inbound::list))
+        .route("/console/transactions", get(transactions::list))
 }
