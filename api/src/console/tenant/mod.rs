@@ -7,11 +7,14 @@ mod devices;
 mod groups;
 mod history;
 mod inbound;
+mod keys;
 mod overview;
 mod send;
 mod sender_ids;
 mod templates;
 mod transactions;
+mod users;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -50,6 +53,21 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/console/templates/{id}/edit", get(templates::edit))
         .route("/console/templates/{id}/delete", post(templates::delete))
         .route("/console/sender-ids", get(sender_ids::list))
+        .route("/console/keys", get(keys::list).post(keys::create))
+        .route("/console/keys/{id}/revoke", post(keys::revoke))
+        .route(
+            "/console/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route("/console/webhooks/{id}", get(webhooks::deliveries))
+        .route("/console/webhooks/{id}/delete", post(webhooks::delete))
+        .route("/console/webhooks/{id}/rotate", post(webhooks::rotate))
+        .route(
+            "/console/webhooks/{id}/deliveries/{delivery}/redeliver",
+            post(webhooks::redeliver),
+        )
+        .route("/console/users", get(users::list).post(users::invite))
+        .route("/console/users/{id}/remove", post(users::remove))
         .route("/console/devices", get(devices::list))
         .route("/console/devices/pair", post(devices::pair))
         .route("/console/inbound", get(inbound::list))
