@@ -55,8 +55,13 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 pub const DEFAULT_MAX_SMALL_BODY_BYTES: usize = 1024 * 1024;
 
 /// Routes whose bodies may be as large as the bulk limit (`max_body_bytes`); every other
-/// route takes at most the small one (`max_small_body_bytes`).
-pub const BULK_ROUTES: &[&str] = &["/api/v1/contacts/import"];
+/// route takes at most the small one (`max_small_body_bytes`). The console's import takes the
+/// same file twice: uploaded for its preview, then posted back to be imported.
+pub const BULK_ROUTES: &[&str] = &[
+    "/api/v1/contacts/import",
+    "/console/contacts/import",
+    "/console/contacts/import/confirm",
+];
 
 /// How large a request body may be, by route.
 #[derive(Clone, Copy, Debug)]

@@ -43,7 +43,7 @@ pub use book::contacts::{
     Contact, ContactFilter, ContactPatch, MAX_EMAIL_CHARS, MAX_NAME_CHARS, NewContact,
 };
 pub use book::groups::{GroupSummary, MAX_GROUP_NAME_CHARS, MAX_MEMBERSHIP_IDS, MembershipChange};
-pub use book::import::{ImportOutcome, MAX_IMPORT_CONTACTS};
+pub use book::import::{ImportOutcome, ImportRowVerdict, MAX_IMPORT_CONTACTS};
 pub use book::templates::{MAX_TEMPLATE_CHARS, MAX_TEMPLATE_NAME_CHARS};
 pub use channel::device::{DeviceTimes, MAX_PULL, PhoneEvent, PhoneMessage, PhoneState};
 pub use channel::smpp::config::MAX_WINDOW_SIZE;

@@ -1,12 +1,19 @@
-//! A console form as it was posted (`application/x-www-form-urlencoded`), read by hand so that
-//! repeated fields (several groups ticked) keep every value, and checked for the session's
-//! CSRF token before anything else.
+//! A console form as it was posted (`application/x-www-form-urlencoded`, or
+//! `multipart/form-data` when it carries a file), read by hand so that repeated fields (several
+//! groups ticked) keep every value, and checked for the session's CSRF token before anything
+//! else.
 
 use axum::body::Bytes;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 
 use super::auth::Viewer;
 use super::page::{Problem, problem};
+
+/// A file a form carried: the name of its field and its bytes.
+pub struct File {
+    pub field: String,
+    pub bytes: Vec<u8>,
+}
 
 /// The fields of a posted form, in order.
 pub struct Fields(Vec<(String, String)>);
@@ -17,6 +24,43 @@ impl Fields {
         let fields = Fields::read(body)?;
         viewer.check_csrf(fields.get("_csrf"))?;
         Ok(fields)
+    }
+
+    /// Reads a form that may carry files: its fields (checked for `viewer`'s CSRF token, as
+    /// [`Fields::checked`]) and each file's name and bytes, by field name.
+    pub fn checked_upload(
+        viewer: &Viewer,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Result<(Fields, Vec<File>), Problem> {
+        let boundary = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(super::upload::boundary);
+        let Some(boundary) = boundary else {
+            return Ok((Fields::checked(viewer, body)?, Vec::new()));
+        };
+        let parts = super::upload::parts(&boundary, body)
+            .ok_or_else(|| problem(StatusCode::BAD_REQUEST, "The form could not be read."))?;
+        let mut fields = Vec::new();
+        let mut files = Vec::new();
+        for part in parts {
+            match part.filename {
+                Some(_) => files.push(File {
+                    field: part.name,
+                    bytes: part.body,
+                }),
+                None => fields.push((
+                    part.name,
+                    String::from_utf8(part.body).map_err(|_| {
+                        problem(StatusCode::BAD_REQUEST, "The form could not be read.")
+                    })?,
+                )),
+            }
+        }
+        let fields = Fields(fields);
+        viewer.check_csrf(fields.get("_csrf"))?;
+        Ok((fields, files))
     }
 
     /// Reads `body` with no session to check it against (the sign-in form).

@@ -10,8 +10,8 @@
 //! keys, webhooks nor users, an operator only the operator pages.
 //!
 //! By concern: `auth.rs` (sessions, roles, CSRF, the sign-in limit), `form.rs` (posted forms),
-//! `page.rs` (the frame and error pages), `session.rs` (sign-in and sign-out), and one module
-//! per page under `tenant/` and `operator/`.
+//! `page.rs` (the frame and error pages), `session.rs` (sign-in and sign-out), `upload.rs`
+//! (multipart bodies and CSV files), and one module per page under `tenant/` and `operator/`.
 
 pub mod auth;
 mod form;
@@ -19,6 +19,7 @@ mod operator;
 mod page;
 mod session;
 mod tenant;
+mod upload;
 
 use std::sync::Arc;
 

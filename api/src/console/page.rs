@@ -153,3 +153,38 @@ pub fn when(at: i64) -> String {
     let iso = crate::timefmt::iso(at);
     format!("{} {} UTC", &iso[..10], &iso[11..16])
 }
+
+/// Renders `template` with `status` (a form shown again with what was wrong with it).
+pub fn render_status(status: StatusCode, template: &impl Template) -> Response {
+    let mut response = render(template);
+    if response.status().is_success() {
+        *response.status_mut() = status;
+    }
+    response
+}
+
+/// An engine error as a form's problem: the status and the sentence the API would answer.
+pub fn refusal(error: flit_engine::EngineError) -> (StatusCode, String) {
+    let api = crate::error::ApiError::from(error);
+    (api.status, api.message)
+}
+
+/// Post/Redirect/Get: back to `path` (303), with a `notice` code its page knows.
+pub fn back(path: &str, notice: &str) -> Response {
+    axum::response::Redirect::to(&format!("{path}?notice={notice}")).into_response()
+}
+
+/// The fixed message of a `?notice=` code among a page's `known` ones; any other text is
+/// ignored, so a link can never make a page say what it likes.
+pub fn notice(code: Option<&str>, known: &[(&str, &'static str)]) -> Option<&'static str> {
+    let code = code?;
+    known
+        .iter()
+        .find(|(name, _)| *name == code)
+        .map(|(_, message)| *message)
+}
+
+/// `total` items at `per_page` a page: how many pages (at least one).
+pub fn pages(total: u64, per_page: u32) -> u64 {
+    total.div_ceil(u64::from(per_page)).max(1)
+}

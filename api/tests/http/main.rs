@@ -14,6 +14,7 @@ mod carrier;
 mod cli;
 mod common;
 mod console;
+mod console_pages;
 mod contacts;
 mod credits;
 mod devices;

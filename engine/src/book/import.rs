@@ -1,14 +1,15 @@
 //! Bulk contact import: rows checked one by one (invalid rows counted, not stored), phones
 //! already held by a live contact or repeated within the import skipped, and the rest written
-//! a durable batch per chunk.
+//! a durable batch per chunk. `preview_import` answers what an import would do with each row
+//! by the same checks (`check_row`), writing nothing, so a preview cannot disagree with it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use flit_storage::Batch;
 
 use super::contacts::{Fields, NewContact, put_new_contact};
 use super::groups::put_membership;
-use super::{number_rules, off_thread};
+use super::{number_rules, off_thread, parse_phone};
 use crate::engine::Engine;
 use crate::error::{EngineError, Invalid};
 use crate::ids::{GroupId, TenantId};
@@ -33,6 +34,30 @@ pub struct ImportOutcome {
     pub invalid: u64,
     /// Rows submitted.
     pub total: u64,
+}
+
+/// What importing one row would do ([`Engine::preview_import`]).
+#[derive(Debug)]
+pub enum ImportRowVerdict {
+    /// A new contact with this phone.
+    New(Msisdn),
+    /// Not imported: its phone is not a valid number, or a field is over its limit.
+    Invalid(EngineError),
+    /// Skipped: this phone is already a live contact's.
+    Existing(Msisdn),
+    /// Skipped: this phone repeats the row at `first` (counted from 0).
+    Repeat { phone: Msisdn, first: usize },
+}
+
+/// A row's phone and fields as an import stores them, or why it cannot be.
+fn check_row(
+    row: NewContact,
+    country: Country,
+    validation: Validation,
+) -> Result<(Msisdn, Fields), EngineError> {
+    let phone = parse_phone(&row.phone, country, validation)?;
+    let fields = Fields::check(row.first_name, row.last_name, row.email)?;
+    Ok((phone, fields))
 }
 
 /// What an import carries from one chunk to the next.
@@ -90,6 +115,50 @@ impl Engine {
         Ok(outcome)
     }
 
+    /// What [`Engine::import_contacts`] would do with each of `rows`, in order, by its own
+    /// checks; writes nothing. A row may be judged otherwise by the import itself if contacts
+    /// change in between (the import checks again).
+    pub async fn preview_import(
+        &self,
+        tenant: TenantId,
+        rows: Vec<NewContact>,
+    ) -> Result<Vec<ImportRowVerdict>, EngineError> {
+        if rows.len() > MAX_IMPORT_CONTACTS {
+            return Err(EngineError::from(Invalid::TooManyContacts {
+                given: rows.len(),
+                max: MAX_IMPORT_CONTACTS,
+            }));
+        }
+        let entry = self.entry(tenant)?;
+        let (country, validation) = number_rules(&entry, None);
+        let engine = self.clone();
+        off_thread(move || {
+            let mut first_of: HashMap<Msisdn, usize> = HashMap::with_capacity(rows.len());
+            let mut verdicts = Vec::with_capacity(rows.len());
+            for (index, row) in rows.into_iter().enumerate() {
+                let phone = match check_row(row, country, validation) {
+                    Ok((phone, _)) => phone,
+                    Err(error) => {
+                        verdicts.push(ImportRowVerdict::Invalid(error));
+                        continue;
+                    }
+                };
+                if let Some(&first) = first_of.get(&phone) {
+                    verdicts.push(ImportRowVerdict::Repeat { phone, first });
+                    continue;
+                }
+                first_of.insert(phone, index);
+                verdicts.push(if engine.phone_owner(tenant, phone)?.is_some() {
+                    ImportRowVerdict::Existing(phone)
+                } else {
+                    ImportRowVerdict::New(phone)
+                });
+            }
+            Ok(verdicts)
+        })
+        .await
+    }
+
     fn import_chunk(
         &self,
         tenant: TenantId,
@@ -102,11 +171,7 @@ impl Engine {
         let now = now_millis();
         let mut batch = Batch::with_capacity(chunk.len() * 4);
         for row in chunk {
-            let Ok(phone) = Msisdn::parse(&row.phone, country, validation) else {
-                state.outcome.invalid += 1;
-                continue;
-            };
-            let Ok(fields) = Fields::check(row.first_name, row.last_name, row.email) else {
+            let Ok((phone, fields)) = check_row(row, country, validation) else {
                 state.outcome.invalid += 1;
                 continue;
             };

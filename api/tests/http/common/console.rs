@@ -99,6 +99,66 @@ impl Console {
             .await
     }
 
+    /// Posts a `multipart/form-data` form as a browser does for a file input: `fields` with the
+    /// CSRF token of the last page read, and one file `field` named `filename`.
+    pub async fn post_file(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        (field, filename, bytes): (&str, &str, &[u8]),
+    ) -> Page {
+        const BOUNDARY: &str = "----flit-test-7Hq2Zx";
+        let csrf = self
+            .csrf
+            .clone()
+            .expect("a page with a form was read first");
+        let mut body = Vec::new();
+        for (name, value) in fields.iter().copied().chain([("_csrf", csrf.as_str())]) {
+            body.extend_from_slice(
+                format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\nContent-Type: text/csv\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(body);
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.expect("console request");
+        let status = response.status();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let page = Page {
+            status,
+            html: response.text().await.expect("body"),
+            location,
+            set_cookie: None,
+        };
+        if let Some(csrf) = csrf_in(&page.html) {
+            self.csrf = Some(csrf);
+        }
+        page
+    }
+
     async fn send(
         &self,
         method: Method,
