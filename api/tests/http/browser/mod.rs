@@ -317,3 +317,157 @@ async fn every_main_page_renders_at_desktop_and_phone_width() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_makes_and_revokes_a_key_imports_a_csv_and_pairs_a_phone() {
+    let Some(driver) = driver().await else { return };
+    let server = TestServer::start().await;
+    let (_, _, email) = tenant_user(&server, 100, "admin").await;
+    let browser = driver.browser(DESKTOP.0, DESKTOP.1).await;
+    sign_in(&browser, &server, &email).await;
+
+    // An API key with one scope: its secret shown once, and it works until revoked.
+    browser.goto(&format!("{}/console/keys", server.base)).await;
+    browser
+        .el("#create-key input[name=name]")
+        .await
+        .type_text("reporting")
+        .await;
+    // Only `balance:read`, whatever the form ticks to begin with.
+    let ticked = browser
+        .run("return [...document.querySelectorAll('input[name=scope]:checked')].map(b => b.value)")
+        .await;
+    for scope in ticked
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str())
+    {
+        let selector = format!(r#"input[name=scope][value="{scope}"]"#);
+        browser.el(&selector).await.click().await;
+    }
+    browser
+        .el(r#"input[name=scope][value="balance:read"]"#)
+        .await
+        .click()
+        .await;
+    browser
+        .el("#create-key button[type=submit]")
+        .await
+        .click()
+        .await;
+    let secret = browser
+        .wait_for("#secret", Duration::from_secs(5))
+        .await
+        .text()
+        .await;
+    let balance = |key: String| {
+        let url = format!("{}/api/v1/balance", server.base);
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .expect("balance")
+                .status()
+        }
+    };
+    assert_eq!(balance(secret.clone()).await, StatusCode::OK);
+    browser.goto(&format!("{}/console/keys", server.base)).await;
+    assert!(!browser.source().await.contains(&secret), "shown once only");
+    browser.el("#keys form button").await.click().await;
+    browser.accept_alert().await;
+    browser.wait_for("#notice", Duration::from_secs(5)).await;
+    assert_eq!(balance(secret).await, StatusCode::UNAUTHORIZED, "revoked");
+
+    // A CSV file with a bad number and a repeated one: previewed, then only the good rows.
+    let dir = tempfile::tempdir().expect("dir");
+    let csv = dir.path().join("contacts.csv");
+    std::fs::write(
+        &csv,
+        "phone,first_name\n0241234567,Ama\nnot-a-number,Bad\n0241234567,Again\n0201234567,Kofi\n",
+    )
+    .expect("csv");
+    browser
+        .goto(&format!("{}/console/contacts", server.base))
+        .await;
+    browser
+        .el("#import-contacts input[type=file]")
+        .await
+        .type_text(csv.to_str().expect("path"))
+        .await;
+    browser
+        .el("#import-contacts button[type=submit]")
+        .await
+        .click()
+        .await;
+    let summary = browser
+        .wait_for("#summary", Duration::from_secs(5))
+        .await
+        .text()
+        .await;
+    assert_eq!(
+        summary,
+        "2 to import · 1 invalid · 1 duplicate",
+        "{}",
+        browser.source().await
+    );
+    assert!(
+        browser
+            .el("#import-invalid")
+            .await
+            .text()
+            .await
+            .contains("not-a-number")
+    );
+    browser.el("#confirm-import").await.click().await;
+    browser.wait_for("#notice", Duration::from_secs(5)).await;
+    let contacts = browser.el("#contacts").await.text().await;
+    assert!(
+        contacts.contains("Ama") && contacts.contains("Kofi") && !contacts.contains("Bad"),
+        "{contacts}"
+    );
+
+    // A phone paired with a one-time code from the devices page.
+    browser
+        .goto(&format!("{}/console/devices", server.base))
+        .await;
+    browser.el("#new-code").await.click().await;
+    let code = browser
+        .wait_for("#pairing-code", Duration::from_secs(5))
+        .await
+        .text()
+        .await;
+    let client = reqwest::Client::new();
+    let registered: serde_json::Value = client
+        .post(format!("{}/mobile/v1/device", server.base))
+        .header("authorization", format!("Code {code}"))
+        .json(&json!({"name": "Browser phone", "simCards": []}))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("json");
+    let token = registered["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{registered}"));
+    // It pulls once, which makes it online.
+    let pulled = client
+        .get(format!("{}/mobile/v1/message", server.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("pull");
+    assert!(pulled.status().is_success());
+    browser
+        .goto(&format!("{}/console/devices", server.base))
+        .await;
+    let devices = browser.el("#devices").await.text().await;
+    assert!(
+        devices.contains("Browser phone") && devices.contains("online"),
+        "{devices}"
+    );
+    browser.close().await;
+}

@@ -229,6 +229,12 @@ impl Browser {
         .await
     }
 
+    /// Accepts the page's `confirm()` dialog, if one is open.
+    pub async fn accept_alert(&self) {
+        self.call(reqwest::Method::POST, "/alert/accept", Some(json!({})))
+            .await;
+    }
+
     /// Every cookie the browser holds for the page, as WebDriver reports them.
     pub async fn cookies(&self) -> Vec<Value> {
         self.call(reqwest::Method::GET, "/cookie", None)
