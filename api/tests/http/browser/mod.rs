@@ -278,11 +278,68 @@ async fn every_main_page_renders_at_desktop_and_phone_width() {
             )
             .await;
     }
+    // Something in the book, so the pages show what they hold.
+    let group = server
+        .request(
+            Method::POST,
+            "/api/v1/contacts/groups",
+            Some(&key),
+            Some(json!({"name": "Customers"})),
+        )
+        .await;
+    let group = group.body["data"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    for (phone, name) in [
+        ("0241234567", "Ama"),
+        ("0201234567", "Kofi"),
+        ("0551234567", "Esi"),
+    ] {
+        let contact = server
+            .request(
+                Method::POST,
+                "/api/v1/contacts",
+                Some(&key),
+                Some(json!({"phone": phone, "firstName": name})),
+            )
+            .await;
+        let id = contact.body["data"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        server
+            .request(
+                Method::POST,
+                &format!("/api/v1/contacts/groups/{group}/members"),
+                Some(&key),
+                Some(json!({"contactIds": [id]})),
+            )
+            .await;
+    }
+    server
+        .request(
+            Method::POST,
+            "/api/v1/templates",
+            Some(&key),
+            Some(json!({"name": "Reminder", "content": "Hi {{firstName}}, your appointment is on {{date}}."})),
+        )
+        .await;
     let ops = operator(&server).await;
     let tenant_pages = [
         ("overview", "Overview"),
         ("send", "Send"),
         ("history", "History"),
+        ("contacts", "Contacts"),
+        ("groups", "Groups"),
+        ("templates", "Templates"),
+        ("sender-ids", "Sender IDs"),
+        ("devices", "Devices"),
+        ("inbound", "Inbound"),
+        ("transactions", "Transactions"),
+        ("keys", "API keys"),
+        ("webhooks", "Webhooks"),
+        ("users", "Users"),
     ];
     let operator_pages = [("op/tenants", "Tenants")];
     let out = screenshots();
