@@ -5,6 +5,7 @@
 //! index in one batch under the engine's `people` lock.
 
 pub mod sessions;
+pub mod setup;
 
 use std::fmt;
 
