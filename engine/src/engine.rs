@@ -255,7 +255,10 @@ impl Engine {
         let notify = &self.inner.notify;
         QueueDepths {
             backlog: self.inner.dispatch.backlog(),
-            webhook_outbox: notify.depth.load(std::sync::atomic::Ordering::Relaxed).max(0) as u64,
+            webhook_outbox: notify
+                .depth
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .max(0) as u64,
             smpp_held: notify.smpp.held(),
         }
     }

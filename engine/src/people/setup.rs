@@ -44,13 +44,13 @@ impl Engine {
         let Some(record) = tables::OPERATOR_SETUP.get(self.store())? else {
             return Ok(false);
         };
-        let matches = secrets::constant_time_eq(
-            &record.token_hash,
-            &secrets::sha256(token.as_bytes()),
-        );
-        Ok(matches
-            && record.expires_at > self.clock().now_millis()
-            && self.operators()?.is_empty())
+        let matches =
+            secrets::constant_time_eq(&record.token_hash, &secrets::sha256(token.as_bytes()));
+        Ok(
+            matches
+                && record.expires_at > self.clock().now_millis()
+                && self.operators()?.is_empty(),
+        )
     }
 
     /// Makes the first operator account with `token`, and closes the link: `None` when the
