@@ -13,6 +13,7 @@ mod carrier;
 mod cli;
 mod common;
 mod console;
+mod console_operator;
 mod contacts;
 mod credits;
 mod devices;
