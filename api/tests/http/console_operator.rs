@@ -474,6 +474,33 @@ async fn the_setup_link_makes_the_first_operator_once() {
 }
 
 #[tokio::test]
+async fn an_operator_made_with_the_admin_token_closes_the_setup_link() {
+    let server = TestServer::start().await;
+    let url = server
+        .server
+        .as_ref()
+        .and_then(|server| server.setup_url.clone())
+        .expect("a setup link");
+    let path = url.trim_start_matches(&server.base).to_string();
+    let mut anyone = Console::new(&server);
+    assert_eq!(anyone.get(&path).await.status, StatusCode::OK);
+    let email = operator(&server).await;
+    assert_eq!(anyone.get(&path).await.status, StatusCode::FORBIDDEN);
+    // Even with every operator gone again, the old link stays closed.
+    let listed = server.admin(reqwest::Method::GET, "/operators", None).await;
+    let id = listed.body["data"]["users"][0]["id"]
+        .as_str()
+        .expect("the operator")
+        .to_string();
+    assert_eq!(listed.body["data"]["users"][0]["email"], email.as_str());
+    let deleted = server
+        .admin(reqwest::Method::DELETE, &format!("/operators/{id}"), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    assert_eq!(anyone.get(&path).await.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
 async fn a_tenant_user_is_refused_every_operator_page() {
     let server = TestServer::start().await;
     let (tenant, _, email) = tenant_user(&server, 10, "admin").await;
