@@ -289,6 +289,27 @@ async fn an_operator_runs_a_tenant_from_the_console() {
         ops.get("/console/op/tenants/ten_nosuchtenant").await.status,
         StatusCode::NOT_FOUND
     );
+
+    // The ledger a page at a time, newest first.
+    for n in 1..=20 {
+        let bonus = server
+            .admin(
+                reqwest::Method::POST,
+                &format!("/tenants/{tenant_id}/credits"),
+                Some(serde_json::json!({"amount": 1, "type": "BONUS", "description": format!("bonus {n}")})),
+            )
+            .await;
+        assert_eq!(bonus.status, StatusCode::CREATED, "{}", bonus.body);
+    }
+    let first = ops.get(&tenant_page).await;
+    assert!(first.contains("page 1 of 2"), "{}", first.html);
+    assert!(first.contains("bonus 20") && !first.contains("Opening balance"));
+    let second = ops.get(&format!("{tenant_page}?page=2")).await;
+    assert!(
+        second.contains("page 2 of 2") && second.contains("Opening balance"),
+        "{}",
+        second.html
+    );
 }
 
 #[tokio::test]
@@ -528,4 +549,60 @@ async fn a_tenant_user_is_refused_every_operator_page() {
         .admin(reqwest::Method::GET, &format!("/tenants/{tenant}"), None)
         .await;
     assert_eq!(balance.body["data"]["balance"], 10);
+}
+
+#[tokio::test]
+async fn a_customers_live_smpp_bind_shows_and_ends_with_its_account() {
+    let server = crate::smpp_server::smpp_server().await;
+    let email = operator(&server).await;
+    let mut ops = Console::sign_in(&server, &email, PASSWORD).await;
+    let (tenant, _) = server.tenant(100, None).await;
+    let tenant_page = format!("/console/op/tenants/{tenant}");
+    ops.get(&tenant_page).await;
+    let created = ops
+        .post(
+            &format!("{tenant_page}/smpp-accounts"),
+            &[("system_id", "live_esme"), ("password", "s3cret")],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.html);
+
+    let mut esme = crate::common::esme::Esme::connect(crate::smpp_server::smpp_addr(&server)).await;
+    let status = esme
+        .bind(crate::common::esme::BIND_TRANSCEIVER, "live_esme", "s3cret")
+        .await;
+    assert_eq!(status, 0, "bound");
+    let smpp = ops.get("/console/op/smpp").await;
+    assert!(
+        smpp.contains("live_esme") && smpp.contains("transceiver</span> from 127.0.0.1:"),
+        "{}",
+        smpp.html
+    );
+    let page = ops.get(&tenant_page).await;
+    assert!(
+        page.contains("transceiver from 127.0.0.1:"),
+        "{}",
+        page.html
+    );
+
+    let account = page
+        .html
+        .split(&format!("{tenant_page}/smpp-accounts/"))
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("a delete form")
+        .to_string();
+    let deleted = ops
+        .post(
+            &format!("{tenant_page}/smpp-accounts/{account}/delete"),
+            &[],
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER, "{}", deleted.html);
+    assert!(
+        esme.closed_within(std::time::Duration::from_secs(5)).await,
+        "the account's bind is closed"
+    );
+    let smpp = ops.get("/console/op/smpp").await;
+    assert!(!smpp.contains("live_esme"), "{}", smpp.html);
 }
