@@ -74,7 +74,11 @@ pub async fn finish(State(state): State<Arc<AppState>>, body: Bytes) -> Result<R
     if !state.engine.operator_setup_open(&token)? {
         return Err(closed());
     }
-    if fields.get("repeat").unwrap_or_default() != password {
+    let repeated = flit_engine::secrets::secret_matches(
+        fields.get("repeat").unwrap_or_default().as_bytes(),
+        &flit_engine::secrets::sha256(password.as_bytes()),
+    );
+    if !repeated {
         return Ok(again(
             StatusCode::BAD_REQUEST,
             "The two passwords differ.".to_string(),
