@@ -33,6 +33,10 @@ A customer whose own software speaks SMPP binds with an SMPP account of its tena
 
   flit admin smpp-accounts create \"Acme Ltd\" --system-id acme_esme --password s3cret
 
+The web console (/console) signs in with accounts; an operator account runs the operator side:
+
+  FLIT_OPERATOR_PASSWORD=... flit admin operators create --email ops@example.com
+
 Every command has its own --help.";
 
 #[derive(Args)]
@@ -75,6 +79,30 @@ enum AdminCommand {
     /// delete.
     #[command(subcommand, name = "smpp-accounts")]
     SmppAccounts(SmppAccountCommand),
+    /// Operator accounts, which sign in to the console's operator side: list, create, delete.
+    #[command(subcommand)]
+    Operators(OperatorCommand),
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Every operator account (never a password).
+    List,
+    /// A new operator account.
+    Create {
+        /// What they sign in with; unique across operators and tenants' users.
+        #[arg(long)]
+        email: String,
+        /// 10 to 256 characters; stored hashed. Give it in FLIT_OPERATOR_PASSWORD to keep it
+        /// off the command line.
+        #[arg(long, env = "FLIT_OPERATOR_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+    /// Delete an operator account; their console sessions end.
+    Delete {
+        /// The account's id (usr_…) or its email.
+        operator: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -408,6 +436,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Credits(command) => admin.credits(command).await?,
         AdminCommand::SenderIds(command) => admin.sender_ids(command).await?,
         AdminCommand::SmppAccounts(command) => admin.smpp_accounts(command).await?,
+        AdminCommand::Operators(command) => admin.operators(command).await?,
         AdminCommand::Binds(command) => admin.binds(command).await?,
         AdminCommand::Routes(command) => admin.routes(command).await?,
     };
@@ -656,6 +685,38 @@ impl Admin {
                 .await?
             }
         }))
+    }
+
+    async fn operators(&self, command: OperatorCommand) -> anyhow::Result<Option<Value>> {
+        Ok(Some(match command {
+            OperatorCommand::List => self.get("/operators").await?,
+            OperatorCommand::Create { email, password } => {
+                let body = json!({"email": email, "password": password});
+                self.send(Method::POST, "/operators", Some(body)).await?
+            }
+            OperatorCommand::Delete { operator } => {
+                let id = self.operator_id(&operator).await?;
+                self.send(Method::DELETE, &format!("/operators/{id}"), None)
+                    .await?
+            }
+        }))
+    }
+
+    /// The id of the operator account `named` (its id, or its email, compared without case).
+    async fn operator_id(&self, named: &str) -> anyhow::Result<String> {
+        if named.starts_with("usr_") {
+            return Ok(named.to_string());
+        }
+        let listed = self.get("/operators").await?;
+        let wanted = named.trim().to_lowercase();
+        listed["data"]["users"]
+            .as_array()
+            .ok_or_else(|| anyhow!("the operator list could not be read"))?
+            .iter()
+            .find(|user| user["email"].as_str() == Some(wanted.as_str()))
+            .and_then(|user| user["id"].as_str())
+            .map(str::to_string)
+            .ok_or_else(|| anyhow!("no operator account has the email {named:?}"))
     }
 
     async fn binds(&self, command: BindCommand) -> anyhow::Result<Option<Value>> {

@@ -132,3 +132,30 @@ pub async fn default_tenant(
     );
     Ok(())
 }
+
+/// While no operator account exists: a fresh one-time link that makes the first one (the
+/// last start's link stops working), logged as one line. Returns the link.
+pub async fn operator_setup(
+    engine: &Engine,
+    config: &Config,
+    listening: std::net::SocketAddr,
+) -> anyhow::Result<Option<String>> {
+    let Some(token) = engine.open_operator_setup().await? else {
+        return Ok(None);
+    };
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    // A server listening on every address is reached on this machine at the loopback one.
+    let mut address = listening;
+    if address.ip().is_unspecified() {
+        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let url = format!("{scheme}://{address}/console/setup?token={token}");
+    tracing::info!(
+        "no operator account yet: open {url} within 24 hours to make one (it works once; or use `flit admin operators create`)"
+    );
+    Ok(Some(url))
+}

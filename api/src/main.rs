@@ -29,7 +29,8 @@ enum Command {
     /// Run the server.
     // Boxed: every setting of the server is a field, the other commands have few.
     Serve(Box<Overrides>),
-    /// Manage a running server: tenants, keys, credits, sender IDs, binds and routes.
+    /// Manage a running server: tenants, keys, credits, sender IDs, binds, routes, SMPP
+    /// accounts and operator accounts.
     Admin(AdminArgs),
     /// Certificates for serving https on a LAN (a local CA for the phones to trust).
     Tls(TlsArgs),

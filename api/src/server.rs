@@ -48,6 +48,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// Where the SMPP server listens, when `[smpp_server] listen` is set.
     pub smpp_addr: Option<SocketAddr>,
+    /// The first operator's one-time setup link, made at this start while no operator exists.
+    pub setup_url: Option<String>,
     pub engine: Engine,
     smpp: Option<crate::smpp_listener::SmppListener>,
     stop: oneshot::Sender<()>,
@@ -98,6 +100,7 @@ impl Server {
             stopped,
         ));
         tracing::info!(%addr, scheme, storage = %config.storage, "Flit is listening");
+        let setup_url = bootstrap::operator_setup(&engine, &config, addr).await?;
         if engine.is_sandbox() {
             tracing::warn!("{}", crate::SANDBOX_WARNING);
         }
@@ -109,6 +112,7 @@ impl Server {
         };
         Ok(Server {
             addr,
+            setup_url,
             smpp_addr: smpp.as_ref().map(|smpp| smpp.addr),
             smpp,
             engine,

@@ -25,6 +25,18 @@ use crate::store::tables;
 use crate::supervisor::{ChildSpec, RootSupervisor, SupervisorMsg};
 use crate::tenants::TenantEntry;
 
+/// How much work waits, by queue (`Engine::queue_depths`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueDepths {
+    /// Recipients accepted and not yet answered by a carrier (what the backlog cap is
+    /// checked against).
+    pub backlog: usize,
+    /// Webhook deliveries written and not yet delivered or given up.
+    pub webhook_outbox: u64,
+    /// Receipts and inbound SMS held for SMPP customers until one of their binds takes them.
+    pub smpp_held: u64,
+}
+
 /// Settings that apply to tenants unless a tenant overrides them.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -235,6 +247,20 @@ impl Engine {
             .collect();
         binds.sort_by_key(|bind| bind.id);
         binds
+    }
+
+    /// What waits now: the dispatch backlog, the webhook outbox and the receipts held for
+    /// SMPP customers (the console's health page; `/metrics` has the same as gauges).
+    pub fn queue_depths(&self) -> QueueDepths {
+        let notify = &self.inner.notify;
+        QueueDepths {
+            backlog: self.inner.dispatch.backlog(),
+            webhook_outbox: notify
+                .depth
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .max(0) as u64,
+            smpp_held: notify.smpp.held(),
+        }
     }
 
     /// Sets the dispatch gauges (queue depths, each bind's queued, in-flight and bound) to

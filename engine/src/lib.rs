@@ -59,7 +59,7 @@ pub use dispatch::bind::BindSnapshot;
 pub use dispatch::binds::{DEFAULT_WINDOW_SIZE, NewBind};
 pub use dispatch::cancel::Cancellation;
 pub use dispatch::routes::NewRoute;
-pub use engine::{DEFAULT_FEED_LOW_WATER, DEFAULT_MAX_BACKLOG, Engine, EngineConfig};
+pub use engine::{DEFAULT_FEED_LOW_WATER, DEFAULT_MAX_BACKLOG, Engine, EngineConfig, QueueDepths};
 pub use error::{
     Conflict, ContactField, EngineError, Invalid, Missing, SecretKeyError, Unavailable,
 };
@@ -72,6 +72,7 @@ pub use notify::{Resolve, SystemResolver, WebhookRequest, WebhookSettings, Webho
 pub use numbers::{Country, MAX_DIGITS, MIN_DIGITS, Msisdn, MsisdnError, Validation};
 pub use offboard::{ExportCursor, ExportRecord, TenantRemoval};
 pub use people::sessions::{NewSession, SESSION_LIFETIME};
+pub use people::setup::SETUP_LINK_LIFETIME;
 pub use people::{
     MAX_TENANT_USERS, MAX_USER_EMAIL_CHARS, MAX_USER_PASSWORD_CHARS, MIN_USER_PASSWORD_CHARS,
     NewUser, normalise_email,

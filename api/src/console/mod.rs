@@ -10,14 +10,16 @@
 //! keys, webhooks nor users, an operator only the operator pages.
 //!
 //! By concern: `auth.rs` (sessions, roles, CSRF, the sign-in limit), `form.rs` (posted forms),
-//! `page.rs` (the frame and error pages), `session.rs` (sign-in and sign-out), `upload.rs`
-//! (multipart bodies and CSV files), and one module per page under `tenant/` and `operator/`.
+//! `page.rs` (the frame and error pages), `session.rs` (sign-in and sign-out), `setup.rs` (the
+//! first operator's one-time link), `upload.rs` (multipart bodies and CSV files), and one
+//! module per page under `tenant/` and `operator/`.
 
 pub mod auth;
 mod form;
 mod operator;
 mod page;
 mod session;
+mod setup;
 mod tenant;
 mod upload;
 
@@ -42,6 +44,7 @@ pub fn router() -> Router<Arc<AppState>> {
             "/console/login",
             get(session::login_page).post(session::login),
         )
+        .route("/console/setup", get(setup::page).post(setup::finish))
         .route("/console/logout", post(session::logout))
         .route(
             "/console/logout-everywhere",

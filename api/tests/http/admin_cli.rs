@@ -2,7 +2,8 @@
 //! credits, a sender ID and a key, a bind and a route, with it alone and its help; names
 //! stand for ids; failures are one line and a non-zero exit; a tenant is suspended, resumed,
 //! exported and deleted (after typing its name); its SMPP accounts are created, listed and
-//! deleted.
+//! deleted; operator accounts are created (the password from the environment), listed,
+//! signed in with and deleted by email.
 
 use std::process::Stdio;
 
@@ -86,6 +87,7 @@ async fn every_command_answers_its_help() {
         "flit admin binds create",
         "flit admin routes create",
         "flit admin smpp-accounts create",
+        "flit admin operators create",
     ] {
         assert!(
             top.stdout.contains(step),
@@ -117,6 +119,10 @@ async fn every_command_answers_its_help() {
         &["smpp-accounts", "list"],
         &["smpp-accounts", "create"],
         &["smpp-accounts", "delete"],
+        &["operators"],
+        &["operators", "list"],
+        &["operators", "create"],
+        &["operators", "delete"],
         &["binds"],
         &["binds", "list"],
         &["binds", "show"],
@@ -252,6 +258,65 @@ async fn smpp_accounts_are_created_listed_and_deleted_by_system_id() {
         listed["data"]["smppAccounts"].as_array().map(Vec::len),
         Some(1)
     );
+}
+
+#[tokio::test]
+async fn operator_accounts_are_created_listed_and_deleted_by_email() {
+    let server = TestServer::start().await;
+    let mut create = tokio::process::Command::new(env!("CARGO_BIN_EXE_flit"));
+    create
+        .args(["admin", "--url", &server.base, "--token", ADMIN_TOKEN])
+        .args(["operators", "create", "--email", "Ops@Flit.example"])
+        .env("FLIT_OPERATOR_PASSWORD", crate::common::console::PASSWORD)
+        .env("RUST_LOG", "off");
+    let output = create.output().await.expect("flit runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let created: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(created["data"]["role"], "operator", "{created}");
+    assert!(
+        !created
+            .to_string()
+            .contains(crate::common::console::PASSWORD),
+        "{created}"
+    );
+    let listed = admin(&server, &["operators", "list"]).await.json();
+    assert_eq!(listed["data"]["users"][0]["email"], "ops@flit.example");
+    crate::common::console::Console::sign_in(
+        &server,
+        "ops@flit.example",
+        crate::common::console::PASSWORD,
+    )
+    .await;
+    let short = admin(
+        &server,
+        &[
+            "operators",
+            "create",
+            "--email",
+            "b@flit.example",
+            "--password",
+            "short",
+        ],
+    )
+    .await;
+    short.error();
+
+    let deleted = admin(&server, &["operators", "delete", "OPS@flit.example"])
+        .await
+        .json();
+    assert_eq!(deleted["data"]["id"], created["data"]["id"]);
+    let again = admin(&server, &["operators", "delete", "ops@flit.example"]).await;
+    assert!(
+        again.error().contains("ops@flit.example"),
+        "{}",
+        again.stderr
+    );
+    let listed = admin(&server, &["operators", "list"]).await.json();
+    assert_eq!(listed["data"]["users"], serde_json::json!([]));
 }
 
 #[tokio::test]

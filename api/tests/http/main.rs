@@ -14,6 +14,7 @@ mod carrier;
 mod cli;
 mod common;
 mod console;
+mod console_operator;
 mod console_pages;
 mod contacts;
 mod credits;

@@ -245,6 +245,11 @@ impl SmppNotify {
     }
 
     /// Sets the outbox gauge (sampled when `/metrics` is scraped).
+    /// `deliver_sm` held for customers and not yet answered.
+    pub(crate) fn held(&self) -> u64 {
+        self.depth.load(Ordering::Relaxed).max(0) as u64
+    }
+
     pub(crate) fn record_gauges(&self) {
         metrics::gauge!("flit_smpp_server_held")
             .set(self.depth.load(Ordering::Relaxed).max(0) as f64);

@@ -5,6 +5,7 @@
 //! index in one batch under the engine's `people` lock.
 
 pub mod sessions;
+pub mod setup;
 
 use std::fmt;
 
@@ -117,8 +118,11 @@ impl Engine {
         let mut batch = Batch::new();
         tables::USERS.put(&mut batch, &record.id, &record);
         tables::USER_EMAILS.put(&mut batch, &record.email, &record.id);
-        if let Some(tenant) = tenant {
-            tables::TENANT_USERS.insert(&mut batch, &(tenant, record.id));
+        match tenant {
+            Some(tenant) => tables::TENANT_USERS.insert(&mut batch, &(tenant, record.id)),
+            // An operator made another way closes the first-start link for good, so an old
+            // link cannot come back to life if every operator is later deleted.
+            None => tables::OPERATOR_SETUP.delete(&mut batch),
         }
         self.store().commit(batch).await?;
         Ok(record)

@@ -445,6 +445,10 @@ impl<V: Serialize + DeserializeOwned> Cell<V> {
         batch.put(self.table, self.key.to_vec(), codec::encode(value));
     }
 
+    pub(crate) fn delete(&self, batch: &mut Batch) {
+        batch.delete(self.table, self.key.to_vec());
+    }
+
     pub(crate) fn get(&self, store: &Store) -> Result<Option<V>, StorageError> {
         store
             .get(self.table, self.key)?

@@ -16,10 +16,10 @@ use crate::secrets::Sealed;
 use crate::store::records::{
     ApiKeyRecord, BindRecord, BindRecordV1, ContactRecord, DeliveryRecord, DeviceHandover,
     DeviceRecord, DeviceRoute, DeviceRouteV1, GroupRecord, HeldReceipt, IdempotencyRecord,
-    InboundRecord, MessageRecord, RecipientRecord, RegistrationTokenRecord, RouteRecord,
-    SenderIdRecord, SessionRecord, SmppAccountRecord, SmppHeld, SmppOrigin, SmppPart, SmscMapping,
-    SuspensionRecord, TemplateRecord, TenantRecord, TransactionRecord, UnixMillis, UserRecord,
-    WebhookRecord,
+    InboundRecord, MessageRecord, OperatorSetupRecord, RecipientRecord, RegistrationTokenRecord,
+    RouteRecord, SenderIdRecord, SessionRecord, SmppAccountRecord, SmppHeld, SmppOrigin, SmppPart,
+    SmscMapping, SuspensionRecord, TemplateRecord, TenantRecord, TransactionRecord, UnixMillis,
+    UserRecord, WebhookRecord,
 };
 use crate::store::{Cell, Key, KeySet, NameKey, Table};
 
@@ -155,6 +155,8 @@ pub(crate) const ADMIN_TOKEN_HASH: Cell<[u8; 32]> = Cell::new("meta", b"admin_to
 pub(crate) const SECRET_KEY_CHECK: Cell<Sealed> = Cell::new("meta", b"secret_key_check");
 /// Set once the first start created the default tenant.
 pub(crate) const BOOTSTRAPPED: Cell<bool> = Cell::new("meta", b"bootstrapped");
+/// The first operator's one-time setup link, while one is open.
+pub(crate) const OPERATOR_SETUP: Cell<OperatorSetupRecord> = Cell::new("meta", b"operator_setup");
 
 /// Every tree the engine writes, so a check can walk the whole store (a test holds this list
 /// to the definitions above).

@@ -62,3 +62,11 @@ pub struct SessionRecord {
     pub created_at: UnixMillis,
     pub expires_at: UnixMillis,
 }
+
+/// The one-time link that makes the first operator account (`people/setup.rs`): only the
+/// SHA-256 of its token is kept, and it is gone once used.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct OperatorSetupRecord {
+    pub token_hash: [u8; 32],
+    pub expires_at: UnixMillis,
+}
