@@ -27,8 +27,9 @@ pub struct Bar {
     pub height: u32,
     pub y: u32,
     pub label: String,
-    /// Delivered of the recipients that are final, as a y coordinate of the rate line.
-    pub rate_y: u32,
+    /// Delivered of the recipients that are final, as a y coordinate of the rate line; `None`
+    /// when none of the span's recipients is final yet (no point is drawn).
+    pub rate_y: Option<u32>,
 }
 
 /// Height and width of a chart's drawing area, in SVG units.
@@ -63,7 +64,7 @@ fn chart(
                     bucket.recipients,
                     rate
                 ),
-                rate_y: CHART_HEIGHT - (rate as u32 * CHART_HEIGHT / 100),
+                rate_y: (final_ > 0).then(|| CHART_HEIGHT - (rate as u32 * CHART_HEIGHT / 100)),
             }
         })
         .collect();

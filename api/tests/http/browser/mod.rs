@@ -341,7 +341,12 @@ async fn every_main_page_renders_at_desktop_and_phone_width() {
         ("webhooks", "Webhooks"),
         ("users", "Users"),
     ];
-    let operator_pages = [("op/tenants", "Tenants")];
+    let operator_pages = [
+        ("op/tenants", "Tenants"),
+        ("op/binds", "Binds & routes"),
+        ("op/smpp", "SMPP accounts"),
+        ("op/health", "Health"),
+    ];
     let out = screenshots();
     if let Some(dir) = &out {
         std::fs::create_dir_all(dir).expect("screenshot dir");
@@ -525,6 +530,109 @@ async fn an_admin_makes_and_revokes_a_key_imports_a_csv_and_pairs_a_phone() {
     assert!(
         devices.contains("Browser phone") && devices.contains("online"),
         "{devices}"
+    );
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_adds_credits_and_a_bind() {
+    let Some(driver) = driver().await else { return };
+    let server = TestServer::start().await;
+    let (tenant, key, _) = tenant_user(&server, 10, "member").await;
+    let ops = operator(&server).await;
+    let browser = driver.browser(DESKTOP.0, DESKTOP.1).await;
+    sign_in(&browser, &server, &ops).await;
+
+    // Credits, from the tenant's page; the ledger shows the line and the API the balance.
+    browser
+        .goto(&format!("{}/console/op/tenants", server.base))
+        .await;
+    browser
+        .el(&format!(r#"a[href="/console/op/tenants/{tenant}"]"#))
+        .await
+        .click()
+        .await;
+    browser.wait_for("#credits", Duration::from_secs(5)).await;
+    browser
+        .el("#credits input[name=amount]")
+        .await
+        .type_text("250")
+        .await;
+    browser
+        .el("#credits input[name=description]")
+        .await
+        .type_text("Invoice 42")
+        .await;
+    browser
+        .el("#credits button[type=submit]")
+        .await
+        .click()
+        .await;
+    browser.wait_for("#notice", Duration::from_secs(5)).await;
+    assert_eq!(browser.el("#balance").await.text().await, "260");
+    assert!(
+        browser
+            .el("#ledger")
+            .await
+            .text()
+            .await
+            .contains("Invoice 42")
+    );
+    let balance = server
+        .request(Method::GET, "/api/v1/balance", Some(&key), None)
+        .await;
+    assert_eq!(balance.body["data"]["balance"], 260);
+
+    // A carrier bind: listed with its live state, and sandbox mode ends.
+    let smsc = flit_loadtest::smsc::start(flit_loadtest::smsc::SmscConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        system_id: Some("flit".into()),
+        password: Some("secret".into()),
+        ..Default::default()
+    })
+    .await
+    .expect("smsc");
+    browser
+        .goto(&format!("{}/console/op/binds", server.base))
+        .await;
+    assert!(browser.find("#sandbox").await.is_some());
+    for (name, value) in [
+        ("name", "carrier-a".to_string()),
+        ("host", "127.0.0.1".to_string()),
+        ("port", smsc.addr.port().to_string()),
+        ("system_id", "flit".to_string()),
+        ("password", "secret".to_string()),
+    ] {
+        browser
+            .el(&format!("#new-bind input[name={name}]"))
+            .await
+            .type_text(&value)
+            .await;
+    }
+    browser
+        .el("#new-bind button[type=submit]")
+        .await
+        .click()
+        .await;
+    browser.wait_for("#notice", Duration::from_secs(5)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let binds = browser.el("#binds").await.text().await;
+        if binds.contains("carrier-a") && binds.contains("bound") && !binds.contains("not bound") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the bind never came up: {binds}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        browser
+            .goto(&format!("{}/console/op/binds", server.base))
+            .await;
+    }
+    assert!(
+        browser.find("#sandbox").await.is_none(),
+        "a real bind ends sandbox mode"
     );
     browser.close().await;
 }
