@@ -4,7 +4,7 @@
 
 use reqwest::StatusCode;
 
-use crate::common::TestServer;
+use crate::common::{Api, TestServer};
 use crate::common::console::{Console, PASSWORD, operator, tenant_user};
 
 #[tokio::test]
@@ -243,5 +243,74 @@ async fn a_tenant_user_reaches_neither_another_tenants_pages_nor_the_operators()
         tenant_page.status,
         StatusCode::FORBIDDEN,
         "the operator has no tenant pages"
+    );
+}
+
+#[tokio::test]
+async fn contacts_are_picked_one_by_one_on_the_send_page() {
+    let server = TestServer::start().await;
+    let (_, key, email) = tenant_user(&server, 20, "member").await;
+    let mut ids = Vec::new();
+    for (phone, name) in [("0241234567", "Ama"), ("0201234567", "Kofi")] {
+        let contact = server
+            .request(
+                reqwest::Method::POST,
+                "/api/v1/contacts",
+                Some(&key),
+                Some(serde_json::json!({"phone": phone, "firstName": name})),
+            )
+            .await;
+        ids.push(contact.body["data"]["id"].as_str().expect("id").to_string());
+    }
+    let mut console = Console::sign_in(&server, &email, PASSWORD).await;
+    let form = console.get("/console/send").await;
+    assert!(form.contains("Ama (233241234567)"), "{}", form.html);
+    let sent = console
+        .post(
+            "/console/send",
+            &[
+                ("contact", &ids[1]),
+                ("message", "Hi {{firstName}}"),
+                ("nonce", "c1"),
+            ],
+        )
+        .await;
+    assert!(sent.contains("Accepted: 1 recipient"), "{}", sent.html);
+}
+
+#[tokio::test]
+async fn under_https_the_session_cookie_is_secure() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (files, _) = flit_api::tls_cli::init(&flit_api::tls_cli::InitArgs {
+        dir: dir.path().to_path_buf(),
+        hosts: vec![flit_api::tls_cli::Host::Ip(
+            "127.0.0.1".parse().expect("ip"),
+        )],
+        force: false,
+    })
+    .expect("certificates");
+    let server = TestServer::start_tls(&files.ca_cert, |config| flit_api::config::Config {
+        tls: Some(flit_api::config::TlsConfig {
+            cert: files.cert.clone(),
+            key: files.key.clone(),
+        }),
+        ..config
+    })
+    .await;
+    let (_, _, email) = tenant_user(&server, 10, "member").await;
+    let signed = server
+        .call(crate::common::Call::post("/console/login").body(
+            Some("application/x-www-form-urlencoded"),
+            format!(
+                "email={}&password=correct+horse+battery",
+                email.replace('@', "%40")
+            ),
+        ))
+        .await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.text);
+    let cookie = signed.header("set-cookie").expect("a session cookie");
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
     );
 }

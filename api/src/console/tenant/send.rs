@@ -11,8 +11,14 @@ use askama::Template;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse, Response};
-use flit_engine::ids::{GroupId, TemplateId, TenantId};
-use flit_engine::{Content, Engine, EngineError, IdempotencyClaim, Invalid, SendRequest};
+use flit_engine::ids::{ContactId, GroupId, TemplateId, TenantId};
+use flit_engine::{
+    ContactFilter, Content, Engine, EngineError, IdempotencyClaim, Invalid, PageRequest,
+    SendRequest,
+};
+
+/// Contacts the send page lists to pick from.
+const CONTACTS_SHOWN: u32 = 200;
 
 use crate::console::auth::TenantViewer;
 use crate::console::form::Fields;
@@ -37,6 +43,9 @@ struct SendPage {
     schedule: String,
     all_contacts: bool,
     groups: Vec<Choice>,
+    /// The first contacts of the book, to pick one by one (groups reach the rest).
+    contacts: Vec<Choice>,
+    more_contacts: bool,
     templates: Vec<Choice>,
     senders: Vec<Choice>,
     /// A fresh key per form: the send it makes happens once however often it is posted.
@@ -77,6 +86,15 @@ fn form_page(
 ) -> Result<SendPage, Problem> {
     let text = |name: &str| fields.map(|f| f.text(name)).unwrap_or_default();
     let ticked: Vec<String> = fields.map(|f| f.all("group")).unwrap_or_default();
+    let picked: Vec<String> = fields.map(|f| f.all("contact")).unwrap_or_default();
+    let book = engine.contacts(
+        tenant,
+        ContactFilter::default(),
+        PageRequest {
+            page: 1,
+            limit: CONTACTS_SHOWN,
+        },
+    )?;
     let chosen_template = text("template");
     let chosen_sender = text("sender");
     Ok(SendPage {
@@ -97,6 +115,28 @@ fn form_page(
                 selected: ticked.contains(&summary.group.id.to_string()),
                 value: summary.group.id.to_string(),
                 label: format!("{} ({})", summary.group.name, summary.contact_count),
+            })
+            .collect(),
+        more_contacts: book.total > u64::from(CONTACTS_SHOWN),
+        contacts: book
+            .items
+            .into_iter()
+            .map(|contact| {
+                let record = contact.record;
+                let name = [record.first_name.as_deref(), record.last_name.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                Choice {
+                    selected: picked.contains(&record.id.to_string()),
+                    value: record.id.to_string(),
+                    label: if name.is_empty() {
+                        record.phone.to_string()
+                    } else {
+                        format!("{name} ({})", record.phone)
+                    },
+                }
             })
             .collect(),
         templates: engine
@@ -185,6 +225,11 @@ fn request_of(fields: &Fields) -> Result<SendRequest, Problem> {
             .all("group")
             .iter()
             .filter_map(|id| id.parse::<GroupId>().ok())
+            .collect(),
+        contact_ids: fields
+            .all("contact")
+            .iter()
+            .filter_map(|id| id.parse::<ContactId>().ok())
             .collect(),
         all_contacts: fields.checked_box("all_contacts"),
         content,
