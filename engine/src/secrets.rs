@@ -97,20 +97,33 @@ pub(crate) async fn password_matches_off_thread(
     hash: Option<String>,
 ) -> Result<bool, crate::error::EngineError> {
     let known = hash.is_some();
-    let hash = hash.unwrap_or_else(|| decoy_hash().to_string());
-    Ok(off_thread(move || password_matches(&password, &hash)).await? && known)
+    Ok(off_thread(move || {
+        let hash = hash.unwrap_or_else(|| decoy_hash().to_string());
+        password_matches(&password, &hash)
+    })
+    .await?
+        && known)
 }
 
-/// Runs a password hash or check off the async threads (each takes tens of milliseconds).
+/// Password hashes and checks running at once, at most: each takes tens of milliseconds and
+/// about 19 MiB (argon2's default cost), so a flood of sign-ins or binds waits its turn rather
+/// than taking the memory and the blocking threads the store needs.
+const PASSWORD_WORK_AT_ONCE: usize = 4;
+
+/// Runs a password hash or check off the async threads, a few at a time.
 async fn off_thread<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, crate::error::EngineError> {
+    static TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PASSWORD_WORK_AT_ONCE);
+    let interrupted = || crate::error::EngineError::from(crate::error::Unavailable::Interrupted);
+    let _turn = TURNS.acquire().await.map_err(|_| interrupted())?;
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|_| crate::error::EngineError::from(crate::error::Unavailable::Interrupted))
+        .map_err(|_| interrupted())
 }
 
-/// A hash no password is known to match.
+/// A hash no password is known to match (made once, off the async threads, by the first
+/// check that needs it).
 fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DECOY.get_or_init(|| hash_password(&generate_secret("")))

@@ -226,6 +226,40 @@ impl FromRequestParts<Arc<AppState>> for OperatorViewer {
     }
 }
 
+/// Whether the console is reached over https: Flit serves it (`[tls]`), or a proxy in front
+/// of it does (`devices.public_url` is https). Its cookies are `Secure` then.
+pub fn secure(state: &AppState) -> bool {
+    state.tls
+        || state
+            .public_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://"))
+}
+
+/// Refuses a form posted from another site: a browser says where a POST comes from
+/// (`Sec-Fetch-Site`, `Origin`), and a sign-in or a setup posted by another site's page would
+/// sign the person in as somebody else.
+pub fn same_site(headers: &HeaderMap) -> Result<(), Problem> {
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|site| site == "cross-site");
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let foreign_origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|origin| *origin != "null")
+        .zip(host)
+        .is_some_and(|(origin, host)| origin.split_once("://").map(|(_, rest)| rest) != Some(host));
+    if cross_site || foreign_origin {
+        return Err(problem(
+            axum::http::StatusCode::FORBIDDEN,
+            "This form was posted from another site.",
+        ));
+    }
+    Ok(())
+}
+
 /// The `Set-Cookie` of a new session (`max_age` seconds), or of its end (`0`).
 pub fn session_cookie(token: &str, max_age: u64, secure: bool) -> String {
     format!(
@@ -234,20 +268,29 @@ pub fn session_cookie(token: &str, max_age: u64, secure: bool) -> String {
     )
 }
 
-/// Failed sign-ins allowed per email, and per address, within [`WINDOW`].
-pub const FAILURES_PER_EMAIL: usize = 5;
+/// Failed sign-ins allowed within [`WINDOW`]: per email from one address, per address, and per
+/// email from anywhere (the last high, so that nobody can lock a person out from afar with a
+/// few guesses, and still bounded).
+pub const FAILURES_PER_EMAIL_AND_ADDRESS: usize = 5;
 pub const FAILURES_PER_ADDRESS: usize = 20;
+pub const FAILURES_PER_EMAIL: usize = 100;
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Entries kept before the idle ones are swept out.
+const SWEEP_AT: usize = 10_000;
 
-/// Failed sign-ins in the last [`WINDOW`], by email and by address: past their limit, a
-/// sign-in is refused before the password is even checked.
+type Failures = Arc<Mutex<VecDeque<Instant>>>;
+
+/// Sign-in attempts in the last [`WINDOW`]. An attempt is counted *before* its password is
+/// checked (and taken back if it succeeds), so attempts sent at once cannot all slip under
+/// the limit while the checks run.
 #[derive(Default)]
 pub struct SignInLimiter {
-    by_email: DashMap<String, Arc<Mutex<VecDeque<Instant>>>>,
-    by_address: DashMap<IpAddr, Arc<Mutex<VecDeque<Instant>>>>,
+    by_email_and_address: DashMap<(String, Option<IpAddr>), Failures>,
+    by_address: DashMap<IpAddr, Failures>,
+    by_email: DashMap<String, Failures>,
 }
 
-fn recent(failures: &Mutex<VecDeque<Instant>>, now: Instant) -> usize {
+fn recent(failures: &Mutex<VecDeque<Instant>>, now: Instant) -> (usize, Option<Instant>) {
     let mut failures = failures.lock().unwrap_or_else(|p| p.into_inner());
     while failures
         .front()
@@ -255,48 +298,72 @@ fn recent(failures: &Mutex<VecDeque<Instant>>, now: Instant) -> usize {
     {
         failures.pop_front();
     }
-    failures.len()
+    (failures.len(), failures.front().copied())
+}
+
+/// Counts one attempt in `failures` unless it is at `limit`; the wait otherwise.
+fn take(failures: &Failures, limit: usize, now: Instant) -> Result<(), Duration> {
+    let (count, oldest) = recent(failures, now);
+    if count >= limit {
+        return Err(oldest.map_or(WINDOW, |at| WINDOW.saturating_sub(now.duration_since(at))));
+    }
+    failures
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push_back(now);
+    Ok(())
+}
+
+fn give_back(failures: Option<Failures>) {
+    if let Some(failures) = failures {
+        failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_back();
+    }
+}
+
+fn sweep<K: std::hash::Hash + Eq + Clone>(map: &DashMap<K, Failures>, now: Instant) {
+    if map.len() >= SWEEP_AT {
+        map.retain(|_, failures| recent(failures, now).0 > 0);
+    }
 }
 
 impl SignInLimiter {
-    /// How long until `email` from `address` may try again, if it may not now.
-    pub fn blocked(&self, email: &str, address: Option<IpAddr>) -> Option<Duration> {
+    /// Counts an attempt of `email` from `address`, or says how long until one may be made.
+    pub fn attempt(&self, email: &str, address: Option<IpAddr>) -> Result<(), Duration> {
         let now = Instant::now();
-        let wait = |failures: &Mutex<VecDeque<Instant>>, limit: usize| {
-            (recent(failures, now) >= limit).then(|| {
-                let oldest = failures
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .front()
-                    .copied();
-                oldest.map_or(WINDOW, |at| WINDOW.saturating_sub(now.duration_since(at)))
-            })
-        };
-        let by_email = self
-            .by_email
-            .get(email)
-            .and_then(|f| wait(&f, FAILURES_PER_EMAIL));
-        let by_address = address
-            .and_then(|a| self.by_address.get(&a))
-            .and_then(|f| wait(&f, FAILURES_PER_ADDRESS));
-        by_email.max(by_address)
-    }
-
-    pub fn failed(&self, email: &str, address: Option<IpAddr>) {
-        let now = Instant::now();
-        let push = |failures: &Arc<Mutex<VecDeque<Instant>>>| {
-            failures
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push_back(now);
-        };
-        push(&self.by_email.entry(email.to_string()).or_default());
-        if let Some(address) = address {
-            push(&self.by_address.entry(address).or_default());
+        sweep(&self.by_email_and_address, now);
+        sweep(&self.by_address, now);
+        sweep(&self.by_email, now);
+        let pair = self
+            .by_email_and_address
+            .entry((email.to_string(), address))
+            .or_default()
+            .clone();
+        take(&pair, FAILURES_PER_EMAIL_AND_ADDRESS, now)?;
+        let by_address = address.map(|a| self.by_address.entry(a).or_default().clone());
+        if let Some(failures) = &by_address
+            && let Err(wait) = take(failures, FAILURES_PER_ADDRESS, now)
+        {
+            give_back(Some(pair));
+            return Err(wait);
         }
+        let by_email = self.by_email.entry(email.to_string()).or_default().clone();
+        if let Err(wait) = take(&by_email, FAILURES_PER_EMAIL, now) {
+            give_back(Some(pair));
+            give_back(by_address);
+            return Err(wait);
+        }
+        Ok(())
     }
 
-    pub fn succeeded(&self, email: &str) {
-        self.by_email.remove(email);
+    /// The attempt just counted succeeded: the email's failures from that address are
+    /// forgotten, and the attempt is taken back from the others.
+    pub fn succeeded(&self, email: &str, address: Option<IpAddr>) {
+        self.by_email_and_address
+            .remove(&(email.to_string(), address));
+        give_back(address.and_then(|a| self.by_address.get(&a).map(|f| f.clone())));
+        give_back(self.by_email.get(email).map(|f| f.clone()));
     }
 }

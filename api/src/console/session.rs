@@ -31,11 +31,16 @@ pub struct LoginQuery {
     next: Option<String>,
 }
 
-/// Only a path inside the console may be come back to (never another site).
+/// Only a path inside the console may be come back to (never another site), in visible ASCII
+/// (a redirect's header holds nothing else).
 fn safe_next(next: Option<&str>) -> String {
-    next.filter(|next| next.starts_with("/console") && !next.starts_with("//"))
-        .unwrap_or("/console")
-        .to_string()
+    next.filter(|next| {
+        next.starts_with("/console")
+            && !next.starts_with("//")
+            && next.bytes().all(|b| b.is_ascii_graphic())
+    })
+    .unwrap_or("/console")
+    .to_string()
 }
 
 pub async fn login_page(viewer: Option<Viewer>, Query(query): Query<LoginQuery>) -> Response {
@@ -52,8 +57,10 @@ pub async fn login_page(viewer: Option<Viewer>, Query(query): Query<LoginQuery>)
 pub async fn login(
     State(state): State<Arc<AppState>>,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
+    super::auth::same_site(&headers)?;
     let fields = Fields::read(&body)?;
     let email = flit_engine::normalise_email(&fields.text("email"));
     let next = safe_next(fields.get("next"));
@@ -67,7 +74,13 @@ pub async fn login(
         *page.status_mut() = status;
         page
     };
-    if let Some(wait) = state.sign_ins.blocked(&email, address) {
+    if email.chars().count() > flit_engine::MAX_USER_EMAIL_CHARS {
+        return Ok(refuse(
+            StatusCode::UNAUTHORIZED,
+            "That email and password do not match.".to_string(),
+        ));
+    }
+    if let Err(wait) = state.sign_ins.attempt(&email, address) {
         metrics::counter!("flit_console_sign_ins_total", "result" => "limited").increment(1);
         let minutes = wait.as_secs().div_ceil(60).max(1);
         return Ok(refuse(
@@ -78,7 +91,6 @@ pub async fn login(
     let password = fields.get("password").unwrap_or_default();
     let user = state.engine.check_password(&email, password).await?;
     let Some(user) = user else {
-        state.sign_ins.failed(&email, address);
         metrics::counter!("flit_console_sign_ins_total", "result" => "refused").increment(1);
         return Ok(refuse(
             StatusCode::UNAUTHORIZED,
@@ -93,20 +105,23 @@ pub async fn login(
             "This account is suspended; contact the operator of this service.".to_string(),
         ));
     }
-    state.sign_ins.succeeded(&email);
+    state.sign_ins.succeeded(&email, address);
     let session = state.engine.start_session(&user).await?;
     metrics::counter!("flit_console_sign_ins_total", "result" => "signed_in").increment(1);
     let cookie = session_cookie(
         &session.token,
         flit_engine::SESSION_LIFETIME.as_secs(),
-        state.tls,
+        super::auth::secure(&state),
     );
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to(&next)).into_response())
 }
 
 fn signed_out(state: &AppState) -> Response {
     (
-        [(header::SET_COOKIE, session_cookie("", 0, state.tls))],
+        [(
+            header::SET_COOKIE,
+            session_cookie("", 0, super::auth::secure(state)),
+        )],
         Redirect::to("/console/login"),
     )
         .into_response()

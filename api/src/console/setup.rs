@@ -57,7 +57,12 @@ pub async fn page(
     }))
 }
 
-pub async fn finish(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, Problem> {
+pub async fn finish(
+    State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    super::auth::same_site(&headers)?;
     let fields = Fields::read(&body)?;
     let token = fields.text("token");
     let email = fields.text("email");
@@ -108,7 +113,7 @@ pub async fn finish(State(state): State<Arc<AppState>>, body: Bytes) -> Result<R
     let cookie = session_cookie(
         &session.token,
         flit_engine::SESSION_LIFETIME.as_secs(),
-        state.tls,
+        super::auth::secure(&state),
     );
     Ok((
         [(header::SET_COOKIE, cookie)],

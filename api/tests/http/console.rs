@@ -4,8 +4,8 @@
 
 use reqwest::StatusCode;
 
-use crate::common::{Api, TestServer};
 use crate::common::console::{Console, PASSWORD, operator, tenant_user};
+use crate::common::{Api, TestServer};
 
 #[tokio::test]
 async fn a_tenant_user_signs_in_sends_and_sees_the_report() {
@@ -313,4 +313,111 @@ async fn under_https_the_session_cookie_is_secure() {
         cookie.contains("; Secure") && cookie.contains("HttpOnly"),
         "{cookie}"
     );
+}
+
+#[tokio::test]
+async fn sign_ins_sent_at_once_are_counted_before_they_are_checked() {
+    let server = TestServer::start().await;
+    let (_, _, email) = tenant_user(&server, 10, "member").await;
+    let attempts = (0..20).map(|_| {
+        let (server, email) = (&server, email.clone());
+        async move {
+            let mut guesser = Console::new(server);
+            guesser
+                .post_without_csrf(
+                    "/console/login",
+                    &[("email", &email), ("password", "wrong password!")],
+                )
+                .await
+                .status
+        }
+    });
+    let statuses = futures::future::join_all(attempts).await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, limited), (5, 15), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn sign_in_refuses_other_sites_and_comes_back_only_inside_the_console() {
+    let server = TestServer::start().await;
+    let (_, _, email) = tenant_user(&server, 10, "member").await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let post = |origin: Option<&str>, next: &str| {
+        let mut request = client
+            .post(format!("{}/console/login", server.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "email={}&password=correct+horse+battery&next={next}",
+                email.replace('@', "%40")
+            ));
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send()
+    };
+    let forged = post(Some("http://evil.example"), "%2Fconsole")
+        .await
+        .expect("answer");
+    assert_eq!(
+        forged.status(),
+        StatusCode::FORBIDDEN,
+        "a sign-in posted by another site"
+    );
+    let own = post(Some(&server.base), "%2Fconsole%2Fhistory")
+        .await
+        .expect("answer");
+    assert_eq!(own.status(), StatusCode::SEE_OTHER);
+    assert_eq!(own.headers()["location"], "/console/history");
+    for next in [
+        "%2F%2Fevil.example",
+        "https%3A%2F%2Fevil.example",
+        "%2Fconsole%0Aevil",
+    ] {
+        let answer = post(None, next).await.expect("answer");
+        assert_eq!(answer.status(), StatusCode::SEE_OTHER, "{next}");
+        assert_eq!(answer.headers()["location"], "/console", "{next}");
+    }
+}
+
+#[tokio::test]
+async fn a_member_can_post_to_no_admin_form() {
+    let server = TestServer::start().await;
+    let (_, _, email) = tenant_user(&server, 10, "member").await;
+    let mut member = Console::sign_in(&server, &email, PASSWORD).await;
+    member.get("/console/send").await;
+    for (path, fields) in [
+        (
+            "/console/keys",
+            vec![("name", "mine"), ("scope", "sms:send")],
+        ),
+        (
+            "/console/webhooks",
+            vec![
+                ("url", "https://example.com/hook"),
+                ("event", "message.delivered"),
+            ],
+        ),
+        (
+            "/console/users",
+            vec![
+                ("email", "new@acme.example"),
+                ("password", PASSWORD),
+                ("role", "admin"),
+            ],
+        ),
+        ("/console/devices/pair", vec![]),
+    ] {
+        let answer = member.post(path, &fields).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path}");
+    }
 }

@@ -322,9 +322,9 @@ async fn templates_show_their_placeholders_and_parts_and_are_edited_and_deleted(
 }
 
 #[tokio::test]
-async fn a_member_sees_sender_ids_devices_inbound_and_transactions_and_pairs_a_phone() {
+async fn a_member_sees_sender_ids_devices_inbound_and_transactions_and_an_admin_pairs_a_phone() {
     let server = TestServer::start().await;
-    let (_, _, email) = tenant_user(&server, 50, "member").await;
+    let (tenant, _, email) = tenant_user(&server, 50, "member").await;
     let mut console = Console::sign_in(&server, &email, PASSWORD).await;
 
     let senders = console.get("/console/sender-ids").await;
@@ -344,6 +344,19 @@ async fn a_member_sees_sender_ids_devices_inbound_and_transactions_and_pairs_a_p
         devices.html
     );
     assert!(devices.contains("SSE only"));
+    // Pairing gives a phone a lasting credential of the tenant: an admin's, not a member's.
+    let refused = console.post("/console/devices/pair", &[]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let admin = server
+        .admin(
+            reqwest::Method::POST,
+            &format!("/tenants/{tenant}/users"),
+            Some(serde_json::json!({"email": format!("boss-{email}"), "password": PASSWORD, "role": "admin"})),
+        )
+        .await;
+    assert_eq!(admin.status, StatusCode::CREATED, "{}", admin.body);
+    let mut console = Console::sign_in(&server, &format!("boss-{email}"), PASSWORD).await;
+    console.get("/console/devices").await;
     let paired = console.post("/console/devices/pair", &[]).await;
     assert_eq!(paired.status, StatusCode::OK, "{}", paired.html);
     let code = paired

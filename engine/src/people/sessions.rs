@@ -36,6 +36,16 @@ impl Engine {
             expires_at: now + SESSION_LIFETIME.as_millis() as i64,
         };
         let mut batch = Batch::new();
+        // The person's sessions that ran out go now, so they do not pile up.
+        for old in tables::USER_SESSIONS.tails::<32>(self.store(), &user.id)? {
+            let expired = tables::SESSIONS
+                .get(self.store(), &old)?
+                .is_none_or(|session| session.expires_at <= now);
+            if expired {
+                tables::SESSIONS.delete(&mut batch, &old);
+                tables::USER_SESSIONS.remove(&mut batch, &(user.id, old));
+            }
+        }
         tables::SESSIONS.put(&mut batch, &hash, &record);
         tables::USER_SESSIONS.insert(&mut batch, &(user.id, hash));
         self.store().commit(batch).await?;

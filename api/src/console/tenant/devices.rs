@@ -13,7 +13,7 @@ use axum::response::Response;
 use flit_engine::ids::TenantId;
 use flit_engine::{Engine, PAIRING_CODE_TTL};
 
-use crate::console::auth::{TenantViewer, Viewer};
+use crate::console::auth::{AdminViewer, TenantViewer, Viewer};
 use crate::console::form::Fields;
 use crate::console::page::{Chrome, Problem, render, when};
 use crate::state::AppState;
@@ -115,7 +115,7 @@ pub async fn list(
 /// A new one-time code, shown with the steps; it pairs one phone within a minute.
 pub async fn pair(
     State(state): State<Arc<AppState>>,
-    TenantViewer(viewer, tenant): TenantViewer,
+    AdminViewer(viewer, tenant): AdminViewer,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
