@@ -416,6 +416,10 @@ async fn a_member_can_post_to_no_admin_form() {
             ],
         ),
         ("/console/devices/pair", vec![]),
+        (
+            "/console/devices/dev_01m962m6bqaaaaaaaaaaaaaaaa/unpair",
+            vec![],
+        ),
     ] {
         let answer = member.post(path, &fields).await;
         assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path}");

@@ -376,6 +376,23 @@ async fn a_member_sees_sender_ids_devices_inbound_and_transactions_and_an_admin_
     assert_eq!(phone.status, StatusCode::CREATED, "the code pairs a phone");
     let devices = console.get("/console/devices").await;
     assert!(devices.contains("Front desk"), "{}", devices.html);
+    // Unpaired from the page: its credential stops working.
+    let device = phone.body["id"].as_str().expect("device id").to_string();
+    let token = phone.body["token"]
+        .as_str()
+        .expect("device token")
+        .to_string();
+    let unpaired = console
+        .post(&format!("/console/devices/{device}/unpair"), &[])
+        .await;
+    assert_eq!(unpaired.status, StatusCode::OK, "{}", unpaired.html);
+    assert!(
+        unpaired.contains("The phone is unpaired.") && unpaired.contains("No phone paired yet.")
+    );
+    let pull = server
+        .call(crate::common::Call::get("/mobile/v1/message").bearer(&token))
+        .await;
+    assert_eq!(pull.status, StatusCode::UNAUTHORIZED, "{}", pull.body);
 
     let inbound = console.get("/console/inbound").await;
     assert_eq!(inbound.status, StatusCode::OK);

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
-use flit_engine::ids::TenantId;
+use flit_engine::ids::{DeviceId, TenantId};
 use flit_engine::{Engine, PAIRING_CODE_TTL};
 
 use crate::console::auth::{AdminViewer, TenantViewer, Viewer};
@@ -47,6 +47,9 @@ struct DevicesPage {
     /// No `public_url`, and Flit serves plain http: phones need https in front of it.
     needs_https: bool,
     pairing: Option<Pairing>,
+    /// Admins pair and unpair phones; members see them.
+    admin: bool,
+    notice: Option<&'static str>,
 }
 
 /// Where the app reaches Flit: `devices.public_url`, else the host this page was asked at,
@@ -95,6 +98,8 @@ fn devices_page(
         server_url: server_url(state, headers),
         needs_https: state.public_url.is_none() && !state.tls,
         pairing: None,
+        admin: viewer.is_admin(),
+        notice: None,
     })
 }
 
@@ -110,6 +115,25 @@ pub async fn list(
         tenant,
         &headers,
     )?))
+}
+
+/// Unpairs a phone: its credential stops working, and what it took and never reported fails
+/// and is refunded (`Engine::delete_device`, as the API's `DELETE /api/v1/devices/{id}`).
+pub async fn unpair(
+    State(state): State<Arc<AppState>>,
+    AdminViewer(viewer, tenant): AdminViewer,
+    Path(device): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    Fields::checked(&viewer, &body)?;
+    let not_found =
+        || crate::console::page::problem(axum::http::StatusCode::NOT_FOUND, "No such phone.");
+    let id: DeviceId = device.parse().map_err(|_| not_found())?;
+    state.engine.delete_device(tenant, id).await?;
+    let mut page = devices_page(&state, &state.engine, &viewer, tenant, &headers)?;
+    page.notice = Some("The phone is unpaired.");
+    Ok(render(&page))
 }
 
 /// A new one-time code, shown with the steps; it pairs one phone within a minute.

@@ -70,6 +70,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/console/users/{id}/remove", post(users::remove))
         .route("/console/devices", get(devices::list))
         .route("/console/devices/pair", post(devices::pair))
+        .route("/console/devices/{device_id}/unpair", post(devices::unpair))
         .route("/console/inbound", get(inbound::list))
         .route("/console/transactions", get(transactions::list))
 }
