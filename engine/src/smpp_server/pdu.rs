@@ -8,7 +8,7 @@ use std::str::FromStr;
 use rusmpp::pdus::{
     BindReceiverResp, BindTransceiverResp, BindTransmitterResp, DeliverSm, SubmitSm, SubmitSmResp,
 };
-use rusmpp::tlvs::{MessageDeliveryRequestTlvValue, TlvValue};
+use rusmpp::tlvs::MessageDeliveryRequestTlvValue;
 use rusmpp::types::{AnyOctetString, COctetString, EmptyOrFullCOctetString, OctetString};
 use rusmpp::values::{
     DataCoding, EsmClass, InterfaceVersion, MessagePayload, MessageState, PriorityFlag,
@@ -16,8 +16,8 @@ use rusmpp::values::{
 };
 use rusmpp::{Command, CommandStatus, Pdu};
 
-use crate::channel::smpp::coding::{self, DeliverContent, Sar};
-use crate::channel::smpp::pdu::BindKind;
+use crate::channel::smpp::coding::{self, DeliverContent};
+use crate::channel::smpp::pdu::{self as client, BindKind};
 
 pub use crate::channel::smpp::status::*;
 
@@ -71,33 +71,17 @@ pub struct SubmitContent {
 }
 
 pub fn submit_content(submit: &SubmitSm) -> SubmitContent {
-    let mut content = DeliverContent {
-        source: submit.source_addr.as_str().to_string(),
-        destination: submit.destination_addr.as_str().to_string(),
-        esm_class: u8::from(submit.esm_class),
-        data_coding: u8::from(submit.data_coding),
-        short_message: submit.short_message().to_vec(),
-        ..DeliverContent::default()
-    };
-    let (mut reference, mut total, mut seq) = (None, None, None);
-    for tlv in submit.tlvs() {
-        match tlv.value() {
-            Some(TlvValue::MessagePayload(payload)) => {
-                content.message_payload = Some(payload.value.to_vec());
-            }
-            Some(TlvValue::SarMsgRefNum(v)) => reference = Some(*v),
-            Some(TlvValue::SarTotalSegments(v)) => total = Some(*v),
-            Some(TlvValue::SarSegmentSeqnum(v)) => seq = Some(*v),
-            _ => {}
-        }
-    }
-    if let (Some(reference), Some(total), Some(seq)) = (reference, total, seq) {
-        content.sar = Some(Sar {
-            reference,
-            total,
-            seq,
-        });
-    }
+    let content = client::content_of(
+        DeliverContent {
+            source: submit.source_addr.as_str().to_string(),
+            destination: submit.destination_addr.as_str().to_string(),
+            esm_class: u8::from(submit.esm_class),
+            data_coding: u8::from(submit.data_coding),
+            short_message: submit.short_message().to_vec(),
+            ..DeliverContent::default()
+        },
+        submit.tlvs(),
+    );
     SubmitContent {
         content,
         source_ton: u8::from(submit.source_addr_ton),

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use rusmpp::pdus::{
     BindReceiver, BindTransceiver, BindTransmitter, DeliverSm, DeliverSmResp, SubmitSm,
 };
-use rusmpp::tlvs::{MessageSubmissionRequestTlvValue, TlvValue};
+use rusmpp::tlvs::{MessageSubmissionRequestTlvValue, Tlv, TlvValue};
 use rusmpp::types::{AnyOctetString, COctetString, EmptyOrFullCOctetString, OctetString};
 use rusmpp::values::{
     DataCoding, EsmClass, InterfaceVersion, MessagePayload, Npi, PriorityFlag, RegisteredDelivery,
@@ -201,16 +201,25 @@ pub fn submit_sm_resp_id(pdu: Option<&Pdu>) -> String {
 
 /// The fields of a `deliver_sm` that [`coding`] reads.
 pub fn deliver_content(deliver: &DeliverSm) -> DeliverContent {
-    let mut content = DeliverContent {
-        source: deliver.source_addr.as_str().to_string(),
-        destination: deliver.destination_addr.as_str().to_string(),
-        esm_class: u8::from(deliver.esm_class),
-        data_coding: u8::from(deliver.data_coding),
-        short_message: deliver.short_message().to_vec(),
-        ..DeliverContent::default()
-    };
+    content_of(
+        DeliverContent {
+            source: deliver.source_addr.as_str().to_string(),
+            destination: deliver.destination_addr.as_str().to_string(),
+            esm_class: u8::from(deliver.esm_class),
+            data_coding: u8::from(deliver.data_coding),
+            short_message: deliver.short_message().to_vec(),
+            ..DeliverContent::default()
+        },
+        deliver.tlvs(),
+    )
+}
+
+/// `content` with what its PDU's TLVs add: `message_payload`, the SAR values (all three, or
+/// none), and a receipt's id, state and network error. The server reads a customer's
+/// `submit_sm` through it too.
+pub fn content_of(mut content: DeliverContent, tlvs: &[Tlv]) -> DeliverContent {
     let (mut reference, mut total, mut seq) = (None, None, None);
-    for tlv in deliver.tlvs() {
+    for tlv in tlvs {
         match tlv.value() {
             Some(TlvValue::ReceiptedMessageId(id)) => {
                 content.receipted_message_id = Some(id.as_str().to_string());
