@@ -184,21 +184,22 @@ impl NotifyShared {
         kicks: &mut Kicks,
     ) {
         let subscriptions = self.subscriptions.get(&tenant).map(|s| s.clone());
-        let wanted: Vec<Subscription> = subscriptions
-            .iter()
-            .flat_map(|list| list.iter())
-            .filter(|subscription| subscription.events.contains(kind))
-            .copied()
-            .collect();
+        let wanted = || {
+            subscriptions
+                .iter()
+                .flat_map(|list| list.iter())
+                .filter(|subscription| subscription.events.contains(kind))
+        };
+        let any_wanted = wanted().next().is_some();
         let to_smpp = kind == EventKind::MessageReceived && self.smpp.has_accounts(tenant);
-        if wanted.is_empty() && !to_smpp {
+        if !any_wanted && !to_smpp {
             return;
         }
         let data = data();
         if to_smpp && let EventData::Received(record) = &data {
             self.smpp.record_inbound(batch, record, &mut kicks.smpp);
         }
-        if wanted.is_empty() {
+        if !any_wanted {
             return;
         }
         let now = self.clock.now_millis();
@@ -208,7 +209,7 @@ impl NotifyShared {
             created_at: now,
             data,
         };
-        for subscription in wanted {
+        for subscription in wanted() {
             let delivery = DeliveryRecord {
                 id: DeliveryId::new(),
                 webhook: subscription.id,
