@@ -244,11 +244,11 @@ async fn serve(
         let connection = Connection {
             http: http.clone(),
             // The console's sign-in limit counts failures by the caller's address too.
-            service: TowerToHyperService::new(
-                router
-                    .clone()
-                    .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
-            ),
+            // A thin wrapper per connection (the router itself is shared, not rebuilt).
+            service: TowerToHyperService::new(tower::Layer::layer(
+                &axum::Extension(axum::extract::ConnectInfo(peer)),
+                router.clone(),
+            )),
             peer,
             stop_seen: stopping_seen.clone(),
             _slot: slot,
@@ -288,10 +288,14 @@ async fn refuse_connection(mut stream: TcpStream, plain: bool) {
     }
 }
 
+/// The router with the connection's peer address in every request's extensions.
+type ConnectedRouter =
+    axum::middleware::AddExtension<Router, axum::extract::ConnectInfo<SocketAddr>>;
+
 /// One accepted connection and what serving it needs.
 struct Connection {
     http: http1::Builder,
-    service: TowerToHyperService<Router>,
+    service: TowerToHyperService<ConnectedRouter>,
     peer: SocketAddr,
     /// Turns `true` when shutdown begins; held for as long as the connection lives, so
     /// shutdown waits for it.
