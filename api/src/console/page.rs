@@ -135,6 +135,27 @@ impl From<flit_engine::EngineError> for Problem {
     }
 }
 
+/// One checkbox of a fixed list (an API key's scopes, a webhook's events).
+pub struct Checkbox {
+    pub name: &'static str,
+    pub checked: bool,
+}
+
+/// A box per name, ticked when `ticked` (what a refused form posted) has it, or every box
+/// when there is nothing posted yet.
+pub fn checkboxes(
+    names: impl IntoIterator<Item = &'static str>,
+    ticked: Option<&[String]>,
+) -> Vec<Checkbox> {
+    names
+        .into_iter()
+        .map(|name| Checkbox {
+            name,
+            checked: ticked.is_none_or(|ticked| ticked.iter().any(|t| t == name)),
+        })
+        .collect()
+}
+
 /// Figures as people read them: `12,345`.
 pub fn thousands(value: i64) -> String {
     let digits = value.unsigned_abs().to_string();

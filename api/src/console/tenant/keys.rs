@@ -16,7 +16,8 @@ use serde::Deserialize;
 use crate::console::auth::{AdminViewer, Viewer};
 use crate::console::form::Fields;
 use crate::console::page::{
-    Chrome, Problem, back, notice, problem, refusal, render, render_status, when,
+    Checkbox, Chrome, Problem, back, checkboxes, notice, problem, refusal, render, render_status,
+    when,
 };
 use crate::state::AppState;
 
@@ -40,11 +41,6 @@ pub struct Row {
     pub revoked: Option<String>,
 }
 
-pub struct ScopeBox {
-    pub name: &'static str,
-    pub checked: bool,
-}
-
 #[derive(Template)]
 #[template(path = "console/keys.html")]
 struct KeysPage {
@@ -52,7 +48,7 @@ struct KeysPage {
     notice: Option<String>,
     error: Option<String>,
     rows: Vec<Row>,
-    scopes: Vec<ScopeBox>,
+    scopes: Vec<Checkbox>,
     name: String,
 }
 
@@ -84,13 +80,7 @@ fn keys_page(
                 revoked: key.revoked_at.map(when),
             })
             .collect(),
-        scopes: Scope::ALL
-            .iter()
-            .map(|scope| ScopeBox {
-                name: scope.as_str(),
-                checked: ticked.is_none_or(|ticked| ticked.iter().any(|t| t == scope.as_str())),
-            })
-            .collect(),
+        scopes: checkboxes(Scope::ALL.iter().map(|scope| scope.as_str()), ticked),
         name: String::new(),
     })
 }

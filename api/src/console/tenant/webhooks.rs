@@ -18,7 +18,8 @@ use serde::Deserialize;
 use crate::console::auth::{AdminViewer, Viewer};
 use crate::console::form::Fields;
 use crate::console::page::{
-    Chrome, Problem, back, notice, pages, problem, refusal, render, render_status, when,
+    Checkbox, Chrome, Problem, back, checkboxes, notice, pages, problem, refusal, render,
+    render_status, when,
 };
 use crate::state::AppState;
 
@@ -43,11 +44,6 @@ pub struct Row {
     pub created: String,
 }
 
-pub struct EventBox {
-    pub name: &'static str,
-    pub checked: bool,
-}
-
 #[derive(Template)]
 #[template(path = "console/webhooks.html")]
 struct WebhooksPage {
@@ -55,7 +51,7 @@ struct WebhooksPage {
     notice: Option<String>,
     error: Option<String>,
     rows: Vec<Row>,
-    events: Vec<EventBox>,
+    events: Vec<Checkbox>,
     url: String,
 }
 
@@ -87,13 +83,7 @@ fn webhooks_page(
                 created: when(webhook.created_at),
             })
             .collect(),
-        events: EventKind::ALL
-            .iter()
-            .map(|kind| EventBox {
-                name: kind.as_str(),
-                checked: ticked.is_none_or(|ticked| ticked.iter().any(|t| t == kind.as_str())),
-            })
-            .collect(),
+        events: checkboxes(EventKind::ALL.iter().map(|kind| kind.as_str()), ticked),
         url: String::new(),
     })
 }
